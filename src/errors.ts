@@ -41,3 +41,8 @@ export class NotFoundError extends ModelswarmError {
 export class TimeoutError extends ModelswarmError {
   constructor (message: string, options?: ErrorOptions) { super('MS_TIMEOUT', message, options) }
 }
+
+/** A manifest or version header that fails decoding or validation. */
+export class ManifestError extends ModelswarmError {
+  constructor (message: string, options?: ErrorOptions) { super('MS_BAD_MANIFEST', message, options) }
+}

@@ -1,0 +1,235 @@
+/**
+ * Manifest v1: what a model version is, byte for byte.
+ *
+ * A version is an ordered list of files cut into fixed-size chunks; chunks never span files (a file's
+ * last chunk may be short, an empty file has none). The *header* (name, version, chunk size, files) is
+ * known as soon as a pull starts; chunk hashes follow as they are computed. Both have a canonical byte
+ * encoding (compact JSON, fixed key order, files sorted by path) and are identified by the SHA-256 of
+ * those bytes, so two parties agree on an id without agreeing on anything else. Decoding accepts only
+ * canonical bytes, so an id can never be forged by reformatting.
+ */
+import { createHash } from 'node:crypto'
+import { ManifestError } from '../errors.ts'
+
+export const MANIFEST_FORMAT = 'modelswarm-manifest/1'
+export const HASH_BYTES = 32
+export const MIN_CHUNK_SIZE = 1024
+export const MAX_CHUNK_SIZE = 1024 * 1024 * 1024
+/** Bounds what a hostile manifest can make a decoder allocate. */
+export const MAX_CHUNKS = 1_000_000
+export const MAX_FILES = 100_000
+export const MAX_MANIFEST_BYTES = 128 * 1024 * 1024
+const MAX_PATH_LENGTH = 4096
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
+const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$/
+
+export interface ManifestFile {
+  /** Relative POSIX path inside the model directory. */
+  readonly path: string
+  readonly size: number
+  /** Permission bits, 0..0o777. */
+  readonly mode: number
+}
+
+export interface ManifestHeader {
+  readonly name: string
+  readonly version: string
+  readonly chunkSize: number
+  /** Sorted by path; chunks run over them in this order. */
+  readonly files: readonly ManifestFile[]
+}
+
+export interface Manifest extends ManifestHeader {
+  /** SHA-256 of every chunk, in chunk order. */
+  readonly chunks: readonly Uint8Array[]
+}
+
+/** Where each chunk lives. Derived from a header, never stored. */
+export interface ChunkLayout {
+  readonly count: number
+  readonly totalSize: number
+  /** Per chunk: index into `files`, byte offset inside that file, length. */
+  readonly file: Uint32Array
+  readonly offset: Float64Array
+  readonly length: Uint32Array
+  /** Per file: index of its first chunk (equal to the next file's when the file is empty). */
+  readonly firstChunk: Uint32Array
+}
+
+export function chunkLayout (header: ManifestHeader): ChunkLayout {
+  let count = 0
+  let totalSize = 0
+  for (const f of header.files) {
+    count += Math.ceil(f.size / header.chunkSize)
+    totalSize += f.size
+  }
+  const file = new Uint32Array(count)
+  const offset = new Float64Array(count)
+  const length = new Uint32Array(count)
+  const firstChunk = new Uint32Array(header.files.length)
+  let i = 0
+  header.files.forEach((f, fi) => {
+    firstChunk[fi] = i
+    for (let off = 0; off < f.size; off += header.chunkSize, i++) {
+      file[i] = fi
+      offset[i] = off
+      length[i] = Math.min(header.chunkSize, f.size - off)
+    }
+  })
+  return { count, totalSize, file, offset, length, firstChunk }
+}
+
+export function encodeHeader (header: ManifestHeader): Uint8Array {
+  return Buffer.from(JSON.stringify(headerObject(header)))
+}
+
+export function encodeManifest (manifest: Manifest): Uint8Array {
+  return Buffer.from(JSON.stringify({ ...headerObject(manifest), chunks: manifest.chunks.map(hex) }))
+}
+
+/** Hex SHA-256 of the canonical header bytes. */
+export function headerId (header: ManifestHeader): string {
+  return sha256Hex(encodeHeader(header))
+}
+
+/** Hex SHA-256 of the canonical manifest bytes. */
+export function manifestId (manifest: Manifest): string {
+  return sha256Hex(encodeManifest(manifest))
+}
+
+export function decodeHeader (bytes: Uint8Array): ManifestHeader {
+  const obj = parseCanonicalJson(bytes, 'version header')
+  const header = validateHeader(obj, ['format', 'name', 'version', 'chunkSize', 'files'])
+  requireCanonical(bytes, encodeHeader(header), 'version header')
+  return header
+}
+
+export function decodeManifest (bytes: Uint8Array): Manifest {
+  const obj = parseCanonicalJson(bytes, 'manifest')
+  const header = validateHeader(obj, ['format', 'name', 'version', 'chunkSize', 'files', 'chunks'])
+  const chunks = obj.chunks
+  if (!Array.isArray(chunks)) throw new ManifestError('manifest: "chunks" must be an array of hex SHA-256 strings')
+  const { count } = chunkLayout(header)
+  if (chunks.length !== count) throw new ManifestError(`manifest: files need ${count} chunks of ${header.chunkSize} bytes but ${chunks.length} hashes are listed`)
+  const hashes = chunks.map((h, i) => {
+    if (typeof h !== 'string' || !/^[0-9a-f]{64}$/.test(h)) throw new ManifestError(`manifest: chunk ${i} hash is not 64 lowercase hex digits`)
+    return Uint8Array.from(Buffer.from(h, 'hex'))
+  })
+  const manifest: Manifest = { ...header, chunks: hashes }
+  requireCanonical(bytes, encodeManifest(manifest), 'manifest')
+  return manifest
+}
+
+/** Builds a header after validating it, so code never holds a header that could not be decoded. */
+export function createHeader (header: ManifestHeader): ManifestHeader {
+  const sorted = [...header.files].sort((a, b) => comparePaths(a.path, b.path))
+  return validateHeader({ format: MANIFEST_FORMAT, name: header.name, version: header.version, chunkSize: header.chunkSize, files: sorted }, ['format', 'name', 'version', 'chunkSize', 'files'])
+}
+
+export function createManifest (header: ManifestHeader, chunks: readonly Uint8Array[]): Manifest {
+  const h = createHeader(header)
+  const { count } = chunkLayout(h)
+  if (chunks.length !== count) throw new ManifestError(`manifest needs ${count} chunk hashes, got ${chunks.length}`)
+  chunks.forEach((c, i) => { if (c.length !== HASH_BYTES) throw new ManifestError(`chunk ${i} hash has ${c.length} bytes, expected ${HASH_BYTES}`) })
+  return { ...h, chunks }
+}
+
+/** Code-unit order, the same in every JavaScript engine and independent of locale. */
+export function comparePaths (a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+export function sha256Hex (bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex')
+}
+
+function hex (b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
+}
+
+function headerObject (h: ManifestHeader): object {
+  return {
+    format: MANIFEST_FORMAT,
+    name: h.name,
+    version: h.version,
+    chunkSize: h.chunkSize,
+    files: h.files.map(f => ({ path: f.path, size: f.size, mode: f.mode }))
+  }
+}
+
+function parseCanonicalJson (bytes: Uint8Array, what: string): Record<string, unknown> {
+  if (bytes.length > MAX_MANIFEST_BYTES) throw new ManifestError(`${what}: ${bytes.length} bytes exceeds the ${MAX_MANIFEST_BYTES}-byte limit`)
+  let obj: unknown
+  try {
+    obj = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'))
+  } catch (err) {
+    throw new ManifestError(`${what}: not valid JSON (${(err as Error).message})`, { cause: err })
+  }
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) throw new ManifestError(`${what}: must be a JSON object`)
+  return obj as Record<string, unknown>
+}
+
+function requireCanonical (given: Uint8Array, canonical: Uint8Array, what: string): void {
+  if (!Buffer.from(given.buffer, given.byteOffset, given.byteLength).equals(canonical)) {
+    throw new ManifestError(`${what}: bytes are not in canonical form (compact JSON, fixed key order)`)
+  }
+}
+
+function validateHeader (obj: Record<string, unknown>, keys: readonly string[]): ManifestHeader {
+  for (const k of Object.keys(obj)) if (!keys.includes(k)) throw new ManifestError(`unknown field "${k}"`)
+  if (obj.format !== MANIFEST_FORMAT) throw new ManifestError(`unsupported format ${JSON.stringify(obj.format)}, expected "${MANIFEST_FORMAT}"`)
+  const { name, version, chunkSize, files } = obj
+  if (typeof name !== 'string' || !NAME_RE.test(name)) throw new ManifestError(`invalid model name ${JSON.stringify(name)}: use letters, digits, '.', '_', '-' (max 128)`)
+  if (typeof version !== 'string' || !VERSION_RE.test(version) || version === 'latest') {
+    throw new ManifestError(`invalid version ${JSON.stringify(version)}: use letters, digits, '.', '_', ':', '+', '-' (max 128); "latest" is reserved`)
+  }
+  if (!isInt(chunkSize) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) {
+    throw new ManifestError(`invalid chunk size ${JSON.stringify(chunkSize)}: must be an integer from ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE}`)
+  }
+  if (!Array.isArray(files)) throw new ManifestError('"files" must be an array')
+  if (files.length > MAX_FILES) throw new ManifestError(`${files.length} files exceeds the limit of ${MAX_FILES}`)
+  const seen = new Set<string>()
+  let chunkCount = 0
+  const out = files.map((f: unknown, i): ManifestFile => {
+    if (f === null || typeof f !== 'object' || Array.isArray(f)) throw new ManifestError(`file ${i} must be an object`)
+    const { path, size, mode, ...rest } = f as Record<string, unknown>
+    const extra = Object.keys(rest)
+    if (extra.length > 0) throw new ManifestError(`file ${i}: unknown field "${extra[0]}"`)
+    if (typeof path !== 'string') throw new ManifestError(`file ${i}: path must be a string`)
+    checkPath(path, i)
+    if (seen.has(path)) throw new ManifestError(`file ${i}: duplicate path "${path}"`)
+    seen.add(path)
+    if (!isInt(size) || size < 0) throw new ManifestError(`file "${path}": size must be a non-negative integer`)
+    if (!isInt(mode) || mode < 0 || mode > 0o777) throw new ManifestError(`file "${path}": mode must be permission bits 0..0o777`)
+    chunkCount += Math.ceil(size / chunkSize)
+    if (chunkCount > MAX_CHUNKS) throw new ManifestError(`more than ${MAX_CHUNKS} chunks: raise the chunk size`)
+    return { path, size, mode }
+  })
+  for (let i = 1; i < out.length; i++) {
+    if (comparePaths(out[i - 1]!.path, out[i]!.path) >= 0) throw new ManifestError(`files must be sorted by path: "${out[i - 1]!.path}" comes before "${out[i]!.path}"`)
+  }
+  // A path that is both a file and a parent directory of another file cannot be written.
+  for (const p of seen) {
+    for (let j = p.indexOf('/'); j !== -1; j = p.indexOf('/', j + 1)) {
+      if (seen.has(p.slice(0, j))) throw new ManifestError(`"${p.slice(0, j)}" is both a file and the directory of "${p}"`)
+    }
+  }
+  return { name, version, chunkSize, files: out }
+}
+
+function checkPath (path: string, i: number): void {
+  const bad = (why: string): never => { throw new ManifestError(`file ${i}: path ${JSON.stringify(path)} ${why}`) }
+  if (path.length === 0 || path.length > MAX_PATH_LENGTH) bad(`must be 1..${MAX_PATH_LENGTH} characters`)
+  if (path.startsWith('/')) bad('must be relative')
+  // Control characters and backslashes would let a path mean different things on different hosts.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f\\]/.test(path)) bad('contains a control character or backslash')
+  for (const seg of path.split('/')) {
+    if (seg === '') bad('has an empty segment')
+    if (seg === '.' || seg === '..') bad('contains "." or ".." and could escape the output directory')
+  }
+}
+
+function isInt (v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v)
+}

@@ -1,0 +1,164 @@
+import { describe, expect, it } from 'vitest'
+import { createHash, randomBytes } from 'node:crypto'
+import { spawnSync } from 'node:child_process'
+import { mkdtemp, mkdir, readFile, writeFile, stat, readdir, open } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ChunkStore, UnknownHashError } from '../../src/chunker/chunk-store.ts'
+import { manifestFromDirectory } from '../../src/chunker/chunk-hasher.ts'
+import { chunkLayout, createHeader, encodeManifest, type Manifest } from '../../src/chunker/manifest.ts'
+import { DiskFullError, IntegrityError, InvalidInputError, StoreLockedError } from '../../src/errors.ts'
+import { readSourceChunk } from './source-chunk.ts'
+
+async function sourceModel (): Promise<{ root: string, src: string, manifest: Manifest, files: Record<string, Buffer> }> {
+  const root = await mkdtemp(join(tmpdir(), 'ms-store-'))
+  const src = join(root, 'src')
+  const files: Record<string, Buffer> = {
+    'a.bin': randomBytes(4096 * 4 + 100),
+    'b/empty': Buffer.alloc(0),
+    'b/tiny': Buffer.from('x'),
+    'c.bin': randomBytes(4096 * 3)
+  }
+  for (const [p, b] of Object.entries(files)) {
+    await mkdir(join(src, p, '..'), { recursive: true })
+    await writeFile(join(src, p), b, { mode: p === 'c.bin' ? 0o755 : 0o644 })
+  }
+  const manifest = await manifestFromDirectory(src, { name: 'm', version: 'v1', chunkSize: 4096 })
+  return { root, src, manifest, files }
+}
+
+async function fill (store: ChunkStore, src: string, manifest: Manifest, indexes: Iterable<number>): Promise<void> {
+  for (const i of indexes) {
+    await store.recordHash(i, manifest.chunks[i]!)
+    await store.writeChunk(i, await readSourceChunk(src, manifest, i))
+  }
+}
+
+describe('ChunkStore', () => {
+  it('writes verified chunks in any order and makes the model appear complete at the end', async () => {
+    const { root, src, manifest, files } = await sourceModel()
+    const out = join(root, 'out')
+    const store = await ChunkStore.open({ dir: out, header: manifest })
+    const order = [...Array(manifest.chunks.length).keys()].reverse()
+    await fill(store, src, manifest, order.slice(0, -1))
+    await expect(stat(out)).rejects.toThrow(/ENOENT/)
+    await expect(store.finalize()).rejects.toThrow(InvalidInputError)
+    await fill(store, src, manifest, order.slice(-1))
+    const finished = await store.finalize()
+    expect(Buffer.from(encodeManifest(finished)).equals(Buffer.from(encodeManifest(manifest)))).toBe(true)
+    for (const [p, b] of Object.entries(files)) expect((await readFile(join(out, p))).equals(b)).toBe(true)
+    expect((await stat(join(out, 'c.bin'))).mode & 0o777).toBe(0o755)
+    expect(await readdir(root)).toEqual(['out', 'out.modelswarm', 'src'])
+    // Serving after completion reads from the final files.
+    expect((await store.readChunk(0)).equals(files['a.bin']!.subarray(0, 4096))).toBe(true)
+    await store.finalize()
+    await store.close()
+    const again = await ChunkStore.open({ dir: out, header: manifest })
+    expect(again.complete).toBe(true)
+    expect(again.have.complete).toBe(true)
+    await again.close()
+  })
+
+  it('refuses wrong bytes, wrong lengths and chunks whose hash is unknown, writing nothing', async () => {
+    const { root, src, manifest } = await sourceModel()
+    const store = await ChunkStore.open({ dir: join(root, 'out'), header: manifest })
+    const good = await readSourceChunk(src, manifest, 0)
+    await expect(store.writeChunk(0, good)).rejects.toThrow(UnknownHashError)
+    await store.recordHash(0, manifest.chunks[0]!)
+    const bad = Buffer.from(good)
+    bad[100]! ^= 1
+    await expect(store.writeChunk(0, bad)).rejects.toThrow(IntegrityError)
+    await expect(store.writeChunk(0, good.subarray(1))).rejects.toThrow(IntegrityError)
+    await expect(store.writeChunk(0, good, createHash('sha256').update(bad).digest())).rejects.toThrow(IntegrityError)
+    await expect(store.recordHash(0, manifest.chunks[1]!)).rejects.toThrow(IntegrityError)
+    expect(store.have.count).toBe(0)
+    const onDisk = Buffer.alloc(4096)
+    const fh = await open(join(root, 'out.partial', 'a.bin'), 'r')
+    await fh.read(onDisk, 0, 4096, 0)
+    await fh.close()
+    expect(onDisk.equals(Buffer.alloc(4096))).toBe(true)
+    expect(await store.writeChunk(0, [good.subarray(0, 10), good.subarray(10)])).toBe(true)
+    expect(await store.writeChunk(0, good)).toBe(false)
+    await store.close()
+  })
+
+  it('resumes after SIGKILL without losing or re-fetching verified chunks', async () => {
+    const { root, src, manifest } = await sourceModel()
+    const out = join(root, 'out')
+    const manifestPath = join(root, 'manifest.json')
+    await writeFile(manifestPath, encodeManifest(manifest))
+    const child = spawnSync(process.execPath, [join(import.meta.dirname, 'crash-writer.ts'), manifestPath, src, out, '5'])
+    expect(child.signal).toBe('SIGKILL')
+    const store = await ChunkStore.open({ dir: out, header: manifest })
+    expect(store.resume).toEqual({ resumed: 5, discarded: 0 })
+    expect([...store.have.setIndexes()]).toEqual([0, 1, 2, 3, 4])
+    await fill(store, src, manifest, [...store.have.missingIndexes()])
+    await store.finalize()
+    await store.close()
+  })
+
+  it('after an unclean stop, re-verifies claimed chunks and drops corrupted ones', async () => {
+    const { root, src, manifest } = await sourceModel()
+    const out = join(root, 'out')
+    const manifestPath = join(root, 'manifest.json')
+    await writeFile(manifestPath, encodeManifest(manifest))
+    spawnSync(process.execPath, [join(import.meta.dirname, 'crash-writer.ts'), manifestPath, src, out, '3'])
+    const fh = await open(join(out + '.partial', 'a.bin'), 'r+')
+    await fh.write(Buffer.from('garbage'), 0, 7, 4096 + 10)
+    await fh.close()
+    const store = await ChunkStore.open({ dir: out, header: manifest })
+    expect(store.resume).toEqual({ resumed: 2, discarded: 1 })
+    expect(store.have.has(1)).toBe(false)
+    await store.close()
+  })
+
+  it('trusts the bitfield after a clean close', async () => {
+    const { root, src, manifest } = await sourceModel()
+    const out = join(root, 'out')
+    const store = await ChunkStore.open({ dir: out, header: manifest })
+    await fill(store, src, manifest, [0, 1])
+    await store.close()
+    const fh = await open(join(out + '.partial', 'a.bin'), 'r+')
+    await fh.write(Buffer.from('garbage'), 0, 7, 10)
+    await fh.close()
+    const again = await ChunkStore.open({ dir: out, header: manifest })
+    expect(again.resume).toEqual({ resumed: 2, discarded: 0 })
+    await again.close()
+  })
+
+  it('stores chunks past 4 GiB in sparse files', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'ms-sparse-'))
+    const chunkSize = 64 * 1024 * 1024
+    const size = 5 * 2 ** 30 + 4096
+    const header = createHeader({ name: 'big', version: '1', chunkSize, files: [{ path: 'w.bin', size, mode: 0o644 }] })
+    const last = chunkLayout(header).count - 1
+    const data = randomBytes(4096)
+    const store = await ChunkStore.open({ dir: join(root, 'out'), header, reserveBytes: 0 })
+    await store.recordHash(last, createHash('sha256').update(data).digest())
+    await store.writeChunk(last, data)
+    expect((await store.readChunk(last)).equals(data)).toBe(true)
+    const st = await stat(join(root, 'out.partial', 'w.bin'))
+    expect(st.size).toBe(size)
+    expect(st.blocks * 512).toBeLessThan(1024 * 1024)
+    await store.close()
+  })
+
+  it('checks free space before preallocating', async () => {
+    const { root, manifest } = await sourceModel()
+    await expect(ChunkStore.open({ dir: join(root, 'out'), header: manifest, reserveBytes: 2 ** 52 })).rejects.toThrow(DiskFullError)
+    // The failed open released its lock.
+    const store = await ChunkStore.open({ dir: join(root, 'out'), header: manifest })
+    await store.close()
+  })
+
+  it('locks against a second opener and refuses a directory holding something else', async () => {
+    const { root, manifest, src } = await sourceModel()
+    const out = join(root, 'out')
+    const store = await ChunkStore.open({ dir: out, header: manifest })
+    await expect(ChunkStore.open({ dir: out, header: manifest })).rejects.toThrow(StoreLockedError)
+    await store.close()
+    const other = createHeader({ ...manifest, version: 'v2' })
+    await expect(ChunkStore.open({ dir: out, header: other })).rejects.toThrow(/already holds m@v1/)
+    await expect(ChunkStore.open({ dir: src, header: manifest })).rejects.toThrow(/not written by modelswarm/)
+  })
+})
