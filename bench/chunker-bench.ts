@@ -37,7 +37,7 @@ async function plainSha256 (dir: string): Promise<number> {
 async function child (which: string, dir: string): Promise<void> {
   const t0 = performance.now()
   const cpu0 = process.cpuUsage()
-  let bytes = 0
+  let bytes: number
   let chunks: number | undefined
   if (which === 'plain') bytes = await plainSha256(dir)
   else {
