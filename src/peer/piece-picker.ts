@@ -1,0 +1,380 @@
+/**
+ * Piece picker: which chunks to request from which peer. Pure decision code after Kraken's piece request
+ * manager: it sends and receives nothing, takes the clock as an argument and its randomness from a seeded
+ * Rng, so the swarm simulator can run it millions of times and replay a run from its seed.
+ *
+ * State, per chunk: `have` (verified and written), `available` (hash known — the seeder publishes hashes
+ * while it is still pulling), `holders` (connected peers with the chunk) and `copies` (the same, seeders
+ * excluded), `failures` (failed requests to non-seeder holders; kept when such a peer leaves, which only
+ * frees the seeder sooner), in-flight requests
+ * (peer → start time), and `verifying` (data received, waiting for markHave). `wanted` holds exactly the
+ * chunks that are available, missing, not verifying and not in flight, so a pick costs O(|wanted|).
+ * Per peer: its bitfield, whether it is a seeder, throughput (EWMA), failure count, and chunks it may not
+ * be asked for again before a retry time (after a failure or a refusal).
+ *
+ * Ordering, one comparison as in anacrolix/torrent's request order: fewer non-seeder copies first (rarest
+ * first), then a random rank fixed per picker (so ties break the same way for one seed and differently
+ * across peers).
+ *
+ * Eligibility of chunk c for peer P:
+ *  - P has c, and c is not blocked on P (a failure or refusal within `retryAfterMs`).
+ *  - Seeders are holders of last resort: P may be a seeder only if no non-seeder holds c, or its
+ *    non-seeder holders have failed at least as often as there are of them, or (in the tail) all of them
+ *    are slow. Ask peers for what peers have; ask seeders for what nobody else has.
+ *  - In the tail (at most `endgameThreshold` chunks missing), a slow peer — throughput below
+ *    `slowRatio` × the best peer's — gets c only if no other usable holder of c is fast, so the last few
+ *    chunks do not sit behind it.
+ *
+ * Endgame: in the tail, once every missing available chunk that anyone holds is in flight, a peer with
+ * free slots (not a slow one) may duplicate in-flight chunks, up to `maxDuplicatesInEndgame` extra
+ * requests per chunk, those in flight the longest first, then those on the slowest peer. markHave then
+ * returns the duplicates to cancel.
+ */
+import { Bitfield } from '../chunker/bitfield.ts'
+import { InvalidInputError } from '../errors.ts'
+import { randomInt, type Rng } from '../util/random.ts'
+
+export interface PiecePickerInit {
+  numChunks: number
+  /** Chunks already held; copied, not kept. */
+  have: Bitfield
+  rng: Rng
+  /** Missing chunks at or below which the tail rules (slow-peer avoidance, endgame) apply. @default 16 */
+  endgameThreshold?: number
+  /** Extra concurrent requests for one chunk in endgame, on top of the first. @default 1 */
+  maxDuplicatesInEndgame?: number
+  /** A peer slower than this fraction of the best peer's throughput counts as slow in the tail. @default 0.25 */
+  slowRatio?: number
+  /** How long a peer is not asked again for a chunk it failed or refused. @default 10_000 */
+  retryAfterMs?: number
+}
+
+export interface PeerRequest {
+  peer: string
+  index: number
+}
+
+export interface PeerStats {
+  /** Throughput estimate in bytes per second, undefined before the first delivery or failure. */
+  rate: number | undefined
+  failures: number
+  inflight: number
+}
+
+interface PeerState {
+  bits: Bitfield
+  seeder: boolean
+  inflight: Set<number>
+  /** Chunk → time before which this peer is not asked for it again. */
+  blocked: Map<number, number>
+  /** Bytes per millisecond, EWMA. */
+  rate: number | undefined
+  lastDoneAt: number
+  failures: number
+}
+
+/** Weight of the newest sample in the throughput EWMA: reacts within a few chunks, ignores one outlier. */
+const RATE_ALPHA = 0.3
+
+export class PiecePicker {
+  readonly numChunks: number
+  readonly #have: Bitfield
+  readonly #available: Bitfield
+  readonly #holders: Int32Array
+  readonly #copies: Int32Array
+  readonly #failures: Int32Array
+  readonly #rank: Uint32Array
+  readonly #wanted: IndexSet
+  readonly #requests = new Map<number, Map<string, number>>()
+  readonly #verifying = new Set<number>()
+  readonly #peers = new Map<string, PeerState>()
+  readonly #endgameThreshold: number
+  readonly #maxDuplicates: number
+  readonly #slowRatio: number
+  readonly #retryAfterMs: number
+
+  constructor (init: PiecePickerInit) {
+    const n = init.numChunks
+    if (!Number.isSafeInteger(n) || n < 0) throw new InvalidInputError(`invalid chunk count ${n}`)
+    if (init.have.length !== n) throw new InvalidInputError(`have bitfield has ${init.have.length} bits, expected ${n}`)
+    this.numChunks = n
+    this.#have = init.have.clone()
+    this.#available = new Bitfield(n)
+    this.#holders = new Int32Array(n)
+    this.#copies = new Int32Array(n)
+    this.#failures = new Int32Array(n)
+    this.#wanted = new IndexSet(n)
+    this.#endgameThreshold = init.endgameThreshold ?? 16
+    this.#maxDuplicates = init.maxDuplicatesInEndgame ?? 1
+    this.#slowRatio = init.slowRatio ?? 0.25
+    this.#retryAfterMs = init.retryAfterMs ?? 10_000
+    // A random permutation as the final tie-break: unique keys make the order total, hence reproducible.
+    this.#rank = new Uint32Array(n)
+    for (let i = 0; i < n; i++) this.#rank[i] = i
+    for (let i = n - 1; i > 0; i--) {
+      const j = randomInt(init.rng, i + 1)
+      const t = this.#rank[i]!
+      this.#rank[i] = this.#rank[j]!
+      this.#rank[j] = t
+    }
+  }
+
+  /** Chunks not yet verified, available or not. */
+  get remaining (): number { return this.numChunks - this.#have.count }
+
+  /** The chunk's hash is now known, so it may be requested. */
+  setAvailable (index: number): void {
+    this.#available.set(index)
+    this.#refresh(index)
+  }
+
+  /** Adds a peer (or replaces one that reconnected, dropping its old requests). */
+  addPeer (peer: string, bits: Bitfield, opts: { seeder?: boolean } = {}): void {
+    if (bits.length !== this.numChunks) throw new InvalidInputError(`peer ${peer} sent a bitfield of ${bits.length} bits, expected ${this.numChunks}`)
+    this.removePeer(peer)
+    const state: PeerState = { bits: bits.clone(), seeder: opts.seeder === true, inflight: new Set(), blocked: new Map(), rate: undefined, lastDoneAt: -Infinity, failures: 0 }
+    this.#peers.set(peer, state)
+    for (const i of state.bits.setIndexes()) this.#count(state, i, 1)
+  }
+
+  /** A HAVE from a connected peer; unknown peers are ignored (the message raced their disconnect). */
+  peerHas (peer: string, index: number): void {
+    const state = this.#peers.get(peer)
+    if (state !== undefined && state.bits.set(index)) this.#count(state, index, 1)
+  }
+
+  /** Forgets a peer; its in-flight chunks go back to the pool. Returns them so the caller can cancel. */
+  removePeer (peer: string): number[] {
+    const state = this.#peers.get(peer)
+    if (state === undefined) return []
+    this.#peers.delete(peer)
+    for (const i of state.bits.setIndexes()) this.#count(state, i, -1)
+    const dropped = [...state.inflight]
+    for (const i of dropped) this.#dropRequest(peer, state, i)
+    return dropped
+  }
+
+  /** Chunks to request from `peer` now, at most `max`; they are recorded as in flight since `now`. */
+  pick (peer: string, max: number, now: number): number[] {
+    const p = this.#peers.get(peer)
+    if (p === undefined || max <= 0) return []
+    const tail = this.remaining <= this.#endgameThreshold
+    const best = tail ? this.#bestRate() : 0
+    const slow = tail && this.#isSlow(p, best)
+    const picks: number[] = []
+    let obtainable = 0
+    for (let k = 0; k < this.#wanted.size; k++) {
+      const c = this.#wanted.at(k)
+      if (this.#holders[c]! > 0) obtainable++
+      if (this.#eligible(peer, p, c, now, tail, slow, best)) insertBounded(picks, c, max, this.#rarer)
+    }
+    for (const c of picks) this.#addRequest(peer, p, c, now)
+    if (picks.length < max && tail && !slow && obtainable === picks.length) {
+      for (const c of this.#endgame(peer, p, max - picks.length, now, best)) {
+        this.#addRequest(peer, p, c, now)
+        picks.push(c)
+      }
+    }
+    return picks
+  }
+
+  /** `peer` delivered chunk `index` (`bytes` long); it stays out of the pool until markHave or requestFailed. */
+  requestDone (peer: string, index: number, bytes: number, now: number): void {
+    const p = this.#peers.get(peer)
+    const startedAt = this.#requests.get(index)?.get(peer)
+    if (p !== undefined && startedAt !== undefined) {
+      // Requests are pipelined: time since the later of the request and the previous delivery measures
+      // this transfer alone, not the queue ahead of it.
+      const sample = bytes / Math.max(1, now - Math.max(startedAt, p.lastDoneAt))
+      p.rate = p.rate === undefined ? sample : p.rate + RATE_ALPHA * (sample - p.rate)
+      p.lastDoneAt = now
+      this.#dropRequest(peer, p, index)
+    }
+    if (!this.#have.has(index)) this.#verifying.add(index)
+    this.#refresh(index)
+  }
+
+  /**
+   * A request ended without usable data: timed out, errored, or delivered bytes that failed verification
+   * (call after requestDone in that case). The peer is not asked for the chunk again for `retryAfterMs`.
+   * A refusal (a seeder pointing elsewhere) blocks the same way but does not count against the peer.
+   */
+  requestFailed (peer: string, index: number, now: number, opts: { refused?: boolean } = {}): void {
+    const p = this.#peers.get(peer)
+    const wasInflight = p !== undefined && this.#dropRequest(peer, p, index)
+    const badData = !wasInflight && this.#verifying.delete(index)
+    if (p !== undefined && (wasInflight || badData)) {
+      p.blocked.set(index, now + this.#retryAfterMs)
+      if (opts.refused !== true) {
+        p.failures++
+        // Halving makes a failing peer look slow to the tail rules; a peer that never delivered starts at 0.
+        p.rate = p.rate === undefined ? 0 : p.rate / 2
+        if (!p.seeder && p.bits.has(index)) this.#failures[index]!++
+      }
+    }
+    this.#refresh(index)
+  }
+
+  /** The chunk is verified and written. Returns the requests still in flight for it, to cancel. */
+  markHave (index: number): PeerRequest[] {
+    this.#have.set(index)
+    this.#verifying.delete(index)
+    this.#failures[index] = 0
+    const cancel: PeerRequest[] = []
+    for (const peer of this.#requests.get(index)?.keys() ?? []) {
+      cancel.push({ peer, index })
+      this.#peers.get(peer)?.inflight.delete(index)
+    }
+    this.#requests.delete(index)
+    this.#refresh(index)
+    return cancel
+  }
+
+  /**
+   * Requests without progress for longer than `timeoutFor(peer)` ms. Progress is the later of the request
+   * and the peer's last delivery, an idle timeout: a busy peer's queued requests are not stuck. The caller
+   * cancels them and calls requestFailed.
+   */
+  timedOut (now: number, timeoutFor: (peer: string) => number): PeerRequest[] {
+    const out: PeerRequest[] = []
+    for (const [index, reqs] of this.#requests) {
+      for (const [peer, startedAt] of reqs) {
+        const lastDoneAt = this.#peers.get(peer)?.lastDoneAt ?? -Infinity
+        if (now - Math.max(startedAt, lastDoneAt) > timeoutFor(peer)) out.push({ peer, index })
+      }
+    }
+    return out
+  }
+
+  peerStats (peer: string): PeerStats | undefined {
+    const p = this.#peers.get(peer)
+    if (p === undefined) return undefined
+    return { rate: p.rate === undefined ? undefined : p.rate * 1000, failures: p.failures, inflight: p.inflight.size }
+  }
+
+  readonly #rarer = (a: number, b: number): boolean =>
+    this.#copies[a] !== this.#copies[b] ? this.#copies[a]! < this.#copies[b]! : this.#rank[a]! < this.#rank[b]!
+
+  #eligible (peer: string, p: PeerState, c: number, now: number, tail: boolean, slow: boolean, best: number): boolean {
+    if (!p.bits.has(c) || (p.blocked.get(c) ?? -Infinity) > now) return false
+    if (p.seeder) return this.#copies[c]! <= this.#failures[c]! || (tail && !this.#fastHolder(c, peer, now, best, false))
+    return !slow || !this.#fastHolder(c, peer, now, best, true)
+  }
+
+  /**
+   * Whether a peer other than `except` holds c, may be asked for it, and is not slow. A seeder counts only
+   * if `seedersCount` and no such non-seeder exists, for then its last-resort rule lets it take c. O(peers),
+   * so only used in the tail, where few chunks remain.
+   */
+  #fastHolder (c: number, except: string, now: number, best: number, seedersCount: boolean): boolean {
+    let fastSeeder = false
+    for (const [peer, q] of this.#peers) {
+      if (peer === except || !q.bits.has(c) || (q.blocked.get(c) ?? -Infinity) > now || this.#isSlow(q, best)) continue
+      if (!q.seeder) return true
+      fastSeeder = true
+    }
+    return seedersCount && fastSeeder
+  }
+
+  #endgame (peer: string, p: PeerState, slots: number, now: number, best: number): number[] {
+    const candidates: { index: number, oldest: number, slowest: number }[] = []
+    for (const [c, reqs] of this.#requests) {
+      if (reqs.has(peer) || reqs.size > this.#maxDuplicates || this.#verifying.has(c)) continue
+      if (!this.#eligible(peer, p, c, now, true, false, best)) continue
+      let oldest = Infinity
+      let slowest = Infinity
+      for (const [q, startedAt] of reqs) {
+        oldest = Math.min(oldest, startedAt)
+        slowest = Math.min(slowest, this.#peers.get(q)?.rate ?? Infinity)
+      }
+      candidates.push({ index: c, oldest, slowest })
+    }
+    candidates.sort((a, b) => a.oldest - b.oldest || a.slowest - b.slowest || this.#rank[a.index]! - this.#rank[b.index]!)
+    return candidates.slice(0, slots).map(x => x.index)
+  }
+
+  #bestRate (): number {
+    let best = 0
+    for (const q of this.#peers.values()) best = Math.max(best, q.rate ?? 0)
+    return best
+  }
+
+  /** A peer with no estimate yet gets the benefit of the doubt; timeouts will give it one. */
+  #isSlow (q: PeerState, best: number): boolean {
+    return q.rate !== undefined && q.rate < this.#slowRatio * best
+  }
+
+  #count (p: PeerState, index: number, delta: number): void {
+    this.#holders[index]! += delta
+    if (!p.seeder) this.#copies[index]! += delta
+  }
+
+  #addRequest (peer: string, p: PeerState, index: number, now: number): void {
+    let reqs = this.#requests.get(index)
+    if (reqs === undefined) this.#requests.set(index, reqs = new Map())
+    reqs.set(peer, now)
+    p.inflight.add(index)
+    this.#wanted.delete(index)
+  }
+
+  /** Returns false when `peer` had no request for `index` in flight. */
+  #dropRequest (peer: string, p: PeerState, index: number): boolean {
+    if (!p.inflight.delete(index)) return false
+    const reqs = this.#requests.get(index)
+    reqs?.delete(peer)
+    if (reqs?.size === 0) this.#requests.delete(index)
+    this.#refresh(index)
+    return true
+  }
+
+  /** Restores the invariant: c ∈ wanted ⇔ available ∧ ¬have ∧ ¬verifying ∧ no request in flight. */
+  #refresh (c: number): void {
+    if (this.#available.has(c) && !this.#have.has(c) && !this.#verifying.has(c) && !this.#requests.has(c)) this.#wanted.add(c)
+    else this.#wanted.delete(c)
+  }
+}
+
+/** Inserts `item` into `list`, kept sorted by `less` and at most `k` long. O(log k) to reject, O(k) to insert. */
+function insertBounded (list: number[], item: number, k: number, less: (a: number, b: number) => boolean): void {
+  let lo = 0
+  let hi = list.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (less(list[mid]!, item)) lo = mid + 1
+    else hi = mid
+  }
+  if (lo >= k) return
+  list.splice(lo, 0, item)
+  if (list.length > k) list.pop()
+}
+
+/** A set of chunk indexes with O(1) add and delete, read by position (order arbitrary) so the hot loop allocates nothing. */
+class IndexSet {
+  readonly #items: Int32Array
+  readonly #pos: Int32Array
+  #size = 0
+
+  constructor (n: number) {
+    this.#items = new Int32Array(n)
+    this.#pos = new Int32Array(n).fill(-1)
+  }
+
+  add (i: number): void {
+    if (this.#pos[i] !== -1) return
+    this.#pos[i] = this.#size
+    this.#items[this.#size++] = i
+  }
+
+  delete (i: number): void {
+    const at = this.#pos[i]!
+    if (at === -1) return
+    const last = this.#items[--this.#size]!
+    this.#items[at] = last
+    this.#pos[last] = at
+    this.#pos[i] = -1
+  }
+
+  get size (): number { return this.#size }
+
+  at (k: number): number { return this.#items[k]! }
+}

@@ -1,0 +1,216 @@
+import { describe, expect, it } from 'vitest'
+import { Bitfield } from '../../src/chunker/bitfield.ts'
+import { PiecePicker } from '../../src/peer/piece-picker.ts'
+import { UploadPolicy, type UploadPolicyInit } from '../../src/seeder/upload-policy.ts'
+import { createRng, randomInt } from '../../src/util/random.ts'
+
+function policy (opts: Partial<UploadPolicyInit> = {}): UploadPolicy {
+  return new UploadPolicy({ numChunks: 8, rng: createRng(1), ...opts })
+}
+
+describe('UploadPolicy', () => {
+  it('serves chunks the swarm does not hold and refuses held ones, naming holders other than the requester', () => {
+    const pol = policy({ maxHints: 2 })
+    expect(pol.decide('p', 0, 0)).toEqual({ serve: true, reason: 'unheld' })
+    for (const h of ['h1', 'h2', 'h3']) pol.peerHas(h, 1)
+    pol.peerHas('p', 1)
+    const d = pol.decide('p', 1, 0)
+    expect(d).toMatchObject({ serve: false, reason: 'held' })
+    if (d.serve) throw new Error('unreachable')
+    expect(d.holders).toHaveLength(2)
+    expect(d.holders).not.toContain('p')
+  })
+
+  it('spreads hints over the holders', () => {
+    const pol = policy({ maxHints: 1, maxRefusals: 1000 })
+    for (let h = 0; h < 10; h++) pol.peerHas(`h${h}`, 1)
+    const named = new Set<string>()
+    for (let k = 0; k < 100; k++) {
+      const d = pol.decide(`p${k}`, 1, 0)
+      if (!d.serve) named.add(d.holders[0]!)
+    }
+    expect(named.size).toBe(10)
+  })
+
+  it('refuses a second copy of a chunk just served, pointing at the peer receiving it, until it expires', () => {
+    const pol = policy({ pendingMs: 1000 })
+    expect(pol.decide('p', 0, 0).serve).toBe(true)
+    expect(pol.decide('q', 0, 100)).toEqual({ serve: false, reason: 'pending', holders: ['p'] })
+    // p announced it: now it is simply held.
+    pol.peerHas('p', 0)
+    expect(pol.decide('r', 0, 200)).toEqual({ serve: false, reason: 'held', holders: ['p'] })
+    // A pending transfer that never completes stops blocking others.
+    expect(pol.decide('p', 1, 0).serve).toBe(true)
+    expect(pol.decide('q', 1, 1001)).toEqual({ serve: true, reason: 'unheld' })
+  })
+
+  it('serves a peer refused too often for the same chunk within the window', () => {
+    const pol = policy({ maxRefusals: 2, windowMs: 1000 })
+    pol.peerHas('h', 0)
+    expect(pol.decide('p', 0, 0).serve).toBe(false)
+    expect(pol.decide('p', 0, 10).serve).toBe(false)
+    expect(pol.decide('p', 0, 20)).toEqual({ serve: true, reason: 'refused-too-often' })
+    // The count starts over after serving, and after the window.
+    expect(pol.decide('p', 0, 30).serve).toBe(false)
+    expect(pol.decide('p', 0, 40).serve).toBe(false)
+    expect(pol.decide('p', 0, 2000).serve).toBe(false)
+  })
+
+  it('serves a peer whose named holders all failed it, and stops naming holders that keep failing', () => {
+    const pol = policy({ maxHints: 2, maxStrikes: 2 })
+    pol.peerHas('h1', 0)
+    pol.peerHas('h2', 0)
+    const d = pol.decide('p', 0, 0)
+    expect(d.serve ? [] : [...d.holders].sort()).toEqual(['h1', 'h2'])
+    expect(pol.decide('p', 0, 10, ['h1'])).toEqual({ serve: false, reason: 'held', holders: ['h2'] })
+    expect(pol.decide('p', 0, 20, ['h2'])).toEqual({ serve: true, reason: 'holders-failed' })
+    // q reports both failing too: each has two strikes and is no longer named, only the peer the chunk is
+    // on its way to.
+    expect(pol.decide('q', 0, 30, ['h1', 'h2'])).toEqual({ serve: false, reason: 'pending', holders: ['p'] })
+    // Once that transfer is presumed lost, nobody usable holds chunk 0, so it is served.
+    expect(pol.decide('r', 0, 10_100)).toEqual({ serve: true, reason: 'unheld' })
+    // Strikes expire with the window.
+    const later = pol.decide('s', 0, 60_000)
+    expect(later.serve ? [] : [...later.holders].sort()).toEqual(['h1', 'h2'])
+  })
+
+  it('forgets the copies of peers that are gone', () => {
+    const pol = policy()
+    pol.peerBitfield('h', bitsOf(8, [0, 1, 2]))
+    expect(pol.decide('p', 2, 0).serve).toBe(false)
+    pol.peerBitfield('h', bitsOf(8, [0, 1]))
+    expect(pol.decide('q', 2, 0).serve).toBe(true)
+    pol.peerGone('h')
+    expect(pol.decide('q', 0, 0).serve).toBe(true)
+    expect(() => pol.peerBitfield('h', new Bitfield(9))).toThrow(/9 chunks, expected 8/)
+  })
+
+  it('counts bytes served per chunk and in total', () => {
+    const pol = policy()
+    pol.served(0, 100)
+    pol.served(0, 50)
+    pol.served(3, 10)
+    expect(pol.bytesServed(0)).toBe(150)
+    expect(pol.bytesServed(3)).toBe(10)
+    expect(pol.bytesServed()).toBe(160)
+    expect(() => pol.served(8, 1)).toThrow(RangeError)
+  })
+
+  it.each([8, 50])('keeps seeder egress near 1·F while %i peers fetch from a seeder still pulling', n => {
+    for (const seed of [1, 2, 3]) {
+      const run = simulate(n, seed)
+      expect(run.complete, `seed ${seed}: peers did not all finish`).toBe(true)
+      // Every chunk leaves the seeder once; the rest is tail escape hatches (holders busy, seeder idle).
+      expect(run.egress / run.size).toBeGreaterThanOrEqual(1)
+      expect(run.egress / run.size).toBeLessThanOrEqual(1.5)
+    }
+  })
+})
+
+function bitsOf (n: number, indexes: number[]): Bitfield {
+  const b = new Bitfield(n)
+  for (const i of indexes) b.set(i)
+  return b
+}
+
+interface Request { from: string, index: number }
+
+/**
+ * A round-based swarm: the seeder publishes `PULL` chunks a round while it pulls, uploads at most
+ * `SEED_UP` chunks a round, each peer at most `PEER_UP`; each peer keeps up to `IN_FLIGHT` requests out,
+ * `PER_SOURCE` per source. Every peer knows every other (HAVEs arrive at the end of the round), so a
+ * refused peer just retries; the picker's last-resort rule and the policy decide where bytes come from.
+ */
+function simulate (n: number, seed: number): { complete: boolean, egress: number, size: number } {
+  const CHUNKS = 64
+  const CHUNK = 1 << 20
+  const PULL = 8
+  const SEED_UP = 4
+  const PEER_UP = 2
+  const IN_FLIGHT = 8
+  const PER_SOURCE = 2
+  const rng = createRng(seed)
+  const names = Array.from({ length: n }, (_, i) => `p${i}`)
+  const policy = new UploadPolicy({ numChunks: CHUNKS, rng: createRng(seed + 1), pendingMs: 2000 })
+  const pickers = new Map<string, PiecePicker>()
+  for (const [i, name] of names.entries()) {
+    const picker = new PiecePicker({ numChunks: CHUNKS, have: new Bitfield(CHUNKS), rng: createRng(seed * 1000 + i), retryAfterMs: 1000 })
+    picker.addPeer('seed', new Bitfield(CHUNKS), { seeder: true })
+    for (const other of names) if (other !== name) picker.addPeer(other, new Bitfield(CHUNKS))
+    pickers.set(name, picker)
+  }
+  const queues = new Map<string, Request[]>([...names, 'seed'].map(name => [name, []]))
+  const inflight = new Map<string, number>(names.map(name => [name, 0]))
+  let published = 0
+
+  for (let round = 0; round < 400; round++) {
+    const now = round * 1000
+    for (let k = 0; k < PULL && published < CHUNKS; k++, published++) {
+      for (const picker of pickers.values()) {
+        picker.setAvailable(published)
+        picker.peerHas('seed', published)
+      }
+    }
+    if ([...pickers.values()].every(p => p.remaining === 0)) return { complete: true, egress: policy.bytesServed(), size: CHUNKS * CHUNK }
+
+    // Requests, sources visited in a random order per peer.
+    for (const name of names) {
+      const picker = pickers.get(name)!
+      const sources = ['seed', ...names.filter(o => o !== name)]
+      for (let i = sources.length - 1; i > 0; i--) {
+        const j = randomInt(rng, i + 1)
+        ;[sources[i], sources[j]] = [sources[j]!, sources[i]!]
+      }
+      for (const source of sources) {
+        const free = Math.min(PER_SOURCE - (picker.peerStats(source)?.inflight ?? 0), IN_FLIGHT - inflight.get(name)!)
+        if (free <= 0) continue
+        for (const index of picker.pick(source, free, now)) {
+          queues.get(source)!.push({ from: name, index })
+          inflight.set(name, inflight.get(name)! + 1)
+        }
+      }
+    }
+
+    // Uploads, first come first served; deliveries land at the end of the round.
+    const delivered: (Request & { source: string, at: number })[] = []
+    for (const [source, queue] of queues) {
+      const cap = source === 'seed' ? SEED_UP : PEER_UP
+      let sent = 0
+      while (sent < cap && queue.length > 0) {
+        const req = queue.shift()!
+        if (source === 'seed') {
+          const d = policy.decide(req.from, req.index, now)
+          if (!d.serve) {
+            pickers.get(req.from)!.requestFailed('seed', req.index, now, { refused: true })
+            inflight.set(req.from, inflight.get(req.from)! - 1)
+            continue
+          }
+          policy.served(req.index, CHUNK)
+        }
+        sent++
+        delivered.push({ ...req, source, at: now + sent * 1000 / cap })
+      }
+    }
+    // A duplicate already sent this round when its twin landed is wasted upload; the picker cancelled it.
+    const cancelled = new Set<string>()
+    for (const d of delivered) {
+      if (cancelled.has(`${d.source}>${d.from}:${d.index}`)) continue
+      const picker = pickers.get(d.from)!
+      picker.requestDone(d.source, d.index, CHUNK, d.at)
+      inflight.set(d.from, inflight.get(d.from)! - 1)
+      for (const cancel of picker.markHave(d.index)) {
+        const queue = queues.get(cancel.peer)!
+        const at = queue.findIndex(r => r.from === d.from && r.index === d.index)
+        if (at >= 0) queue.splice(at, 1)
+        else cancelled.add(`${cancel.peer}>${d.from}:${d.index}`)
+        inflight.set(d.from, inflight.get(d.from)! - 1)
+      }
+    }
+    for (const d of delivered) {
+      if (cancelled.has(`${d.source}>${d.from}:${d.index}`)) continue
+      policy.peerHas(d.from, d.index)
+      for (const [name, picker] of pickers) if (name !== d.from) picker.peerHas(d.from, d.index)
+    }
+  }
+  return { complete: false, egress: policy.bytesServed(), size: CHUNKS * CHUNK }
+}
