@@ -9,7 +9,7 @@ import { open } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { listModelFiles, manifestFromDirectory } from '../src/chunker/chunk-hasher.ts'
-import { generateModel } from './generate-model.ts'
+import { generateModel } from '../src/cli/demo-model.ts'
 
 const GiB = 2 ** 30
 const mode = process.argv[2]

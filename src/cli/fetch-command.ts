@@ -1,0 +1,60 @@
+/** `modelswarm fetch NAME[@VERSION]`. */
+import { InvalidInputError } from '../errors.ts'
+import { createLogger } from '../log.ts'
+import { fetchModel } from '../peer/fetch.ts'
+import { EXIT } from './exit-codes.ts'
+import { showProgress } from './progress.ts'
+import { abortOnSignal, InterruptedError } from './signals.ts'
+import { formatBytes, formatRate } from '../util/units.ts'
+
+export interface FetchCommandOptions {
+  out: string
+  bootstrap: string[]
+  trust: string[]
+  listen: string[]
+  linger: number
+  timeout: number
+  json: boolean
+  logLevel: string
+}
+
+export async function runFetch (model: string, opts: FetchCommandOptions): Promise<void> {
+  const [name, version, ...extra] = model.split('@')
+  if (name === undefined || name === '' || extra.length > 0 || version === '') throw new InvalidInputError(`model ${JSON.stringify(model)} must be NAME or NAME@VERSION`)
+  const log = createLogger({ level: opts.logLevel })
+  const signal = abortOnSignal()
+  let stopProgress: (() => void) | undefined
+  try {
+    const result = await fetchModel({
+      name,
+      version: version === 'latest' ? undefined : version,
+      out: opts.out,
+      bootstrap: opts.bootstrap,
+      trust: opts.trust,
+      listen: opts.listen,
+      lingerMs: opts.linger,
+      idleTimeoutMs: opts.timeout,
+      log,
+      signal,
+      onSwarm: swarm => {
+        stopProgress = showProgress(swarm, { tty: process.stderr.isTTY === true && !opts.json, log })
+      },
+      onComplete: result => {
+        stopProgress?.()
+        stopProgress = undefined
+        if (opts.json) process.stdout.write(JSON.stringify({ ok: true, out: opts.out, ...result }) + '\n')
+        else process.stdout.write(`${result.name}@${result.version} → ${opts.out}: ${formatBytes(result.bytes)} in ${result.seconds.toFixed(1)} s (${formatRate(result.bytes / result.seconds)}), manifest ${result.manifestId}\n`)
+      }
+    })
+    log.info({ bytesUp: result.stats.bytesUp, chunksUp: result.stats.chunksUp }, 'stopped seeding')
+  } catch (err) {
+    stopProgress?.()
+    // Stopped while lingering after a complete download is a normal end.
+    if (err instanceof InterruptedError || signal.reason instanceof InterruptedError) {
+      process.stderr.write(`modelswarm: ${(signal.reason as Error).message}; verified chunks are kept, rerun to resume\n`)
+      process.exitCode = EXIT.interrupted
+      return
+    }
+    throw err
+  }
+}

@@ -1,0 +1,68 @@
+/** The `modelswarm` command line: seed, fetch and demo. */
+import { Command, CommanderError } from 'commander'
+import { EXIT, exitCodeFor, hintFor } from './exit-codes.ts'
+import { option } from './options.ts'
+import { runSeed } from './seed-command.ts'
+import { runFetch } from './fetch-command.ts'
+import { runDemo } from './demo-command.ts'
+
+const program = new Command('modelswarm')
+  .description('Peer-to-peer distribution of model versions: one pull from the origin, verified chunks from the swarm.')
+  .exitOverride()
+  .showHelpAfterError('(run with --help for usage)')
+  .addOption(option('logLevel'))
+
+program.command('seed')
+  .description('Run a seeder: watch the origin, pull each new version once, serve it to the swarm while pulling.')
+  .addOption(option('origin', { required: true }))
+  .addOption(option('cacheDir'))
+  .addOption(option('listen'))
+  .addOption(option('lineRate'))
+  .addOption(option('pollInterval'))
+  .addOption(option('parallelReads'))
+  .addOption(option('chunkSize'))
+  .addOption(option('admin'))
+  .addOption(option('json'))
+  .addHelpText('after', `
+Example:
+  modelswarm seed --origin /data/models --cache-dir /nvme/modelswarm --listen /ip4/0.0.0.0/tcp/4001 --line-rate 400MiB/s
+  (prints the peer id that fetchers pass to --trust and the address they pass to --bootstrap)`)
+  .action(async (opts) => { await runSeed({ ...opts, logLevel: program.opts().logLevel }) })
+
+program.command('fetch')
+  .description('Download NAME[@VERSION] (default @latest) from the swarm into --out, verifying every chunk.')
+  .argument('<model>', 'NAME or NAME@VERSION')
+  .addOption(option('out', { required: true }))
+  .addOption(option('bootstrap', { required: true }))
+  .addOption(option('trust', { required: true }))
+  .addOption(option('listen'))
+  .addOption(option('linger'))
+  .addOption(option('timeout'))
+  .addOption(option('json'))
+  .addHelpText('after', `
+Exit status: 0 done, 2 usage, 3 not found, 4 integrity, 5 timeout, 6 disk full, 7 directory locked, 130 interrupted.
+
+Example:
+  modelswarm fetch qa-llm@2026-11-24T10-00 --out /models/qa-llm \\
+    --bootstrap /dns4/modelswarm-seeder/tcp/4001/p2p/12D3KooW... --trust 12D3KooW...`)
+  .action(async (model: string, opts) => { await runFetch(model, { ...opts, logLevel: program.opts().logLevel }) })
+
+program.command('demo')
+  .description('Generate a model, start a seeder and several fetch processes on loopback, and report.')
+  .addOption(option('hosts'))
+  .addOption(option('size'))
+  .addOption(option('lineRate'))
+  .addOption(option('dir'))
+  .action(async (opts) => { await runDemo({ ...opts, logLevel: program.opts().logLevel }) })
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage
+  } else {
+    const hint = hintFor(err)
+    process.stderr.write(`modelswarm: ${(err as Error).message}${hint === undefined ? '' : `\n  hint: ${hint}`}\n`)
+    process.exitCode = exitCodeFor(err)
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Every command-line option once: flag, env var, default, help and parser. Commander's options and
+ * the README's table are both derived from this list (`npm run docs:options` prints the table).
+ */
+import { InvalidArgumentError, Option } from 'commander'
+import { parseBytes, parseDuration, parseRate } from '../util/units.ts'
+
+export interface OptionSpec {
+  flags: string
+  env: string
+  help: string
+  default?: string | string[] | boolean
+  parse?: (value: string, previous: unknown) => unknown
+}
+
+const list = (value: string, previous: unknown): string[] => [...(Array.isArray(previous) ? previous as string[] : []), ...value.split(',').map(s => s.trim()).filter(s => s !== '')]
+
+export const OPTIONS = {
+  listen: { flags: '--listen <multiaddr...>', env: 'MODELSWARM_LISTEN', help: 'libp2p listen addresses', default: ['/ip4/0.0.0.0/tcp/0'], parse: list },
+  logLevel: { flags: '--log-level <level>', env: 'MODELSWARM_LOG_LEVEL', help: 'trace, debug, info, warn, error or silent', default: 'info' },
+  json: { flags: '--json', env: 'MODELSWARM_JSON', help: 'machine-readable output: JSON result on stdout, JSON progress lines instead of a bar', default: false },
+  // seed
+  origin: { flags: '--origin <dir>', env: 'MODELSWARM_ORIGIN', help: 'origin directory holding <name>/<version>/ with a _SUCCESS marker when complete' },
+  cacheDir: { flags: '--cache-dir <dir>', env: 'MODELSWARM_CACHE_DIR', help: 'seeder cache (local NVMe): pulled versions, state and the identity key', default: './modelswarm-cache' },
+  lineRate: { flags: '--line-rate <rate>', env: 'MODELSWARM_LINE_RATE', help: 'budget for pulls from the origin, e.g. 400MiB/s or 2Gbit/s (unset: unshaped)', parse: (v: string) => parseRate(v) },
+  pollInterval: { flags: '--poll-interval <duration>', env: 'MODELSWARM_POLL_INTERVAL', help: 'how often to list the origin for new versions', default: '5s', parse: (v: string) => parseDuration(v) },
+  parallelReads: { flags: '--parallel-reads <n>', env: 'MODELSWARM_PARALLEL_READS', help: 'concurrent ranged reads per pull', default: '4', parse: (v: string) => positiveInt(v, '--parallel-reads') },
+  chunkSize: { flags: '--chunk-size <bytes>', env: 'MODELSWARM_CHUNK_SIZE', help: 'fixed chunk size (default: 4–64 MiB chosen from the model size)', parse: (v: string) => parseBytes(v) },
+  admin: { flags: '--admin <host:port>', env: 'MODELSWARM_ADMIN', help: 'admin HTTP address (/healthz, /readyz, /v1/models)', default: '127.0.0.1:7070' },
+  // fetch
+  out: { flags: '--out <dir>', env: 'MODELSWARM_OUT', help: 'output directory; appears complete in one rename (partial state beside it)' },
+  bootstrap: { flags: '--bootstrap <multiaddr...>', env: 'MODELSWARM_BOOTSTRAP', help: 'seeder addresses ending in /p2p/<peer id> (comma-separated in the env var)', parse: list },
+  trust: { flags: '--trust <peer-id...>', env: 'MODELSWARM_TRUST', help: 'seeder public keys (peer ids) whose signatures are accepted', parse: list },
+  linger: { flags: '--linger <duration>', env: 'MODELSWARM_LINGER', help: 'keep seeding this long after the download completes', default: '0s', parse: (v: string) => parseDuration(v) },
+  timeout: { flags: '--timeout <duration>', env: 'MODELSWARM_TIMEOUT', help: 'give up after this long without progress', default: '10m', parse: (v: string) => parseDuration(v) },
+  // demo
+  hosts: { flags: '--hosts <n>', env: 'MODELSWARM_DEMO_HOSTS', help: 'fetch processes the demo starts', default: '8', parse: (v: string) => positiveInt(v, '--hosts') },
+  size: { flags: '--size <bytes>', env: 'MODELSWARM_DEMO_SIZE', help: 'size of the generated demo model', default: '256MiB', parse: (v: string) => parseBytes(v) },
+  dir: { flags: '--dir <dir>', env: 'MODELSWARM_DEMO_DIR', help: 'work directory for the demo (default: a new temp directory, removed at the end)' }
+} satisfies Record<string, OptionSpec>
+
+export type OptionName = keyof typeof OPTIONS
+
+/** A commander Option built from the table; defaults pass through the parser like user input. */
+export function option (name: OptionName, opts: { required?: boolean } = {}): Option {
+  const spec: OptionSpec = OPTIONS[name]
+  const o = new Option(spec.flags, spec.help).env(spec.env)
+  const parse = spec.parse
+  // Commander prints InvalidArgumentError as a usage error naming the flag.
+  if (parse !== undefined) o.argParser((v: string, prev: unknown) => { try { return parse(v, prev) } catch (err) { throw new InvalidArgumentError((err as Error).message) } })
+  if (spec.default !== undefined && typeof spec.default !== 'boolean') {
+    o.default(spec.parse !== undefined && !Array.isArray(spec.default) ? spec.parse(spec.default, undefined) : spec.default, Array.isArray(spec.default) ? spec.default.join(',') : spec.default)
+  }
+  if (opts.required === true) o.makeOptionMandatory()
+  return o
+}
+
+/** The README table. */
+export function optionsMarkdown (): string {
+  const rows = Object.values(OPTIONS as Record<string, OptionSpec>).map(s => `| \`${s.flags}\` | \`${s.env}\` | ${s.default === undefined ? '' : `\`${Array.isArray(s.default) ? s.default.join(',') : String(s.default)}\``} | ${s.help} |`)
+  return ['| flag | env var | default | meaning |', '|---|---|---|---|', ...rows].join('\n')
+}
+
+function positiveInt (v: string, flag: string): number {
+  const n = Number(v)
+  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`${flag} must be a positive integer, got ${JSON.stringify(v)}`)
+  return n
+}

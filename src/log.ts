@@ -1,0 +1,11 @@
+/** JSON logs to stderr (stdout is for results), one child logger per component. */
+import { pino, type Logger } from 'pino'
+
+export type { Logger }
+
+export function createLogger (opts: { level?: string, name?: string } = {}): Logger {
+  return pino({ level: opts.level ?? process.env.MODELSWARM_LOG_LEVEL ?? 'info', name: opts.name, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: false }))
+}
+
+/** For library use and tests: a logger that drops everything. */
+export const silentLogger: Logger = pino({ level: 'silent' })

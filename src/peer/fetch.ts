@@ -1,0 +1,200 @@
+/**
+ * `modelswarm fetch`: resolve a version through the seeders, download it from the swarm into an output
+ * directory (verified chunk by chunk, resumable), then keep seeding for a while.
+ */
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { ChunkStore } from '../chunker/chunk-store.ts'
+import { manifestId } from '../chunker/manifest.ts'
+import { IntegrityError, InvalidInputError, NotFoundError, TimeoutError } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import { createNode } from './node.ts'
+import { verifyLatest, VersionMeta } from './publications.ts'
+import { TrustList } from './signed.ts'
+import { SwarmHost } from './swarm-host.ts'
+import { VersionSwarm, type SwarmStats, type VersionSwarmOptions } from './version-swarm.ts'
+
+export interface FetchOptions {
+  name: string
+  /** Undefined fetches the version the seeders call latest. */
+  version?: string
+  out: string
+  /** Seeder multiaddrs, each ending in /p2p/<peer id>. */
+  bootstrap: string[]
+  /** Seeder peer ids whose signatures are accepted. */
+  trust: string[]
+  listen?: string[]
+  /** Keep seeding this long after the download completes. @default 0 */
+  lingerMs?: number
+  /** Give up after this long without a verified chunk (or without finding the version). @default 10 min */
+  idleTimeoutMs?: number
+  log: Logger
+  swarm?: VersionSwarmOptions
+  /** Called once the swarm exists, for progress display. */
+  onSwarm?: (swarm: VersionSwarm) => void
+  /** Called when the model is complete on disk, before lingering. */
+  onComplete?: (result: FetchResult) => void
+  signal?: AbortSignal
+}
+
+export interface FetchResult {
+  name: string
+  version: string
+  manifestId: string
+  bytes: number
+  seconds: number
+  /** Chunks found on disk from an earlier, interrupted run. */
+  resumedChunks: number
+  stats: SwarmStats
+}
+
+export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
+  const started = Date.now()
+  const trust = new TrustList(opts.trust)
+  if (trust.size === 0) throw new InvalidInputError('no trusted seeder key: pass --trust <peer id> (printed by `modelswarm seed`) or set MODELSWARM_TRUST')
+  if (opts.bootstrap.length === 0) throw new InvalidInputError('no bootstrap address: pass --bootstrap <multiaddr> or set MODELSWARM_BOOTSTRAP')
+  const bootstrap = opts.bootstrap.map(parseBootstrap)
+  const idleTimeoutMs = opts.idleTimeoutMs ?? 10 * 60_000
+  const node = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: opts.listen ?? ['/ip4/0.0.0.0/tcp/0'] })
+  const log = opts.log.child({ component: 'fetch', peer: node.peerId.toString() })
+  const host = new SwarmHost(node, log)
+  let swarm: VersionSwarm | undefined
+  let store: ChunkStore | undefined
+  try {
+    await host.start()
+    const meta = await resolveVersion(host, bootstrap, opts.name, opts.version, trust, idleTimeoutMs, log, opts.signal)
+    const { header } = meta
+    store = await ChunkStore.open({ dir: opts.out, header })
+    for (const i of meta.known.setIndexes()) await store.recordHash(i, meta.hashOf(i)!)
+    const resumedChunks = store.resume.resumed
+    log.info({ version: `${header.name}@${header.version}`, chunks: store.layout.count, bytes: store.layout.totalSize, resumed: resumedChunks, discarded: store.resume.discarded }, 'fetching')
+    swarm = new VersionSwarm({ node, meta, store, role: 'peer', trust, log, options: opts.swarm })
+    host.add(swarm)
+    host.setResolver((name, version) => name === header.name && version === header.version ? [...meta.signedItems()] : undefined)
+    opts.onSwarm?.(swarm)
+    const done = store.complete ? Promise.resolve() : waitComplete(swarm, idleTimeoutMs, opts.signal)
+    swarm.start(() => host.findMembers(meta.headerId, AbortSignal.timeout(5000)))
+    for (const b of bootstrap) void swarm.connect(b.peer)
+    host.provide(meta.headerId, AbortSignal.timeout(30_000)).catch(err => log.debug({ err: (err as Error).message }, 'DHT provide failed'))
+    await done
+    const manifest = await store.finalize()
+    const result: FetchResult = {
+      name: header.name,
+      version: header.version,
+      manifestId: manifestId(manifest),
+      bytes: store.layout.totalSize,
+      seconds: (Date.now() - started) / 1000,
+      resumedChunks,
+      stats: swarm.stats
+    }
+    opts.onComplete?.(result)
+    if ((opts.lingerMs ?? 0) > 0) {
+      log.info({ lingerMs: opts.lingerMs }, 'download complete; seeding before exit')
+      // A stop request while lingering ends the linger, not the (successful) fetch.
+      await sleep(opts.lingerMs!, opts.signal).catch(() => {})
+    }
+    return result
+  } finally {
+    await swarm?.close()
+    await store?.close()
+    await node.stop()
+  }
+}
+
+function waitComplete (swarm: VersionSwarm, idleTimeoutMs: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout
+    const arm = (): void => {
+      clearTimeout(timer)
+      timer = setTimeout(() => finish(new TimeoutError(`no verified chunk for ${Math.round(idleTimeoutMs / 1000)} s: ${swarm.stalledReason ?? 'no progress'}`)), idleTimeoutMs)
+    }
+    const finish = (err?: Error): void => {
+      clearTimeout(timer)
+      swarm.off('chunk', arm)
+      signal?.removeEventListener('abort', onAbort)
+      if (err === undefined) resolve()
+      else reject(err)
+    }
+    const onAbort = (): void => finish(signal!.reason as Error)
+    swarm.on('chunk', arm)
+    swarm.once('complete', () => finish())
+    signal?.addEventListener('abort', onAbort)
+    arm()
+  })
+}
+
+/** Asks the bootstrap seeders for the version's signed metadata, retrying until one answers. */
+async function resolveVersion (host: SwarmHost, bootstrap: Array<{ peer: PeerId, addr: string }>, name: string, version: string | undefined, trust: TrustList, idleTimeoutMs: number, log: Logger, signal?: AbortSignal): Promise<VersionMeta> {
+  const want = `${name}@${version ?? 'latest'}`
+  const deadline = Date.now() + idleTimeoutMs
+  const reasons = new Map<string, string>()
+  let notFound = 0
+  for (let attempt = 0; ; attempt++) {
+    for (const b of bootstrap) {
+      try {
+        await host.node.dial(multiaddr(b.addr), { signal: AbortSignal.timeout(10_000) })
+        const items = await host.resolve(b.peer, name, version, AbortSignal.timeout(30_000))
+        return await metaFromItems(items, name, version, trust)
+      } catch (err) {
+        if (err instanceof IntegrityError || (err as { code?: string }).code === 'MS_UNTRUSTED') throw err
+        if (err instanceof NotFoundError) notFound++
+        reasons.set(b.addr, (err as Error).message)
+      }
+    }
+    // Every seeder answered and none has it: the version does not exist (yet); a few tries cover a publish race.
+    if (notFound >= bootstrap.length * 3) throw new NotFoundError(`${want} not found on any seeder (${bootstrap.length} asked) — check the name and version, or whether the seeder has published it`)
+    if (Date.now() > deadline || signal?.aborted === true) {
+      throw new TimeoutError(`could not resolve ${want}: ${[...reasons].map(([a, r]) => `${a}: ${r}`).join('; ')}`)
+    }
+    const delay = Math.min(10_000, 500 * 2 ** attempt) * (0.5 + Math.random())
+    log.warn({ version: want, retryInMs: Math.round(delay), reasons: Object.fromEntries(reasons) }, 'no seeder answered yet')
+    await sleep(delay, signal)
+  }
+}
+
+async function metaFromItems (items: Uint8Array[], name: string, version: string | undefined, trust: TrustList): Promise<VersionMeta> {
+  let rest = items
+  let expectedHeaderId: string | undefined
+  if (version === undefined) {
+    const latest = await verifyLatest(items[0] ?? new Uint8Array(), trust)
+    if (latest.name !== name) throw new IntegrityError(`asked for ${name}@latest, got a pointer for ${latest.name}`)
+    expectedHeaderId = latest.headerId
+    rest = items.slice(1)
+  }
+  const meta = await VersionMeta.fromSignedHeader(rest[0] ?? new Uint8Array(), trust)
+  if (meta.header.name !== name || (version !== undefined && meta.header.version !== version) || (expectedHeaderId !== undefined && expectedHeaderId !== meta.headerId)) {
+    throw new IntegrityError(`asked for ${name}@${version ?? 'latest'}, got a header for ${meta.header.name}@${meta.header.version}`)
+  }
+  for (const item of rest.slice(1)) await meta.addSigned(item, trust)
+  return meta
+}
+
+function parseBootstrap (addr: string): { peer: PeerId, addr: string } {
+  let ma
+  try {
+    ma = multiaddr(addr)
+  } catch (err) {
+    throw new InvalidInputError(`--bootstrap ${JSON.stringify(addr)} is not a multiaddr (e.g. /ip4/10.0.0.5/tcp/4001/p2p/12D3KooW…)`, { cause: err })
+  }
+  const peer = ma.getComponents().findLast(c => c.name === 'p2p')?.value
+  if (peer === undefined) throw new InvalidInputError(`--bootstrap ${addr} lacks /p2p/<peer id>: the seeder prints its full address at start`)
+  return { peer: peerIdFromStringSafe(peer, addr), addr }
+}
+
+function peerIdFromStringSafe (id: string, addr: string): PeerId {
+  try {
+    return peerIdFromString(id)
+  } catch (err) {
+    throw new InvalidInputError(`--bootstrap ${addr}: invalid peer id`, { cause: err })
+  }
+}
+
+function sleep (ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms)
+    signal?.addEventListener('abort', () => { clearTimeout(t); reject(signal.reason as Error) }, { once: true })
+  })
+}
+

@@ -1,0 +1,46 @@
+/**
+ * One libp2p node per process: TCP, Noise, yamux, identify, ping (the DHT needs it) and a Kad-DHT under a private protocol
+ * prefix. Seeders run the DHT in server mode and are the bootstrap addresses; peers are DHT clients.
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { identify, type Identify } from '@libp2p/identify'
+import { ping, type Ping } from '@libp2p/ping'
+import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import { createLibp2p } from 'libp2p'
+import { DHT_PROTOCOL } from './protocols.ts'
+
+export interface NodeOptions {
+  privateKey: PrivateKey
+  /** Multiaddrs to listen on. @default ['/ip4/0.0.0.0/tcp/0'] */
+  listen?: string[]
+  /** Serve the DHT (seeders) rather than only query it (peers). @default false */
+  dhtServer?: boolean
+}
+
+export type SwarmNode = Libp2p<{ dht: KadDHT, identify: Identify, ping: Ping }>
+
+export async function createNode (opts: NodeOptions): Promise<SwarmNode> {
+  const node = await createLibp2p({
+    privateKey: opts.privateKey,
+    addresses: { listen: opts.listen ?? ['/ip4/0.0.0.0/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: { maxConnections: 512 },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: DHT_PROTOCOL,
+        clientMode: opts.dhtServer !== true,
+        // Inference hosts and seeders live on private networks: keep their addresses in DHT records.
+        peerInfoMapper: passthroughMapper,
+        allowQueryWithZeroPeers: true
+      })
+    }
+  })
+  return node as unknown as SwarmNode
+}

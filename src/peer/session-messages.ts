@@ -1,0 +1,95 @@
+/**
+ * Session protocol messages. A frame is u8 type + payload; small structured messages are JSON, bulk
+ * ones (bitfields, HAVE lists, signed blobs) are raw bytes.
+ */
+import { InvalidInputError } from '../errors.ts'
+
+export type SessionMessage =
+  | { type: 'hello', headerId: string, role: Role }
+  /** Signed header, hash batch or completion, relayed as received. */
+  | { type: 'signed', bytes: Uint8Array }
+  | { type: 'bitfield', bytes: Uint8Array }
+  | { type: 'have', indexes: number[] }
+  /** Neighbours worth dialing: peer id and multiaddrs. */
+  | { type: 'peers', peers: PeerHint[] }
+  /** A peer's progress, sent to seeders so operators see who holds what and who is stalled. */
+  | { type: 'report', report: ProgressReport }
+
+export type Role = 'seeder' | 'peer'
+export interface PeerHint { id: string, addrs: string[] }
+export interface ProgressReport {
+  have: number
+  total: number
+  bytesDown: number
+  bytesUp: number
+  /** Bytes per second over the last interval. */
+  rateDown: number
+  state: 'downloading' | 'seeding' | 'stalled'
+  /** Why it is stalled, when it is. */
+  reason?: string
+}
+
+const TYPES = { hello: 1, signed: 2, bitfield: 3, have: 4, peers: 5, report: 6 } as const
+
+export function encodeSessionMessage (m: SessionMessage): Uint8Array {
+  switch (m.type) {
+    case 'hello': return json(TYPES.hello, { headerId: m.headerId, role: m.role })
+    case 'signed': return raw(TYPES.signed, m.bytes)
+    case 'bitfield': return raw(TYPES.bitfield, m.bytes)
+    case 'have': {
+      const out = Buffer.allocUnsafe(1 + 4 * m.indexes.length)
+      out[0] = TYPES.have
+      m.indexes.forEach((i, k) => out.writeUInt32BE(i, 1 + 4 * k))
+      return out
+    }
+    case 'peers': return json(TYPES.peers, m.peers)
+    case 'report': return json(TYPES.report, m.report)
+  }
+}
+
+export function decodeSessionMessage (frame: Uint8Array): SessionMessage {
+  if (frame.length === 0) throw new InvalidInputError('empty session frame')
+  const body = Buffer.from(frame.buffer, frame.byteOffset + 1, frame.byteLength - 1)
+  switch (frame[0]) {
+    case TYPES.hello: {
+      const o = parse(body)
+      if (typeof o.headerId !== 'string' || !/^[0-9a-f]{64}$/.test(o.headerId) || (o.role !== 'seeder' && o.role !== 'peer')) throw new InvalidInputError('bad hello')
+      return { type: 'hello', headerId: o.headerId, role: o.role }
+    }
+    case TYPES.signed: return { type: 'signed', bytes: body }
+    case TYPES.bitfield: return { type: 'bitfield', bytes: body }
+    case TYPES.have: {
+      if (body.length % 4 !== 0) throw new InvalidInputError('bad have')
+      const indexes: number[] = []
+      for (let o = 0; o < body.length; o += 4) indexes.push(body.readUInt32BE(o))
+      return { type: 'have', indexes }
+    }
+    case TYPES.peers: {
+      const o = parse(body)
+      if (!Array.isArray(o) || !o.every(p => typeof p?.id === 'string' && Array.isArray(p.addrs) && p.addrs.every((a: unknown) => typeof a === 'string'))) throw new InvalidInputError('bad peers')
+      return { type: 'peers', peers: o.slice(0, 64) }
+    }
+    case TYPES.report: {
+      const o = parse(body)
+      if (typeof o?.have !== 'number' || typeof o.total !== 'number') throw new InvalidInputError('bad report')
+      return { type: 'report', report: o }
+    }
+    default: throw new InvalidInputError(`unknown session message type ${frame[0]}`)
+  }
+}
+
+function json (type: number, value: unknown): Uint8Array {
+  return Buffer.concat([Uint8Array.of(type), Buffer.from(JSON.stringify(value))])
+}
+
+function raw (type: number, bytes: Uint8Array): Uint8Array {
+  return Buffer.concat([Uint8Array.of(type), bytes])
+}
+
+function parse (body: Buffer): any { // eslint-disable-line @typescript-eslint/no-explicit-any
+  try {
+    return JSON.parse(body.toString('utf8'))
+  } catch (err) {
+    throw new InvalidInputError('malformed session message', { cause: err })
+  }
+}

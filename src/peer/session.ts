@@ -1,0 +1,75 @@
+/**
+ * One neighbour in one version's swarm: a long-lived session stream carrying hello, signed metadata,
+ * bitfield, HAVEs, neighbour hints and progress reports. Writes are queued in order; any error ends
+ * the session (the swarm forgets the neighbour and may dial it again later).
+ */
+import type { PeerId, Stream } from '@libp2p/interface'
+import { Bitfield } from '../chunker/bitfield.ts'
+import { InvalidInputError } from '../errors.ts'
+import { MAX_SESSION_FRAME } from './protocols.ts'
+import { decodeSessionMessage, encodeSessionMessage, type Role, type SessionMessage } from './session-messages.ts'
+import { sendFrame, StreamReader } from './stream-io.ts'
+
+/** Sessions are long-lived and may be quiet for a while; a dead one is detected by the connection. */
+const SESSION_IDLE_MS = 10 * 60_000
+
+export class Session {
+  readonly peer: PeerId
+  readonly peerKey: string
+  readonly remoteRole: Role
+  readonly bits: Bitfield
+  readonly #stream: Stream
+  readonly #reader: StreamReader
+  #writes: Promise<void> = Promise.resolve()
+  #closed = false
+
+  constructor (stream: Stream, reader: StreamReader, peer: PeerId, remoteRole: Role, chunkCount: number) {
+    this.#stream = stream
+    this.#reader = reader
+    this.peer = peer
+    this.peerKey = peer.toString()
+    this.remoteRole = remoteRole
+    this.bits = new Bitfield(chunkCount)
+  }
+
+  get closed (): boolean { return this.#closed }
+
+  send (m: SessionMessage): void {
+    if (this.#closed) return
+    const frame = encodeSessionMessage(m)
+    this.#writes = this.#writes.then(() => sendFrame(this.#stream, frame)).catch(err => this.close(err as Error))
+  }
+
+  /** Reads messages until the stream ends; resolves then (or rejects on a protocol error). */
+  async run (onMessage: (m: SessionMessage) => Promise<void>): Promise<void> {
+    try {
+      while (!this.#closed) {
+        const frame = await this.#reader.readFrame(MAX_SESSION_FRAME)
+        if (frame === undefined) break
+        await onMessage(decodeSessionMessage(frame))
+      }
+    } finally {
+      this.close()
+    }
+  }
+
+  close (err?: Error): void {
+    if (this.#closed) return
+    this.#closed = true
+    if (err !== undefined) this.#stream.abort(err)
+    else void this.#writes.then(() => this.#stream.close()).catch(() => {})
+  }
+}
+
+/** Reads the first frame of a session stream, which must be a hello. */
+export async function readHello (stream: Stream): Promise<{ reader: StreamReader, headerId: string, role: Role }> {
+  const reader = new StreamReader(stream, SESSION_IDLE_MS)
+  const frame = await reader.readFrame(MAX_SESSION_FRAME)
+  const m = frame === undefined ? undefined : decodeSessionMessage(frame)
+  if (m?.type !== 'hello') throw new InvalidInputError('session did not start with hello')
+  return { reader, headerId: m.headerId, role: m.role }
+}
+
+export function sendHello (stream: Stream, headerId: string, role: Role): Promise<void> {
+  return sendFrame(stream, encodeSessionMessage({ type: 'hello', headerId, role }))
+}

@@ -1,0 +1,56 @@
+/** An origin on the local filesystem: ROOT/<name>/<version>/ with a `_SUCCESS` marker when ready. */
+import { readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { listModelFiles, readFileRange } from '../chunker/chunk-hasher.ts'
+import type { ManifestFile } from '../chunker/manifest.ts'
+import { NotFoundError } from '../errors.ts'
+import { DEFAULT_MARKER, type Origin, type OriginVersionRef } from './origin.ts'
+
+export class LocalDirOrigin implements Origin {
+  readonly description: string
+  readonly #root: string
+  readonly #marker: string
+
+  constructor (root: string, opts: { marker?: string } = {}) {
+    this.#root = root
+    this.#marker = opts.marker ?? DEFAULT_MARKER
+    this.description = `dir:${root}`
+  }
+
+  async listReady (): Promise<OriginVersionRef[]> {
+    const out: OriginVersionRef[] = []
+    for (const name of await dirs(this.#root)) {
+      for (const version of await dirs(join(this.#root, name))) {
+        if (await isFile(join(this.#root, name, version, this.#marker))) out.push({ name, version })
+      }
+    }
+    return out
+  }
+
+  async listFiles (ref: OriginVersionRef): Promise<ManifestFile[]> {
+    const dir = join(this.#root, ref.name, ref.version)
+    try {
+      return (await listModelFiles(dir)).filter(f => f.path !== this.#marker)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`${dir} does not exist`, { cause: err })
+      throw err
+    }
+  }
+
+  read (ref: OriginVersionRef, path: string, offset: number, length: number): AsyncIterable<Uint8Array> {
+    return readFileRange(join(this.#root, ref.name, ref.version, path), offset, offset + length)
+  }
+}
+
+async function dirs (path: string): Promise<string[]> {
+  try {
+    return (await readdir(path, { withFileTypes: true })).filter(e => e.isDirectory()).map(e => e.name).sort()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw err
+  }
+}
+
+async function isFile (path: string): Promise<boolean> {
+  return stat(path).then(s => s.isFile(), () => false)
+}

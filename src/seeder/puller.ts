@@ -1,0 +1,102 @@
+/**
+ * Pulls one version from the origin into the cache, chunk by chunk: parallel ranged reads aligned to
+ * chunks, all under one token bucket for the line, each chunk hashed as it streams and handed on the
+ * moment it is written so the swarm can serve it while the pull goes on. Chunks already held (a resumed
+ * pull) are skipped, so each byte crosses the line once; a retried range is the only repeat, and counted.
+ */
+import { createHash } from 'node:crypto'
+import type { ChunkStore } from '../chunker/chunk-store.ts'
+import { IntegrityError, ModelswarmError } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import { take, type TokenBucket } from '../util/token-bucket.ts'
+import type { Origin, OriginVersionRef } from './origin.ts'
+
+export interface PullOptions {
+  /** Concurrent ranged reads. @default 4 */
+  parallel?: number
+  /** Shared budget for the line; undefined means unshaped. */
+  line?: TokenBucket
+  /** Attempts per chunk before the pull fails. @default 5 */
+  attempts?: number
+  /** First retry delay; doubles each attempt, with jitter. @default 500 ms */
+  retryBaseMs?: number
+  signal?: AbortSignal
+  log: Logger
+  /** Called after each chunk is verified into the store, in completion order. */
+  onChunk: (index: number, digest: Uint8Array) => void
+}
+
+export interface PullStats {
+  /** Bytes read from the origin, retries included. */
+  bytesRead: number
+  /** Of those, bytes read again because a range was retried. */
+  bytesRetried: number
+  chunksPulled: number
+  retries: number
+}
+
+/** The origin's bytes for a chunk disagree with a hash recorded earlier: the version changed under us. */
+export class OriginChangedError extends ModelswarmError {
+  constructor (message: string) { super('MS_ORIGIN_CHANGED', message) }
+}
+
+export async function pullVersion (origin: Origin, ref: OriginVersionRef, store: ChunkStore, opts: PullOptions): Promise<PullStats> {
+  const stats: PullStats = { bytesRead: 0, bytesRetried: 0, chunksPulled: 0, retries: 0 }
+  const missing = [...store.have.missingIndexes()]
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < missing.length) {
+      opts.signal?.throwIfAborted()
+      const index = missing[next++]!
+      await pullChunk(origin, ref, store, index, stats, opts)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(opts.parallel ?? 4, Math.max(1, missing.length)) }, worker))
+  return stats
+}
+
+async function pullChunk (origin: Origin, ref: OriginVersionRef, store: ChunkStore, index: number, stats: PullStats, opts: PullOptions): Promise<void> {
+  const { layout, header } = store
+  const file = header.files[layout.file[index]!]!
+  const offset = layout.offset[index]!
+  const length = layout.length[index]!
+  const attempts = opts.attempts ?? 5
+  for (let attempt = 1; ; attempt++) {
+    const buf = Buffer.allocUnsafe(length)
+    const hash = createHash('sha256')
+    let got = 0
+    try {
+      for await (const block of origin.read(ref, file.path, offset, length, opts.signal)) {
+        if (got + block.length > length) throw new IntegrityError(`${file.path}: origin sent more than the ${length} bytes asked for`)
+        if (opts.line !== undefined) await take(opts.line, block.length, opts.signal)
+        buf.set(block, got)
+        hash.update(block)
+        got += block.length
+        stats.bytesRead += block.length
+        if (attempt > 1) stats.bytesRetried += block.length
+      }
+      if (got !== length) throw new IntegrityError(`${file.path}: short read at ${offset + got}, expected ${length} bytes from ${offset}`)
+      const digest = hash.digest()
+      const known = store.hashOf(index)
+      if (known !== undefined && !Buffer.from(known).equals(digest)) throw new OriginChangedError(`${ref.name}@${ref.version} ${file.path}: chunk ${index} changed at the origin since it was first hashed — versions must be immutable`)
+      if (known === undefined) await store.recordHash(index, digest)
+      await store.writeChunk(index, buf, digest)
+      stats.chunksPulled++
+      opts.onChunk(index, digest)
+      return
+    } catch (err) {
+      if (opts.signal?.aborted === true || err instanceof OriginChangedError || !retriable(err) || attempt >= attempts) throw err
+      stats.retries++
+      const delay = (opts.retryBaseMs ?? 500) * 2 ** (attempt - 1) * (0.5 + Math.random())
+      opts.log.warn({ chunk: index, path: file.path, attempt, delayMs: Math.round(delay), err: (err as Error).message }, 'origin read failed, retrying')
+      await new Promise(resolve => setTimeout(resolve, delay))
+    }
+  }
+}
+
+/** Definite answers: retrying cannot change them. Everything else (timeouts, failovers, resets) may pass. */
+const FINAL_CODES = new Set(['MS_NOT_FOUND', 'MS_HDFS_FILE_NOT_FOUND', 'MS_HDFS_ACCESS_DENIED', 'MS_DISK_FULL', 'MS_INVALID_INPUT'])
+
+function retriable (err: unknown): boolean {
+  return !FINAL_CODES.has((err as { code?: string }).code ?? '')
+}
