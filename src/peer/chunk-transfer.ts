@@ -1,5 +1,6 @@
 /**
- * The chunk protocol: one stream per request. Request: header id (32 bytes) + u32 chunk index.
+ * The chunk protocol: one stream per request. Request: header id (32 bytes) + u32 chunk index + u16
+ * length + JSON list of peers that failed the requester for this chunk (lets a seeder stop naming them).
  * Response: u8 status, then for OK a u32 length and the bytes, for REFUSED a u32 length and a JSON
  * list of peers that hold the chunk (the seeder redirecting load to the swarm).
  */
@@ -30,7 +31,11 @@ export interface RequestChunkOptions {
   signal?: AbortSignal
   /** Called with each received piece's size, for progress and rate estimates. */
   onBytes?: (n: number) => void
+  /** Peers that failed us for this chunk (sent so a seeder stops pointing at them). */
+  failedHolders?: readonly string[]
 }
+
+const MAX_FAILED_LIST = 4096
 
 /** Requests one chunk from `peer`; hashes while receiving so the digest is ready with the last byte. */
 export async function requestChunk (node: SwarmNode, peer: PeerId, opts: RequestChunkOptions): Promise<ChunkResponse> {
@@ -38,10 +43,12 @@ export async function requestChunk (node: SwarmNode, peer: PeerId, opts: Request
   const onAbort = (): void => stream.abort(opts.signal?.reason as Error)
   opts.signal?.addEventListener('abort', onAbort)
   try {
-    const req = Buffer.allocUnsafe(HASH_BYTES + 4)
+    const failed = Buffer.from(JSON.stringify(opts.failedHolders ?? []).slice(0, MAX_FAILED_LIST))
+    const req = Buffer.allocUnsafe(HASH_BYTES + 6)
     Buffer.from(opts.headerId, 'hex').copy(req, 0)
     req.writeUInt32BE(opts.index, HASH_BYTES)
-    await send(stream, req, opts.signal)
+    req.writeUInt16BE(failed.length, HASH_BYTES + 4)
+    await send(stream, Buffer.concat([req, failed]), opts.signal)
     const reader = new StreamReader(stream, opts.idleMs)
     let status = -1
     await reader.readInto(1, b => { status = b[0]! })
@@ -49,12 +56,8 @@ export async function requestChunk (node: SwarmNode, peer: PeerId, opts: Request
     if (status === CHUNK_STATUS.busy) return { status: 'busy' }
     const length = await readU32(reader)
     if (status === CHUNK_STATUS.refused) {
-      if (length > 65536) throw new InvalidInputError('refusal too large')
-      const body = Buffer.allocUnsafe(length)
-      let o = 0
-      await reader.readInto(length, p => { body.set(p, o); o += p.length })
-      const holders = JSON.parse(body.toString('utf8')) as unknown
-      return { status: 'refused', holders: Array.isArray(holders) ? holders.filter(h => typeof h === 'string').slice(0, 32) : [] }
+      if (length > MAX_FAILED_LIST) throw new InvalidInputError('refusal too large')
+      return { status: 'refused', holders: parseFailed(await readExactly(reader, length)) }
     }
     if (status !== CHUNK_STATUS.ok) throw new InvalidInputError(`unknown chunk status ${status}`)
     if (length !== opts.length) throw new IntegrityError(`chunk ${opts.index}: peer announced ${length} bytes, expected ${opts.length}`)
@@ -77,11 +80,25 @@ export async function requestChunk (node: SwarmNode, peer: PeerId, opts: Request
   }
 }
 
-async function readU32 (reader: StreamReader): Promise<number> {
-  const b = Buffer.alloc(4)
+async function readExactly (reader: StreamReader, n: number): Promise<Buffer> {
+  const b = Buffer.allocUnsafe(n)
   let o = 0
-  await reader.readInto(4, p => { b.set(p, o); o += p.length })
-  return b.readUInt32BE(0)
+  await reader.readInto(n, p => { b.set(p, o); o += p.length })
+  return b
+}
+
+async function readU32 (reader: StreamReader): Promise<number> {
+  return (await readExactly(reader, 4)).readUInt32BE(0)
+}
+
+function parseFailed (b: Buffer): string[] {
+  if (b.length === 0) return []
+  try {
+    const v = JSON.parse(b.toString('utf8')) as unknown
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string').slice(0, 64) : []
+  } catch {
+    return []
+  }
 }
 
 /** What the serving side decides for one request. */
@@ -90,17 +107,17 @@ export type ServeDecision =
   | { status: 'missing' } | { status: 'busy' }
   | { status: 'refused', holders: string[] }
 
-export type ChunkLookup = (peer: PeerId, headerId: string, index: number) => ServeDecision
+export type ChunkLookup = (peer: PeerId, headerId: string, index: number, failedHolders: string[]) => ServeDecision
 
 /** Handles one inbound chunk request stream. */
 export async function serveChunkRequest (stream: Stream, connection: Connection, lookup: ChunkLookup, idleMs: number): Promise<void> {
   let decision: ServeDecision | undefined
   try {
     const reader = new StreamReader(stream, idleMs)
-    const req = Buffer.alloc(HASH_BYTES + 4)
-    let o = 0
-    await reader.readInto(req.length, p => { req.set(p, o); o += p.length })
-    decision = lookup(connection.remotePeer, req.subarray(0, HASH_BYTES).toString('hex'), req.readUInt32BE(HASH_BYTES))
+    const req = await readExactly(reader, HASH_BYTES + 6)
+    const failedLength = req.readUInt16BE(HASH_BYTES + 4)
+    if (failedLength > MAX_FAILED_LIST) throw new InvalidInputError('failed-holder list too long')
+    decision = lookup(connection.remotePeer, req.subarray(0, HASH_BYTES).toString('hex'), req.readUInt32BE(HASH_BYTES), parseFailed(await readExactly(reader, failedLength)))
     if (decision.status === 'missing' || decision.status === 'busy') {
       await send(stream, Uint8Array.of(CHUNK_STATUS[decision.status]))
     } else if (decision.status === 'refused') {

@@ -32,8 +32,8 @@ export class SwarmHost {
   async start (): Promise<void> {
     const idleMs = 30_000
     await this.node.handle(SESSION_PROTOCOL, (stream, conn) => this.#onSession(stream, conn), { maxInboundStreams: 1024 })
-    await this.node.handle(CHUNK_PROTOCOL, (stream, conn) => serveChunkRequest(stream, conn, (peer, headerId, index) =>
-      this.#swarms.get(headerId)?.serve(peer.toString(), index) ?? { status: 'missing' }, idleMs), { maxInboundStreams: 256 })
+    await this.node.handle(CHUNK_PROTOCOL, (stream, conn) => serveChunkRequest(stream, conn, (peer, headerId, index, failed) =>
+      this.#swarms.get(headerId)?.serve(peer.toString(), index, failed) ?? { status: 'missing' }, idleMs), { maxInboundStreams: 256 })
     await this.node.handle(RESOLVE_PROTOCOL, stream => this.#onResolve(stream), { maxInboundStreams: 64 })
   }
 

@@ -24,7 +24,7 @@ import type { TrustList } from './signed.ts'
 
 /** The seeder's say over its own upload (src/seeder/upload-policy.ts implements it). */
 export interface UploadGate {
-  decide: (peer: string, index: number, now: number) => { serve: true } | { serve: false, holders: string[] }
+  decide: (peer: string, index: number, now: number, failedHolders: readonly string[]) => { serve: true } | { serve: false, holders: string[] }
   served: (index: number, bytes: number) => void
   peerHas: (peer: string, index: number) => void
   peerBitfield: (peer: string, bits: Bitfield) => void
@@ -86,6 +86,8 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   readonly #dialing = new Set<string>()
   readonly #requests = new Map<string, AbortController>()
   readonly #banned = new Set<string>()
+  /** Per chunk, non-seeder peers whose request for it failed: told to seeders so they stop naming them. */
+  readonly #failedHolders = new Map<number, Set<string>>()
   #uploads = 0
   #lastProgressAt = Date.now()
   #stalledReason: string | undefined
@@ -261,10 +263,10 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   // --- Upload ---------------------------------------------------------------------------------
 
   /** Upload admission for one chunk request from `peer`. */
-  serve (peer: string, index: number): ServeDecision {
+  serve (peer: string, index: number, failedHolders: readonly string[] = []): ServeDecision {
     if (this.#banned.has(peer) || index >= this.store.layout.count || !this.store.have.has(index)) return { status: 'missing' }
     if (this.#uploads >= this.#opts.maxUploads) return { status: 'busy' }
-    const verdict = this.#gate?.decide(peer, index, Date.now())
+    const verdict = this.#gate?.decide(peer, index, Date.now(), failedHolders)
     if (verdict !== undefined && !verdict.serve) return { status: 'refused', holders: verdict.holders }
     this.#uploads++
     let sent = 0
@@ -323,11 +325,13 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
         length: this.store.layout.length[index]!,
         idleMs: this.#opts.requestIdleMs,
         signal: ctl.signal,
-        onBytes: n => { this.stats.bytesDown += n }
+        onBytes: n => { this.stats.bytesDown += n },
+        failedHolders: session.remoteRole === 'seeder' ? [...this.#banned, ...this.#failedHolders.get(index) ?? []] : undefined
       })
       if (ctl.signal.aborted) return
       const now = Date.now()
       if (res.status !== 'ok') {
+        if (res.status === 'missing') this.#holderFailed(session, index)
         this.#picker.requestFailed(key, index, now, { refused: res.status !== 'missing' })
         if (res.status === 'refused') for (const h of res.holders) if (this.#wantMoreNeighbours()) void this.connect(peerIdFromString(h))
         return
@@ -344,6 +348,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
       this.#onVerified(index, key)
     } catch (err) {
       if (!ctl.signal.aborted) {
+        this.#holderFailed(session, index)
         this.#picker.requestFailed(key, index, Date.now())
         this.#log.debug({ peer: key, index, err: (err as Error).message }, 'chunk request failed')
       }
@@ -353,7 +358,15 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     }
   }
 
+  #holderFailed (session: Session, index: number): void {
+    if (session.remoteRole === 'seeder') return
+    const set = this.#failedHolders.get(index) ?? new Set()
+    set.add(session.peerKey)
+    this.#failedHolders.set(index, set)
+  }
+
   #onVerified (index: number, from: string): void {
+    this.#failedHolders.delete(index)
     this.stats.chunksDown++
     this.#lastProgressAt = Date.now()
     this.#setStalled(undefined)

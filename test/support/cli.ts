@@ -1,0 +1,107 @@
+/**
+ * Real `modelswarm` processes for integration tests: each command runs as its own Node process through
+ * the same bin a user runs, and tests read its JSON output.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { mkdtemp, mkdir, writeFile } from 'node:fs/promises'
+import { createInterface } from 'node:readline'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { listModelFiles, readFileRange } from '../../src/chunker/chunk-hasher.ts'
+import { generateModel } from '../../src/cli/demo-model.ts'
+
+export const BIN = fileURLToPath(new URL('../../bin/modelswarm.js', import.meta.url))
+
+export interface Proc {
+  proc: ChildProcess
+  /** Parsed JSON lines from stdout and stderr, as they arrive. */
+  stdout: Array<Record<string, any>>
+  stderr: Array<Record<string, any>>
+  /** Non-JSON stderr text (error messages). */
+  text: string[]
+  exited: Promise<number | null>
+  /** Resolves with the first line matching `pred` (on stdout or stderr). */
+  waitFor: (pred: (m: Record<string, any>) => boolean, timeoutMs?: number) => Promise<Record<string, any>>
+  kill: (signal?: NodeJS.Signals) => Promise<number | null>
+}
+
+const live = new Set<ChildProcess>()
+process.on('exit', () => { for (const p of live) p.kill('SIGKILL') })
+
+export function run (args: string[], opts: { env?: Record<string, string>, script?: string } = {}): Proc {
+  const proc = spawn(process.execPath, [opts.script ?? BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } })
+  live.add(proc)
+  const p: Proc = {
+    proc,
+    stdout: [],
+    stderr: [],
+    text: [],
+    exited: new Promise(resolve => proc.once('exit', code => { live.delete(proc); resolve(code) })),
+    waitFor: (pred, timeoutMs = 60_000) => new Promise((resolve, reject) => {
+      const found = [...p.stdout, ...p.stderr].find(pred)
+      if (found !== undefined) return resolve(found)
+      const t = setTimeout(() => { clearInterval(iv); reject(new Error(`timed out waiting; stderr tail: ${p.text.slice(-5).join(' | ')} ${JSON.stringify(p.stderr.slice(-3))}`)) }, timeoutMs)
+      const iv = setInterval(() => {
+        const m = [...p.stdout, ...p.stderr].find(pred)
+        if (m !== undefined) { clearTimeout(t); clearInterval(iv); resolve(m) } else if (proc.exitCode !== null) { clearTimeout(t); clearInterval(iv); reject(new Error(`process exited ${proc.exitCode} while waiting: ${p.text.slice(-5).join(' | ')}`)) }
+      }, 50)
+    }),
+    kill: async (signal = 'SIGTERM') => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal)
+      return p.exited
+    }
+  }
+  const collect = (stream: NodeJS.ReadableStream, into: Array<Record<string, any>>): void => {
+    createInterface({ input: stream }).on('line', line => {
+      try { into.push(JSON.parse(line)) } catch { p.text.push(line) }
+    })
+  }
+  collect(proc.stdout!, p.stdout)
+  collect(proc.stderr!, p.stderr)
+  return p
+}
+
+export interface TestModel { root: string, origin: string, source: string, name: string, version: string, size: number }
+
+/** A generated model in a local origin, published with _SUCCESS unless `publish` is false. */
+export async function makeModel (size: number, opts: { name?: string, version?: string, publish?: boolean } = {}): Promise<TestModel> {
+  const root = await mkdtemp(join(tmpdir(), 'ms-it-'))
+  const name = opts.name ?? 'it-llm'
+  const version = opts.version ?? 'v1'
+  const origin = join(root, 'origin')
+  const source = join(origin, name, version)
+  await mkdir(source, { recursive: true })
+  const m = await generateModel(source, size)
+  if (opts.publish !== false) await writeFile(join(source, '_SUCCESS'), '')
+  return { root, origin, source, name, version, size: m.totalSize }
+}
+
+export interface SeederProc extends Proc { peerId: string, addr: string, admin: string }
+
+export async function startSeeder (model: TestModel, extra: string[] = []): Promise<SeederProc> {
+  const p = run(['--log-level', 'info', 'seed', '--origin', model.origin, '--cache-dir', join(model.root, 'seeder'), '--listen', '/ip4/127.0.0.1/tcp/0', '--admin', '127.0.0.1:0', '--poll-interval', '500ms', '--json', ...extra])
+  const info = await p.waitFor(m => typeof m.peerId === 'string', 30_000)
+  return Object.assign(p, { peerId: info.peerId as string, addr: info.addrs[0] as string, admin: info.admin as string })
+}
+
+export function startFetch (seeder: { peerId: string, addr: string }, out: string, extra: string[] = [], model = 'it-llm'): Proc {
+  return run(['--log-level', 'info', 'fetch', model, '--out', out, '--bootstrap', seeder.addr, '--trust', seeder.peerId, '--listen', '/ip4/127.0.0.1/tcp/0', '--json', ...extra])
+}
+
+export async function seederVersions (admin: string): Promise<Array<Record<string, any>>> {
+  return ((await (await fetch(`${admin}/v1/models`)).json()) as { versions: Array<Record<string, any>> }).versions
+}
+
+/** sha256 of every file under `dir` (relative path → hex), `_SUCCESS` markers excluded. */
+export async function treeDigests (dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {}
+  for (const f of await listModelFiles(dir)) {
+    if (f.path === '_SUCCESS') continue
+    const h = createHash('sha256')
+    for await (const b of readFileRange(join(dir, f.path), 0, f.size)) h.update(b)
+    out[f.path] = h.digest('hex')
+  }
+  return out
+}
