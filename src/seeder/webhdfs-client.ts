@@ -1,0 +1,314 @@
+/**
+ * A thin WebHDFS client for the seeder's data path, on node:http rather than fetch: IncomingMessage is
+ * already a byte stream with TCP backpressure (no WHATWG stream layer per chunk), redirects are never
+ * followed implicitly (OPEN and GETFILECHECKSUM must be sent to the DataNode the NameNode names), and
+ * transport errors keep Node's codes (ECONNREFUSED) for failover decisions.
+ * The npm `webhdfs` package was measured unfit for this path: see bench/webhdfs-npm-check.ts.
+ */
+import { Agent, get, type IncomingMessage } from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { InvalidInputError, TimeoutError } from '../errors.ts'
+import {
+  HdfsConnectionError, HdfsHttpError, HdfsRetriableError, HdfsSafeModeError, HdfsStandbyError,
+  NameNodesUnavailableError, ShortReadError, errorFromResponse, type NameNodeFailure
+} from './webhdfs-errors.ts'
+
+export interface WebHdfsLogger {
+  info: (obj: object, msg: string) => void
+  warn: (obj: object, msg: string) => void
+}
+
+export interface WebHdfsClientOptions {
+  /** NameNode HTTP base URLs (`http://host:port`), e.g. both members of an HA pair. */
+  namenodes: string[]
+  /** Sent as `user.name` (simple authentication) when no delegation token is given. */
+  user?: string
+  /** Sent as `delegation=`; replaces `user.name`, which a secure NameNode would check against the token. */
+  delegationToken?: string
+  /** Deadline for each metadata exchange, and for the DataNode's response headers. @default 30_000 */
+  requestTimeoutMs?: number
+  /** Longest wait for the next bytes of an OPEN body; time the consumer holds a chunk does not count. @default 60_000 */
+  idleTimeoutMs?: number
+  /** Passes over the NameNode list before giving up (a failover takes seconds). @default 3 */
+  maxRounds?: number
+  /** Pause before the second pass, doubled for each later one. @default 500 */
+  retryDelayMs?: number
+  /** Called with each chunk's size as it arrives from a DataNode: bytes read from HDFS at the HTTP layer. */
+  onBytes?: (n: number) => void
+  log?: WebHdfsLogger
+}
+
+export interface HdfsFileStatus {
+  pathSuffix: string
+  type: 'FILE' | 'DIRECTORY' | 'SYMLINK'
+  length: number
+  owner: string
+  group: string
+  /** Octal string, e.g. "644". */
+  permission: string
+  modificationTime: number
+  accessTime: number
+  blockSize: number
+  replication: number
+}
+
+export interface HdfsFileChecksum {
+  /** e.g. `MD5-of-0MD5-of-512CRC32C`: equal only between files written with the same block and chunk sizes. */
+  algorithm: string
+  bytes: string
+  length: number
+}
+
+export interface OpenOptions {
+  offset?: number
+  /** Bytes to read; the stream throws ShortReadError if fewer arrive. Omitted: up to end of file. */
+  length?: number
+  signal?: AbortSignal
+}
+
+const MAX_JSON_BYTES = 64 << 20
+
+export class WebHdfsClient {
+  /** Bytes received from DataNodes by OPEN bodies. */
+  bytesRead = 0
+  readonly #namenodes: string[]
+  readonly #options: WebHdfsClientOptions
+  readonly #agent = new Agent({ keepAlive: true })
+  readonly #requestTimeoutMs: number
+  readonly #idleTimeoutMs: number
+  #active = 0
+
+  constructor (options: WebHdfsClientOptions) {
+    if (options.namenodes.length === 0) throw new InvalidInputError('WebHdfsClient needs at least one NameNode')
+    this.#namenodes = options.namenodes.map(nn => {
+      const url = new URL(nn)
+      if (url.protocol !== 'http:') throw new InvalidInputError(`unsupported NameNode URL ${nn}: only http:// is implemented`)
+      return url.origin
+    })
+    this.#options = options
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 30_000
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000
+  }
+
+  /** The NameNode that answered last: the one tried first next time. */
+  get activeNameNode (): string { return this.#namenodes[this.#active]! }
+
+  async getFileStatus (path: string, options: { signal?: AbortSignal } = {}): Promise<HdfsFileStatus> {
+    const body = await this.#metadata('GETFILESTATUS', path, options.signal)
+    return fileStatus(field(body, 'FileStatus'), `GETFILESTATUS ${path}`)
+  }
+
+  async listStatus (path: string, options: { signal?: AbortSignal } = {}): Promise<HdfsFileStatus[]> {
+    const body = await this.#metadata('LISTSTATUS', path, options.signal)
+    const list = field(field(body, 'FileStatuses'), 'FileStatus')
+    if (!Array.isArray(list)) throw new HdfsHttpError(200, `LISTSTATUS ${path}: FileStatus is not a list`)
+    return list.map(s => fileStatus(s, `LISTSTATUS ${path}`))
+  }
+
+  /** The NameNode redirects to a DataNode, which computes the checksum from the blocks' stored CRCs. */
+  async getFileChecksum (path: string, options: { signal?: AbortSignal } = {}): Promise<HdfsFileChecksum> {
+    const where = `GETFILECHECKSUM ${path}`
+    const dataNode = await this.#redirect('GETFILECHECKSUM', path, {}, options.signal)
+    const body = await this.#withDeadline(options.signal, async signal => readJson(await this.#get(dataNode, signal), where))
+    const sum = field(body, 'FileChecksum') as Partial<HdfsFileChecksum>
+    if (typeof sum.algorithm !== 'string' || typeof sum.bytes !== 'string' || typeof sum.length !== 'number') {
+      throw new HdfsHttpError(200, `${where}: malformed FileChecksum`)
+    }
+    return { algorithm: sum.algorithm, bytes: sum.bytes, length: sum.length }
+  }
+
+  /**
+   * Streams [offset, offset + length) of a file from the DataNode the NameNode redirects to. Pull-based:
+   * bytes are read from the socket only as fast as the consumer iterates. Aborting `signal` or leaving
+   * the loop early closes the connection.
+   */
+  async * open (path: string, options: OpenOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
+    const { offset = 0, length, signal } = options
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidInputError(`invalid offset ${offset}`)
+    if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) throw new InvalidInputError(`invalid length ${length}`)
+    if (length === 0) return
+    const where = `OPEN ${path} [${offset}+${length ?? 'EOF'}]`
+    const params: Record<string, string> = { offset: String(offset) }
+    if (length !== undefined) params.length = String(length)
+    const dataNode = await this.#redirect('OPEN', path, params, signal)
+
+    // Headers must come within the request deadline; the body only has to keep making progress.
+    const headerDeadline = new AbortController()
+    const timer = setTimeout(() => headerDeadline.abort(), this.#requestTimeoutMs)
+    let res: IncomingMessage
+    try {
+      res = await this.#get(dataNode, signal === undefined ? headerDeadline.signal : AbortSignal.any([signal, headerDeadline.signal]))
+    } catch (err) {
+      if (signal?.aborted === true) throw signal.reason
+      if (headerDeadline.signal.aborted) throw new TimeoutError(`${where}: no answer from the DataNode within ${this.#requestTimeoutMs} ms`, { cause: err })
+      throw err
+    } finally {
+      clearTimeout(timer)
+    }
+    if (res.statusCode !== 200) throw errorFromResponse(res.statusCode ?? 0, await readText(res, where), where)
+
+    // One timer re-armed around each wait for data: it fires only while we wait on the DataNode.
+    let waiting = false
+    const idle = setTimeout(() => {
+      if (waiting) res.destroy(new TimeoutError(`${where}: no data for ${this.#idleTimeoutMs} ms`))
+    }, this.#idleTimeoutMs)
+    let received = 0
+    try {
+      const chunks = res[Symbol.asyncIterator]() as AsyncIterator<Buffer>
+      while (true) {
+        waiting = true
+        idle.refresh()
+        let next: IteratorResult<Buffer>
+        try {
+          next = await chunks.next()
+        } catch (err) {
+          if (signal?.aborted === true) throw signal.reason
+          throw err instanceof TimeoutError ? err : new HdfsConnectionError(where, err)
+        } finally {
+          waiting = false
+        }
+        if (next.done === true) break
+        received += next.value.length
+        this.bytesRead += next.value.length
+        this.#options.onBytes?.(next.value.length)
+        if (length !== undefined && received > length) throw new HdfsHttpError(200, `${where}: DataNode sent more than requested`)
+        yield next.value
+      }
+      if (length !== undefined && received < length) throw new ShortReadError(where, length, received)
+    } finally {
+      clearTimeout(idle)
+      res.destroy()
+    }
+  }
+
+  /** Closes idle keep-alive connections. */
+  close (): void {
+    this.#agent.destroy()
+  }
+
+  async #metadata (op: string, path: string, signal: AbortSignal | undefined): Promise<unknown> {
+    return this.#onNameNodes(`${op} ${path}`, signal, async (nn, deadline) =>
+      readJson(await this.#get(this.#url(nn, op, path, {}), deadline), `${op} ${path} @ ${nn}`))
+  }
+
+  /** Asks the NameNodes for `op` and returns the DataNode URL of their 307 answer. */
+  async #redirect (op: string, path: string, params: Record<string, string>, signal: AbortSignal | undefined): Promise<URL> {
+    return this.#onNameNodes(`${op} ${path}`, signal, async (nn, deadline) => {
+      const where = `${op} ${path} @ ${nn}`
+      const res = await this.#get(this.#url(nn, op, path, params), deadline)
+      const location = res.headers.location
+      if (res.statusCode === 307 && location !== undefined) {
+        res.resume() // frees the keep-alive connection
+        return new URL(location, nn)
+      }
+      if (res.statusCode !== undefined && res.statusCode >= 400) throw errorFromResponse(res.statusCode, await readText(res, where), where)
+      res.resume()
+      throw new HdfsHttpError(res.statusCode ?? 0, `${where}: expected a 307 redirect to a DataNode, got HTTP ${res.statusCode}`)
+    })
+  }
+
+  /**
+   * Runs `attempt` on the NameNodes, the last good one first. A standby, a NameNode in safe mode or asking
+   * for a retry, a refused connection or a missed deadline moves on to the next one; any other answer is
+   * authoritative and thrown as is.
+   */
+  async #onNameNodes<T> (what: string, signal: AbortSignal | undefined, attempt: (nn: string, signal: AbortSignal) => Promise<T>): Promise<T> {
+    const failures: NameNodeFailure[] = []
+    const rounds = this.#options.maxRounds ?? 3
+    for (let round = 0; round < rounds; round++) {
+      if (round > 0) await sleep((this.#options.retryDelayMs ?? 500) * 2 ** (round - 1), undefined, { signal }).catch(() => { throw signal?.reason })
+      for (let k = 0; k < this.#namenodes.length; k++) {
+        const index = (this.#active + k) % this.#namenodes.length
+        const nn = this.#namenodes[index]!
+        try {
+          const result = await this.#withDeadline(signal, deadline => attempt(nn, deadline))
+          if (index !== this.#active) {
+            this.#options.log?.info({ namenode: nn, previous: this.activeNameNode }, 'webhdfs: switched NameNode')
+            this.#active = index
+          }
+          return result
+        } catch (err) {
+          if (!isNameNodeFailure(err)) throw err
+          failures.push({ namenode: nn, error: err })
+          this.#options.log?.warn({ namenode: nn, err: err.message, round }, 'webhdfs: NameNode failed, trying the next')
+        }
+      }
+    }
+    throw new NameNodesUnavailableError(what, failures)
+  }
+
+  async #withDeadline<T> (signal: AbortSignal | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const timeout = AbortSignal.timeout(this.#requestTimeoutMs)
+    try {
+      return await run(signal === undefined ? timeout : AbortSignal.any([signal, timeout]))
+    } catch (err) {
+      if (signal?.aborted === true) throw signal.reason
+      if (timeout.aborted) throw new TimeoutError(`no answer within ${this.#requestTimeoutMs} ms`, { cause: err })
+      throw err
+    }
+  }
+
+  #url (nn: string, op: string, path: string, params: Record<string, string>): URL {
+    if (!path.startsWith('/')) throw new InvalidInputError(`HDFS path must be absolute: ${path}`)
+    const url = new URL(`${nn}/webhdfs/v1${path.split('/').map(encodeURIComponent).join('/')}`)
+    url.searchParams.set('op', op)
+    if (this.#options.delegationToken !== undefined) url.searchParams.set('delegation', this.#options.delegationToken)
+    else if (this.#options.user !== undefined) url.searchParams.set('user.name', this.#options.user)
+    for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v)
+    return url
+  }
+
+  #get (url: URL, signal: AbortSignal): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const req = get(url, { agent: this.#agent, signal, headers: { accept: 'application/json' } }, resolve)
+      req.once('error', err => reject(signal.aborted ? err : new HdfsConnectionError(`GET ${url.origin}${url.pathname}`, err)))
+    })
+  }
+}
+
+function isNameNodeFailure (err: unknown): err is Error {
+  return err instanceof HdfsStandbyError || err instanceof HdfsSafeModeError || err instanceof HdfsRetriableError ||
+    err instanceof HdfsConnectionError || err instanceof TimeoutError ||
+    (err instanceof HdfsHttpError && err.status >= 500)
+}
+
+async function readText (res: IncomingMessage, where: string): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  try {
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      size += chunk.length
+      if (size > MAX_JSON_BYTES) throw new HdfsHttpError(res.statusCode ?? 0, `${where}: answer larger than ${MAX_JSON_BYTES} bytes`)
+      chunks.push(chunk)
+    }
+  } catch (err) {
+    res.destroy()
+    throw err instanceof HdfsHttpError ? err : new HdfsConnectionError(where, err)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+async function readJson (res: IncomingMessage, where: string): Promise<unknown> {
+  const text = await readText(res, where)
+  if (res.statusCode !== 200) throw errorFromResponse(res.statusCode ?? 0, text, where)
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw new HdfsHttpError(200, `${where}: invalid JSON: ${text.slice(0, 200)}`)
+  }
+}
+
+function field (body: unknown, name: string): unknown {
+  const value = (body as Record<string, unknown> | null)?.[name]
+  if (typeof value !== 'object' || value === null) throw new HdfsHttpError(200, `answer lacks ${name}`)
+  return value
+}
+
+function fileStatus (value: unknown, where: string): HdfsFileStatus {
+  const s = value as Partial<HdfsFileStatus>
+  if (typeof s.type !== 'string' || typeof s.length !== 'number' || typeof s.pathSuffix !== 'string' ||
+    typeof s.modificationTime !== 'number' || typeof s.permission !== 'string') {
+    throw new HdfsHttpError(200, `${where}: malformed FileStatus`)
+  }
+  return s as HdfsFileStatus
+}

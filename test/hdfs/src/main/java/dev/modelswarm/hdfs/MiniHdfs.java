@@ -1,0 +1,214 @@
+/*
+ * MiniHdfs: a real HDFS (Hadoop's MiniDFSCluster, one DataNode) driven over stdin/stdout, for
+ * modelswarm's tests and benches (test/hdfs/mini-hdfs.ts is the TypeScript side).
+ *
+ * Usage: java --add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/java.util=ALL-UNNAMED
+ *          --add-opens java.base/java.nio=ALL-UNNAMED -cp CLASSPATH dev.modelswarm.hdfs.MiniHdfs BASE_DIR [--ha]
+ *
+ * Without --ha: one NameNode. With --ha: an HA pair (simpleHATopology), NN0 made active. Every port is
+ * chosen by the OS (0). Hadoop's logs go to stderr; stdout carries only the protocol below.
+ *
+ * Protocol, one JSON object per line on stdout:
+ *   when ready:  {"ready":true,"ha":BOOL,"namenodes":["http://127.0.0.1:PORT",...],"active":N}
+ *                (WebHDFS http addresses in NameNode order; "active" is the active NN's index)
+ * Then one command per line on stdin, each answered by exactly one line, either
+ *   {"ok":true,...} or {"ok":false,"error":"MESSAGE"}. Arguments are separated by spaces (no spaces in paths).
+ *   status                          -> "namenodes", "up" (booleans), "active" (-1 when none)
+ *   failover FROM TO                -> FROM to standby (skipped if down), TO to active; "active":TO
+ *   shutdown-nn N                   -> stop NameNode N (its port then refuses connections)
+ *   restart-nn N                    -> restart NameNode N on the same ports (in HA it comes back standby)
+ *   write PATH SIZE SEED [BLOCK]    -> create PATH (replication 1, block size BLOCK, default 128 MiB) holding
+ *                                      SIZE bytes of the content stream below; "size", "millis"
+ *   mkdir PATH | touch PATH | delete PATH (recursive) | chmod PATH OCTAL
+ *   stop                            -> answer, shut the cluster down, exit 0
+ * On stdin EOF the cluster is shut down too, so a test runner that dies never leaves a JVM behind.
+ *
+ * Content stream for (SEED): 32-bit little-endian words, word i = fmix32((i * 0x9E3779B9) ^ fmix32(SEED ^ 0x5BD1E995)),
+ * all arithmetic mod 2^32 (fmix32 is MurmurHash3's finalizer). Counter-based, so any byte range can be
+ * regenerated without the bytes before it; mini-hdfs-content.ts implements the same function.
+ */
+package dev.modelswarm.hdfs;
+
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+
+import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FSDataOutputStream;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.hadoop.fs.permission.FsPermission;
+import org.apache.hadoop.hdfs.MiniDFSCluster;
+import org.apache.hadoop.hdfs.MiniDFSNNTopology;
+
+public final class MiniHdfs {
+  private static final long DEFAULT_BLOCK = 128L << 20;
+
+  private final MiniDFSCluster cluster;
+  private final boolean ha;
+  private final String[] webAddresses;
+  private int active = 0;
+
+  private MiniHdfs(MiniDFSCluster cluster, boolean ha) {
+    this.cluster = cluster;
+    this.ha = ha;
+    this.webAddresses = new String[cluster.getNumNameNodes()];
+    for (int i = 0; i < webAddresses.length; i++) {
+      InetSocketAddress http = cluster.getNameNode(i).getHttpAddress();
+      webAddresses[i] = "http://127.0.0.1:" + http.getPort();
+    }
+  }
+
+  public static void main(String[] args) throws Exception {
+    // Hadoop and its libraries print to System.out in places; keep stdout for the protocol only.
+    PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
+    System.setOut(System.err);
+    if (args.length < 1) throw new IllegalArgumentException("usage: MiniHdfs BASE_DIR [--ha]");
+    boolean ha = args.length > 1 && args[1].equals("--ha");
+
+    Configuration conf = new Configuration();
+    conf.setBoolean("dfs.webhdfs.enabled", true);
+    conf.setBoolean("dfs.permissions.enabled", true);
+    // Lets GETDELEGATIONTOKEN issue tokens on this insecure cluster, so the client's delegation= path runs.
+    conf.setBoolean("dfs.namenode.delegation.token.always-use", true);
+    // Tests write files with 1 MiB blocks to cross block boundaries cheaply (the default minimum is 1 MiB too).
+    conf.setLong("dfs.namenode.fs-limits.min-block-size", 1L << 20);
+    MiniDFSCluster.Builder builder = new MiniDFSCluster.Builder(conf, new File(args[0])).numDataNodes(1);
+    if (ha) builder.nnTopology(MiniDFSNNTopology.simpleHATopology());
+    MiniDFSCluster cluster = builder.build();
+    if (ha) cluster.transitionToActive(0);
+    cluster.waitActive();
+
+    MiniHdfs hdfs = new MiniHdfs(cluster, ha);
+    // SIGTERM/SIGINT: still stop the daemons and delete BASE_DIR. stop/EOF shut down directly (quieter).
+    Thread hook = new Thread(() -> cluster.shutdown(true));
+    Runtime.getRuntime().addShutdownHook(hook);
+    out.println("{\"ready\":true,\"ha\":" + ha + ",\"namenodes\":" + hdfs.addresses() + ",\"active\":0}");
+
+    BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+    String line;
+    while ((line = in.readLine()) != null) {
+      line = line.trim();
+      if (line.isEmpty()) continue;
+      if (line.equals("stop")) {
+        out.println("{\"ok\":true}");
+        break;
+      }
+      String answer;
+      try {
+        answer = "{\"ok\":true" + hdfs.run(line.split("\\s+")) + "}";
+      } catch (Exception e) {
+        e.printStackTrace();
+        answer = "{\"ok\":false,\"error\":" + json(e.toString()) + "}";
+      }
+      out.println(answer);
+    }
+    Runtime.getRuntime().removeShutdownHook(hook);
+    cluster.shutdown(true);
+    System.exit(0); // Hadoop leaves non-daemon threads behind
+  }
+
+  /** Runs one command; returns extra JSON members, each starting with a comma. */
+  private String run(String[] a) throws Exception {
+    switch (a[0]) {
+      case "status": {
+        StringBuilder up = new StringBuilder("[");
+        for (int i = 0; i < webAddresses.length; i++) up.append(i > 0 ? "," : "").append(cluster.isNameNodeUp(i));
+        return ",\"namenodes\":" + addresses() + ",\"up\":" + up + "],\"active\":" + active;
+      }
+      case "failover": {
+        int from = Integer.parseInt(a[1]), to = Integer.parseInt(a[2]);
+        if (!ha) throw new IllegalStateException("failover needs --ha");
+        if (cluster.isNameNodeUp(from)) cluster.transitionToStandby(from);
+        active = -1;
+        cluster.transitionToActive(to);
+        active = to;
+        return ",\"active\":" + to;
+      }
+      case "shutdown-nn": {
+        int n = Integer.parseInt(a[1]);
+        cluster.shutdownNameNode(n);
+        if (n == active) active = -1;
+        return ",\"active\":" + active;
+      }
+      case "restart-nn": {
+        int n = Integer.parseInt(a[1]);
+        cluster.restartNameNode(n);
+        if (!ha) active = 0;
+        return ",\"active\":" + active;
+      }
+      case "write": {
+        long size = Long.parseLong(a[2]);
+        int seed = (int) Long.parseLong(a[3]);
+        long block = a.length > 4 ? Long.parseLong(a[4]) : DEFAULT_BLOCK;
+        long start = System.nanoTime();
+        write(new Path(a[1]), size, seed, block);
+        return ",\"size\":" + size + ",\"millis\":" + (System.nanoTime() - start) / 1_000_000;
+      }
+      case "mkdir":
+        fs().mkdirs(new Path(a[1]));
+        return "";
+      case "touch":
+        fs().create(new Path(a[1]), true).close();
+        return "";
+      case "delete":
+        return ",\"deleted\":" + fs().delete(new Path(a[1]), true);
+      case "chmod":
+        fs().setPermission(new Path(a[1]), new FsPermission(Short.parseShort(a[2], 8)));
+        return "";
+      default:
+        throw new IllegalArgumentException("unknown command " + a[0]);
+    }
+  }
+
+  private FileSystem fs() throws Exception {
+    if (active < 0) throw new IllegalStateException("no active NameNode");
+    return cluster.getFileSystem(active);
+  }
+
+  private void write(Path path, long size, int seed, long block) throws Exception {
+    int seedMix = fmix32(seed ^ 0x5BD1E995);
+    byte[] buf = new byte[1 << 20];
+    long word = 0;
+    try (FSDataOutputStream os = fs().create(path, true, 1 << 20, (short) 1, block)) {
+      for (long done = 0; done < size; ) {
+        int n = (int) Math.min(buf.length, size - done);
+        // n is a multiple of 4 except for the file's last buffer, so each word starts at a buffer offset % 4 == 0.
+        for (int off = 0; off < n; off += 4, word++) {
+          int w = fmix32(((int) word * 0x9E3779B9) ^ seedMix);
+          for (int b = 0; b < 4 && off + b < n; b++) buf[off + b] = (byte) (w >>> (8 * b));
+        }
+        os.write(buf, 0, n);
+        done += n;
+      }
+    }
+  }
+
+  static int fmix32(int h) {
+    h ^= h >>> 16;
+    h *= 0x85EBCA6B;
+    h ^= h >>> 13;
+    h *= 0xC2B2AE35;
+    h ^= h >>> 16;
+    return h;
+  }
+
+  private String addresses() {
+    StringBuilder s = new StringBuilder("[");
+    for (int i = 0; i < webAddresses.length; i++) s.append(i > 0 ? "," : "").append(json(webAddresses[i]));
+    return s.append("]").toString();
+  }
+
+  private static String json(String s) {
+    StringBuilder b = new StringBuilder("\"");
+    for (char c : s.toCharArray()) {
+      if (c == '"' || c == '\\') b.append('\\').append(c);
+      else if (c < 0x20) b.append(String.format("\\u%04x", (int) c));
+      else b.append(c);
+    }
+    return b.append('"').toString();
+  }
+}
