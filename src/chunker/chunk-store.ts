@@ -44,6 +44,7 @@ export interface ResumeReport {
 }
 
 const ZERO_HASH = new Uint8Array(HASH_BYTES)
+const MAX_OPEN_FILES = 128
 
 export class ChunkStore {
   readonly dir: string
@@ -59,6 +60,7 @@ export class ChunkStore {
   #closed = false
   #hashFile: FileHandle
   #bitFile: FileHandle
+  readonly #handles = new Map<number, { fh: Promise<FileHandle>, users: number }>()
   /** Persistence of bitfield bytes is serialised so an older byte never lands after a newer one. */
   #bitWrites: Promise<unknown> = Promise.resolve()
 
@@ -124,6 +126,19 @@ export class ChunkStore {
     }
   }
 
+  /**
+   * Deletes a store its owner has closed: DIR, DIR.partial and DIR.modelswarm. The `complete` marker and bitfield go
+   * first, so a crash midway leaves a store that claims nothing rather than one claiming deleted chunks.
+   */
+  static async remove (dir: string): Promise<void> {
+    const stateDir = `${dir}.modelswarm`
+    await rm(join(stateDir, 'complete'), { force: true })
+    await rm(join(stateDir, 'bitfield'), { force: true })
+    await rm(dir, { recursive: true, force: true })
+    await rm(`${dir}.partial`, { recursive: true, force: true })
+    await rm(stateDir, { recursive: true, force: true })
+  }
+
   get complete (): boolean { return this.#complete }
   get haveBytes (): number {
     let n = 0
@@ -167,13 +182,10 @@ export class ChunkStore {
     if (length !== this.layout.length[index]) throw new IntegrityError(`chunk ${index}: got ${length} bytes, expected ${this.layout.length[index]}`)
     const actual = digest ?? sha256(parts)
     if (!Buffer.from(actual).equals(expected)) throw new IntegrityError(`chunk ${index}: SHA-256 mismatch`)
-    const fh = await open(this.#filePath(index), 'r+')
     try {
-      await fh.writev(parts as Uint8Array[], this.layout.offset[index])
+      await this.#withFile(index, fh => fh.writev(parts as Uint8Array[], this.layout.offset[index]))
     } catch (err) {
       throw mapWriteError(err, this.#partialDir)
-    } finally {
-      await fh.close()
     }
     // A concurrent write of the same chunk may have finished first.
     if (!this.have.set(index)) return false
@@ -186,23 +198,19 @@ export class ChunkStore {
     return this.readRange(index, 0, this.layout.length[index]!)
   }
 
-  /** Reads `length` bytes at `offset` inside a held chunk. */
-  async readRange (index: number, offset: number, length: number): Promise<Buffer> {
+  /** Reads `length` bytes at `offset` inside a held chunk, into `into` when given (a reused buffer). */
+  async readRange (index: number, offset: number, length: number, into?: Buffer): Promise<Buffer> {
     this.#checkIndex(index)
     if (!this.have.has(index)) throw new InvalidInputError(`chunk ${index} is not held`)
     if (offset < 0 || length < 0 || offset + length > this.layout.length[index]!) throw new RangeError(`range ${offset}+${length} outside chunk ${index}`)
-    const buf = Buffer.allocUnsafe(length)
-    const fh = await open(this.#filePath(index), 'r')
-    try {
-      let done = 0
-      while (done < length) {
+    const buf = into === undefined || into.length < length ? Buffer.allocUnsafe(length) : into.subarray(0, length)
+    await this.#withFile(index, async fh => {
+      for (let done = 0; done < length;) {
         const { bytesRead } = await fh.read(buf, done, length - done, this.layout.offset[index]! + offset + done)
         if (bytesRead === 0) throw new IntegrityError(`chunk ${index}: file ${this.#filePath(index)} is shorter than the manifest says`)
         done += bytesRead
       }
-    } finally {
-      await fh.close()
-    }
+    })
     return buf
   }
 
@@ -225,6 +233,7 @@ export class ChunkStore {
     if (!this.have.complete) throw new InvalidInputError(`cannot finalize ${this.dir}: ${this.layout.count - this.have.count} chunks missing`)
     const manifest = this.manifest()
     if (this.#complete) return manifest
+    await this.#closeHandles()
     for (const f of this.header.files) {
       const path = join(this.#partialDir, f.path)
       const fh = await open(path, 'r+')
@@ -244,6 +253,7 @@ export class ChunkStore {
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    await this.#closeHandles()
     await this.#bitWrites
     await this.#bitFile.datasync()
     await this.#hashFile.datasync()
@@ -255,6 +265,45 @@ export class ChunkStore {
 
   #hashAt (index: number): Uint8Array {
     return this.#hashes.subarray(index * HASH_BYTES, (index + 1) * HASH_BYTES)
+  }
+
+  /**
+   * Runs `fn` with an open handle on the chunk's file. Handles are cached (opening per chunk cost ~3 % of
+   * an uploader's CPU), least recently used first out, never while in use.
+   */
+  async #withFile<T> (index: number, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
+    const file = this.layout.file[index]!
+    let entry = this.#handles.get(file)
+    if (entry === undefined) {
+      entry = { fh: open(this.#filePath(index), this.#complete ? 'r' : 'r+'), users: 0 }
+      entry.fh.catch(() => this.#handles.delete(file))
+      this.#handles.set(file, entry)
+      this.#trimHandles()
+    } else {
+      this.#handles.delete(file)
+      this.#handles.set(file, entry)
+    }
+    entry.users++
+    try {
+      return await fn(await entry.fh)
+    } finally {
+      entry.users--
+    }
+  }
+
+  #trimHandles (): void {
+    for (const [file, e] of this.#handles) {
+      if (this.#handles.size <= MAX_OPEN_FILES) return
+      if (e.users > 0) continue
+      this.#handles.delete(file)
+      void e.fh.then(fh => fh.close(), () => {})
+    }
+  }
+
+  async #closeHandles (): Promise<void> {
+    const all = [...this.#handles.values()]
+    this.#handles.clear()
+    await Promise.all(all.map(e => e.fh.then(fh => fh.close(), () => {})))
   }
 
   #filePath (index: number): string {

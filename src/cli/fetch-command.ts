@@ -15,6 +15,7 @@ export interface FetchCommandOptions {
   linger: number
   timeout: number
   json: boolean
+  bulk: boolean
   logLevel: string
 }
 
@@ -32,6 +33,7 @@ export async function runFetch (model: string, opts: FetchCommandOptions): Promi
       bootstrap: opts.bootstrap,
       trust: opts.trust,
       listen: opts.listen,
+      bulk: opts.bulk,
       lingerMs: opts.linger,
       idleTimeoutMs: opts.timeout,
       log,

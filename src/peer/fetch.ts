@@ -26,6 +26,8 @@ export interface FetchOptions {
   /** Seeder peer ids whose signatures are accepted. */
   trust: string[]
   listen?: string[]
+  /** Serve and fetch chunks over the TLS-PSK bulk path (libp2p streams otherwise). @default true */
+  bulk?: boolean
   /** Keep seeding this long after the download completes. @default 0 */
   lingerMs?: number
   /** Give up after this long without a verified chunk (or without finding the version). @default 10 min */
@@ -63,14 +65,14 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
   let swarm: VersionSwarm | undefined
   let store: ChunkStore | undefined
   try {
-    await host.start()
+    await host.start({ bulkHost: opts.bulk === false ? undefined : bulkHostFor(opts.listen) })
     const meta = await resolveVersion(host, bootstrap, opts.name, opts.version, trust, idleTimeoutMs, log, opts.signal)
     const { header } = meta
     store = await ChunkStore.open({ dir: opts.out, header })
     for (const i of meta.known.setIndexes()) await store.recordHash(i, meta.hashOf(i)!)
     const resumedChunks = store.resume.resumed
     log.info({ version: `${header.name}@${header.version}`, chunks: store.layout.count, bytes: store.layout.totalSize, resumed: resumedChunks, discarded: store.resume.discarded }, 'fetching')
-    swarm = new VersionSwarm({ node, meta, store, role: 'peer', trust, log, options: opts.swarm })
+    swarm = new VersionSwarm({ node, meta, store, role: 'peer', trust, bulk: host.bulkAccess, log, options: opts.swarm })
     host.add(swarm)
     host.setResolver((name, version) => name === header.name && version === header.version ? [...meta.signedItems()] : undefined)
     opts.onSwarm?.(swarm)
@@ -99,8 +101,15 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
   } finally {
     await swarm?.close()
     await store?.close()
+    await host.stop()
     await node.stop()
   }
+}
+
+/** The bulk endpoint listens on the interface libp2p listens on (all interfaces by default). */
+export function bulkHostFor (listen: string[] | undefined): string {
+  const ip = listen?.[0] === undefined ? undefined : multiaddr(listen[0]).getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')?.value
+  return ip ?? '0.0.0.0'
 }
 
 function waitComplete (swarm: VersionSwarm, idleTimeoutMs: number, signal?: AbortSignal): Promise<void> {
@@ -113,6 +122,7 @@ function waitComplete (swarm: VersionSwarm, idleTimeoutMs: number, signal?: Abor
     const finish = (err?: Error): void => {
       clearTimeout(timer)
       swarm.off('chunk', arm)
+      swarm.off('fatal', finish)
       signal?.removeEventListener('abort', onAbort)
       if (err === undefined) resolve()
       else reject(err)
@@ -120,6 +130,7 @@ function waitComplete (swarm: VersionSwarm, idleTimeoutMs: number, signal?: Abor
     const onAbort = (): void => finish(signal!.reason as Error)
     swarm.on('chunk', arm)
     swarm.once('complete', () => finish())
+    swarm.on('fatal', finish)
     signal?.addEventListener('abort', onAbort)
     arm()
   })

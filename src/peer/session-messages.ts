@@ -14,8 +14,11 @@ export type SessionMessage =
   | { type: 'peers', peers: PeerHint[] }
   /** A peer's progress, sent to seeders so operators see who holds what and who is stalled. */
   | { type: 'report', report: ProgressReport }
+  /** Access to the sender's TLS-PSK bulk endpoint: port, PSK identity and 32-byte key (base64). */
+  | { type: 'bulk', grant: BulkGrant }
 
 export type Role = 'seeder' | 'peer'
+export interface BulkGrant { port: number, identity: string, key: string }
 export interface PeerHint { id: string, addrs: string[] }
 export interface ProgressReport {
   have: number
@@ -29,7 +32,7 @@ export interface ProgressReport {
   reason?: string
 }
 
-const TYPES = { hello: 1, signed: 2, bitfield: 3, have: 4, peers: 5, report: 6 } as const
+const TYPES = { hello: 1, signed: 2, bitfield: 3, have: 4, peers: 5, report: 6, bulk: 7 } as const
 
 export function encodeSessionMessage (m: SessionMessage): Uint8Array {
   switch (m.type) {
@@ -44,6 +47,7 @@ export function encodeSessionMessage (m: SessionMessage): Uint8Array {
     }
     case 'peers': return json(TYPES.peers, m.peers)
     case 'report': return json(TYPES.report, m.report)
+    case 'bulk': return json(TYPES.bulk, m.grant)
   }
 }
 
@@ -73,6 +77,11 @@ export function decodeSessionMessage (frame: Uint8Array): SessionMessage {
       const o = parse(body)
       if (typeof o?.have !== 'number' || typeof o.total !== 'number') throw new InvalidInputError('bad report')
       return { type: 'report', report: o }
+    }
+    case TYPES.bulk: {
+      const o = parse(body)
+      if (!Number.isInteger(o?.port) || o.port <= 0 || o.port > 65535 || typeof o.identity !== 'string' || typeof o.key !== 'string' || Buffer.from(o.key, 'base64').length !== 32) throw new InvalidInputError('bad bulk grant')
+      return { type: 'bulk', grant: { port: o.port, identity: o.identity, key: o.key } }
     }
     default: throw new InvalidInputError(`unknown session message type ${frame[0]}`)
   }

@@ -5,25 +5,29 @@
  */
 import type { PeerId, Stream } from '@libp2p/interface'
 import { Bitfield } from '../chunker/bitfield.ts'
+import type { BulkClient } from './bulk-transfer.ts'
 import { InvalidInputError } from '../errors.ts'
 import { MAX_SESSION_FRAME } from './protocols.ts'
 import { decodeSessionMessage, encodeSessionMessage, type Role, type SessionMessage } from './session-messages.ts'
-import { sendFrame, StreamReader } from './stream-io.ts'
+import type { ByteReader } from './byte-reader.ts'
+import { sendFrame, streamReader } from './stream-io.ts'
 
-/** Sessions are long-lived and may be quiet for a while; a dead one is detected by the connection. */
-const SESSION_IDLE_MS = 10 * 60_000
+/** Sessions are long-lived and may be quiet for hours; a dead one is detected by the connection's keepalive. */
+const SESSION_IDLE_MS = 24 * 3600_000
 
 export class Session {
   readonly peer: PeerId
   readonly peerKey: string
   readonly remoteRole: Role
   readonly bits: Bitfield
+  /** The neighbour's TLS bulk endpoint, once it granted us access. */
+  bulk: BulkClient | undefined
   readonly #stream: Stream
-  readonly #reader: StreamReader
+  readonly #reader: ByteReader
   #writes: Promise<void> = Promise.resolve()
   #closed = false
 
-  constructor (stream: Stream, reader: StreamReader, peer: PeerId, remoteRole: Role, chunkCount: number) {
+  constructor (stream: Stream, reader: ByteReader, peer: PeerId, remoteRole: Role, chunkCount: number) {
     this.#stream = stream
     this.#reader = reader
     this.peer = peer
@@ -56,14 +60,15 @@ export class Session {
   close (err?: Error): void {
     if (this.#closed) return
     this.#closed = true
+    this.bulk?.close()
     if (err !== undefined) this.#stream.abort(err)
     else void this.#writes.then(() => this.#stream.close()).catch(() => {})
   }
 }
 
 /** Reads the first frame of a session stream, which must be a hello. */
-export async function readHello (stream: Stream): Promise<{ reader: StreamReader, headerId: string, role: Role }> {
-  const reader = new StreamReader(stream, SESSION_IDLE_MS)
+export async function readHello (stream: Stream): Promise<{ reader: ByteReader, headerId: string, role: Role }> {
+  const reader = streamReader(stream, SESSION_IDLE_MS)
   const frame = await reader.readFrame(MAX_SESSION_FRAME)
   const m = frame === undefined ? undefined : decodeSessionMessage(frame)
   if (m?.type !== 'hello') throw new InvalidInputError('session did not start with hello')

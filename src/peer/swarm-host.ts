@@ -7,13 +7,14 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { NotFoundError } from '../errors.ts'
 import type { Logger } from '../log.ts'
-import { serveChunkRequest } from './chunk-transfer.ts'
+import { serveChunkStream } from './chunk-transfer.ts'
 import type { SwarmNode } from './node.ts'
 import { CHUNK_PROTOCOL, MAX_RESOLVE_FRAME, RESOLVE_PROTOCOL, SESSION_PROTOCOL } from './protocols.ts'
 import { readHello, sendHello, Session } from './session.ts'
 import type { PeerHint } from './session-messages.ts'
-import { closeGracefully, sendFrame, StreamReader } from './stream-io.ts'
-import type { VersionSwarm } from './version-swarm.ts'
+import { closeGracefully, sendFrame, streamReader } from './stream-io.ts'
+import { BulkServer } from './bulk-transfer.ts'
+import type { BulkAccess, VersionSwarm } from './version-swarm.ts'
 
 /** What a node can say about NAME@VERSION: signed items, latest pointer first when asked for latest. */
 export type Resolver = (name: string, version: string | undefined) => Uint8Array[] | undefined
@@ -23,21 +24,37 @@ export class SwarmHost {
   readonly #swarms = new Map<string, VersionSwarm>()
   readonly #log: Logger
   #resolver: Resolver = () => undefined
+  #bulk: BulkServer | undefined
 
   constructor (node: SwarmNode, log: Logger) {
     this.node = node
     this.#log = log
   }
 
-  async start (): Promise<void> {
+  /**
+   * Registers the protocol handlers; with `bulkHost`, also opens the TLS bulk endpoint on that address
+   * (the data path; libp2p streams remain the fallback).
+   */
+  async start (opts: { bulkHost?: string } = {}): Promise<void> {
     const idleMs = 30_000
+    if (opts.bulkHost !== undefined) {
+      this.#bulk = new BulkServer((peer, headerId, index, failed) => this.#swarms.get(headerId)?.serve(peer, index, failed) ?? { status: 'missing' }, this.#log)
+      await this.#bulk.listen(opts.bulkHost)
+    }
     await this.node.handle(SESSION_PROTOCOL, (stream, conn) => this.#onSession(stream, conn), { maxInboundStreams: 1024 })
-    await this.node.handle(CHUNK_PROTOCOL, (stream, conn) => serveChunkRequest(stream, conn, (peer, headerId, index, failed) =>
+    await this.node.handle(CHUNK_PROTOCOL, (stream, conn) => serveChunkStream(stream, conn, (peer, headerId, index, failed) =>
       this.#swarms.get(headerId)?.serve(peer.toString(), index, failed) ?? { status: 'missing' }, idleMs), { maxInboundStreams: 256 })
     await this.node.handle(RESOLVE_PROTOCOL, stream => this.#onResolve(stream), { maxInboundStreams: 64 })
   }
 
   setResolver (r: Resolver): void { this.#resolver = r }
+
+  /** What version swarms use to grant neighbours access to the bulk endpoint, if it runs. */
+  get bulkAccess (): BulkAccess | undefined { return this.#bulk }
+
+  async stop (): Promise<void> {
+    await this.#bulk?.close()
+  }
 
   add (swarm: VersionSwarm): void {
     this.#swarms.set(swarm.headerId, swarm)
@@ -70,7 +87,7 @@ export class SwarmHost {
     const stream = await this.node.dialProtocol(peer, RESOLVE_PROTOCOL, { signal })
     try {
       await sendFrame(stream, Buffer.from(JSON.stringify({ name, version })))
-      const reader = new StreamReader(stream, 30_000)
+      const reader = streamReader(stream, 30_000)
       const head = await reader.readFrame(4096)
       const { found, count } = JSON.parse(Buffer.from(head ?? []).toString('utf8') || '{}') as { found?: boolean, count?: number }
       if (found !== true || typeof count !== 'number') throw new NotFoundError(`${peer.toString()} does not know ${name}@${version ?? 'latest'}`)
@@ -106,7 +123,7 @@ export class SwarmHost {
 
   async #onResolve (stream: Stream): Promise<void> {
     try {
-      const reader = new StreamReader(stream, 30_000)
+      const reader = streamReader(stream, 30_000)
       const req = JSON.parse(Buffer.from(await reader.readFrame(4096) ?? []).toString('utf8')) as { name?: unknown, version?: unknown }
       const items = typeof req.name === 'string' && (req.version === undefined || req.version === null || typeof req.version === 'string')
         ? this.#resolver(req.name, req.version ?? undefined)

@@ -13,13 +13,16 @@ import type { ChunkStore } from '../chunker/chunk-store.ts'
 import { IntegrityError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { createRng } from '../util/random.ts'
-import { requestChunk, type ServeDecision } from './chunk-transfer.ts'
+import { BufferPool } from './buffer-pool.ts'
+import { BulkClient } from './bulk-transfer.ts'
+import type { ChunkRequest, ChunkResponse, ServeDecision } from './chunk-codec.ts'
+import { requestChunk } from './chunk-transfer.ts'
 import type { SwarmNode } from './node.ts'
 import { PiecePicker } from './piece-picker.ts'
 import { SESSION_PROTOCOL } from './protocols.ts'
 import type { VersionMeta } from './publications.ts'
 import { readHello, sendHello, Session } from './session.ts'
-import type { PeerHint, ProgressReport, Role, SessionMessage } from './session-messages.ts'
+import type { BulkGrant, PeerHint, ProgressReport, Role, SessionMessage } from './session-messages.ts'
 import type { TrustList } from './signed.ts'
 
 /** The seeder's say over its own upload (src/seeder/upload-policy.ts implements it). */
@@ -29,6 +32,12 @@ export interface UploadGate {
   peerHas: (peer: string, index: number) => void
   peerBitfield: (peer: string, bits: Bitfield) => void
   peerGone: (peer: string) => void
+}
+
+/** The node's TLS bulk endpoint, if it runs one (src/peer/bulk-transfer.ts). */
+export interface BulkAccess {
+  grant: (peer: string) => BulkGrant
+  revoke: (peer: string) => void
 }
 
 export interface VersionSwarmOptions {
@@ -65,6 +74,8 @@ interface SwarmEvents {
   complete: []
   stalled: [reason: string]
   progress: []
+  /** A local failure (disk full, I/O error) that ends the download. */
+  fatal: [err: Error]
 }
 
 const DEFAULTS = { maxNeighbours: 12, maxRequestsPerPeer: 4, maxBufferedBytes: 96 * 1024 * 1024, maxUploads: 16, requestIdleMs: 20_000, tickMs: 2000, stallAfterMs: 30_000 }
@@ -89,6 +100,8 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   /** Per chunk, non-seeder peers whose request for it failed: told to seeders so they stop naming them. */
   readonly #failedHolders = new Map<number, Set<string>>()
   #uploads = 0
+  /** Chunks received and being verified and written; their buffers count against the memory budget. */
+  #writing = 0
   #lastProgressAt = Date.now()
   #stalledReason: string | undefined
   #timer: NodeJS.Timeout | undefined
@@ -97,7 +110,10 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   #finalizing: Promise<void> | undefined
   #discover: (() => Promise<PeerHint[]>) | undefined
 
-  constructor (init: { node: SwarmNode, meta: VersionMeta, store: ChunkStore, role: Role, trust?: TrustList, gate?: UploadGate, log: Logger, options?: VersionSwarmOptions }) {
+  readonly #bulk: BulkAccess | undefined
+  readonly #buffers: BufferPool
+
+  constructor (init: { node: SwarmNode, meta: VersionMeta, store: ChunkStore, role: Role, trust?: TrustList, gate?: UploadGate, bulk?: BulkAccess, log: Logger, options?: VersionSwarmOptions }) {
     super()
     this.#node = init.node
     this.meta = init.meta
@@ -108,6 +124,8 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     this.#log = init.log.child({ version: `${init.meta.header.name}@${init.meta.header.version}` })
     const { seed, ...rest } = init.options ?? {}
     this.#opts = { ...DEFAULTS, ...rest }
+    this.#bulk = init.bulk
+    this.#buffers = new BufferPool(init.store.header.chunkSize, Math.max(2, Math.floor(this.#opts.maxBufferedBytes / init.store.header.chunkSize)))
     this.#picker = new PiecePicker({ numChunks: init.store.layout.count, have: init.store.have, rng: createRng(seed ?? Math.floor(Math.random() * 2 ** 31)) })
     for (const i of init.meta.known.setIndexes()) this.#picker.setAvailable(i)
   }
@@ -172,6 +190,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     this.#log.debug({ peer: key, role: session.remoteRole }, 'neighbour joined')
     for (const bytes of this.meta.signedItems()) session.send({ type: 'signed', bytes })
     session.send({ type: 'bitfield', bytes: this.store.have.bytes.slice() })
+    if (this.#bulk !== undefined) session.send({ type: 'bulk', grant: this.#bulk.grant(key) })
     if (this.role === 'seeder') session.send({ type: 'peers', peers: this.#hintsFor(key) })
     session.run(m => this.#onMessage(session, m))
       .catch(err => this.#log.debug({ peer: key, err: (err as Error).message }, 'session ended with error'))
@@ -225,6 +244,15 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
       case 'report':
         this.reports.set(key, { ...m.report, at: Date.now() })
         return
+      case 'bulk': {
+        // Dial the bulk endpoint at the address the libp2p connection already reaches.
+        const host = this.#node.getConnections(session.peer)[0]?.remoteAddr.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')?.value
+        if (host !== undefined) {
+          session.bulk?.close()
+          session.bulk = new BulkClient(host, m.grant)
+        }
+        return
+      }
       case 'hello':
         throw new IntegrityError('second hello')
     }
@@ -274,7 +302,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     return {
       status: 'ok',
       length,
-      read: (offset, n) => this.store.readRange(index, offset, n),
+      read: (offset, n, into) => this.store.readRange(index, offset, n, into),
       onSent: bytes => {
         sent += bytes
         this.stats.bytesUp += bytes
@@ -305,10 +333,10 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     // Rotate the starting neighbour so no one peer always gets first pick.
     const sessions = [...this.#sessions.values()]
     const start = sessions.length > 0 ? Math.floor(Math.random() * sessions.length) : 0
-    for (let k = 0; k < sessions.length && this.#requests.size < budget; k++) {
+    for (let k = 0; k < sessions.length && this.#requests.size + this.#writing < budget; k++) {
       const s = sessions[(start + k) % sessions.length]!
       const inflight = this.#picker.peerStats(s.peerKey)?.inflight ?? 0
-      const free = Math.min(this.#opts.maxRequestsPerPeer - inflight, budget - this.#requests.size)
+      const free = Math.min(this.#opts.maxRequestsPerPeer - inflight, budget - this.#requests.size - this.#writing)
       for (const index of this.#picker.pick(s.peerKey, free, now)) void this.#request(s, index)
     }
   }
@@ -318,43 +346,69 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     const reqKey = `${key}/${index}`
     const ctl = new AbortController()
     this.#requests.set(reqKey, ctl)
+    let res: ChunkResponse
     try {
-      const res = await requestChunk(this.#node, session.peer, {
+      res = await this.#fetchChunk(session, {
         headerId: this.headerId,
         index,
         length: this.store.layout.length[index]!,
-        idleMs: this.#opts.requestIdleMs,
-        signal: ctl.signal,
         onBytes: n => { this.stats.bytesDown += n },
+        alloc: n => this.#buffers.take(n),
         failedHolders: session.remoteRole === 'seeder' ? [...this.#banned, ...this.#failedHolders.get(index) ?? []] : undefined
-      })
-      if (ctl.signal.aborted) return
-      const now = Date.now()
-      if (res.status !== 'ok') {
-        if (res.status === 'missing') this.#holderFailed(session, index)
-        this.#picker.requestFailed(key, index, now, { refused: res.status !== 'missing' })
-        if (res.status === 'refused') for (const h of res.holders) if (this.#wantMoreNeighbours()) void this.connect(peerIdFromString(h))
-        return
-      }
-      this.#picker.requestDone(key, index, res.data.length, now)
-      try {
-        await this.store.writeChunk(index, res.data, res.digest)
-      } catch (err) {
-        if (!(err instanceof IntegrityError)) throw err
-        this.#picker.requestFailed(key, index, now)
-        this.#ban(session, `chunk ${index} failed verification`)
-        return
-      }
-      this.#onVerified(index, key)
+      }, ctl.signal)
     } catch (err) {
       if (!ctl.signal.aborted) {
         this.#holderFailed(session, index)
         this.#picker.requestFailed(key, index, Date.now())
         this.#log.debug({ peer: key, index, err: (err as Error).message }, 'chunk request failed')
       }
+      return
     } finally {
       if (this.#requests.get(reqKey) === ctl) this.#requests.delete(reqKey)
       this.#schedule()
+    }
+    if (ctl.signal.aborted) return
+    const now = Date.now()
+    if (res.status !== 'ok') {
+      if (res.status === 'missing') this.#holderFailed(session, index)
+      this.#picker.requestFailed(key, index, now, { refused: res.status !== 'missing' })
+      if (res.status === 'refused') for (const h of res.holders) if (this.#wantMoreNeighbours()) void this.connect(peerIdFromString(h))
+      return
+    }
+    // The request slot is free again (scheduled above) while the chunk is verified and written.
+    this.#picker.requestDone(key, index, res.data.length, now)
+    this.#writing++
+    try {
+      await this.store.writeChunk(index, res.data, res.digest)
+      this.#onVerified(index, key)
+    } catch (err) {
+      if (err instanceof IntegrityError) {
+        this.#picker.requestFailed(key, index, now)
+        this.#ban(session, `chunk ${index} failed verification`)
+      } else {
+        // Not the peer's fault (disk full, I/O error): the download cannot go on.
+        this.emit('fatal', err as Error)
+      }
+    } finally {
+      this.#writing--
+      this.#buffers.give(res.data)
+      this.#schedule()
+    }
+  }
+
+  /** Over the neighbour's TLS bulk endpoint when it granted one, else over a libp2p stream. */
+  async #fetchChunk (session: Session, req: ChunkRequest, signal: AbortSignal): Promise<ChunkResponse> {
+    const bulk = session.bulk
+    if (bulk === undefined) return requestChunk(this.#node, session.peer, req, this.#opts.requestIdleMs, signal)
+    try {
+      return await bulk.request(req, this.#opts.requestIdleMs, signal)
+    } catch (err) {
+      // An endpoint we cannot reach (firewalled port) is given up for this neighbour; libp2p still works.
+      if (!signal.aborted && bulk.connectFailed) {
+        this.#log.warn({ peer: session.peerKey, err: (err as Error).message }, 'bulk endpoint unreachable; using libp2p streams')
+        session.bulk = undefined
+      }
+      throw err
     }
   }
 
@@ -399,6 +453,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     this.#banned.add(key)
     this.stats.banned.push(key)
     this.#log.warn({ peer: key, why }, 'peer banned for this session')
+    this.#bulk?.revoke(key)
     session.close(new IntegrityError(why))
     void this.#node.hangUp(session.peer).catch(() => {})
   }
