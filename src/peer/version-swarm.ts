@@ -45,7 +45,7 @@ export interface VersionSwarmOptions {
   maxNeighbours?: number
   /** Concurrent chunk requests to one peer. @default 4 */
   maxRequestsPerPeer?: number
-  /** Memory for chunks being received (each is verified whole before it is written). @default 96 MiB */
+  /** Memory for chunks being received (each is verified whole before it is written; at least two chunks). @default 48 MiB */
   maxBufferedBytes?: number
   /** Concurrent uploads this node serves for the version. @default 16 */
   maxUploads?: number
@@ -78,7 +78,7 @@ interface SwarmEvents {
   fatal: [err: Error]
 }
 
-const DEFAULTS = { maxNeighbours: 12, maxRequestsPerPeer: 4, maxBufferedBytes: 96 * 1024 * 1024, maxUploads: 16, requestIdleMs: 20_000, tickMs: 2000, stallAfterMs: 30_000 }
+const DEFAULTS = { maxNeighbours: 12, maxRequestsPerPeer: 4, maxBufferedBytes: 48 * 1024 * 1024, maxUploads: 16, requestIdleMs: 20_000, tickMs: 2000, stallAfterMs: 30_000 }
 
 export class VersionSwarm extends EventEmitter<SwarmEvents> {
   readonly role: Role
