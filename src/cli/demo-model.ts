@@ -3,7 +3,7 @@
  * demo. Content is pseudo-random per 1 MiB block so it neither compresses nor dedups.
  */
 import { createHash } from 'node:crypto'
-import { mkdir, open, writeFile, stat } from 'node:fs/promises'
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 
 const BLOCK = 1024 * 1024
@@ -14,8 +14,10 @@ export interface GeneratedModel { dir: string, totalSize: number, files: number 
 export async function generateModel (dir: string, totalSize: number, shards = 4): Promise<GeneratedModel> {
   const marker = `${dir}.generated`
   const shardSize = Math.floor(totalSize / shards)
-  const done = await stat(marker).then(() => true, () => false)
+  // The marker records the size asked for, so a different size regenerates rather than reusing.
+  const done = await readFile(marker, 'utf8').then(t => t === String(totalSize), () => false)
   if (!done) {
+    await rm(dir, { recursive: true, force: true })
     await mkdir(dir, { recursive: true })
     await writeFile(join(dir, 'config.json'), JSON.stringify({ model_type: 'demo', hidden_size: 4096 }))
     await writeFile(join(dir, 'empty.txt'), '')
@@ -35,7 +37,7 @@ export async function generateModel (dir: string, totalSize: number, shards = 4)
         await fh.close()
       }
     }
-    await writeFile(marker, '')
+    await writeFile(marker, String(totalSize))
   }
   return { dir, totalSize: shardSize * shards + JSON.stringify({ model_type: 'demo', hidden_size: 4096 }).length, files: shards + 2 }
 }
