@@ -19,6 +19,12 @@ export interface FetchCommandOptions {
   logLevel: string
 }
 
+/** CPU time of this process so far: what a download costs the host, beside how long it took. */
+function cpuSeconds (): number {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1e6
+}
+
 export async function runFetch (model: string, opts: FetchCommandOptions): Promise<void> {
   const [name, version, ...extra] = model.split('@')
   if (name === undefined || name === '' || extra.length > 0 || version === '') throw new InvalidInputError(`model ${JSON.stringify(model)} must be NAME or NAME@VERSION`)
@@ -44,7 +50,7 @@ export async function runFetch (model: string, opts: FetchCommandOptions): Promi
       onComplete: result => {
         stopProgress?.()
         stopProgress = undefined
-        if (opts.json) process.stdout.write(JSON.stringify({ ok: true, out: opts.out, ...result }) + '\n')
+        if (opts.json) process.stdout.write(JSON.stringify({ ok: true, out: opts.out, ...result, peakRssBytes: process.resourceUsage().maxRSS * 1024, cpuSeconds: cpuSeconds() }) + '\n')
         else process.stdout.write(`${result.name}@${result.version} → ${opts.out}: ${formatBytes(result.bytes)} in ${result.seconds.toFixed(1)} s (${formatRate(result.bytes / result.seconds)}), manifest ${result.manifestId}\n`)
       }
     })

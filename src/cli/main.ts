@@ -14,18 +14,30 @@ const program = new Command('modelswarm')
 
 program.command('seed')
   .description('Run a seeder: watch the origin, pull each new version once, serve it to the swarm while pulling.')
-  .addOption(option('origin', { required: true }))
+  .addOption(option('origin'))
+  .addOption(option('hdfs'))
+  .addOption(option('hdfsRoot'))
+  .addOption(option('hdfsUser'))
+  .addOption(option('hdfsToken'))
+  .addOption(option('marker'))
   .addOption(option('cacheDir'))
+  .addOption(option('cacheCapacity'))
+  .addOption(option('keepVersions'))
+  .addOption(option('pin'))
+  .addOption(option('inUseWindow'))
   .addOption(option('listen'))
   .addOption(option('lineRate'))
   .addOption(option('pollInterval'))
   .addOption(option('parallelReads'))
   .addOption(option('chunkSize'))
   .addOption(option('admin'))
+  .addOption(option('noBulk'))
   .addOption(option('json'))
   .addHelpText('after', `
 Example:
   modelswarm seed --origin /data/models --cache-dir /nvme/modelswarm --listen /ip4/0.0.0.0/tcp/4001 --line-rate 400MiB/s
+  modelswarm seed --hdfs http://nn1:9870,http://nn2:9870 --hdfs-root /models --hdfs-user modelswarm \\
+    --cache-dir /nvme/modelswarm --cache-capacity 2TiB --keep-versions 3 --line-rate 400MiB/s
   (prints the peer id that fetchers pass to --trust and the address they pass to --bootstrap)`)
   .action(async (opts) => { await runSeed({ ...opts, logLevel: program.opts().logLevel }) })
 
@@ -38,6 +50,7 @@ program.command('fetch')
   .addOption(option('listen'))
   .addOption(option('linger'))
   .addOption(option('timeout'))
+  .addOption(option('noBulk'))
   .addOption(option('json'))
   .addHelpText('after', `
 Exit status: 0 done, 2 usage, 3 not found, 4 integrity, 5 timeout, 6 disk full, 7 directory locked, 130 interrupted.

@@ -1,8 +1,9 @@
 /**
  * Every command-line option once: flag, env var, default, help and parser. Commander's options and
- * the README's table are both derived from this list (`npm run docs:options` prints the table).
+ * the README's table are both derived from this list (`npm run docs:options` rewrites it; a test checks it).
  */
 import { InvalidArgumentError, Option } from 'commander'
+import { parseVersionId, type VersionId } from '../seeder/retention.ts'
 import { parseBytes, parseDuration, parseRate } from '../util/units.ts'
 
 export interface OptionSpec {
@@ -18,15 +19,25 @@ const list = (value: string, previous: unknown): string[] => [...(Array.isArray(
 export const OPTIONS = {
   listen: { flags: '--listen <multiaddr...>', env: 'MODELSWARM_LISTEN', help: 'libp2p listen addresses', default: ['/ip4/0.0.0.0/tcp/0'], parse: list },
   logLevel: { flags: '--log-level <level>', env: 'MODELSWARM_LOG_LEVEL', help: 'trace, debug, info, warn, error or silent', default: 'info' },
+  noBulk: { flags: '--no-bulk', env: 'MODELSWARM_NO_BULK', help: 'move chunks over libp2p streams (Noise) instead of the faster TLS-PSK bulk path keyed through libp2p' },
   json: { flags: '--json', env: 'MODELSWARM_JSON', help: 'machine-readable output: JSON result on stdout, JSON progress lines instead of a bar', default: false },
   // seed
-  origin: { flags: '--origin <dir>', env: 'MODELSWARM_ORIGIN', help: 'origin directory holding <name>/<version>/ with a _SUCCESS marker when complete' },
+  origin: { flags: '--origin <dir>', env: 'MODELSWARM_ORIGIN', help: 'local origin directory holding <name>/<version>/ with a completion marker when complete (exactly one of --origin and --hdfs)' },
+  hdfs: { flags: '--hdfs <url...>', env: 'MODELSWARM_HDFS', help: 'WebHDFS NameNode URLs, e.g. http://nn1:9870,http://nn2:9870 (all NameNodes of an HA pair; exactly one of --origin and --hdfs)', parse: list },
+  hdfsRoot: { flags: '--hdfs-root <path...>', env: 'MODELSWARM_HDFS_ROOT', help: 'HDFS directories holding <name>/<version>/', default: ['/models'], parse: list },
+  hdfsUser: { flags: '--hdfs-user <name>', env: 'MODELSWARM_HDFS_USER', help: 'HDFS user (simple authentication, sent as user.name)' },
+  hdfsToken: { flags: '--hdfs-token <token>', env: 'MODELSWARM_HDFS_TOKEN', help: 'HDFS delegation token (replaces --hdfs-user on secure clusters); prefer the env var, which stays out of ps' },
+  marker: { flags: '--marker <file>', env: 'MODELSWARM_MARKER', help: 'file whose presence in a version directory makes the version ready', default: '_SUCCESS' },
+  cacheCapacity: { flags: '--cache-capacity <bytes>', env: 'MODELSWARM_CACHE_CAPACITY', help: 'cache size limit, e.g. 2TiB; least recently used versions are evicted to make room (unset: the disk\'s free space)', parse: (v: string) => parseBytes(v) },
+  keepVersions: { flags: '--keep-versions <n>', env: 'MODELSWARM_KEEP_VERSIONS', help: 'versions kept per model, newest first; older ones are evicted and not pulled unless pinned or preheated (unset: all)', parse: (v: string) => positiveInt(v, '--keep-versions') },
+  pin: { flags: '--pin <name@version...>', env: 'MODELSWARM_PIN', help: 'versions always pulled and never evicted', parse: (v: string, prev: unknown) => [...(Array.isArray(prev) ? prev as VersionId[] : []), ...list(v, undefined).map(parseVersionId)] },
+  inUseWindow: { flags: '--in-use-window <duration>', env: 'MODELSWARM_IN_USE_WINDOW', help: 'a version downloaded from or resolved within this long is in use and never evicted', default: '60s', parse: (v: string) => parseDuration(v) },
   cacheDir: { flags: '--cache-dir <dir>', env: 'MODELSWARM_CACHE_DIR', help: 'seeder cache (local NVMe): pulled versions, state and the identity key', default: './modelswarm-cache' },
   lineRate: { flags: '--line-rate <rate>', env: 'MODELSWARM_LINE_RATE', help: 'budget for pulls from the origin, e.g. 400MiB/s or 2Gbit/s (unset: unshaped)', parse: (v: string) => parseRate(v) },
   pollInterval: { flags: '--poll-interval <duration>', env: 'MODELSWARM_POLL_INTERVAL', help: 'how often to list the origin for new versions', default: '5s', parse: (v: string) => parseDuration(v) },
   parallelReads: { flags: '--parallel-reads <n>', env: 'MODELSWARM_PARALLEL_READS', help: 'concurrent ranged reads per pull', default: '4', parse: (v: string) => positiveInt(v, '--parallel-reads') },
   chunkSize: { flags: '--chunk-size <bytes>', env: 'MODELSWARM_CHUNK_SIZE', help: 'fixed chunk size (default: 4–64 MiB chosen from the model size)', parse: (v: string) => parseBytes(v) },
-  admin: { flags: '--admin <host:port>', env: 'MODELSWARM_ADMIN', help: 'admin HTTP address (/healthz, /readyz, /v1/models)', default: '127.0.0.1:7070' },
+  admin: { flags: '--admin <host:port>', env: 'MODELSWARM_ADMIN', help: 'admin HTTP address (/healthz, /readyz, /v1/models, POST /v1/preheat)', default: '127.0.0.1:7070' },
   // fetch
   out: { flags: '--out <dir>', env: 'MODELSWARM_OUT', help: 'output directory; appears complete in one rename (partial state beside it)' },
   bootstrap: { flags: '--bootstrap <multiaddr...>', env: 'MODELSWARM_BOOTSTRAP', help: 'seeder addresses ending in /p2p/<peer id> (comma-separated in the env var)', parse: list },
@@ -46,11 +57,13 @@ export function option (name: OptionName, opts: { required?: boolean } = {}): Op
   const spec: OptionSpec = OPTIONS[name]
   const o = new Option(spec.flags, spec.help).env(spec.env)
   const parse = spec.parse
+  const defaultValue = spec.default === undefined || typeof spec.default === 'boolean'
+    ? undefined
+    : spec.parse !== undefined && !Array.isArray(spec.default) ? spec.parse(spec.default, undefined) : spec.default
+  // Commander passes the default as `previous` to the first parse: repeatable flags must replace it, not extend it.
   // Commander prints InvalidArgumentError as a usage error naming the flag.
-  if (parse !== undefined) o.argParser((v: string, prev: unknown) => { try { return parse(v, prev) } catch (err) { throw new InvalidArgumentError((err as Error).message) } })
-  if (spec.default !== undefined && typeof spec.default !== 'boolean') {
-    o.default(spec.parse !== undefined && !Array.isArray(spec.default) ? spec.parse(spec.default, undefined) : spec.default, Array.isArray(spec.default) ? spec.default.join(',') : spec.default)
-  }
+  if (parse !== undefined) o.argParser((v: string, prev: unknown) => { try { return parse(v, prev === defaultValue ? undefined : prev) } catch (err) { throw new InvalidArgumentError((err as Error).message) } })
+  if (defaultValue !== undefined) o.default(defaultValue, Array.isArray(spec.default) ? spec.default.join(',') : String(spec.default))
   if (opts.required === true) o.makeOptionMandatory()
   return o
 }

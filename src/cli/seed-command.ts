@@ -1,17 +1,32 @@
 /** `modelswarm seed`: the seeder daemon. */
 import { join } from 'node:path'
-import { createLogger } from '../log.ts'
+import { InvalidInputError } from '../errors.ts'
+import { createLogger, type Logger } from '../log.ts'
+import { bulkHostFor } from '../peer/fetch.ts'
 import { createNode } from '../peer/node.ts'
 import { SwarmHost } from '../peer/swarm-host.ts'
 import { startAdminServer } from '../seeder/admin-server.ts'
+import { HdfsOrigin } from '../seeder/hdfs-origin.ts'
 import { loadOrCreateKey } from '../seeder/identity.ts'
 import { LocalDirOrigin } from '../seeder/local-origin.ts'
+import type { Origin } from '../seeder/origin.ts'
+import type { VersionId } from '../seeder/retention.ts'
 import { Seeder } from '../seeder/seeder.ts'
+import { WebHdfsClient } from '../seeder/webhdfs-client.ts'
 import { untilSignal } from './signals.ts'
 
 export interface SeedCommandOptions {
-  origin: string
+  origin?: string
+  hdfs?: string[]
+  hdfsRoot: string[]
+  hdfsUser?: string
+  hdfsToken?: string
+  marker: string
   cacheDir: string
+  cacheCapacity?: number
+  keepVersions?: number
+  pin?: VersionId[]
+  inUseWindow: number
   listen: string[]
   lineRate?: number
   pollInterval: number
@@ -19,17 +34,19 @@ export interface SeedCommandOptions {
   chunkSize?: number
   admin: string
   json: boolean
+  bulk: boolean
   logLevel: string
 }
 
 export async function runSeed (opts: SeedCommandOptions): Promise<void> {
   const log = createLogger({ level: opts.logLevel })
+  const origin = createOrigin(opts, log)
   const { key, created } = await loadOrCreateKey(join(opts.cacheDir, 'identity.key'))
   const node = await createNode({ privateKey: key, listen: opts.listen, dhtServer: true })
   const host = new SwarmHost(node, log)
-  await host.start()
+  await host.start({ bulkHost: opts.bulk ? bulkHostFor(opts.listen) : undefined })
   const seeder = new Seeder({
-    origin: new LocalDirOrigin(opts.origin),
+    origin,
     cacheDir: opts.cacheDir,
     key,
     host,
@@ -37,7 +54,11 @@ export async function runSeed (opts: SeedCommandOptions): Promise<void> {
     lineRate: opts.lineRate,
     pollIntervalMs: opts.pollInterval,
     parallelReads: opts.parallelReads,
-    chunkSize: opts.chunkSize
+    chunkSize: opts.chunkSize,
+    cacheCapacity: opts.cacheCapacity,
+    keepVersions: opts.keepVersions,
+    pins: opts.pin,
+    inUseWindowMs: opts.inUseWindow
   })
   await seeder.start()
   const admin = await startAdminServer(seeder, opts.admin)
@@ -51,10 +72,19 @@ export async function runSeed (opts: SeedCommandOptions): Promise<void> {
   admin:                          ${admin.url}/v1/models
 `)
   }
-  log.info({ peerId, addrs, admin: admin.url, origin: opts.origin }, 'seeder started')
+  log.info({ peerId, addrs, admin: admin.url, origin: origin.description }, 'seeder started')
   const signal = await untilSignal()
   log.info({ signal }, 'stopping')
   await admin.close()
   await seeder.stop()
+  await host.stop()
   await node.stop()
+}
+
+function createOrigin (opts: SeedCommandOptions, log: Logger): Origin {
+  const hdfs = opts.hdfs ?? []
+  if ((opts.origin === undefined) === (hdfs.length === 0)) throw new InvalidInputError('give exactly one origin: --origin DIR or --hdfs URL[,URL…]')
+  if (opts.origin !== undefined) return new LocalDirOrigin(opts.origin, { marker: opts.marker })
+  const client = new WebHdfsClient({ namenodes: hdfs, user: opts.hdfsUser, delegationToken: opts.hdfsToken, log: log.child({ component: 'webhdfs' }) })
+  return new HdfsOrigin({ client, roots: opts.hdfsRoot, marker: opts.marker })
 }

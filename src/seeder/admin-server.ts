@@ -1,9 +1,14 @@
-/** The seeder's admin HTTP endpoint: health, readiness and a JSON view of every version it serves. */
-import { createServer, type Server } from 'node:http'
+/**
+ * The seeder's admin HTTP endpoint: health, readiness, a JSON view of every version it serves and of
+ * the line, and `POST /v1/preheat` to pull a version now.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Seeder } from './seeder.ts'
 
 export interface AdminServer { url: string, close: () => Promise<void> }
+
+const MAX_BODY = 64 * 1024
 
 export async function startAdminServer (seeder: Seeder, hostPort: string): Promise<AdminServer> {
   const [host, port] = splitHostPort(hostPort)
@@ -14,9 +19,11 @@ export async function startAdminServer (seeder: Seeder, hostPort: string): Promi
       res.end(JSON.stringify(body) + '\n')
     }
     if (req.method === 'GET' && url.pathname === '/healthz') reply(200, { ok: true })
-    else if (req.method === 'GET' && url.pathname === '/readyz') reply(200, { ok: true, originReachable: seeder.originReachable })
-    else if (req.method === 'GET' && url.pathname === '/v1/models') reply(200, { versions: modelsView(seeder) })
-    else reply(404, { error: `no route ${req.method} ${url.pathname}` })
+    else if (req.method === 'GET' && url.pathname === '/readyz') reply(200, { ok: true, originReachable: seeder.originReachable, originError: seeder.originError })
+    else if (req.method === 'GET' && url.pathname === '/v1/models') reply(200, { versions: modelsView(seeder), line: lineView(seeder) })
+    else if (req.method === 'POST' && url.pathname === '/v1/preheat') {
+      preheat(seeder, req).then(([status, body]) => reply(status, body), (err: Error) => reply(500, { error: err.message }))
+    } else reply(404, { error: `no route ${req.method} ${url.pathname}` })
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -26,8 +33,32 @@ export async function startAdminServer (seeder: Seeder, hostPort: string): Promi
   return { url: `http://${addr.address}:${addr.port}`, close: () => new Promise(resolve => server.close(() => resolve())) }
 }
 
+/** `{"name","version"}` → 202 and the version's state; 404 if the origin has no ready version of that name. */
+async function preheat (seeder: Seeder, req: IncomingMessage): Promise<[number, unknown]> {
+  let text = ''
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    text += chunk.toString('utf8')
+    if (text.length > MAX_BODY) return [413, { error: 'body too large' }]
+  }
+  let body: { name?: unknown, version?: unknown }
+  try {
+    body = JSON.parse(text) as typeof body
+  } catch {
+    return [400, { error: 'body must be JSON {"name","version"}' }]
+  }
+  if (typeof body?.name !== 'string' || typeof body.version !== 'string') return [400, { error: 'body must be JSON {"name","version"}' }]
+  try {
+    const v = await seeder.preheat({ name: body.name, version: body.version })
+    return [202, { name: v.ref.name, version: v.ref.version, state: v.state }]
+  } catch (err) {
+    const code = (err as { code?: string }).code
+    const status = code === 'MS_NOT_FOUND' ? 404 : code === 'MS_CACHE_FULL' || code === 'MS_DISK_FULL' ? 507 : 503
+    return [status, { error: (err as Error).message, code }]
+  }
+}
+
 export function modelsView (seeder: Seeder): unknown[] {
-  return [...seeder.versions.values()].map(v => ({
+  const published = [...seeder.versions.values()].map(v => ({
     name: v.ref.name,
     version: v.ref.version,
     headerId: v.meta.headerId,
@@ -38,10 +69,27 @@ export function modelsView (seeder: Seeder): unknown[] {
     bytes: v.store.layout.totalSize,
     bytesPulled: v.pull.bytesRead,
     bytesRetried: v.pull.bytesRetried,
+    bytesCopied: v.bytesCopied,
     egressBytes: v.swarm.stats.bytesUp,
     neighbours: v.swarm.neighbours,
+    lastUsedAgeMs: Date.now() - v.lastUsedAt,
     hosts: [...v.swarm.reports].map(([id, r]) => ({ id, ...r, ageMs: Date.now() - r.at }))
   }))
+  const refused = [...seeder.refused.values()].map(r => ({ name: r.ref.name, version: r.ref.version, state: 'failed', error: r.error }))
+  return [...published, ...refused]
+}
+
+/** The line's totals: bytes counted by the origin client as they arrive, and the pulls' own counters. */
+function lineView (seeder: Seeder): unknown {
+  const versions = [...seeder.versions.values()]
+  const sum = (f: (v: (typeof versions)[number]) => number): number => versions.reduce((s, v) => s + f(v), 0)
+  return {
+    origin: seeder.origin.description,
+    originBytesRead: seeder.origin.bytesRead,
+    bytesPulled: sum(v => v.pull.bytesRead),
+    bytesRetried: sum(v => v.pull.bytesRetried),
+    bytesCopied: sum(v => v.bytesCopied)
+  }
 }
 
 function splitHostPort (s: string): [string, number] {

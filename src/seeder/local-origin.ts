@@ -8,6 +8,7 @@ import { DEFAULT_MARKER, type Origin, type OriginVersionRef } from './origin.ts'
 
 export class LocalDirOrigin implements Origin {
   readonly description: string
+  bytesRead = 0
   readonly #root: string
   readonly #marker: string
 
@@ -27,6 +28,10 @@ export class LocalDirOrigin implements Origin {
     return out
   }
 
+  async isReady (ref: OriginVersionRef): Promise<boolean> {
+    return isFile(join(this.#root, ref.name, ref.version, this.#marker))
+  }
+
   async listFiles (ref: OriginVersionRef): Promise<ManifestFile[]> {
     const dir = join(this.#root, ref.name, ref.version)
     try {
@@ -37,8 +42,11 @@ export class LocalDirOrigin implements Origin {
     }
   }
 
-  read (ref: OriginVersionRef, path: string, offset: number, length: number): AsyncIterable<Uint8Array> {
-    return readFileRange(join(this.#root, ref.name, ref.version, path), offset, offset + length)
+  async * read (ref: OriginVersionRef, path: string, offset: number, length: number): AsyncIterable<Uint8Array> {
+    for await (const block of readFileRange(join(this.#root, ref.name, ref.version, path), offset, offset + length)) {
+      this.bytesRead += block.length
+      yield block
+    }
   }
 }
 

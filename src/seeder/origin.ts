@@ -5,20 +5,34 @@
  * (default `_SUCCESS`) exists.
  */
 import type { ManifestFile } from '../chunker/manifest.ts'
+import { ModelswarmError } from '../errors.ts'
 
 export interface OriginVersionRef { name: string, version: string }
 
 export interface Origin {
   /** Human-readable location, for logs. */
   readonly description: string
-  /** Versions whose completion marker exists. One cheap listing per model root. */
+  /** Bytes received from the origin at its transport layer (HTTP bodies for WebHDFS), retries included. */
+  readonly bytesRead: number
+  /** Versions whose completion marker exists. A few cheap listings, whatever the number of versions. */
   listReady: (signal?: AbortSignal) => Promise<OriginVersionRef[]>
+  /** Whether one version's completion marker exists (a preheat asks for a version the last listing may not have seen). */
+  isReady: (ref: OriginVersionRef, signal?: AbortSignal) => Promise<boolean>
   /** The version's files (marker excluded), relative paths, sizes and modes. */
   listFiles: (ref: OriginVersionRef, signal?: AbortSignal) => Promise<ManifestFile[]>
   /** Streams exactly `length` bytes at `offset` of a file; must throw rather than end short. */
   read: (ref: OriginVersionRef, path: string, offset: number, length: number, signal?: AbortSignal) => AsyncIterable<Uint8Array>
-  /** Called with every byte count read, for the bytes-over-the-line counter. */
-  onBytes?: (n: number) => void
+  /**
+   * A content checksum of a whole file that is cheap for the origin to give (no data transfer), or
+   * undefined when it has none. Files with equal size and checksum are the same bytes, so a file already
+   * held under another version is copied locally instead of pulled.
+   */
+  checksum?: (ref: OriginVersionRef, path: string, signal?: AbortSignal) => Promise<string | undefined>
 }
 
 export const DEFAULT_MARKER = '_SUCCESS'
+
+/** The origin's bytes disagree with what it said earlier (a hash recorded, a listed size): the version changed under us. */
+export class OriginChangedError extends ModelswarmError {
+  constructor (message: string) { super('MS_ORIGIN_CHANGED', message) }
+}

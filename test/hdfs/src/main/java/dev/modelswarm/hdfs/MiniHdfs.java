@@ -20,6 +20,8 @@
  *   write PATH SIZE SEED [BLOCK]    -> create PATH (replication 1, block size BLOCK, default 128 MiB) holding
  *                                      SIZE bytes of the content stream below; "size", "millis"
  *   mkdir PATH | touch PATH | delete PATH (recursive) | chmod PATH OCTAL
+ *   truncate PATH LENGTH            -> cut PATH to LENGTH bytes; "done" is false while block recovery runs
+ *                                      (a LENGTH on a block boundary completes at once)
  *   stop                            -> answer, shut the cluster down, exit 0
  * On stdin EOF the cluster is shut down too, so a test runner that dies never leaves a JVM behind.
  *
@@ -156,6 +158,8 @@ public final class MiniHdfs {
         return "";
       case "delete":
         return ",\"deleted\":" + fs().delete(new Path(a[1]), true);
+      case "truncate":
+        return ",\"done\":" + fs().truncate(new Path(a[1]), Long.parseLong(a[2]));
       case "chmod":
         fs().setPermission(new Path(a[1]), new FsPermission(Short.parseShort(a[2], 8)));
         return "";

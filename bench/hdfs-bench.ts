@@ -1,0 +1,109 @@
+/**
+ * The seeder's pull from a real HDFS (MiniDFSCluster on loopback), printed, never asserted:
+ *  (a) a plain ranged read of a 1 GiB file with our WebHDFS client (one OPEN, bytes discarded);
+ *  (b) the seeder's unshaped pull of the same file as a version (`modelswarm seed --hdfs`, parallel
+ *      ranged reads, SHA-256 per chunk, written to its cache), from publish to the pull's end;
+ *  runs interleaved, medians and their ratio (goal ≥ 0.9);
+ *  (c) a pull with `--line-rate`: bytes read from HDFS (the client's HTTP-layer counter, sampled every
+ *      100 ms through the admin API) in each whole second, and each second's deviation from the budget
+ *      (goal within ±3 %, none above).
+ *
+ *   npm run bench:hdfs
+ *   MODELSWARM_BENCH_MIB=2048 MODELSWARM_BENCH_RUNS=5 MODELSWARM_BENCH_RATE=200MiB/s npm run bench:hdfs
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { WebHdfsClient } from '../src/seeder/webhdfs-client.ts'
+import { formatRate, parseRate } from '../src/util/units.ts'
+import { startMiniHdfs, type MiniHdfs } from '../test/hdfs/mini-hdfs.ts'
+import { models, startHdfsSeeder } from '../test/hdfs/seeder-process.ts'
+
+const MiB = 1024 * 1024
+const SIZE = Number(process.env.MODELSWARM_BENCH_MIB ?? 1024) * MiB
+const RUNS = Number(process.env.MODELSWARM_BENCH_RUNS ?? 3)
+const RATE_TEXT = process.env.MODELSWARM_BENCH_RATE ?? '100MiB/s'
+const CHUNK = '32MiB'
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const gibps = (bytes: number, seconds: number): string => `${(bytes / seconds / 1024 ** 3).toFixed(3)} GiB/s`
+
+async function plainRead (hdfs: MiniHdfs, path: string): Promise<number> {
+  const client = new WebHdfsClient({ namenodes: hdfs.namenodes, user: 'root' })
+  const start = performance.now()
+  let got = 0
+  for await (const block of client.open(path, { offset: 0, length: SIZE })) got += block.length
+  const seconds = (performance.now() - start) / 1000
+  client.close()
+  if (got !== SIZE) throw new Error(`plain read got ${got} bytes`)
+  return seconds
+}
+
+/** Seconds from the version's publication to the end of its pull, as the seeder logs them. */
+async function seederPull (hdfs: MiniHdfs, work: string, run: string, extra: string[] = [], sample?: (bytes: number, at: number) => void): Promise<number> {
+  const cacheDir = join(work, `seeder-${run}`)
+  const seeder = await startHdfsSeeder(hdfs, { root: '/bench', cacheDir, user: 'root', extra: ['--chunk-size', CHUNK, '--log-level', 'info', ...extra] })
+  try {
+    if (sample !== undefined) {
+      while (!seeder.stderr.some(m => m.msg === 'version pulled')) {
+        sample((await models(seeder.admin)).line.originBytesRead as number, performance.now())
+        await new Promise(resolve => setTimeout(resolve, 100))
+      }
+    }
+    const done = await seeder.waitFor(m => m.msg === 'version pulled', 600_000)
+    if (done.bytesRead !== SIZE) throw new Error(`seeder read ${done.bytesRead} bytes, expected ${SIZE}`)
+    return done.seconds as number
+  } finally {
+    await seeder.kill('SIGTERM')
+    await rm(cacheDir, { recursive: true, force: true })
+  }
+}
+
+/** Bytes per whole second from (time, counter) samples, interpolated at second boundaries after the first byte. */
+function perSecond (samples: Array<[number, number]>): number[] {
+  const start = samples.findIndex(([, b]) => b > 0)
+  if (start < 1) return []
+  const t0 = samples[start - 1]![0]
+  const at = (t: number): number => {
+    const i = samples.findIndex(([ts]) => ts >= t)
+    if (i <= 0) return samples[Math.max(0, i)]![1]
+    const [ta, ba] = samples[i - 1]!
+    const [tb, bb] = samples[i]!
+    return ba + (bb - ba) * (t - ta) / (tb - ta)
+  }
+  const out: number[] = []
+  const last = samples.at(-1)![0]
+  for (let s = 0; t0 + (s + 1) * 1000 <= last; s++) out.push(at(t0 + (s + 1) * 1000) - at(t0 + s * 1000))
+  // The last whole second may include the pull's tail; only seconds fully inside the pull count.
+  return samples.at(-1)![1] >= SIZE ? out.slice(0, -1) : out
+}
+
+const work = await mkdtemp(join(tmpdir(), 'ms-hdfs-bench-'))
+const hdfs = await startMiniHdfs()
+try {
+  const path = '/bench/m/v1/weights.bin'
+  const wrote = await hdfs.command(`write ${path} ${SIZE} 7`)
+  await hdfs.command('touch /bench/m/v1/_SUCCESS')
+  console.log(`MiniDFSCluster, 1 DataNode, loopback; file ${SIZE / MiB} MiB written in ${Number(wrote.millis) / 1000} s; chunk ${CHUNK}, 4 parallel reads`)
+
+  const plain: number[] = []
+  const pull: number[] = []
+  for (let r = 0; r < RUNS; r++) {
+    plain.push(await plainRead(hdfs, path))
+    pull.push(await seederPull(hdfs, work, `unshaped-${r}`))
+    console.log(`run ${r + 1}: plain read ${gibps(SIZE, plain.at(-1)!)}, seeder pull ${gibps(SIZE, pull.at(-1)!)}`)
+  }
+  const ratio = median(plain) / median(pull)
+  console.log(`medians of ${RUNS}: plain read ${gibps(SIZE, median(plain))} (${median(plain).toFixed(2)} s), seeder pull ${gibps(SIZE, median(pull))} (${median(pull).toFixed(2)} s); pull ÷ plain = ${ratio.toFixed(2)} (goal ≥ 0.9)`)
+
+  const rate = parseRate(RATE_TEXT)
+  const samples: Array<[number, number]> = []
+  const seconds = await seederPull(hdfs, work, 'shaped', ['--line-rate', RATE_TEXT], (bytes, at) => samples.push([at, bytes]))
+  const bins = perSecond(samples)
+  const deviations = bins.map(b => (b - rate) / rate * 100)
+  console.log(`--line-rate ${RATE_TEXT}: pull took ${seconds.toFixed(2)} s (average ${formatRate(SIZE / seconds)}); per second (MiB): ${bins.map(b => (b / MiB).toFixed(1)).join(' ')}`)
+  console.log(`deviation from the budget per second: ${deviations.map(d => `${d >= 0 ? '+' : ''}${d.toFixed(1)}%`).join(' ')}; max |dev| ${Math.max(...deviations.map(Math.abs)).toFixed(1)}%, max above ${Math.max(0, ...deviations).toFixed(1)}% (goal ±3 %, none above)`)
+} finally {
+  await hdfs.stop()
+  await rm(work, { recursive: true, force: true })
+}

@@ -1,0 +1,86 @@
+/**
+ * Files shared between versions (tokenizer, config, unchanged shards) cross the line once: a file whose
+ * size and origin checksum equal a file held in a complete cached version is copied from local disk.
+ *
+ * Each version's origin checksums live beside its store, in `<dir>.modelswarm/checksums.json`, written by
+ * the seeder once per version so later versions can be matched against it without asking the origin.
+ */
+import { createHash } from 'node:crypto'
+import { readFile, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { readFileRange } from '../chunker/chunk-hasher.ts'
+import type { ChunkStore } from '../chunker/chunk-store.ts'
+
+/** Relative path → origin checksum, for the files that have one. */
+export type FileChecksums = Record<string, string>
+
+const FILE = 'checksums.json'
+
+export async function readChecksums (store: ChunkStore): Promise<FileChecksums | undefined> {
+  try {
+    return JSON.parse(await readFile(join(`${store.dir}.modelswarm`, FILE), 'utf8')) as FileChecksums
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+}
+
+export async function writeChecksums (store: ChunkStore, sums: FileChecksums): Promise<void> {
+  const path = join(`${store.dir}.modelswarm`, FILE)
+  await writeFile(`${path}.tmp`, JSON.stringify(sums))
+  await rename(`${path}.tmp`, path)
+}
+
+export interface HeldVersion { store: ChunkStore, checksums: FileChecksums }
+
+/**
+ * For each file of `target` with a twin in a complete held version (same size, same checksum), the
+ * path of that twin on local disk, by file index.
+ */
+export function findTwins (target: ChunkStore, sums: FileChecksums, held: readonly HeldVersion[]): Map<number, string> {
+  const index = new Map<string, string>()
+  for (const { store, checksums } of held) {
+    if (!store.complete) continue
+    for (const f of store.header.files) {
+      const sum = checksums[f.path]
+      if (sum !== undefined) index.set(`${f.size}:${sum}`, join(store.dir, f.path))
+    }
+  }
+  const twins = new Map<number, string>()
+  target.header.files.forEach((f, i) => {
+    const sum = sums[f.path]
+    const twin = sum === undefined || f.size === 0 ? undefined : index.get(`${f.size}:${sum}`)
+    if (twin !== undefined) twins.set(i, twin)
+  })
+  return twins
+}
+
+/**
+ * Fills the missing chunks of file `fileIndex` of `store` from `source`, hashing each as it is read (the
+ * hashes become part of the version's signed metadata, exactly as if pulled). Returns the bytes copied.
+ */
+export async function copyFile (store: ChunkStore, fileIndex: number, source: string, onChunk: (index: number, digest: Uint8Array) => void, signal?: AbortSignal): Promise<number> {
+  const { layout } = store
+  const first = layout.firstChunk[fileIndex]!
+  const end = fileIndex + 1 < store.header.files.length ? layout.firstChunk[fileIndex + 1]! : layout.count
+  let copied = 0
+  for (let i = first; i < end; i++) {
+    signal?.throwIfAborted()
+    if (store.have.has(i)) continue
+    const offset = layout.offset[i]!
+    const buf = Buffer.allocUnsafe(layout.length[i]!)
+    const hash = createHash('sha256')
+    let got = 0
+    for await (const block of readFileRange(source, offset, offset + buf.length)) {
+      buf.set(block, got)
+      hash.update(block)
+      got += block.length
+    }
+    const digest = hash.digest()
+    await store.recordHash(i, digest)
+    await store.writeChunk(i, buf, digest)
+    copied += buf.length
+    onChunk(i, digest)
+  }
+  return copied
+}

@@ -1,0 +1,147 @@
+/**
+ * HDFS as an origin, through WebHDFS: each configured root holds `<name>/<version>/`, and a version is
+ * ready once its completion marker exists.
+ *
+ * Watching stays cheap on a busy NameNode: one LISTSTATUS per root and one per model directory per
+ * poll, and the marker is probed only in version directories whose modification time moved since the
+ * last probe (HDFS updates a directory's mtime when an entry is created in it, so the marker's arrival
+ * always shows). Versions seen ready are remembered and never probed again: versions are immutable.
+ */
+import type { ManifestFile } from '../chunker/manifest.ts'
+import { InvalidInputError, NotFoundError } from '../errors.ts'
+import { DEFAULT_MARKER, OriginChangedError, type Origin, type OriginVersionRef } from './origin.ts'
+import type { HdfsFileStatus, WebHdfsClient } from './webhdfs-client.ts'
+import { HdfsFileNotFoundError, HdfsRemoteError, ShortReadError } from './webhdfs-errors.ts'
+
+export interface HdfsOriginOptions {
+  client: WebHdfsClient
+  /** Absolute HDFS directories holding `<name>/<version>/`; a model name found under two roots is taken from the first. */
+  roots: string[]
+  /** @default `_SUCCESS` */
+  marker?: string
+}
+
+export class HdfsOrigin implements Origin {
+  readonly description: string
+  readonly #client: WebHdfsClient
+  readonly #roots: string[]
+  readonly #marker: string
+  /** Model name → the root it was found under. */
+  readonly #modelRoot = new Map<string, string>()
+  readonly #ready = new Set<string>()
+  /** Version directory → its mtime when the marker was last found missing. */
+  readonly #probedAt = new Map<string, number>()
+
+  constructor (opts: HdfsOriginOptions) {
+    if (opts.roots.length === 0) throw new InvalidInputError('an HDFS origin needs at least one root directory')
+    for (const root of opts.roots) if (!root.startsWith('/')) throw new InvalidInputError(`HDFS root must be an absolute path: ${root}`)
+    this.#client = opts.client
+    this.#roots = opts.roots.map(r => r.length > 1 ? r.replace(/\/+$/, '') : r)
+    this.#marker = opts.marker ?? DEFAULT_MARKER
+    this.description = `webhdfs:${opts.roots.join(',')}`
+  }
+
+  get bytesRead (): number { return this.#client.bytesRead }
+
+  async listReady (signal?: AbortSignal): Promise<OriginVersionRef[]> {
+    const out: OriginVersionRef[] = []
+    const names = new Set<string>()
+    for (const root of this.#roots) {
+      const models = await this.#list(root, signal)
+      for (const model of models) {
+        if (model.type !== 'DIRECTORY' || names.has(model.pathSuffix)) continue
+        names.add(model.pathSuffix)
+        this.#modelRoot.set(model.pathSuffix, root)
+        for (const v of await this.#list(`${root}/${model.pathSuffix}`, signal)) {
+          if (v.type !== 'DIRECTORY') continue
+          const ref = { name: model.pathSuffix, version: v.pathSuffix }
+          const dir = this.#dir(ref)
+          if (!this.#ready.has(dir)) {
+            if (this.#probedAt.get(dir) === v.modificationTime || !await this.#markerExists(dir, signal)) {
+              this.#probedAt.set(dir, v.modificationTime)
+              continue
+            }
+            this.#ready.add(dir)
+            this.#probedAt.delete(dir)
+          }
+          out.push(ref)
+        }
+      }
+    }
+    return out
+  }
+
+  async isReady (ref: OriginVersionRef, signal?: AbortSignal): Promise<boolean> {
+    for (const root of this.#modelRoot.has(ref.name) ? [this.#modelRoot.get(ref.name)!] : this.#roots) {
+      if (await this.#markerExists(`${root}/${ref.name}/${ref.version}`, signal)) {
+        this.#modelRoot.set(ref.name, root)
+        return true
+      }
+    }
+    return false
+  }
+
+  async listFiles (ref: OriginVersionRef, signal?: AbortSignal): Promise<ManifestFile[]> {
+    const out: ManifestFile[] = []
+    const walk = async (rel: string): Promise<void> => {
+      for (const s of await this.#list(rel === '' ? this.#dir(ref) : `${this.#dir(ref)}/${rel}`, signal)) {
+        const path = rel === '' ? s.pathSuffix : `${rel}/${s.pathSuffix}`
+        if (s.type === 'DIRECTORY') await walk(path)
+        else if (s.type === 'FILE') {
+          if (path === this.#marker) continue
+          out.push({ path, size: s.length, mode: Number.parseInt(s.permission, 8) & 0o777 })
+        } else throw new InvalidInputError(`${this.#dir(ref)}/${path}: only files and directories can be part of a model (found a ${s.type})`)
+      }
+    }
+    await walk('')
+    return out.sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+  }
+
+  async * read (ref: OriginVersionRef, path: string, offset: number, length: number, signal?: AbortSignal): AsyncIterable<Uint8Array> {
+    const full = `${this.#dir(ref)}/${path}`
+    try {
+      yield * this.#client.open(full, { offset, length, signal })
+    } catch (err) {
+      // HDFS answered but the range is not there: find out whether the file shrank (final) or not (retry).
+      if (err instanceof ShortReadError || err instanceof HdfsRemoteError) await this.#checkSize(full, offset + length, err, signal)
+      throw err
+    }
+  }
+
+  /** The DataNode's composite CRC checksum: computed from stored block CRCs, no data crosses the line. */
+  async checksum (ref: OriginVersionRef, path: string, signal?: AbortSignal): Promise<string> {
+    const sum = await this.#client.getFileChecksum(`${this.#dir(ref)}/${path}`, { signal })
+    return `${sum.algorithm}:${sum.bytes}`
+  }
+
+  #dir (ref: OriginVersionRef): string {
+    const root = this.#modelRoot.get(ref.name) ?? this.#roots[0]!
+    return `${root === '/' ? '' : root}/${ref.name}/${ref.version}`
+  }
+
+  async #list (path: string, signal: AbortSignal | undefined): Promise<HdfsFileStatus[]> {
+    try {
+      return await this.#client.listStatus(path, { signal })
+    } catch (err) {
+      if (err instanceof HdfsFileNotFoundError) throw new NotFoundError(`HDFS path ${path} does not exist — check --hdfs-root`, { cause: err })
+      throw err
+    }
+  }
+
+  async #markerExists (dir: string, signal: AbortSignal | undefined): Promise<boolean> {
+    try {
+      return (await this.#client.getFileStatus(`${dir}/${this.#marker}`, { signal })).type === 'FILE'
+    } catch (err) {
+      if (err instanceof HdfsFileNotFoundError) return false
+      throw err
+    }
+  }
+
+  /** A failed read from a file that no longer reaches the range's end is final: retrying cannot bring the bytes back. */
+  async #checkSize (full: string, end: number, cause: Error, signal: AbortSignal | undefined): Promise<void> {
+    const now = await this.#client.getFileStatus(full, { signal }).then(s => s.length, () => undefined)
+    if (now !== undefined && now < end) {
+      throw new OriginChangedError(`${full} shrank to ${now} bytes after its version was listed (a read up to byte ${end} failed) — versions must not change once their marker is written (${cause.message})`)
+    }
+  }
+}
