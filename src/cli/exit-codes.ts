@@ -23,9 +23,9 @@ const BY_CODE: Record<string, { exit: number, hint?: string }> = {
 }
 
 export function exitCodeFor (err: unknown): number {
-  return BY_CODE[(err as { code?: string }).code ?? '']?.exit ?? EXIT.failure
+  return BY_CODE[(err as { code?: string } | null | undefined)?.code ?? '']?.exit ?? EXIT.failure
 }
 
 export function hintFor (err: unknown): string | undefined {
-  return BY_CODE[(err as { code?: string }).code ?? '']?.hint
+  return BY_CODE[(err as { code?: string } | null | undefined)?.code ?? '']?.hint
 }

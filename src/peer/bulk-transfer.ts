@@ -27,9 +27,9 @@ export type BulkLookup = (peer: string, headerId: string, index: number, failedH
 
 /**
  * Writes with backpressure. net.Socket's 16 KiB high-water mark would make every 1 MiB write wait for a
- * full flush, leaving the link idle while the next slice is read; queue up to a few MiB instead.
+ * full flush, leaving the link idle while the next slice is read; queue up to 2 MiB instead.
  */
-const MAX_QUEUED = 4 * 1024 * 1024
+const MAX_QUEUED = 2 * 1024 * 1024
 
 function sender (socket: TLSSocket): Send {
   return async (data, release) => {
@@ -152,6 +152,7 @@ export class BulkClient {
   }
 
   async request (req: ChunkRequest, idleMs: number, signal: AbortSignal): Promise<ChunkResponse> {
+    signal.throwIfAborted()
     const conn = this.#idle.pop() ?? await this.#connect(signal)
     const onAbort = (): void => { conn.socket.destroy(signal.reason as Error) }
     signal.addEventListener('abort', onAbort)

@@ -127,7 +127,7 @@ export async function writeResponse (send: Send, decision: ServeDecision): Promi
 
 /** Upload slice buffers, reused once a transport has released them (a fresh 1 MiB each cost GC time). */
 const freeSlices: ArrayBuffer[] = []
-const MAX_FREE_SLICES = 16
+const MAX_FREE_SLICES = 8
 
 function takeSlice (): Buffer {
   return Buffer.from(freeSlices.pop() ?? new ArrayBuffer(UPLOAD_SLICE))

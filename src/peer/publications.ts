@@ -44,7 +44,7 @@ export async function verifyLatest (bytes: Uint8Array, trust: TrustList): Promis
   } catch (err) {
     throw new IntegrityError('latest pointer is not JSON', { cause: err })
   }
-  if (typeof p.name !== 'string' || typeof p.version !== 'string' || typeof p.headerId !== 'string') throw new IntegrityError('latest pointer is malformed')
+  if (typeof p?.name !== 'string' || typeof p.version !== 'string' || typeof p.headerId !== 'string') throw new IntegrityError('latest pointer is malformed')
   return { ...p, signed }
 }
 
@@ -118,16 +118,18 @@ export class VersionMeta {
     const p = Buffer.from(signed.payload.buffer, signed.payload.byteOffset, signed.payload.byteLength)
     if (p.length < HASH_BYTES || (p.length - HASH_BYTES) % (4 + HASH_BYTES) !== 0) throw new IntegrityError('malformed hash batch')
     if (p.subarray(0, HASH_BYTES).toString('hex') !== this.headerId) throw new IntegrityError('hash batch for another version')
-    const fresh: number[] = []
+    // Validate the whole batch before applying any of it, so a bad batch changes nothing.
+    const entries = new Map<number, Buffer>()
     for (let o = HASH_BYTES; o < p.length; o += 4 + HASH_BYTES) {
       const index = p.readUInt32BE(o)
       if (index >= this.known.length) throw new IntegrityError(`hash batch names chunk ${index} of ${this.known.length}`)
       const hash = p.subarray(o + 4, o + 4 + HASH_BYTES)
-      const had = this.hashOf(index)
-      if (had !== undefined) {
-        if (!Buffer.from(had).equals(hash)) throw new IntegrityError(`conflicting signed hashes for chunk ${index}`)
-        continue
-      }
+      const had = this.hashOf(index) ?? entries.get(index)
+      if (had !== undefined && !Buffer.from(had).equals(hash)) throw new IntegrityError(`conflicting signed hashes for chunk ${index}`)
+      if (had === undefined) entries.set(index, hash)
+    }
+    const fresh: number[] = []
+    for (const [index, hash] of entries) {
       this.#hashes.set(hash, index * HASH_BYTES)
       this.known.set(index)
       fresh.push(index)

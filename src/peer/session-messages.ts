@@ -57,7 +57,7 @@ export function decodeSessionMessage (frame: Uint8Array): SessionMessage {
   switch (frame[0]) {
     case TYPES.hello: {
       const o = parse(body)
-      if (typeof o.headerId !== 'string' || !/^[0-9a-f]{64}$/.test(o.headerId) || (o.role !== 'seeder' && o.role !== 'peer')) throw new InvalidInputError('bad hello')
+      if (typeof o?.headerId !== 'string' || !/^[0-9a-f]{64}$/.test(o.headerId) || (o.role !== 'seeder' && o.role !== 'peer')) throw new InvalidInputError('bad hello')
       return { type: 'hello', headerId: o.headerId, role: o.role }
     }
     case TYPES.signed: return { type: 'signed', bytes: body }

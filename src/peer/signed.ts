@@ -85,7 +85,14 @@ export class TrustList {
     if (buf.length < sigStart + sigLen) throw new IntegrityError('signed message truncated')
     const sig = buf.subarray(sigStart, sigStart + sigLen)
     const payload = buf.subarray(sigStart + sigLen)
-    if (!await trusted.publicKey.verify(signedData(SIGNED_KIND[kind], payload), sig)) {
+    let valid: boolean
+    try {
+      valid = await trusted.publicKey.verify(signedData(SIGNED_KIND[kind], payload), sig)
+    } catch (err) {
+      // A malformed signature (wrong length) is as bad as a wrong one, whoever relayed it.
+      throw new IntegrityError(`${kind} from ${signer.toString()}: malformed signature`, { cause: err })
+    }
+    if (!valid) {
       throw new IntegrityError(`${kind} from ${signer.toString()}: signature does not verify`)
     }
     return { kind, signer: signer.toString(), payload, bytes }

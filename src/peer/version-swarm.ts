@@ -45,9 +45,9 @@ export interface VersionSwarmOptions {
   maxNeighbours?: number
   /** Concurrent chunk requests to one peer. @default 4 */
   maxRequestsPerPeer?: number
-  /** Memory for chunks being received (each is verified whole before it is written; at least two chunks). @default 48 MiB */
+  /** Memory for chunks being received (each is verified whole before it is written; at least two chunks). @default 32 MiB */
   maxBufferedBytes?: number
-  /** Concurrent uploads this node serves for the version. @default 16 */
+  /** Concurrent uploads this node serves for the version. @default 8 */
   maxUploads?: number
   /** Abort a request when no byte arrives for this long. @default 20 s */
   requestIdleMs?: number
@@ -78,7 +78,7 @@ interface SwarmEvents {
   fatal: [err: Error]
 }
 
-const DEFAULTS = { maxNeighbours: 12, maxRequestsPerPeer: 4, maxBufferedBytes: 48 * 1024 * 1024, maxUploads: 16, requestIdleMs: 20_000, tickMs: 2000, stallAfterMs: 30_000 }
+const DEFAULTS = { maxNeighbours: 12, maxRequestsPerPeer: 4, maxBufferedBytes: 32 * 1024 * 1024, maxUploads: 8, requestIdleMs: 20_000, tickMs: 2000, stallAfterMs: 30_000 }
 
 export class VersionSwarm extends EventEmitter<SwarmEvents> {
   readonly role: Role
@@ -245,6 +245,8 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
         this.reports.set(key, { ...m.report, at: Date.now() })
         return
       case 'bulk': {
+        // A node run with the bulk path off neither serves nor uses it.
+        if (this.#bulk === undefined) return
         // Dial the bulk endpoint at the address the libp2p connection already reaches.
         const host = this.#node.getConnections(session.peer)[0]?.remoteAddr.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')?.value
         if (host !== undefined) {

@@ -1,0 +1,304 @@
+/**
+ * The TLS-PSK bulk path (a real BulkServer on 127.0.0.1, real BulkClients) and the transport-independent
+ * chunk codec it speaks.
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { createHash, randomBytes } from 'node:crypto'
+import { BulkClient, BulkServer } from '../../src/peer/bulk-transfer.ts'
+import { CHUNK_STATUS, parsePeerList, readRequest, readResponse, writeRequest, writeResponse, type ChunkRequest, type ServeDecision } from '../../src/peer/chunk-codec.ts'
+import { ByteReader } from '../../src/peer/byte-reader.ts'
+import { IntegrityError, InvalidInputError } from '../../src/errors.ts'
+import { silentLogger } from '../../src/log.ts'
+import type { BulkGrant } from '../../src/peer/session-messages.ts'
+
+const KiB = 1024
+const MiB = 1024 * KiB
+const HOST = '127.0.0.1'
+const HEADER = createHash('sha256').update('bulk-transfer test version').digest('hex')
+const PEER = 'peer-a'
+
+/** Chunk index → bytes served as `ok`. */
+const chunks = new Map<number, Buffer>([
+  [0, Buffer.alloc(0)],
+  [1, Buffer.from([0xa5])],
+  [2, randomBytes(16 * KiB + 3)],
+  [3, randomBytes(5 * MiB)],
+  [4, randomBytes(12 * MiB)]
+])
+/** Indexes with a fixed non-ok answer. */
+const MISSING = 100
+const BUSY = 101
+const REFUSED = 102
+const HOLDERS = ['12D3KooWAAA', '12D3KooWBBB']
+/** Served with a length other than the one the manifest says. */
+const WRONG_LENGTH = 103
+
+interface Call { peer: string, headerId: string, index: number, failedHolders: string[] }
+const calls: Call[] = []
+let ended = 0
+
+function serveBytes (data: Buffer, announced = data.length): Extract<ServeDecision, { status: 'ok' }> {
+  return {
+    status: 'ok',
+    length: announced,
+    read: async (offset, length, into) => {
+      data.copy(into, 0, offset, offset + length)
+      return into.subarray(0, length)
+    },
+    onEnd: () => { ended++ }
+  }
+}
+
+function lookup (peer: string, headerId: string, index: number, failedHolders: string[]): ServeDecision {
+  calls.push({ peer, headerId, index, failedHolders })
+  if (index === MISSING) return { status: 'missing' }
+  if (index === BUSY) return { status: 'busy' }
+  if (index === REFUSED) return { status: 'refused', holders: HOLDERS }
+  if (index === WRONG_LENGTH) return serveBytes(Buffer.alloc(1000, 1), 999)
+  const data = chunks.get(index)
+  return data === undefined ? { status: 'missing' } : serveBytes(data)
+}
+
+let server: BulkServer
+let grant: BulkGrant
+const clients: BulkClient[] = []
+const client = (g: BulkGrant = grant): BulkClient => {
+  const c = new BulkClient(HOST, g)
+  clients.push(c)
+  return c
+}
+const req = (index: number, extra: Partial<ChunkRequest> = {}): ChunkRequest => ({ headerId: HEADER, index, length: chunks.get(index)?.length ?? 0, ...extra })
+const signal = (): AbortSignal => new AbortController().signal
+const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
+
+async function errorOf (p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p
+  } catch (err) {
+    return err
+  }
+  throw new Error('expected a rejection')
+}
+
+beforeAll(async () => {
+  server = new BulkServer(lookup, silentLogger)
+  await server.listen(HOST)
+  grant = server.grant(PEER)
+})
+
+afterAll(async () => {
+  for (const c of clients) c.close()
+  await server.close()
+})
+
+describe('BulkServer and BulkClient', () => {
+  it('a grant names the listening port, a 16-byte identity and a 32-byte key, and is stable per peer', () => {
+    expect(grant.port).toBeGreaterThan(0)
+    expect(grant.identity).toMatch(/^[0-9a-f]{32}$/)
+    expect(Buffer.from(grant.key, 'base64').length).toBe(32)
+    expect(server.grant(PEER)).toEqual(grant)
+    const other = server.grant('peer-other')
+    expect(other.identity).not.toBe(grant.identity)
+    expect(other.key).not.toBe(grant.key)
+  })
+
+  it.each([0, 1, 2, 3])('ok responses carry the bytes and their sha256 (chunk %i)', async index => {
+    const expected = chunks.get(index)!
+    let counted = 0
+    const res = await client().request(req(index, { onBytes: n => { counted += n } }), 30_000, signal())
+    expect(res.status).toBe('ok')
+    if (res.status !== 'ok') return
+    expect(res.data.length).toBe(expected.length)
+    expect(res.data.equals(expected)).toBe(true)
+    expect(Buffer.from(res.digest).toString('hex')).toBe(sha256(expected))
+    expect(counted).toBe(expected.length)
+  })
+
+  it('receives into the buffer the request supplies', async () => {
+    const pool = Buffer.alloc(6 * MiB)
+    const res = await client().request(req(3, { alloc: n => pool.subarray(0, n) }), 30_000, signal())
+    expect(res.status === 'ok' && res.data.buffer === pool.buffer).toBe(true)
+    expect(pool.subarray(0, 5 * MiB).equals(chunks.get(3)!)).toBe(true)
+  })
+
+  it('serves many requests in parallel over pooled connections, then reuses them', async () => {
+    const c = client()
+    const order = [3, 4, 2, 1, 0, 3, 4, 2]
+    for (let round = 0; round < 2; round++) {
+      const results = await Promise.all(order.map(i => c.request(req(i), 30_000, signal())))
+      results.forEach((res, k) => {
+        const expected = chunks.get(order[k]!)!
+        expect(res.status).toBe('ok')
+        if (res.status === 'ok') expect(sha256(res.data)).toBe(sha256(expected))
+      })
+    }
+    // Sequential requests on one connection answer in order too.
+    for (const i of [4, 1, 3]) {
+      const res = await c.request(req(i), 30_000, signal())
+      expect(res.status === 'ok' && Buffer.from(res.digest).toString('hex')).toBe(sha256(chunks.get(i)!))
+    }
+  })
+
+  it('missing, busy and refused (with its holders) parse, and the connection stays usable', async () => {
+    const c = client()
+    expect(await c.request(req(MISSING), 30_000, signal())).toEqual({ status: 'missing' })
+    expect(await c.request(req(BUSY), 30_000, signal())).toEqual({ status: 'busy' })
+    expect(await c.request(req(REFUSED), 30_000, signal())).toEqual({ status: 'refused', holders: HOLDERS })
+    const res = await c.request(req(2), 30_000, signal())
+    expect(res.status === 'ok' && res.data.equals(chunks.get(2)!)).toBe(true)
+  })
+
+  it('the lookup sees the granted peer, the header id, the index and the failed holders the client sent', async () => {
+    calls.length = 0
+    await client().request(req(1, { failedHolders: ['12D3KooWX', '12D3KooWY'] }), 30_000, signal())
+    await client().request(req(0), 30_000, signal())
+    expect(calls).toEqual([
+      { peer: PEER, headerId: HEADER, index: 1, failedHolders: ['12D3KooWX', '12D3KooWY'] },
+      { peer: PEER, headerId: HEADER, index: 0, failedHolders: [] }
+    ])
+  })
+
+  it('the server calls onEnd once per ok response it served', async () => {
+    const before = ended
+    await client().request(req(3), 30_000, signal())
+    // The server may finish its bookkeeping just after the client has the last byte.
+    await vi.waitFor(() => { expect(ended - before).toBe(1) }, { timeout: 10_000 })
+  })
+
+  it('a client with the wrong key gets no data: the request rejects and connectFailed is set', async () => {
+    const calledBefore = calls.length
+    const c = client({ ...grant, key: randomBytes(32).toString('base64') })
+    expect(c.connectFailed).toBe(false)
+    await expect(c.request(req(2), 5_000, signal())).rejects.toThrow()
+    expect(c.connectFailed).toBe(true)
+    expect(calls.length).toBe(calledBefore)
+  })
+
+  it('a client with an unknown identity gets no data either', async () => {
+    const calledBefore = calls.length
+    const c = client({ ...grant, identity: randomBytes(16).toString('hex') })
+    await expect(c.request(req(2), 5_000, signal())).rejects.toThrow()
+    expect(c.connectFailed).toBe(true)
+    expect(calls.length).toBe(calledBefore)
+  })
+
+  it('after revoke(peer) a new connection for that identity fails, and an open one is closed at its next request', async () => {
+    const g = server.grant('peer-revoked')
+    const open = client(g)
+    expect((await open.request(req(1), 30_000, signal())).status).toBe('ok')
+    server.revoke('peer-revoked')
+    const fresh = client(g)
+    await expect(fresh.request(req(1), 5_000, signal())).rejects.toThrow()
+    expect(fresh.connectFailed).toBe(true)
+    // The pooled connection was authenticated before the revoke: the server ends it rather than answer.
+    await expect(open.request(req(1), 5_000, signal())).rejects.toThrow()
+    // Other peers are unaffected.
+    expect((await client().request(req(1), 30_000, signal())).status).toBe('ok')
+  })
+
+  it('a response announcing another length than requested rejects with IntegrityError', async () => {
+    const c = client()
+    const err = await errorOf(c.request({ headerId: HEADER, index: WRONG_LENGTH, length: 1000 }, 30_000, signal()))
+    expect(err).toBeInstanceOf(IntegrityError)
+    expect((err as IntegrityError).code).toBe('MS_INTEGRITY')
+    // The broken connection is dropped from the pool; the next request gets a fresh one.
+    const res = await c.request(req(2), 30_000, signal())
+    expect(res.status === 'ok' && res.data.equals(chunks.get(2)!)).toBe(true)
+    expect(c.connectFailed).toBe(false)
+  })
+
+  it('aborting the signal mid-transfer rejects the request with the abort reason', async () => {
+    const c = client()
+    const ac = new AbortController()
+    const reason = new Error('caller gave up')
+    let received = 0
+    // Abort on the first bytes of a 12 MiB body, so most of it is still on the way.
+    const err = await errorOf(c.request(req(4, { onBytes: n => { received += n; if (!ac.signal.aborted) ac.abort(reason) } }), 30_000, ac.signal))
+    expect(err).toBe(reason)
+    expect(received).toBeGreaterThan(0)
+    expect(received).toBeLessThan(chunks.get(4)!.length)
+    expect(c.connectFailed).toBe(false)
+  })
+
+  it('a signal aborted before the request is sent rejects without asking', async () => {
+    const reason = new Error('already gone')
+    expect(await errorOf(client().request(req(2), 30_000, AbortSignal.abort(reason)))).toBe(reason)
+  })
+})
+
+describe('chunk codec', () => {
+  /** Encodes with a Send that collects, then decodes through a ByteReader over the collected pieces. */
+  async function roundTrip (write: (send: (b: Uint8Array) => Promise<void>) => Promise<void>): Promise<ByteReader> {
+    const out: Uint8Array[] = []
+    await write(async b => { out.push(Buffer.from(b)) })
+    async function * src (): AsyncGenerator<Uint8Array> { yield * out }
+    return new ByteReader(src(), { idleMs: 60_000, abort: () => {}, what: 'test' })
+  }
+
+  it('requests round-trip; failed holders are capped at 64; a clean end reads as undefined', async () => {
+    const many = Array.from({ length: 100 }, (_, i) => `12D3KooW${i}`)
+    const r = await roundTrip(async send => {
+      await writeRequest(send, { headerId: HEADER, index: 0xfffffffe, length: 5, failedHolders: many })
+      await writeRequest(send, { headerId: HEADER, index: 7, length: 5 })
+    })
+    expect(await readRequest(r)).toEqual({ headerId: HEADER, index: 0xfffffffe, failedHolders: many.slice(0, 64) })
+    expect(await readRequest(r)).toEqual({ headerId: HEADER, index: 7, failedHolders: [] })
+    expect(await readRequest(r)).toBeUndefined()
+  })
+
+  it('a request whose failed-holder list is longer than 4096 bytes is rejected', async () => {
+    const head = Buffer.alloc(32 + 6)
+    head.writeUInt16BE(4097, 36)
+    const r = await roundTrip(async send => { await send(Buffer.concat([head, Buffer.alloc(4097)])) })
+    expect(await errorOf(readRequest(r))).toBeInstanceOf(InvalidInputError)
+  })
+
+  it('every response status round-trips, and multi-slice bodies arrive in order', async () => {
+    const body = randomBytes(2 * MiB + 12345)
+    let sent = 0
+    let ends = 0
+    const r = await roundTrip(async send => {
+      await writeResponse(send, { status: 'missing' })
+      await writeResponse(send, { status: 'busy' })
+      await writeResponse(send, { status: 'refused', holders: HOLDERS })
+      await writeResponse(send, { ...serveBytes(body), onSent: n => { sent += n }, onEnd: () => { ends++ } })
+    })
+    const want = { headerId: HEADER, index: 0, length: body.length }
+    expect(await readResponse(r, want)).toEqual({ status: 'missing' })
+    expect(await readResponse(r, want)).toEqual({ status: 'busy' })
+    expect(await readResponse(r, want)).toEqual({ status: 'refused', holders: HOLDERS })
+    const ok = await readResponse(r, want)
+    expect(ok.status === 'ok' && ok.data.equals(body)).toBe(true)
+    expect(ok.status === 'ok' && Buffer.from(ok.digest).toString('hex')).toBe(sha256(body))
+    expect(sent).toBe(body.length)
+    expect(ends).toBe(1)
+    expect(await r.atEnd()).toBe(true)
+  })
+
+  it('readResponse rejects a length mismatch (IntegrityError), an unknown status and an oversized refusal (InvalidInputError)', async () => {
+    const mismatch = await roundTrip(async send => { await writeResponse(send, serveBytes(Buffer.alloc(10))) })
+    expect(await errorOf(readResponse(mismatch, { headerId: HEADER, index: 0, length: 11 }))).toBeInstanceOf(IntegrityError)
+    const unknown = await roundTrip(async send => { await send(Uint8Array.of(9, 0, 0, 0, 0)) })
+    expect(await errorOf(readResponse(unknown, { headerId: HEADER, index: 0, length: 0 }))).toBeInstanceOf(InvalidInputError)
+    const big = Buffer.alloc(5 + 4097)
+    big[0] = CHUNK_STATUS.refused
+    big.writeUInt32BE(4097, 1)
+    const refusal = await roundTrip(async send => { await send(big) })
+    expect(await errorOf(readResponse(refusal, { headerId: HEADER, index: 0, length: 0 }))).toBeInstanceOf(InvalidInputError)
+  })
+
+  it('writeResponse calls onEnd even when reading the chunk fails', async () => {
+    let ends = 0
+    const failing: ServeDecision = { status: 'ok', length: 3 * MiB, read: async () => { throw new Error('disk gone') }, onEnd: () => { ends++ } }
+    await expect(writeResponse(async () => {}, failing)).rejects.toThrow('disk gone')
+    expect(ends).toBe(1)
+  })
+
+  it('parsePeerList keeps strings only, caps at 64 and tolerates garbage', () => {
+    expect(parsePeerList(Buffer.from('["a",1,null,"b"]'))).toEqual(['a', 'b'])
+    expect(parsePeerList(Buffer.from(JSON.stringify(Array.from({ length: 70 }, (_, i) => `p${i}`)))).length).toBe(64)
+    expect(parsePeerList(Buffer.from('{"a":1}'))).toEqual([])
+    expect(parsePeerList(Buffer.from('not json'))).toEqual([])
+    expect(parsePeerList(Buffer.alloc(0))).toEqual([])
+  })
+})
