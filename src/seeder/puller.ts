@@ -31,7 +31,7 @@ export interface PullOptions {
 export interface PullStats {
   /** Bytes read from the origin, retries included. */
   bytesRead: number
-  /** Of those, bytes read again because a range was retried. */
+  /** Of those, bytes of attempts that failed and were read again: bytesRead − bytesRetried is one copy. */
   bytesRetried: number
   chunksPulled: number
   retries: number
@@ -78,7 +78,6 @@ async function pullChunk (origin: Origin, ref: OriginVersionRef, store: ChunkSto
         hash.update(block)
         got += block.length
         stats.bytesRead += block.length
-        if (attempt > 1) stats.bytesRetried += block.length
       }
       if (got !== length) throw new IntegrityError(`${file.path}: short read at ${offset + got}, expected ${length} bytes from ${offset}`)
       const digest = hash.digest()
@@ -92,6 +91,7 @@ async function pullChunk (origin: Origin, ref: OriginVersionRef, store: ChunkSto
     } catch (err) {
       if (opts.signal?.aborted === true || !retriable(err) || attempt >= attempts) throw err
       stats.retries++
+      stats.bytesRetried += got
       const delay = (opts.retryBaseMs ?? 500) * 2 ** (attempt - 1) * (0.5 + Math.random())
       opts.log.warn({ chunk: index, path: file.path, attempt, delayMs: Math.round(delay), err: (err as Error).message }, 'origin read failed, retrying')
       await new Promise(resolve => setTimeout(resolve, delay))

@@ -58,7 +58,7 @@ describe('exitCodeFor', () => {
       42
     ]
     for (const err of unknown) {
-      expect(exitCodeFor(err), String((err as { code?: string }).code ?? err)).toBe(EXIT.failure)
+      expect(exitCodeFor(err), String((err as { code?: string } | null | undefined)?.code ?? err)).toBe(EXIT.failure)
       expect(hintFor(err)).toBeUndefined()
     }
   })

@@ -10,6 +10,7 @@ import { ByteReader } from '../../src/peer/byte-reader.ts'
 import { IntegrityError, InvalidInputError } from '../../src/errors.ts'
 import { silentLogger } from '../../src/log.ts'
 import type { BulkGrant } from '../../src/peer/session-messages.ts'
+import { errorOf } from '../support/errors.ts'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -70,15 +71,6 @@ const client = (g: BulkGrant = grant): BulkClient => {
 const req = (index: number, extra: Partial<ChunkRequest> = {}): ChunkRequest => ({ headerId: HEADER, index, length: chunks.get(index)?.length ?? 0, ...extra })
 const signal = (): AbortSignal => new AbortController().signal
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
-
-async function errorOf (p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p
-  } catch (err) {
-    return err
-  }
-  throw new Error('expected a rejection')
-}
 
 beforeAll(async () => {
   server = new BulkServer(lookup, silentLogger)

@@ -8,6 +8,7 @@ import { createHeader, createManifest, headerId, manifestId, type Manifest, type
 import { sign, SIGNED_KIND, TrustList, UntrustedSignerError, type Signed } from '../../src/peer/signed.ts'
 import { signComplete, signHashes, signHeader, signLatest, verifyLatest, VersionMeta } from '../../src/peer/publications.ts'
 import { IntegrityError, InvalidInputError, ModelswarmError } from '../../src/errors.ts'
+import { errorOf } from '../support/errors.ts'
 
 let seeder: PrivateKey
 let stranger: PrivateKey
@@ -29,15 +30,6 @@ const hashOf = (i: number, salt = ''): Uint8Array => createHash('sha256').update
 const manifest: Manifest = createManifest(header, Array.from({ length: COUNT }, (_, i) => hashOf(i)))
 const HID = headerId(header)
 const entries = (indexes: number[], salt = ''): Array<[number, Uint8Array]> => indexes.map(i => [i, hashOf(i, salt)])
-
-async function errorOf (p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p
-  } catch (err) {
-    return err
-  }
-  throw new Error('expected a rejection')
-}
 
 beforeAll(async () => {
   seeder = await generateKeyPair('Ed25519')

@@ -13,6 +13,7 @@ import { createNode, type SwarmNode } from '../../src/peer/node.ts'
 import { closeGracefully, send, sendFrame, streamReader } from '../../src/peer/stream-io.ts'
 import { ByteReader, StreamEndedError } from '../../src/peer/byte-reader.ts'
 import { InvalidInputError, TimeoutError } from '../../src/errors.ts'
+import { errorOf } from '../support/errors.ts'
 
 const MiB = 1024 * 1024
 const PROTOCOL = '/modelswarm-test/stream-io/1.0.0'
@@ -45,15 +46,6 @@ async function pair (handler: Handler): Promise<{ stream: Stream, remote: Promis
 }
 
 /** Rejects with whatever `p` rejects with, as a value (so the test can inspect it). */
-async function errorOf (p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p
-  } catch (err) {
-    return err
-  }
-  throw new Error('expected a rejection')
-}
-
 /** An async byte source over fixed pieces (ByteReader accepts any such source, e.g. a TLS socket). */
 async function * pieces (list: Uint8Array[]): AsyncGenerator<Uint8Array> {
   for (const p of list) yield p
