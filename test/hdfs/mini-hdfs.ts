@@ -50,7 +50,7 @@ async function mtime (path: string): Promise<number> {
 }
 
 /** Compiles the launcher unless target/ is up to date; resolves with the java classpath. */
-function ensureBuilt (): Promise<string> {
+export function ensureBuilt (): Promise<string> {
   build ??= (async () => {
     const built = Math.min(await mtime(CLASS_FILE), await mtime(CLASSPATH_FILE))
     if (built < Math.max(await mtime(POM), await mtime(SOURCE))) {
