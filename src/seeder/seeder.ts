@@ -8,7 +8,7 @@ import { readdir, readFile, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ChunkStore } from '../chunker/chunk-store.ts'
 import { chooseChunkSize } from '../chunker/chunk-size.ts'
-import { createHeader, decodeHeader, type ManifestHeader } from '../chunker/manifest.ts'
+import { createHeader, decodeHeader, type ManifestFile, type ManifestHeader } from '../chunker/manifest.ts'
 import { InvalidInputError, ModelswarmError, NotFoundError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { createRng } from '../util/random.ts'
@@ -359,6 +359,9 @@ export class Seeder {
       })
       await flushing
       await this.#finish(v)
+      // The remaining checksums let later versions skip this one's unchanged files; without them a later
+      // version merely pulls those files, so a failure here is logged, not fatal.
+      await this.#checksum(v, () => true, signal).catch(err => this.#log.warn({ version: key(v.ref), err: (err as Error).message }, 'origin checksums unavailable; later versions will not reuse these files'))
     } catch (err) {
       if (signal.aborted) return
       v.state = 'failed'
@@ -370,25 +373,33 @@ export class Seeder {
 
   /** Fills files identical to files of complete cached versions from local disk, so they never cross the line. */
   async #copyTwins (v: PublishedVersion, onChunk: (index: number, digest: Uint8Array) => void, signal: AbortSignal): Promise<void> {
-    const checksum = this.#opts.origin.checksum
-    if (checksum === undefined) return
-    if (v.checksums === undefined) {
-      const sums: FileChecksums = {}
-      for (const f of v.store.header.files) {
-        if (f.size === 0) continue
-        const sum = await checksum.call(this.#opts.origin, v.ref, f.path, signal)
-        if (sum !== undefined) sums[f.path] = sum
-      }
-      await writeChecksums(v.store, sums)
-      v.checksums = sums
-    }
     const held = [...this.versions.values()].filter(o => o !== v && o.checksums !== undefined).map(o => ({ store: o.store, checksums: o.checksums!, version: o }))
+    // A twin has the same length, so only files of a length some held file has are worth a checksum now;
+    // HDFS computes a checksum by reading the file's block CRCs, which for a big shard costs seconds.
+    const sizes = new Set(held.filter(h => h.store.complete).flatMap(h => h.store.header.files.map(f => f.size)))
+    await this.#checksum(v, f => sizes.has(f.size), signal)
+    if (v.checksums === undefined) return
     const twins = findTwins(v.store, v.checksums, held)
     if (twins.size === 0) return
     // The versions copied from are in use: keep them out of eviction's reach meanwhile.
     for (const o of held) o.version.lastUsedAt = Date.now()
     for (const [fileIndex, source] of twins) v.bytesCopied += await copyFile(v.store, fileIndex, source, onChunk, signal)
     this.#log.info({ version: key(v.ref), files: twins.size, bytes: v.bytesCopied }, 'unchanged files copied from cached versions')
+  }
+
+  /** Records the origin checksums of the version's non-empty files that `want` selects and still lack one. */
+  async #checksum (v: PublishedVersion, want: (f: ManifestFile) => boolean, signal: AbortSignal): Promise<void> {
+    const checksum = this.#opts.origin.checksum
+    if (checksum === undefined) return
+    const sums: FileChecksums = { ...v.checksums }
+    const todo = v.store.header.files.filter(f => f.size > 0 && sums[f.path] === undefined && want(f))
+    if (todo.length === 0 && v.checksums !== undefined) return
+    for (const f of todo) {
+      const sum = await checksum.call(this.#opts.origin, v.ref, f.path, signal)
+      if (sum !== undefined) sums[f.path] = sum
+    }
+    await writeChecksums(v.store, sums)
+    v.checksums = sums
   }
 
   async #finish (v: PublishedVersion): Promise<void> {
