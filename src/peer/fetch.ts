@@ -10,7 +10,8 @@ import { ChunkStore } from '../chunker/chunk-store.ts'
 import { manifestId } from '../chunker/manifest.ts'
 import { IntegrityError, InvalidInputError, NotFoundError, TimeoutError } from '../errors.ts'
 import type { Logger } from '../log.ts'
-import { createNode } from './node.ts'
+import { sleep } from '../util/sleep.ts'
+import { createNode, ipOf } from './node.ts'
 import { verifyLatest, VersionMeta } from './publications.ts'
 import { TrustList } from './signed.ts'
 import { SwarmHost } from './swarm-host.ts'
@@ -108,7 +109,7 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
 
 /** The bulk endpoint listens on the interface libp2p listens on (all interfaces by default). */
 export function bulkHostFor (listen: string[] | undefined): string {
-  const ip = listen?.[0] === undefined ? undefined : multiaddr(listen[0]).getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')?.value
+  const ip = listen?.[0] === undefined ? undefined : ipOf(multiaddr(listen[0]))
   return ip ?? '0.0.0.0'
 }
 
@@ -200,12 +201,5 @@ function peerIdFromStringSafe (id: string, addr: string): PeerId {
   } catch (err) {
     throw new InvalidInputError(`--bootstrap ${addr}: invalid peer id`, { cause: err })
   }
-}
-
-function sleep (ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(resolve, ms)
-    signal?.addEventListener('abort', () => { clearTimeout(t); reject(signal.reason as Error) }, { once: true })
-  })
 }
 

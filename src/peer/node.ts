@@ -9,6 +9,7 @@ import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { DHT_PROTOCOL } from './protocols.ts'
 
@@ -43,4 +44,9 @@ export async function createNode (opts: NodeOptions): Promise<SwarmNode> {
     }
   })
   return node as unknown as SwarmNode
+}
+
+/** The IP address in a multiaddr, if it has one. */
+export function ipOf (addr: Multiaddr): string | undefined {
+  return addr.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')?.value
 }

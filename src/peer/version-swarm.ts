@@ -17,7 +17,7 @@ import { BufferPool } from './buffer-pool.ts'
 import { BulkClient } from './bulk-transfer.ts'
 import type { ChunkRequest, ChunkResponse, ServeDecision } from './chunk-codec.ts'
 import { requestChunk } from './chunk-transfer.ts'
-import type { SwarmNode } from './node.ts'
+import { ipOf, type SwarmNode } from './node.ts'
 import { PiecePicker } from './piece-picker.ts'
 import { SESSION_PROTOCOL } from './protocols.ts'
 import type { VersionMeta } from './publications.ts'
@@ -248,7 +248,8 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
         // A node run with the bulk path off neither serves nor uses it.
         if (this.#bulk === undefined) return
         // Dial the bulk endpoint at the address the libp2p connection already reaches.
-        const host = this.#node.getConnections(session.peer)[0]?.remoteAddr.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')?.value
+        const remote = this.#node.getConnections(session.peer)[0]?.remoteAddr
+        const host = remote === undefined ? undefined : ipOf(remote)
         if (host !== undefined) {
           session.bulk?.close()
           session.bulk = new BulkClient(host, m.grant)

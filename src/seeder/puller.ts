@@ -10,6 +10,7 @@ import { IntegrityError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { take, type TokenBucket } from '../util/token-bucket.ts'
 import { OriginChangedError, type Origin, type OriginVersionRef } from './origin.ts'
+import { sleep } from '../util/sleep.ts'
 
 export interface PullOptions {
   /** Concurrent ranged reads. @default 4 */
@@ -94,7 +95,7 @@ async function pullChunk (origin: Origin, ref: OriginVersionRef, store: ChunkSto
       stats.bytesRetried += got
       const delay = (opts.retryBaseMs ?? 500) * 2 ** (attempt - 1) * (0.5 + Math.random())
       opts.log.warn({ chunk: index, path: file.path, attempt, delayMs: Math.round(delay), err: (err as Error).message }, 'origin read failed, retrying')
-      await new Promise(resolve => setTimeout(resolve, delay))
+      await sleep(delay, opts.signal)
     }
   }
 }

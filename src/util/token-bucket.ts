@@ -13,6 +13,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import { InvalidInputError } from '../errors.ts'
+import { sleep } from './sleep.ts'
 
 export interface TokenBucketInit {
   /** Refill rate in bytes per second. */
@@ -68,19 +69,4 @@ export async function take (bucket: TokenBucket, bytes: number, signal?: AbortSi
     signal?.throwIfAborted()
     await sleep(bucket.reserve(Math.min(left, bucket.burst), bucket.now()), signal)
   }
-}
-
-function sleep (ms: number, signal: AbortSignal | undefined): Promise<void> {
-  if (ms <= 0) return Promise.resolve()
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer)
-      reject(signal!.reason)
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
 }
