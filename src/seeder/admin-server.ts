@@ -85,6 +85,8 @@ function lineView (seeder: Seeder): unknown {
   const sum = (f: (v: (typeof versions)[number]) => number): number => versions.reduce((s, v) => s + f(v), 0)
   return {
     origin: seeder.origin.description,
+    /** When the counters were read (ms since the epoch): rates from two answers do not include request latency. */
+    at: Date.now(),
     originBytesRead: seeder.origin.bytesRead,
     bytesPulled: sum(v => v.pull.bytesRead),
     bytesRetried: sum(v => v.pull.bytesRetried),

@@ -20,6 +20,8 @@ export interface TokenBucketInit {
   rate: number
   /** Largest credit the bucket holds, in bytes; also the largest single reservation. */
   burst: number
+  /** Credit at the start, in bytes (0 … burst). @default burst */
+  initial?: number
   /** Clock in milliseconds, used by `take`. @default performance.now */
   now?: () => number
 }
@@ -29,7 +31,7 @@ export class TokenBucket {
   readonly burst: number
   readonly now: () => number
   #tokens: number
-  /** When #tokens was last brought up to date; undefined until the first reservation, so the bucket starts full. */
+  /** When #tokens was last brought up to date; undefined until the first reservation, so the initial credit waits for it. */
   #last: number | undefined
 
   constructor (init: TokenBucketInit) {
@@ -38,7 +40,9 @@ export class TokenBucket {
     this.rate = init.rate
     this.burst = init.burst
     this.now = init.now ?? (() => performance.now())
-    this.#tokens = init.burst
+    const initial = init.initial ?? init.burst
+    if (!(initial >= 0 && initial <= init.burst)) throw new InvalidInputError(`token bucket initial credit must be between 0 and the burst ${init.burst}, got ${initial}`)
+    this.#tokens = initial
   }
 
   /**

@@ -60,6 +60,17 @@ describe('TokenBucket', () => {
     }
   })
 
+  it('admits no more than rate·t in the first t seconds when it starts empty', () => {
+    const bucket = new TokenBucket({ rate: 10 * MiB, burst: 2 * MiB, initial: 0 })
+    const admitted = simulate(bucket, 4, 100, () => 256 * 1024)
+    // A piece admitted at `at` ms has been paid for by then.
+    let sum = 0
+    for (const a of admitted.sort((x, y) => x.at - y.at)) {
+      sum += a.bytes
+      expect(sum).toBeLessThanOrEqual(10 * MiB * a.at / 1000 + 1e-6)
+    }
+  })
+
   it('refills no further than the burst after idling, and tolerates a clock stepping back', () => {
     const bucket = new TokenBucket({ rate: 1000, burst: 500 })
     expect(bucket.reserve(500, 0)).toBe(0)
@@ -75,6 +86,7 @@ describe('TokenBucket', () => {
     expect(() => bucket.reserve(-1, 0)).toThrow(InvalidInputError)
     expect(() => new TokenBucket({ rate: 0, burst: 1 })).toThrow(InvalidInputError)
     expect(() => new TokenBucket({ rate: 1, burst: Number.POSITIVE_INFINITY })).toThrow(InvalidInputError)
+    expect(() => new TokenBucket({ rate: 1, burst: 10, initial: 11 })).toThrow(InvalidInputError)
   })
 })
 
