@@ -3,14 +3,19 @@
  *  (a) a plain ranged read of a 1 GiB file with our WebHDFS client (one OPEN, bytes discarded);
  *  (b) the seeder's unshaped pull of the same file as a version (`modelswarm seed --hdfs`, parallel
  *      ranged reads, SHA-256 per chunk, written to its cache), from publish to the pull's end;
- *  runs interleaved, medians and their ratio (goal ≥ 0.9);
- *  (c) a pull with `--line-rate`: bytes read from HDFS (the client's HTTP-layer counter, sampled every
- *      100 ms through the admin API) in each whole second, and each second's deviation from the budget
+ *  runs interleaved, medians and their ratio (goal ≥ 0.9), in two CPU layouts: `shared` (the DataNode
+ *  JVM and the reader share both cores, as everything on this box does) and `pinned` (the JVM on CPU 0,
+ *  the reader — this process or the seeder — on CPU 1: HDFS on another host, as in production, where
+ *  the seeder's SHA-256 does not take cycles from the DataNode);
+ *  (c) a pull with `--line-rate` of a version published once sampling runs: bytes read from HDFS (the
+ *      client's HTTP-layer counter, sampled every 10 ms through the admin API, timed by the seeder's
+ *      clock) in each whole second from the first byte, and each second's deviation from the budget
  *      (goal within ±3 %, none above).
  *
  *   npm run bench:hdfs
- *   MODELSWARM_BENCH_MIB=2048 MODELSWARM_BENCH_RUNS=5 MODELSWARM_BENCH_RATE=200MiB/s npm run bench:hdfs
+ *   MODELSWARM_BENCH_MIB=2048 MODELSWARM_BENCH_RUNS=9 MODELSWARM_BENCH_RATE=200MiB/s MODELSWARM_BENCH_LAYOUTS=pinned npm run bench:hdfs
  */
+import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -23,9 +28,10 @@ import { models, startHdfsSeeder } from '../test/hdfs/seeder-process.ts'
 
 const MiB = 1024 * 1024
 const SIZE = Number(process.env.MODELSWARM_BENCH_MIB ?? 1024) * MiB
-const RUNS = Number(process.env.MODELSWARM_BENCH_RUNS ?? 3)
+const RUNS = Number(process.env.MODELSWARM_BENCH_RUNS ?? 5)
 const RATE_TEXT = process.env.MODELSWARM_BENCH_RATE ?? '100MiB/s'
 const CHUNK = '32MiB'
+const LAYOUTS = (process.env.MODELSWARM_BENCH_LAYOUTS ?? 'shared,pinned').split(',').filter(l => l !== '')
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const gibps = (bytes: number, seconds: number): string => `${(bytes / seconds / 1024 ** 3).toFixed(3)} GiB/s`
@@ -47,15 +53,23 @@ async function plainRead (hdfs: MiniHdfs, path: string, hash = false): Promise<n
   return seconds
 }
 
-/** Seconds from the version's publication to the end of its pull, as the seeder logs them. */
-async function seederPull (hdfs: MiniHdfs, work: string, run: string, extra: string[] = [], sample?: (bytes: number, at: number) => void): Promise<number> {
+/**
+ * Seconds from the version's publication to the end of its pull, as the seeder logs them. With
+ * `sample`, the version under `root` is published (its marker written) only once sampling runs, so the
+ * samples see the pull's first byte.
+ */
+async function seederPull (hdfs: MiniHdfs, work: string, run: string, root: string, extra: string[] = [], sample?: (bytes: number, at: number) => void): Promise<number> {
   const cacheDir = join(work, `seeder-${run}`)
-  const seeder = await startHdfsSeeder(hdfs, { root: '/bench', cacheDir, user: 'root', extra: ['--chunk-size', CHUNK, '--log-level', 'info', ...extra] })
+  const seeder = await startHdfsSeeder(hdfs, { root, cacheDir, user: 'root', extra: ['--chunk-size', CHUNK, '--log-level', 'info', ...extra] })
   try {
     if (sample !== undefined) {
+      let published = false
       while (!seeder.stderr.some(m => m.msg === 'version pulled')) {
-        sample((await models(seeder.admin)).line.originBytesRead as number, performance.now())
-        await new Promise(resolve => setTimeout(resolve, 100))
+        const { line } = await models(seeder.admin)
+        sample(line.originBytesRead as number, line.at as number)
+        if (!published) await hdfs.command(`touch ${root}/m/v1/_SUCCESS`)
+        published = true
+        await new Promise(resolve => setTimeout(resolve, 10))
       }
     }
     const done = await seeder.waitFor(m => m.msg === 'version pulled', 600_000)
@@ -86,6 +100,21 @@ function perSecond (samples: Array<[number, number]>): number[] {
   return samples.at(-1)![1] >= SIZE ? out.slice(0, -1) : out
 }
 
+/** Sets the CPU layout (see the top of this file); false when it cannot be had here. */
+function pin (hdfs: MiniHdfs, layout: string): boolean {
+  const [jvm, reader] = layout === 'pinned' ? ['0', '1'] : layout === 'shared' ? ['0-1', '0-1'] : [undefined, undefined]
+  if (jvm === undefined) throw new Error(`unknown layout ${layout}: shared or pinned`)
+  try {
+    // -a: every thread of the JVM; seeder processes started later inherit this process's affinity.
+    execFileSync('taskset', ['-a', '-p', '-c', jvm, String(hdfs.pid)], { stdio: 'ignore' })
+    execFileSync('taskset', ['-a', '-p', '-c', reader!, String(process.pid)], { stdio: 'ignore' })
+    return true
+  } catch (err) {
+    console.log(`${layout}: skipped, cannot set CPU affinity (${(err as Error).message})`)
+    return false
+  }
+}
+
 // The seeder's cache goes to tmpfs unless told otherwise: this VM's disk absorbs writes at ≈ 0.4 GB/s,
 // which would measure the disk rather than the pull (MODELSWARM_BENCH_CACHE=/path to include a disk).
 const work = await mkdtemp(join(process.env.MODELSWARM_BENCH_CACHE ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir()), 'ms-hdfs-bench-'))
@@ -97,22 +126,27 @@ try {
   console.log(`seeder cache in ${work}`)
   console.log(`MiniDFSCluster, 1 DataNode, loopback; file ${SIZE / MiB} MiB written in ${Number(wrote.millis) / 1000} s; chunk ${CHUNK}, 4 parallel reads`)
 
-  const plain: number[] = []
-  const hashed: number[] = []
-  const pull: number[] = []
   await plainRead(hdfs, path) // warm the DataNode's JIT and page cache: the first read is ~2.5× slower
-  for (let r = 0; r < RUNS; r++) {
-    plain.push(await plainRead(hdfs, path))
-    hashed.push(await plainRead(hdfs, path, true))
-    pull.push(await seederPull(hdfs, work, `unshaped-${r}`))
-    console.log(`run ${r + 1}: plain read ${gibps(SIZE, plain.at(-1)!)}, plain read + SHA-256 ${gibps(SIZE, hashed.at(-1)!)}, seeder pull ${gibps(SIZE, pull.at(-1)!)}`)
+  for (const layout of LAYOUTS) {
+    if (!pin(hdfs, layout)) continue
+    const plain: number[] = []
+    const hashed: number[] = []
+    const pull: number[] = []
+    for (let r = 0; r < RUNS; r++) {
+      plain.push(await plainRead(hdfs, path))
+      hashed.push(await plainRead(hdfs, path, true))
+      pull.push(await seederPull(hdfs, work, `unshaped-${r}`, '/bench'))
+      console.log(`${layout} run ${r + 1}: plain read ${gibps(SIZE, plain.at(-1)!)}, plain read + SHA-256 ${gibps(SIZE, hashed.at(-1)!)}, seeder pull ${gibps(SIZE, pull.at(-1)!)}`)
+    }
+    const ratio = median(plain) / median(pull)
+    console.log(`${layout}, medians of ${RUNS}: plain read ${gibps(SIZE, median(plain))} (${median(plain).toFixed(2)} s), plain read + SHA-256 ${gibps(SIZE, median(hashed))}, seeder pull ${gibps(SIZE, median(pull))} (${median(pull).toFixed(2)} s); pull ÷ plain = ${ratio.toFixed(2)} (goal ≥ 0.9), pull ÷ (read + SHA-256) = ${(median(hashed) / median(pull)).toFixed(2)}`)
   }
-  const ratio = median(plain) / median(pull)
-  console.log(`medians of ${RUNS}: plain read ${gibps(SIZE, median(plain))} (${median(plain).toFixed(2)} s), plain read + SHA-256 ${gibps(SIZE, median(hashed))}, seeder pull ${gibps(SIZE, median(pull))} (${median(pull).toFixed(2)} s); pull ÷ plain = ${ratio.toFixed(2)} (goal ≥ 0.9), pull ÷ (read + SHA-256) = ${(median(hashed) / median(pull)).toFixed(2)}`)
+  pin(hdfs, 'shared')
 
   const rate = parseRate(RATE_TEXT)
   const samples: Array<[number, number]> = []
-  const seconds = await seederPull(hdfs, work, 'shaped', ['--line-rate', RATE_TEXT], (bytes, at) => samples.push([at, bytes]))
+  await hdfs.command(`write /bench-shaped/m/v1/weights.bin ${SIZE} 7`)
+  const seconds = await seederPull(hdfs, work, 'shaped', '/bench-shaped', ['--line-rate', RATE_TEXT], (bytes, at) => samples.push([at, bytes]))
   const bins = perSecond(samples)
   const deviations = bins.map(b => (b - rate) / rate * 100)
   console.log(`--line-rate ${RATE_TEXT}: pull took ${seconds.toFixed(2)} s (average ${formatRate(SIZE / seconds)}); per second (MiB): ${bins.map(b => (b / MiB).toFixed(1)).join(' ')}`)

@@ -36,6 +36,7 @@ export const OPTIONS = {
   lineRate: { flags: '--line-rate <rate>', env: 'MODELSWARM_LINE_RATE', help: 'budget for pulls from the origin, e.g. 400MiB/s or 2Gbit/s (unset: unshaped)', parse: (v: string) => parseRate(v) },
   pollInterval: { flags: '--poll-interval <duration>', env: 'MODELSWARM_POLL_INTERVAL', help: 'how often to list the origin for new versions', default: '5s', parse: (v: string) => parseDuration(v) },
   parallelReads: { flags: '--parallel-reads <n>', env: 'MODELSWARM_PARALLEL_READS', help: 'concurrent ranged reads per pull', default: '4', parse: (v: string) => positiveInt(v, '--parallel-reads') },
+  readSize: { flags: '--read-size <bytes>', env: 'MODELSWARM_READ_SIZE', help: 'longest single ranged read from the origin, in whole chunks (fewer, longer reads spare the NameNode and DataNodes per-request work)', default: '256MiB', parse: (v: string) => parseBytes(v) },
   chunkSize: { flags: '--chunk-size <bytes>', env: 'MODELSWARM_CHUNK_SIZE', help: 'fixed chunk size (default: 4–64 MiB chosen from the model size)', parse: (v: string) => parseBytes(v) },
   admin: { flags: '--admin <host:port>', env: 'MODELSWARM_ADMIN', help: 'admin HTTP address (/healthz, /readyz, /v1/models, POST /v1/preheat)', default: '127.0.0.1:7070' },
   // fetch

@@ -31,6 +31,7 @@ export interface SeedCommandOptions {
   lineRate?: number
   pollInterval: number
   parallelReads: number
+  readSize: number
   chunkSize?: number
   admin: string
   json: boolean
@@ -54,6 +55,7 @@ export async function runSeed (opts: SeedCommandOptions): Promise<void> {
     lineRate: opts.lineRate,
     pollIntervalMs: opts.pollInterval,
     parallelReads: opts.parallelReads,
+    readSize: opts.readSize,
     chunkSize: opts.chunkSize,
     cacheCapacity: opts.cacheCapacity,
     keepVersions: opts.keepVersions,

@@ -9,6 +9,7 @@
  */
 import type { ManifestFile } from '../chunker/manifest.ts'
 import { InvalidInputError, NotFoundError } from '../errors.ts'
+import type { ReadSink } from './datanode-reader.ts'
 import { DEFAULT_MARKER, OriginChangedError, type Origin, type OriginVersionRef } from './origin.ts'
 import type { HdfsFileStatus, WebHdfsClient } from './webhdfs-client.ts'
 import { HdfsFileNotFoundError, HdfsRemoteError, ShortReadError } from './webhdfs-errors.ts'
@@ -97,10 +98,10 @@ export class HdfsOrigin implements Origin {
     return out.sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
   }
 
-  async * read (ref: OriginVersionRef, path: string, offset: number, length: number, signal?: AbortSignal): AsyncIterable<Uint8Array> {
+  async read (ref: OriginVersionRef, path: string, offset: number, length: number, sink: ReadSink, signal?: AbortSignal): Promise<void> {
     const full = `${this.#dir(ref)}/${path}`
     try {
-      yield * this.#client.open(full, { offset, length, signal })
+      await this.#client.read(full, { offset, length, signal }, sink)
     } catch (err) {
       // HDFS answered but the range is not there: find out whether the file shrank (final) or not (retry).
       if (err instanceof ShortReadError || err instanceof HdfsRemoteError) await this.#checkSize(full, offset + length, err, signal)

@@ -1,9 +1,10 @@
 /** An origin on the local filesystem: ROOT/<name>/<version>/ with a `_SUCCESS` marker when ready. */
-import { readdir, stat } from 'node:fs/promises'
+import { open, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { listModelFiles, readFileRange } from '../chunker/chunk-hasher.ts'
+import { listModelFiles, ShortReadError } from '../chunker/chunk-hasher.ts'
 import type { ManifestFile } from '../chunker/manifest.ts'
 import { NotFoundError } from '../errors.ts'
+import type { ReadSink } from './datanode-reader.ts'
 import { DEFAULT_MARKER, type Origin, type OriginVersionRef } from './origin.ts'
 
 export class LocalDirOrigin implements Origin {
@@ -42,10 +43,20 @@ export class LocalDirOrigin implements Origin {
     }
   }
 
-  async * read (ref: OriginVersionRef, path: string, offset: number, length: number): AsyncIterable<Uint8Array> {
-    for await (const block of readFileRange(join(this.#root, ref.name, ref.version, path), offset, offset + length)) {
-      this.bytesRead += block.length
-      yield block
+  async read (ref: OriginVersionRef, path: string, offset: number, length: number, sink: ReadSink): Promise<void> {
+    const file = join(this.#root, ref.name, ref.version, path)
+    const fh = await open(file, 'r')
+    try {
+      for (let done = 0; done < length;) {
+        const region = sink.region()
+        const { bytesRead } = await fh.read(region, 0, Math.min(region.length, length - done), offset + done)
+        if (bytesRead === 0) throw new ShortReadError(`${file}: ended at byte ${offset + done}, expected ${offset + length} (file shrank while being read)`)
+        done += bytesRead
+        this.bytesRead += bytesRead
+        await sink.filled(bytesRead)
+      }
+    } finally {
+      await fh.close()
     }
   }
 }

@@ -6,6 +6,7 @@
  */
 import type { ManifestFile } from '../chunker/manifest.ts'
 import { ModelswarmError } from '../errors.ts'
+import type { ReadSink } from './datanode-reader.ts'
 
 export interface OriginVersionRef { name: string, version: string }
 
@@ -20,8 +21,8 @@ export interface Origin {
   isReady: (ref: OriginVersionRef, signal?: AbortSignal) => Promise<boolean>
   /** The version's files (marker excluded), relative paths, sizes and modes. */
   listFiles: (ref: OriginVersionRef, signal?: AbortSignal) => Promise<ManifestFile[]>
-  /** Streams exactly `length` bytes at `offset` of a file; must throw rather than end short. */
-  read: (ref: OriginVersionRef, path: string, offset: number, length: number, signal?: AbortSignal) => AsyncIterable<Uint8Array>
+  /** Reads exactly `length` bytes at `offset` of a file into `sink`'s regions; must throw rather than end short. */
+  read: (ref: OriginVersionRef, path: string, offset: number, length: number, sink: ReadSink, signal?: AbortSignal) => Promise<void>
   /**
    * A content checksum of a whole file that is cheap for the origin to give (no data transfer), or
    * undefined when it has none. Files with equal size and checksum are the same bytes, so a file already

@@ -35,6 +35,8 @@ export interface SeederOptions {
   pollIntervalMs?: number
   /** Concurrent ranged reads per pull. @default 4 */
   parallelReads?: number
+  /** Longest single ranged read. @default 256 MiB */
+  readSize?: number
   /** Fixed chunk size instead of the size policy (tests). */
   chunkSize?: number
   /** Cache size limit in bytes (the disk's free space limits too). @default unlimited */
@@ -107,7 +109,8 @@ export class Seeder {
     this.#log = opts.log.child({ component: 'seeder' })
     // Burst of 20 ms of budget: any one-second window then carries at most 2 % over the rate (the goal is
     // ±3 %), while readers still get whole 64 KiB socket reads; 256 KiB floor for very low rates.
-    this.#line = opts.lineRate === undefined ? undefined : new TokenBucket({ rate: opts.lineRate, burst: Math.max(256 * 1024, Math.floor(opts.lineRate / 50)) })
+    // Starting empty: a full bucket let the pull's first second exceed the line budget by the burst.
+    this.#line = opts.lineRate === undefined ? undefined : new TokenBucket({ rate: opts.lineRate, burst: Math.max(256 * 1024, Math.floor(opts.lineRate / 50)), initial: 0 })
     this.#pins = new Set((opts.pins ?? []).map(key))
   }
 
@@ -351,6 +354,7 @@ export class Seeder {
       await this.#copyTwins(v, onChunk, signal)
       await pullVersion(origin, v.ref, v.store, {
         parallel: this.#opts.parallelReads,
+        rangeBytes: this.#opts.readSize,
         line: this.#line,
         signal,
         stats: v.pull,

@@ -1,16 +1,17 @@
 /**
- * A thin WebHDFS client for the seeder's data path, on node:http rather than fetch: IncomingMessage is
- * already a byte stream with TCP backpressure (no WHATWG stream layer per chunk), redirects are never
- * followed implicitly (OPEN and GETFILECHECKSUM must be sent to the DataNode the NameNode names), and
- * transport errors keep Node's codes (ECONNREFUSED) for failover decisions.
+ * A thin WebHDFS client for the seeder. Metadata goes over node:http rather than fetch: redirects are
+ * never followed implicitly (OPEN and GETFILECHECKSUM must be sent to the DataNode the NameNode names),
+ * and transport errors keep Node's codes (ECONNREFUSED) for failover decisions. File bytes come from the
+ * DataNode through datanode-reader.ts, straight into the caller's buffers.
  * The npm `webhdfs` package was measured unfit for this path: see bench/webhdfs-npm-check.ts.
  */
 import { Agent, get, type IncomingMessage } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { InvalidInputError, TimeoutError } from '../errors.ts'
+import { readBody, type ReadSink } from './datanode-reader.ts'
 import {
   HdfsConnectionError, HdfsHttpError, HdfsRetriableError, HdfsSafeModeError, HdfsStandbyError,
-  NameNodesUnavailableError, ShortReadError, errorFromResponse, type NameNodeFailure
+  NameNodesUnavailableError, errorFromResponse, type NameNodeFailure
 } from './webhdfs-errors.ts'
 
 export interface WebHdfsLogger {
@@ -67,6 +68,9 @@ export interface OpenOptions {
 }
 
 const MAX_JSON_BYTES = 64 << 20
+/** Block size and read-ahead of `open`. */
+const OPEN_BLOCK = 256 * 1024
+const OPEN_AHEAD = 4
 
 export class WebHdfsClient {
   /** Bytes received from DataNodes by OPEN bodies. */
@@ -118,66 +122,77 @@ export class WebHdfsClient {
   }
 
   /**
-   * Streams [offset, offset + length) of a file from the DataNode the NameNode redirects to. Pull-based:
-   * bytes are read from the socket only as fast as the consumer iterates. Aborting `signal` or leaving
-   * the loop early closes the connection.
+   * Reads [offset, offset + length) of a file from the DataNode the NameNode redirects to, straight into
+   * `sink`'s buffers (see datanode-reader.ts). Throws ShortReadError if fewer bytes arrive.
    */
-  async * open (path: string, options: OpenOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
+  async read (path: string, options: OpenOptions, sink: ReadSink): Promise<void> {
     const { offset = 0, length, signal } = options
     if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidInputError(`invalid offset ${offset}`)
     if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) throw new InvalidInputError(`invalid length ${length}`)
     if (length === 0) return
-    const where = `OPEN ${path} [${offset}+${length ?? 'EOF'}]`
     const params: Record<string, string> = { offset: String(offset) }
     if (length !== undefined) params.length = String(length)
-    const dataNode = await this.#redirect('OPEN', path, params, signal)
-
-    // Headers must come within the request deadline; the body only has to keep making progress.
-    const headerDeadline = new AbortController()
-    const timer = setTimeout(() => headerDeadline.abort(), this.#requestTimeoutMs)
-    let res: IncomingMessage
-    try {
-      res = await this.#get(dataNode, signal === undefined ? headerDeadline.signal : AbortSignal.any([signal, headerDeadline.signal]))
-    } catch (err) {
-      if (signal?.aborted === true) throw signal.reason
-      if (headerDeadline.signal.aborted) throw new TimeoutError(`${where}: no answer from the DataNode within ${this.#requestTimeoutMs} ms`, { cause: err })
-      throw err
-    } finally {
-      clearTimeout(timer)
-    }
-    if (res.statusCode !== 200) throw errorFromResponse(res.statusCode ?? 0, await readText(res, where), where)
-
-    // One timer re-armed around each wait for data: it fires only while we wait on the DataNode.
-    let waiting = false
-    const idle = setTimeout(() => {
-      if (waiting) res.destroy(new TimeoutError(`${where}: no data for ${this.#idleTimeoutMs} ms`))
-    }, this.#idleTimeoutMs)
-    let received = 0
-    try {
-      const chunks = res[Symbol.asyncIterator]() as AsyncIterator<Buffer>
-      while (true) {
-        waiting = true
-        idle.refresh()
-        let next: IteratorResult<Buffer>
-        try {
-          next = await chunks.next()
-        } catch (err) {
-          if (signal?.aborted === true) throw signal.reason
-          throw err instanceof TimeoutError ? err : new HdfsConnectionError(where, err)
-        } finally {
-          waiting = false
-        }
-        if (next.done === true) break
-        received += next.value.length
-        this.bytesRead += next.value.length
-        this.#options.onBytes?.(next.value.length)
-        if (length !== undefined && received > length) throw new HdfsHttpError(200, `${where}: DataNode sent more than requested`)
-        yield next.value
+    const url = await this.#redirect('OPEN', path, params, signal)
+    await readBody({
+      url,
+      length,
+      signal,
+      where: `OPEN ${path} [${offset}+${length ?? 'EOF'}]`,
+      headerTimeoutMs: this.#requestTimeoutMs,
+      idleTimeoutMs: this.#idleTimeoutMs,
+      onBytes: n => {
+        this.bytesRead += n
+        this.#options.onBytes?.(n)
       }
-      if (length !== undefined && received < length) throw new ShortReadError(where, length, received)
+    }, sink)
+  }
+
+  /**
+   * `read` as a pull-based stream of fresh blocks: bytes are read from the socket only as fast as the
+   * consumer iterates (a few blocks ahead). Aborting `signal` or leaving the loop early closes the connection.
+   */
+  async * open (path: string, options: OpenOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
+    const stop = new AbortController()
+    const blocks: Uint8Array[] = []
+    let block = Buffer.allocUnsafe(OPEN_BLOCK)
+    let wake: (() => void) | undefined
+    let release: (() => void) | undefined
+    let ended = false
+    let failure: { err: unknown } | undefined
+    const sink: ReadSink = {
+      region: () => block,
+      filled: n => {
+        blocks.push(block.subarray(0, n))
+        block = Buffer.allocUnsafe(OPEN_BLOCK)
+        wake?.()
+        if (blocks.length >= OPEN_AHEAD) return new Promise(resolve => { release = resolve })
+      }
+    }
+    const signal = options.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal])
+    const reading = this.read(path, { ...options, signal }, sink).then(
+      () => { ended = true },
+      (err: unknown) => { failure = { err } }
+    ).finally(() => wake?.())
+    try {
+      while (true) {
+        const next = blocks.shift()
+        if (next !== undefined) {
+          release?.()
+          release = undefined
+          yield next
+          continue
+        }
+        if (failure !== undefined) throw failure.err
+        if (ended) return
+        await new Promise<void>(resolve => { wake = resolve })
+        wake = undefined
+      }
     } finally {
-      clearTimeout(idle)
-      res.destroy()
+      if (!ended && failure === undefined) {
+        stop.abort()
+        release?.()
+        await reading
+      }
     }
   }
 

@@ -9,14 +9,9 @@ import { OriginChangedError } from '../../src/seeder/origin.ts'
 import { WebHdfsClient } from '../../src/seeder/webhdfs-client.ts'
 import { startMiniHdfs, type MiniHdfs } from '../hdfs/mini-hdfs.ts'
 import { contentBytes } from '../hdfs/mini-hdfs-content.ts'
+import { collect } from '../support/read-sink.ts'
 
 const MiB = 1024 * 1024
-
-async function readAll (chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const parts: Uint8Array[] = []
-  for await (const chunk of chunks) parts.push(chunk)
-  return Buffer.concat(parts)
-}
 
 describe('HdfsOrigin', () => {
   let hdfs: MiniHdfs
@@ -67,8 +62,9 @@ describe('HdfsOrigin', () => {
       { path: 'sub/dir/vocab.txt', size: 1000, mode: 0o644 },
       { path: 'weights.bin', size: 3 * MiB + 7, mode: 0o600 }
     ])
-    const got = await readAll(origin.read(ref, 'weights.bin', MiB - 3, 2 * MiB))
-    expect(got.equals(contentBytes(1, MiB - 3, 2 * MiB))).toBe(true)
+    const got = collect(2 * MiB)
+    await origin.read(ref, 'weights.bin', MiB - 3, 2 * MiB, got.sink)
+    expect(got.bytes().equals(contentBytes(1, MiB - 3, 2 * MiB))).toBe(true)
     expect(origin.bytesRead).toBe(2 * MiB)
   })
 
@@ -87,7 +83,7 @@ describe('HdfsOrigin', () => {
     await hdfs.writeFile('/r3/m/v1/w.bin', 4 * MiB, 5, MiB)
     const origin = new HdfsOrigin({ client, roots: ['/r3'] })
     await hdfs.command('truncate /r3/m/v1/w.bin 1048576')
-    await expect(readAll(origin.read({ name: 'm', version: 'v1' }, 'w.bin', 0, 4 * MiB))).rejects.toThrow(OriginChangedError)
-    await expect(readAll(origin.read({ name: 'm', version: 'v1' }, 'w.bin', 2 * MiB, MiB))).rejects.toThrow(/shrank to 1048576 bytes/)
+    await expect(origin.read({ name: 'm', version: 'v1' }, 'w.bin', 0, 4 * MiB, collect(4 * MiB).sink)).rejects.toThrow(OriginChangedError)
+    await expect(origin.read({ name: 'm', version: 'v1' }, 'w.bin', 2 * MiB, MiB, collect(MiB).sink)).rejects.toThrow(/shrank to 1048576 bytes/)
   })
 })

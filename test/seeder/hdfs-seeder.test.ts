@@ -95,7 +95,7 @@ describe('HDFS seeder, one NameNode', () => {
     await writeFiles(hdfs, '/changing/secret/v1', [{ path: 'w.bin', size: 4 * MiB, seed: 9 }])
     await hdfs.command('chmod /changing/secret/v1/w.bin 000')
     await hdfs.command('touch /changing/secret/v1/_SUCCESS')
-    const seeder = track(await startHdfsSeeder(hdfs, { root: '/changing', cacheDir, extra: ['--chunk-size', '4MiB', '--line-rate', '16MiB/s'] }))
+    const seeder = track(await startHdfsSeeder(hdfs, { root: '/changing', cacheDir, extra: ['--chunk-size', '4MiB', '--line-rate', '16MiB/s', '--read-size', '4MiB'] }))
     const denied = await waitForVersion(seeder.admin, 'secret@v1', x => x.state === 'failed')
     expect(denied.error).toMatch(/Permission denied: user=alice/)
 

@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest'
+import { randomBytes } from 'node:crypto'
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { manifestFromDirectory } from '../../src/chunker/chunk-hasher.ts'
+import { ChunkStore } from '../../src/chunker/chunk-store.ts'
+import { createHeader, type Manifest, type ManifestFile } from '../../src/chunker/manifest.ts'
+import { silentLogger } from '../../src/log.ts'
+import { LocalDirOrigin } from '../../src/seeder/local-origin.ts'
+import type { ReadSink } from '../../src/seeder/datanode-reader.ts'
+import type { Origin, OriginVersionRef } from '../../src/seeder/origin.ts'
+import { pullVersion } from '../../src/seeder/puller.ts'
+import { errorOf } from '../support/errors.ts'
+
+const C = 4096
+const ref = { name: 'm', version: 'v1' }
+
+/** A real model directory: big.bin (9.5 chunks), small.bin (1 chunk), empty. */
+async function model (): Promise<{ root: string, origin: LocalDirOrigin, manifest: Manifest, files: Record<string, Buffer> }> {
+  const root = await mkdtemp(join(tmpdir(), 'ms-puller-'))
+  const files = { 'big.bin': randomBytes(9.5 * C), 'small.bin': randomBytes(C), empty: Buffer.alloc(0) }
+  const dir = join(root, 'origin', ref.name, ref.version)
+  await mkdir(dir, { recursive: true })
+  for (const [p, b] of Object.entries(files)) await writeFile(join(dir, p), b)
+  const manifest = await manifestFromDirectory(dir, { ...ref, chunkSize: C })
+  return { root, origin: new LocalDirOrigin(join(root, 'origin')), manifest, files }
+}
+
+/** Records each read and can fail reads after a given number of bytes (an origin dropping the connection). */
+class RecordingOrigin implements Origin {
+  readonly description = 'recording'
+  reads: Array<{ path: string, offset: number, length: number }> = []
+  readonly inner: Origin
+  readonly failAfter: number[]
+  constructor (inner: Origin, failAfter: number[] = []) {
+    this.inner = inner
+    this.failAfter = failAfter
+  }
+
+  get bytesRead (): number { return this.inner.bytesRead }
+  listReady = async (): Promise<OriginVersionRef[]> => this.inner.listReady()
+  isReady = async (r: OriginVersionRef): Promise<boolean> => this.inner.isReady(r)
+  listFiles = async (r: OriginVersionRef): Promise<ManifestFile[]> => this.inner.listFiles(r)
+  async read (r: OriginVersionRef, path: string, offset: number, length: number, sink: ReadSink): Promise<void> {
+    this.reads.push({ path, offset, length })
+    const limit = this.failAfter.shift()
+    const reset = (): Error => Object.assign(new Error('connection reset'), { code: 'ECONNRESET' })
+    if (limit === 0) throw reset()
+    let sent = 0
+    await this.inner.read(r, path, offset, length, {
+      region: () => limit === undefined ? sink.region() : sink.region().subarray(0, limit - sent),
+      filled: async n => {
+        sent += n
+        await sink.filled(n)
+        if (sent === limit) throw reset()
+      }
+    })
+  }
+}
+
+async function open (root: string, manifest: Manifest, name = 'out'): Promise<ChunkStore> {
+  return ChunkStore.open({ dir: join(root, name), header: createHeader(manifest) })
+}
+
+describe('pullVersion', () => {
+  it('pulls every chunk in multi-chunk reads, verifies nothing is read twice and the files come out whole', async () => {
+    const { root, origin, manifest, files } = await model()
+    const recording = new RecordingOrigin(origin)
+    const store = await open(root, manifest)
+    const seen: number[] = []
+    const stats = await pullVersion(recording, ref, store, { parallel: 2, rangeBytes: 4 * C, log: silentLogger, onChunk: (i, d) => { seen.push(i); expect(Buffer.from(d)).toEqual(Buffer.from(manifest.chunks[i]!)) } })
+    expect(seen.sort((a, b) => a - b)).toEqual([...Array(11).keys()])
+    expect(stats).toEqual({ bytesRead: 10.5 * C, bytesRetried: 0, chunksPulled: 11, retries: 0 })
+    expect(origin.bytesRead).toBe(10.5 * C)
+    // big.bin: 10 chunks in ranges of ≤ 4 chunks; small.bin: one.
+    expect(recording.reads.map(r => [r.path, r.offset / C, r.length / C])).toEqual([
+      ['big.bin', 0, 4], ['big.bin', 4, 4], ['big.bin', 8, 1.5], ['small.bin', 0, 1]
+    ])
+    await store.finalize()
+    await store.close()
+    for (const [p, b] of Object.entries(files)) expect(await readFile(join(root, 'out', p))).toEqual(b)
+  })
+
+  it('reads only the chunks a resumed store lacks', async () => {
+    const { root, origin, manifest, files } = await model()
+    const first = await open(root, manifest)
+    await expect(pullVersion(new RecordingOrigin(origin, [2.5 * C]), ref, first, { parallel: 1, attempts: 1, log: silentLogger, onChunk: () => {} }))
+      .rejects.toThrow('connection reset')
+    expect(first.have.count).toBe(2)
+    await first.close()
+    const again = await open(root, manifest)
+    const recording = new RecordingOrigin(origin)
+    const stats = await pullVersion(recording, ref, again, { parallel: 1, log: silentLogger, onChunk: () => {} })
+    expect(stats.bytesRead).toBe(8.5 * C)
+    expect(recording.reads.map(r => [r.path, r.offset / C, r.length / C])).toEqual([['big.bin', 2, 7.5], ['small.bin', 0, 1]])
+    await again.finalize()
+    await again.close()
+    expect(await readFile(join(root, 'out', 'big.bin'))).toEqual(files['big.bin'])
+  })
+
+  it('resumes a failed read at the chunk it failed in, counting only that chunk\'s bytes as retried', async () => {
+    const { root, origin, manifest, files } = await model()
+    const recording = new RecordingOrigin(origin, [5.25 * C, 0.5 * C])
+    const store = await open(root, manifest)
+    const stats = await pullVersion(recording, ref, store, { parallel: 1, retryBaseMs: 1, log: silentLogger, onChunk: () => {} })
+    expect(stats.retries).toBe(2)
+    expect(stats.bytesRetried).toBe(0.75 * C)
+    expect(stats.bytesRead - stats.bytesRetried).toBe(10.5 * C)
+    expect(recording.reads.map(r => [r.offset / C, r.length / C])).toEqual([[0, 9.5], [5, 4.5], [5, 4.5], [0, 1]])
+    await store.finalize()
+    await store.close()
+    expect(await readFile(join(root, 'out', 'big.bin'))).toEqual(files['big.bin'])
+  })
+
+  it('gives up after `attempts` failures of the same chunk, keeping the chunks before it', async () => {
+    const { root, origin, manifest } = await model()
+    const store = await open(root, manifest)
+    const recording = new RecordingOrigin(origin, [1.5 * C, 0, 0])
+    await expect(pullVersion(recording, ref, store, { parallel: 1, attempts: 3, retryBaseMs: 1, log: silentLogger, onChunk: () => {} }))
+      .rejects.toThrow('connection reset')
+    expect([...store.have.setIndexes()]).toEqual([0])
+    expect(recording.reads).toHaveLength(3)
+    await store.close()
+  })
+
+  it('fails at once, without retrying, when a chunk differs from the hash recorded for it', async () => {
+    const { root, origin, manifest } = await model()
+    const store = await open(root, manifest)
+    await store.recordHash(3, new Uint8Array(32).fill(7))
+    const recording = new RecordingOrigin(origin)
+    const err = await errorOf(pullVersion(recording, ref, store, { parallel: 1, log: silentLogger, onChunk: () => {} }))
+    expect(err).toMatchObject({ code: 'MS_ORIGIN_CHANGED' })
+    expect(recording.reads).toHaveLength(1)
+    expect(store.have.has(3)).toBe(false)
+    await store.close()
+  })
+})
