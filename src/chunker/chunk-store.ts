@@ -14,12 +14,13 @@
  * re-hashed from disk before being trusted, which also covers a power loss before writeback.
  */
 import { createHash } from 'node:crypto'
-import { mkdir, open, readFile, rename, rm, stat, statfs, writeFile, chmod, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, rename, rm, statfs, writeFile, chmod, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { DiskFullError, IntegrityError, InvalidInputError, ManifestError, ModelswarmError, StoreLockedError } from '../errors.ts'
 import { Bitfield } from './bitfield.ts'
 import { chunkLayout, createManifest, decodeHeader, encodeHeader, encodeManifest, HASH_BYTES, type ChunkLayout, type Manifest, type ManifestHeader } from './manifest.ts'
 import { readFileRange } from './chunk-hasher.ts'
+import { exists, readOptional, syncDir, writeAtomic } from '../util/files.ts'
 
 /** A chunk whose hash has not been published yet cannot be written: there is nothing to verify it against. */
 export class UnknownHashError extends ModelswarmError {
@@ -400,43 +401,6 @@ async function openSized (path: string, size: number): Promise<FileHandle> {
   const fh = await open(path, await exists(path) ? 'r+' : 'w+')
   if ((await fh.stat()).size !== size) await fh.truncate(size)
   return fh
-}
-
-async function readOptional (path: string): Promise<Buffer | undefined> {
-  try {
-    return await readFile(path)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
-}
-
-async function exists (path: string): Promise<boolean> {
-  try {
-    await stat(path)
-    return true
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
-    throw err
-  }
-}
-
-/** Write-then-rename, so a reader sees the old or the new file, never half of one. */
-async function writeAtomic (path: string, data: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`
-  const fh = await open(tmp, 'w')
-  try {
-    await fh.writeFile(data)
-    await fh.datasync()
-  } finally {
-    await fh.close()
-  }
-  await rename(tmp, path)
-}
-
-async function syncDir (path: string): Promise<void> {
-  const fh = await open(path, 'r')
-  try { await fh.sync() } finally { await fh.close() }
 }
 
 function safeDecodeHeader (bytes: Uint8Array): string {

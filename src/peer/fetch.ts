@@ -11,7 +11,7 @@ import { manifestId } from '../chunker/manifest.ts'
 import { IntegrityError, InvalidInputError, NotFoundError, TimeoutError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { sleep } from '../util/sleep.ts'
-import { createNode, ipOf } from './node.ts'
+import { bulkHostFor, createNode } from './node.ts'
 import { verifyLatest, VersionMeta } from './publications.ts'
 import { TrustList } from './signed.ts'
 import { SwarmHost } from './swarm-host.ts'
@@ -105,12 +105,6 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
     await host.stop()
     await node.stop()
   }
-}
-
-/** The bulk endpoint listens on the interface libp2p listens on (all interfaces by default). */
-export function bulkHostFor (listen: string[] | undefined): string {
-  const ip = listen?.[0] === undefined ? undefined : ipOf(multiaddr(listen[0]))
-  return ip ?? '0.0.0.0'
 }
 
 function waitComplete (swarm: VersionSwarm, idleTimeoutMs: number, signal?: AbortSignal): Promise<void> {

@@ -9,7 +9,7 @@ import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { DHT_PROTOCOL } from './protocols.ts'
 
@@ -49,4 +49,10 @@ export async function createNode (opts: NodeOptions): Promise<SwarmNode> {
 /** The IP address in a multiaddr, if it has one. */
 export function ipOf (addr: Multiaddr): string | undefined {
   return addr.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')?.value
+}
+
+/** The bulk endpoint listens on the interface libp2p listens on (all interfaces by default). */
+export function bulkHostFor (listen: string[] | undefined): string {
+  const ip = listen?.[0] === undefined ? undefined : ipOf(multiaddr(listen[0]))
+  return ip ?? '0.0.0.0'
 }

@@ -6,10 +6,10 @@
  * the seeder once per version so later versions can be matched against it without asking the origin.
  */
 import { createHash } from 'node:crypto'
-import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { readFileRange } from '../chunker/chunk-hasher.ts'
 import type { ChunkStore } from '../chunker/chunk-store.ts'
+import { readOptional, writeAtomic } from '../util/files.ts'
 
 /** Relative path → origin checksum, for the files that have one. */
 export type FileChecksums = Record<string, string>
@@ -17,18 +17,12 @@ export type FileChecksums = Record<string, string>
 const FILE = 'checksums.json'
 
 export async function readChecksums (store: ChunkStore): Promise<FileChecksums | undefined> {
-  try {
-    return JSON.parse(await readFile(join(`${store.dir}.modelswarm`, FILE), 'utf8')) as FileChecksums
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
+  const bytes = await readOptional(join(`${store.dir}.modelswarm`, FILE))
+  return bytes === undefined ? undefined : JSON.parse(bytes.toString('utf8')) as FileChecksums
 }
 
 export async function writeChecksums (store: ChunkStore, sums: FileChecksums): Promise<void> {
-  const path = join(`${store.dir}.modelswarm`, FILE)
-  await writeFile(`${path}.tmp`, JSON.stringify(sums))
-  await rename(`${path}.tmp`, path)
+  await writeAtomic(join(`${store.dir}.modelswarm`, FILE), JSON.stringify(sums))
 }
 
 export interface HeldVersion { store: ChunkStore, checksums: FileChecksums }
