@@ -116,6 +116,28 @@ describe('HDFS seeder, one NameNode', () => {
     await expectNoCorruption(cachePath(cacheDir, 'gone', 'v1'), 11)
   })
 
+  it('a seeder killed mid-pull resumes from its bitfield after a restart and pulls only the chunks it lacks', async () => {
+    const files: HdfsFile[] = [{ path: 'weights.bin', size: 128 * MiB, seed: 12, blockSize: 16 * MiB }]
+    await writeFiles(hdfs, '/resume/m/v1', files)
+    await hdfs.command('touch /resume/m/v1/_SUCCESS')
+    const cacheDir = join(work, 'seeder-resume')
+    const first = track(await startHdfsSeeder(hdfs, { root: '/resume', cacheDir, extra: ['--chunk-size', '8MiB', '--line-rate', '32MiB/s'] }))
+    const before = await waitForVersion(first.admin, 'm@v1', x => x.chunksHeld >= 5)
+    await first.kill('SIGKILL')
+    const again = track(await startHdfsSeeder(hdfs, { root: '/resume', cacheDir }))
+    const published = await again.waitFor(m => m.msg === 'version published')
+    const v = await waitForVersion(again.admin, 'm@v1', x => x.state === 'ready')
+    const line = (await models(again.admin)).line
+    console.log(`killed at ≥ ${before.chunksHeld}/16 chunks; restart resumed ${published.resumed}, pulled ${line.originBytesRead} bytes`)
+    // Chunks written before the kill are kept (a torn last one may be re-verified away); only the rest crosses the line.
+    expect(published.resumed).toBeGreaterThanOrEqual(before.chunksHeld - 1)
+    expect(line.originBytesRead).toBe((16 - published.resumed) * 8 * MiB)
+    expect(v.bytesRetried).toBe(0)
+    const host = track(startFetch(again, join(work, 'host-resume'), [], 'm@v1'))
+    await host.waitFor(m => m.ok === true, 60_000)
+    expect(await treeDigests(join(work, 'host-resume'))).toEqual(expectedDigests(files))
+  })
+
   it('with HDFS shut down, held versions are still served and latest still resolves, also after a seeder restart', async () => {
     const seeder = track(await startHdfsSeeder(hdfs, { root: '/ms', cacheDir: seederCache }))
     await waitForVersion(seeder.admin, 'llm@v2', x => x.state === 'ready')
