@@ -2,10 +2,12 @@
  * HDFS as an origin, through WebHDFS: each configured root holds `<name>/<version>/`, and a version is
  * ready once its completion marker exists.
  *
- * Watching stays cheap on a busy NameNode: one LISTSTATUS per root and one per model directory per
- * poll, and the marker is probed only in version directories whose modification time moved since the
- * last probe (HDFS updates a directory's mtime when an entry is created in it, so the marker's arrival
- * always shows). Versions seen ready are remembered and never probed again: versions are immutable.
+ * Watching stays cheap on a busy NameNode. HDFS updates a directory's mtime when an entry is created in
+ * or removed from it, so each poll lists every root once, and a model directory only when its mtime moved
+ * or it has versions not ready yet (whose markers are written one level further down); a marker is
+ * probed only in version directories whose mtime moved since the last probe. Versions seen ready are
+ * remembered and never probed again: versions are immutable. Every FULL_LIST_EVERY-th poll lists every
+ * model directory anyway, should two changes ever share a millisecond.
  */
 import type { ManifestFile } from '../chunker/manifest.ts'
 import { InvalidInputError, NotFoundError } from '../errors.ts'
@@ -13,6 +15,9 @@ import type { ReadSink } from './datanode-reader.ts'
 import { DEFAULT_MARKER, OriginChangedError, type Origin, type OriginVersionRef } from './origin.ts'
 import type { HdfsFileStatus, WebHdfsClient } from './webhdfs-client.ts'
 import { HdfsFileNotFoundError, HdfsRemoteError, ShortReadError } from './webhdfs-errors.ts'
+
+/** Polls between listings of every model directory, whatever their mtimes say. */
+const FULL_LIST_EVERY = 12
 
 export interface HdfsOriginOptions {
   client: WebHdfsClient
@@ -32,6 +37,9 @@ export class HdfsOrigin implements Origin {
   readonly #ready = new Set<string>()
   /** Version directory → its mtime when the marker was last found missing. */
   readonly #probedAt = new Map<string, number>()
+  /** Model directory → its mtime at its last listing, the ready versions found, and whether others were pending. */
+  readonly #listed = new Map<string, { mtime: number, ready: OriginVersionRef[], pending: boolean }>()
+  #polls = 0
 
   constructor (opts: HdfsOriginOptions) {
     if (opts.roots.length === 0) throw new InvalidInputError('an HDFS origin needs at least one root directory')
@@ -47,29 +55,44 @@ export class HdfsOrigin implements Origin {
   async listReady (signal?: AbortSignal): Promise<OriginVersionRef[]> {
     const out: OriginVersionRef[] = []
     const names = new Set<string>()
+    const full = this.#polls++ % FULL_LIST_EVERY === 0
     for (const root of this.#roots) {
-      const models = await this.#list(root, signal)
-      for (const model of models) {
+      for (const model of await this.#list(root, signal)) {
         if (model.type !== 'DIRECTORY' || names.has(model.pathSuffix)) continue
         names.add(model.pathSuffix)
         this.#modelRoot.set(model.pathSuffix, root)
-        for (const v of await this.#list(`${root}/${model.pathSuffix}`, signal)) {
-          if (v.type !== 'DIRECTORY') continue
-          const ref = { name: model.pathSuffix, version: v.pathSuffix }
-          const dir = this.#dir(ref)
-          if (!this.#ready.has(dir)) {
-            if (this.#probedAt.get(dir) === v.modificationTime || !await this.#markerExists(dir, signal)) {
-              this.#probedAt.set(dir, v.modificationTime)
-              continue
-            }
-            this.#ready.add(dir)
-            this.#probedAt.delete(dir)
-          }
-          out.push(ref)
+        const dir = `${root}/${model.pathSuffix}`
+        let seen = this.#listed.get(dir)
+        if (full || seen === undefined || seen.pending || seen.mtime !== model.modificationTime) {
+          seen = { mtime: model.modificationTime, ...await this.#readyVersions(model.pathSuffix, dir, signal) }
+          this.#listed.set(dir, seen)
         }
+        out.push(...seen.ready)
       }
     }
     return out
+  }
+
+  /** Lists one model directory: its ready versions, and whether any version is not ready yet. */
+  async #readyVersions (name: string, modelDir: string, signal: AbortSignal | undefined): Promise<{ ready: OriginVersionRef[], pending: boolean }> {
+    const ready: OriginVersionRef[] = []
+    let pending = false
+    for (const v of await this.#list(modelDir, signal)) {
+      if (v.type !== 'DIRECTORY') continue
+      const ref = { name, version: v.pathSuffix }
+      const dir = this.#dir(ref)
+      if (!this.#ready.has(dir)) {
+        if (this.#probedAt.get(dir) === v.modificationTime || !await this.#markerExists(dir, signal)) {
+          this.#probedAt.set(dir, v.modificationTime)
+          pending = true
+          continue
+        }
+        this.#ready.add(dir)
+        this.#probedAt.delete(dir)
+      }
+      ready.push(ref)
+    }
+    return { ready, pending }
   }
 
   async isReady (ref: OriginVersionRef, signal?: AbortSignal): Promise<boolean> {

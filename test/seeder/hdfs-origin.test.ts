@@ -40,17 +40,27 @@ describe('HdfsOrigin', () => {
     await hdfs?.stop()
   })
 
-  it('lists ready versions under every root, probing a marker only when its directory changed', async () => {
+  it('lists ready versions under every root, listing a model or probing a marker only when its directory changed', async () => {
     const origin = new HdfsOrigin({ client, roots: ['/r1', '/r2/'] })
     // llm is taken from /r1, the first root that has it; /r2/llm is shadowed.
     expect(await origin.listReady()).toEqual([{ name: 'llm', version: 'v1' }, { name: 'other', version: 'a' }])
     calls.length = 0
     expect(await origin.listReady()).toEqual([{ name: 'llm', version: 'v1' }, { name: 'other', version: 'a' }])
-    expect(calls).toEqual(['listStatus /r1', 'listStatus /r1/llm', 'listStatus /r2', 'listStatus /r2/other'])
+    // /r1/llm has a version not ready yet (v2), so it is listed again; /r2/other is unchanged and all ready.
+    expect(calls).toEqual(['listStatus /r1', 'listStatus /r1/llm', 'listStatus /r2'])
     await hdfs.command('touch /r1/llm/v2/_SUCCESS')
     calls.length = 0
     expect(await origin.listReady()).toContainEqual({ name: 'llm', version: 'v2' })
     expect(calls).toContain('getFileStatus /r1/llm/v2/_SUCCESS')
+    calls.length = 0
+    expect(await origin.listReady()).toHaveLength(3)
+    expect(calls).toEqual(['listStatus /r1', 'listStatus /r2'])
+    // A new version directory moves its model directory's mtime, so the model is listed again.
+    await hdfs.writeFile('/r2/other/b/f', 1000, 2, MiB)
+    await hdfs.command('touch /r2/other/b/_SUCCESS')
+    calls.length = 0
+    expect(await origin.listReady()).toContainEqual({ name: 'other', version: 'b' })
+    expect(calls).toEqual(['listStatus /r1', 'listStatus /r2', 'listStatus /r2/other', 'getFileStatus /r2/other/b/_SUCCESS'])
     expect(await origin.isReady({ name: 'llm', version: 'v2' })).toBe(true)
     expect(await origin.isReady({ name: 'llm', version: 'v3' })).toBe(false)
   })
