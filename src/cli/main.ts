@@ -1,10 +1,11 @@
-/** The `modelswarm` command line: seed, fetch and demo. */
+/** The `modelswarm` command line: seed, fetch, preheat and demo. */
 import { Command, CommanderError } from 'commander'
 import { EXIT, exitCodeFor, hintFor } from './exit-codes.ts'
 import { option } from './options.ts'
 import { runSeed } from './seed-command.ts'
 import { runFetch } from './fetch-command.ts'
 import { runDemo } from './demo-command.ts'
+import { runPreheat } from './preheat-command.ts'
 
 const program = new Command('modelswarm')
   .description('Peer-to-peer distribution of model versions: one pull from the origin, verified chunks from the swarm.')
@@ -60,6 +61,18 @@ Example:
   modelswarm fetch qa-llm@2026-11-24T10-00 --out /models/qa-llm \\
     --bootstrap /dns4/modelswarm-seeder/tcp/4001/p2p/12D3KooW... --trust 12D3KooW...`)
   .action(async (model: string, opts) => { await runFetch(model, { ...opts, logLevel: program.opts().logLevel }) })
+
+program.command('preheat')
+  .description('Ask a running seeder to pull NAME@VERSION now, before hosts ask for it.')
+  .argument('<model>', 'NAME@VERSION')
+  .addOption(option('admin'))
+  .addOption(option('json'))
+  .addHelpText('after', `
+Exit status: 0 accepted (the pull runs in the seeder; watch /v1/models), 2 usage, 3 no such ready version at the origin, 6 no room in the cache, 1 otherwise.
+
+Example:
+  modelswarm preheat qa-llm@2026-11-24T10-00 --admin seeder-0.modelswarm:7070`)
+  .action(async (model: string, opts) => { await runPreheat(model, opts) })
 
 program.command('demo')
   .description('Generate a model, start a seeder and several fetch processes on loopback, and report.')

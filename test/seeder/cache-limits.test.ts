@@ -36,7 +36,7 @@ async function seed (root: string, extra: string[]): Promise<SeederProc> {
 const held = async (admin: string): Promise<string[]> => (await models(admin)).versions.map(v => `${v.name}@${v.version}:${v.state}`).sort()
 
 describe('seeder cache limits', () => {
-  it('with --keep-versions 1 only the newest version is pulled; an older one is pulled on POST /v1/preheat', async () => {
+  it('with --keep-versions 1 only the newest version is pulled; an older one is pulled on POST /v1/preheat (`modelswarm preheat`)', async () => {
     const root = await tempRoot()
     await publish(join(root, 'origin'), 'llm', 'v1', 4 * MiB)
     await publish(join(root, 'origin'), 'llm', 'v2', 4 * MiB)
@@ -45,11 +45,21 @@ describe('seeder cache limits', () => {
     await seeder.waitFor(m => m.msg === 'version pulled')
     expect(await held(seeder.admin)).toEqual(['llm@v2:ready'])
 
-    const preheat = async (version: string): Promise<Response> => fetch(`${seeder.admin}/v1/preheat`, { method: 'POST', body: JSON.stringify({ name: 'llm', version }) })
-    const res = await preheat('v1')
-    expect(res.status).toBe(202)
+    const preheat = async (version: string, admin = seeder.admin.replace('http://', '')): Promise<Proc & { code: number | null }> => {
+      const p = run(['preheat', `llm@${version}`, '--admin', admin, '--json'])
+      return Object.assign(p, { code: await p.exited })
+    }
+    const accepted = await preheat('v1')
+    expect(accepted.code).toBe(0)
+    expect(accepted.stdout).toEqual([{ ok: true, name: 'llm', version: 'v1', state: 'pulling' }])
     await waitForVersion(seeder.admin, 'llm@v1', v => v.state === 'ready')
-    expect((await preheat('v3')).status).toBe(404)
+    const missing = await preheat('v3')
+    expect(missing.code).toBe(3)
+    expect(missing.text.join('\n')).toMatch(/llm@v3: .*v3/)
+    const unreachable = await preheat('v1', '127.0.0.1:1')
+    expect(unreachable.code).toBe(1)
+    expect(unreachable.text.join('\n')).toMatch(/cannot reach the seeder's admin endpoint[\s\S]*hint: check --admin/)
+    expect((await fetch(`${seeder.admin}/v1/preheat`, { method: 'POST', body: '{"name":1}' })).status).toBe(400)
     expect(await held(seeder.admin)).toEqual(['llm@v1:ready', 'llm@v2:ready'])
   })
 

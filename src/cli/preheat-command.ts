@@ -1,0 +1,36 @@
+/**
+ * `modelswarm preheat NAME@VERSION`: asks a running seeder, through its admin endpoint, to pull a version
+ * now rather than when a host first asks for it.
+ */
+import { ModelswarmError, NotFoundError } from '../errors.ts'
+import { parseVersionId } from '../seeder/retention.ts'
+
+export interface PreheatCommandOptions {
+  /** The seeder's admin address, host:port. */
+  admin: string
+  json: boolean
+}
+
+/** The seeder could not be reached, or answered with something other than a preheat result. */
+export class AdminUnavailableError extends ModelswarmError {
+  constructor (message: string, options?: ErrorOptions) { super('MS_ADMIN_UNAVAILABLE', message, options) }
+}
+
+export async function runPreheat (model: string, opts: PreheatCommandOptions): Promise<void> {
+  const { name, version } = parseVersionId(model)
+  const url = `http://${opts.admin}/v1/preheat`
+  let res: Response
+  try {
+    res = await fetch(url, { method: 'POST', body: JSON.stringify({ name, version }), signal: AbortSignal.timeout(30_000) })
+  } catch (err) {
+    throw new AdminUnavailableError(`cannot reach the seeder's admin endpoint at ${url}: ${(err as Error).message}`, { cause: err })
+  }
+  const body = await res.json().catch(() => ({})) as { state?: string, error?: string, code?: string }
+  if (res.status === 202) {
+    process.stdout.write(opts.json ? JSON.stringify({ ok: true, name, version, state: body.state }) + '\n' : `${name}@${version}: ${body.state ?? 'accepted'}\n`)
+    return
+  }
+  const message = `${name}@${version}: ${body.error ?? `HTTP ${res.status}`}`
+  if (res.status === 404) throw new NotFoundError(message)
+  throw new ModelswarmError(body.code ?? 'MS_ADMIN_UNAVAILABLE', message)
+}
