@@ -182,13 +182,14 @@ class BodyRead {
     }
   }
 
-  /** Body bytes that landed outside the sink's region (after the head, or in the spare byte): copied in. */
+  /** Body bytes that landed outside the sink's regions (after the head, or in the spare buffer): copied in. */
   #carry (bytes: Uint8Array): boolean {
     return this.#copyIn(this.#unframe(bytes, 0, bytes.length), 0)
   }
 
   /** Copies data[at…] into the sink's regions, pausing whenever the sink asks to; false while paused or done. */
   #copyIn (data: Uint8Array, at: number): boolean {
+    if (this.#finished) return false
     while (at < data.length) {
       const region = this.#sink.region()
       const n = Math.min(region.length, data.length - at)
@@ -242,11 +243,15 @@ class BodyRead {
 
   /** Finishes when the framing says the body is complete; true while more is expected. */
   #checkEnd (): boolean {
-    const f = this.#framing
-    const complete = (f.kind === 'length' && f.left === 0) || (f.kind === 'chunked' && f.decoder.done)
-    if (!complete) return true
+    if (!this.#framedBodyComplete()) return true
     this.#finish()
     return false
+  }
+
+  /** Whether a Content-Length or chunked body is all in (a close-delimited one ends with the connection). */
+  #framedBodyComplete (): boolean {
+    const f = this.#framing
+    return (f.kind === 'length' && f.left === 0) || (f.kind === 'chunked' && f.decoder.done)
   }
 
   #onErrorBody (bytes: Uint8Array): boolean {
@@ -255,8 +260,7 @@ class BodyRead {
       this.#errorBody.push(Buffer.from(data.subarray(0, ERROR_BODY_LIMIT - this.#errorBodyLength)))
       this.#errorBodyLength += data.length
     }
-    const f = this.#framing
-    if ((f.kind === 'length' && f.left === 0) || (f.kind === 'chunked' && f.decoder.done)) this.#failWithStatus()
+    if (this.#framedBodyComplete()) this.#failWithStatus()
     return true
   }
 
