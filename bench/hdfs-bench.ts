@@ -2,11 +2,13 @@
  * The seeder's pull from a real HDFS (MiniDFSCluster on loopback), printed, never asserted:
  *  (a) a plain ranged read of a 1 GiB file with our WebHDFS client (one OPEN, bytes discarded);
  *  (b) the seeder's unshaped pull of the same file as a version (`modelswarm seed --hdfs`, parallel
- *      ranged reads, SHA-256 per chunk, written to its cache), from publish to the pull's end;
- *  runs interleaved, medians and their ratio (goal ≥ 0.9), in two CPU layouts: `shared` (the DataNode
- *  JVM and the reader share both cores, as everything on this box does) and `pinned` (the JVM on CPU 0,
- *  the reader — this process or the seeder — on CPU 1: HDFS on another host, as in production, where
- *  the seeder's SHA-256 does not take cycles from the DataNode);
+ *      ranged reads, SHA-256 per chunk, written to its cache), from publish to the pull's end, and the
+ *      seeder's CPU time per GiB meanwhile;
+ *  runs interleaved, medians and their ratio (goal ≥ 0.9), in two CPU layouts, each on a fresh
+ *  MiniDFSCluster: `shared` (the DataNode JVM and the reader share both cores, as everything on this
+ *  box does) and `pinned` (the JVM on CPU 0 from its start, the reader — this process or the seeder —
+ *  on CPU 1: HDFS on another host, as in production, where the seeder's SHA-256 does not take cycles
+ *  from the DataNode);
  *  (c) a pull with `--line-rate` of a version published once sampling runs: bytes read from HDFS (the
  *      client's HTTP-layer counter, sampled every 10 ms through the admin API, timed by the seeder's
  *      clock) in each whole second from the first byte, and each second's deviation from the budget
@@ -17,7 +19,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -27,10 +29,12 @@ import { startMiniHdfs, type MiniHdfs } from '../test/hdfs/mini-hdfs.ts'
 import { models, startHdfsSeeder } from '../test/hdfs/seeder-process.ts'
 
 const MiB = 1024 * 1024
+const GiB = 1024 * MiB
 const SIZE = Number(process.env.MODELSWARM_BENCH_MIB ?? 1024) * MiB
 const RUNS = Number(process.env.MODELSWARM_BENCH_RUNS ?? 5)
 const RATE_TEXT = process.env.MODELSWARM_BENCH_RATE ?? '100MiB/s'
 const CHUNK = '32MiB'
+const PATH = '/bench/m/v1/weights.bin'
 const LAYOUTS = (process.env.MODELSWARM_BENCH_LAYOUTS ?? 'shared,pinned').split(',').filter(l => l !== '')
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
@@ -53,28 +57,33 @@ async function plainRead (hdfs: MiniHdfs, path: string, hash = false): Promise<n
   return seconds
 }
 
+/** The seeder process's CPU time (user + system) so far, in seconds. */
+function cpuSeconds (pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
 /**
- * Seconds from the version's publication to the end of its pull, as the seeder logs them. With
- * `sample`, the version under `root` is published (its marker written) only once sampling runs, so the
- * samples see the pull's first byte.
+ * Publishes the version under `root` (writes its marker) once a fresh seeder is up, so neither the
+ * seeder's start nor a missed first byte counts; returns the seconds from publication to the end of the
+ * pull as the seeder logs them, and the seeder's CPU time meanwhile. `sample` is called every 10 ms.
  */
-async function seederPull (hdfs: MiniHdfs, work: string, run: string, root: string, extra: string[] = [], sample?: (bytes: number, at: number) => void): Promise<number> {
+async function seederPull (hdfs: MiniHdfs, work: string, run: string, root: string, extra: string[] = [], sample?: (bytes: number, at: number) => void): Promise<{ seconds: number, cpuSeconds: number }> {
   const cacheDir = join(work, `seeder-${run}`)
+  await hdfs.command(`delete ${root}/m/v1/_SUCCESS`)
   const seeder = await startHdfsSeeder(hdfs, { root, cacheDir, user: 'root', extra: ['--chunk-size', CHUNK, '--log-level', 'info', ...extra] })
   try {
-    if (sample !== undefined) {
-      let published = false
-      while (!seeder.stderr.some(m => m.msg === 'version pulled')) {
-        const { line } = await models(seeder.admin)
-        sample(line.originBytesRead as number, line.at as number)
-        if (!published) await hdfs.command(`touch ${root}/m/v1/_SUCCESS`)
-        published = true
-        await new Promise(resolve => setTimeout(resolve, 10))
-      }
+    const cpu0 = cpuSeconds(seeder.proc.pid!)
+    await hdfs.command(`touch ${root}/m/v1/_SUCCESS`)
+    while (sample !== undefined && !seeder.stderr.some(m => m.msg === 'version pulled')) {
+      const { line } = await models(seeder.admin)
+      sample(line.originBytesRead as number, line.at as number)
+      await new Promise(resolve => setTimeout(resolve, 10))
     }
     const done = await seeder.waitFor(m => m.msg === 'version pulled', 600_000)
+    const cpu = cpuSeconds(seeder.proc.pid!) - cpu0
     if (done.bytesRead !== SIZE) throw new Error(`seeder read ${done.bytesRead} bytes, expected ${SIZE}`)
-    return done.seconds as number
+    return { seconds: done.seconds as number, cpuSeconds: cpu }
   } finally {
     await seeder.kill('SIGTERM')
     await rm(cacheDir, { recursive: true, force: true })
@@ -100,58 +109,85 @@ function perSecond (samples: Array<[number, number]>): number[] {
   return samples.at(-1)![1] >= SIZE ? out.slice(0, -1) : out
 }
 
-/** Sets the CPU layout (see the top of this file); false when it cannot be had here. */
-function pin (hdfs: MiniHdfs, layout: string): boolean {
-  const [jvm, reader] = layout === 'pinned' ? ['0', '1'] : layout === 'shared' ? ['0-1', '0-1'] : [undefined, undefined]
-  if (jvm === undefined) throw new Error(`unknown layout ${layout}: shared or pinned`)
+/** CPUs of the DataNode JVM and of the reader (this process and the seeders it starts) in each layout. */
+const CPUS: Record<string, [string, string]> = { shared: ['0-1', '0-1'], pinned: ['0', '1'] }
+
+/** Sets this process's CPU affinity (every thread; children inherit it); false when it cannot be set here. */
+function setAffinity (cpus: string): boolean {
   try {
-    // -a: every thread of the JVM; seeder processes started later inherit this process's affinity.
-    execFileSync('taskset', ['-a', '-p', '-c', jvm, String(hdfs.pid)], { stdio: 'ignore' })
-    execFileSync('taskset', ['-a', '-p', '-c', reader!, String(process.pid)], { stdio: 'ignore' })
+    execFileSync('taskset', ['-a', '-p', '-c', cpus, String(process.pid)], { stdio: 'ignore' })
     return true
   } catch (err) {
-    console.log(`${layout}: skipped, cannot set CPU affinity (${(err as Error).message})`)
+    console.log(`cannot set CPU affinity (${(err as Error).message})`)
     return false
+  }
+}
+
+/**
+ * A MiniDFSCluster whose JVM runs on `jvmCpus` from its start (so it sizes its thread pools for them),
+ * holding the 1 GiB file, read once to warm the DataNode's JIT and page cache (the first read is ~2.5×
+ * slower); this process is then moved to `readerCpus`. Each layout gets a fresh one: a JVM that ran
+ * another layout first gave different figures.
+ */
+async function hdfsFor (jvmCpus: string, readerCpus: string): Promise<MiniHdfs | undefined> {
+  if (!setAffinity(jvmCpus)) return undefined
+  const hdfs = await startMiniHdfs()
+  try {
+    if (!setAffinity(readerCpus)) throw new Error('cannot set CPU affinity')
+    const wrote = await hdfs.command(`write ${PATH} ${SIZE} 7`)
+    console.log(`MiniDFSCluster (JVM on CPUs ${jvmCpus}, reader on ${readerCpus}), 1 DataNode, loopback; file ${SIZE / MiB} MiB written in ${Number(wrote.millis) / 1000} s; chunk ${CHUNK}, 4 parallel reads`)
+    await plainRead(hdfs, PATH)
+    return hdfs
+  } catch (err) {
+    await hdfs.stop()
+    throw err
   }
 }
 
 // The seeder's cache goes to tmpfs unless told otherwise: this VM's disk absorbs writes at ≈ 0.4 GB/s,
 // which would measure the disk rather than the pull (MODELSWARM_BENCH_CACHE=/path to include a disk).
 const work = await mkdtemp(join(process.env.MODELSWARM_BENCH_CACHE ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir()), 'ms-hdfs-bench-'))
-const hdfs = await startMiniHdfs()
+console.log(`seeder cache in ${work}`)
 try {
-  const path = '/bench/m/v1/weights.bin'
-  const wrote = await hdfs.command(`write ${path} ${SIZE} 7`)
-  await hdfs.command('touch /bench/m/v1/_SUCCESS')
-  console.log(`seeder cache in ${work}`)
-  console.log(`MiniDFSCluster, 1 DataNode, loopback; file ${SIZE / MiB} MiB written in ${Number(wrote.millis) / 1000} s; chunk ${CHUNK}, 4 parallel reads`)
-
-  await plainRead(hdfs, path) // warm the DataNode's JIT and page cache: the first read is ~2.5× slower
   for (const layout of LAYOUTS) {
-    if (!pin(hdfs, layout)) continue
-    const plain: number[] = []
-    const hashed: number[] = []
-    const pull: number[] = []
-    for (let r = 0; r < RUNS; r++) {
-      plain.push(await plainRead(hdfs, path))
-      hashed.push(await plainRead(hdfs, path, true))
-      pull.push(await seederPull(hdfs, work, `unshaped-${r}`, '/bench'))
-      console.log(`${layout} run ${r + 1}: plain read ${gibps(SIZE, plain.at(-1)!)}, plain read + SHA-256 ${gibps(SIZE, hashed.at(-1)!)}, seeder pull ${gibps(SIZE, pull.at(-1)!)}`)
+    const cpus = CPUS[layout]
+    if (cpus === undefined) throw new Error(`unknown layout ${layout}: shared or pinned`)
+    const hdfs = await hdfsFor(...cpus)
+    if (hdfs === undefined) continue
+    try {
+      const plain: number[] = []
+      const hashed: number[] = []
+      const pull: number[] = []
+      const cpu: number[] = []
+      for (let r = 0; r < RUNS; r++) {
+        plain.push(await plainRead(hdfs, PATH))
+        hashed.push(await plainRead(hdfs, PATH, true))
+        const p = await seederPull(hdfs, work, `unshaped-${r}`, '/bench')
+        pull.push(p.seconds)
+        cpu.push(p.cpuSeconds / (SIZE / GiB))
+        console.log(`${layout} run ${r + 1}: plain read ${gibps(SIZE, plain.at(-1)!)}, plain read + SHA-256 ${gibps(SIZE, hashed.at(-1)!)}, seeder pull ${gibps(SIZE, pull.at(-1)!)} using ${cpu.at(-1)!.toFixed(2)} CPU-s/GiB`)
+      }
+      const ratio = median(plain) / median(pull)
+      console.log(`${layout}, medians of ${RUNS}: plain read ${gibps(SIZE, median(plain))} (${median(plain).toFixed(2)} s), plain read + SHA-256 ${gibps(SIZE, median(hashed))}, seeder pull ${gibps(SIZE, median(pull))} (${median(pull).toFixed(2)} s, seeder ${median(cpu).toFixed(2)} CPU-s/GiB); pull ÷ plain = ${ratio.toFixed(2)} (goal ≥ 0.9), pull ÷ (read + SHA-256) = ${(median(hashed) / median(pull)).toFixed(2)}`)
+    } finally {
+      await hdfs.stop()
     }
-    const ratio = median(plain) / median(pull)
-    console.log(`${layout}, medians of ${RUNS}: plain read ${gibps(SIZE, median(plain))} (${median(plain).toFixed(2)} s), plain read + SHA-256 ${gibps(SIZE, median(hashed))}, seeder pull ${gibps(SIZE, median(pull))} (${median(pull).toFixed(2)} s); pull ÷ plain = ${ratio.toFixed(2)} (goal ≥ 0.9), pull ÷ (read + SHA-256) = ${(median(hashed) / median(pull)).toFixed(2)}`)
   }
-  pin(hdfs, 'shared')
 
-  const rate = parseRate(RATE_TEXT)
-  const samples: Array<[number, number]> = []
-  await hdfs.command(`write /bench-shaped/m/v1/weights.bin ${SIZE} 7`)
-  const seconds = await seederPull(hdfs, work, 'shaped', '/bench-shaped', ['--line-rate', RATE_TEXT], (bytes, at) => samples.push([at, bytes]))
-  const bins = perSecond(samples)
-  const deviations = bins.map(b => (b - rate) / rate * 100)
-  console.log(`--line-rate ${RATE_TEXT}: pull took ${seconds.toFixed(2)} s (average ${formatRate(SIZE / seconds)}); per second (MiB): ${bins.map(b => (b / MiB).toFixed(1)).join(' ')}`)
-  console.log(`deviation from the budget per second: ${deviations.map(d => `${d >= 0 ? '+' : ''}${d.toFixed(1)}%`).join(' ')}; max |dev| ${Math.max(...deviations.map(Math.abs)).toFixed(1)}%, max above ${Math.max(0, ...deviations).toFixed(1)}% (goal ±3 %, none above)`)
+  setAffinity(CPUS.shared![0])
+  const hdfs = await startMiniHdfs()
+  try {
+    const rate = parseRate(RATE_TEXT)
+    const samples: Array<[number, number]> = []
+    await hdfs.command(`write /bench-shaped/m/v1/weights.bin ${SIZE} 7`)
+    const { seconds } = await seederPull(hdfs, work, 'shaped', '/bench-shaped', ['--line-rate', RATE_TEXT], (bytes, at) => samples.push([at, bytes]))
+    const bins = perSecond(samples)
+    const deviations = bins.map(b => (b - rate) / rate * 100)
+    console.log(`--line-rate ${RATE_TEXT}: pull took ${seconds.toFixed(2)} s (average ${formatRate(SIZE / seconds)}); per second (MiB): ${bins.map(b => (b / MiB).toFixed(1)).join(' ')}`)
+    console.log(`deviation from the budget per second: ${deviations.map(d => `${d >= 0 ? '+' : ''}${d.toFixed(1)}%`).join(' ')}; max |dev| ${Math.max(...deviations.map(Math.abs)).toFixed(1)}%, max above ${Math.max(0, ...deviations).toFixed(1)}% (goal ±3 %, none above)`)
+  } finally {
+    await hdfs.stop()
+  }
 } finally {
-  await hdfs.stop()
   await rm(work, { recursive: true, force: true })
 }
