@@ -11,6 +11,7 @@ import { chooseChunkSize } from '../chunker/chunk-size.ts'
 import { createHeader, decodeHeader, type ManifestFile, type ManifestHeader } from '../chunker/manifest.ts'
 import { InvalidInputError, ModelswarmError, NotFoundError } from '../errors.ts'
 import type { Logger } from '../log.ts'
+import { readOptional, writeAtomic } from '../util/files.ts'
 import { createRng } from '../util/random.ts'
 import { TokenBucket } from '../util/token-bucket.ts'
 import { signComplete, signHashes, signHeader, signLatest, VersionMeta } from '../peer/publications.ts'
@@ -94,7 +95,11 @@ export class Seeder {
   readonly #pins: Set<string>
   /** Upload counters at the last usage check, to see which versions were downloaded from since. */
   readonly #bytesUpSeen = new Map<string, number>()
-  /** Versions this run evicted: not pulled again unasked (only a preheat brings one back), or they would ping-pong. */
+  /**
+   * Versions evicted: not pulled again unasked (only a preheat brings one back), or they would ping-pong
+   * over the line. Kept in `<cache-dir>/evicted.json` so a restart does not pull them again either;
+   * forgotten once the origin no longer lists them.
+   */
   readonly #evicted = new Set<string>()
   #timer: NodeJS.Timeout | undefined
   #polling: Promise<void> | undefined
@@ -122,6 +127,7 @@ export class Seeder {
 
   async start (): Promise<void> {
     this.#opts.host.setResolver((name, version) => this.resolve(name, version))
+    await this.#loadEvicted()
     await this.#recoverCache()
     await this.poll()
     this.#timer = setInterval(() => { void this.poll() }, this.#opts.pollIntervalMs ?? 5000)
@@ -149,6 +155,8 @@ export class Seeder {
         const ready = await this.#opts.origin.listReady(this.#abort.signal)
         if (this.#originError !== undefined) this.#log.info({ origin: this.#opts.origin.description }, 'origin reachable again')
         this.#originError = undefined
+        const listed = new Set(ready.map(key))
+        if ([...this.#evicted].some(k => !listed.has(k))) await this.#setEvicted(k => listed.has(k))
         const wanted = wantedVersions(ready, this.#opts.keepVersions, v => this.#pins.has(key(v)))
           .sort((a, b) => compareVersions(b.version, a.version))
         for (const ref of wanted) {
@@ -185,7 +193,7 @@ export class Seeder {
       if (held.state === 'failed') this.#pull(held)
       return held
     }
-    this.#evicted.delete(key(ref))
+    if (this.#evicted.has(key(ref))) await this.#setEvicted(k => k !== key(ref))
     if (!await this.#opts.origin.isReady(ref, this.#abort.signal)) {
       throw new NotFoundError(`${key(ref)} is not ready at ${this.#opts.origin.description} (no completion marker)`)
     }
@@ -263,6 +271,7 @@ export class Seeder {
   async #evict (v: PublishedVersion, reason: string): Promise<void> {
     this.versions.delete(key(v.ref))
     this.#evicted.add(key(v.ref))
+    await this.#setEvicted(() => true)
     this.#bytesUpSeen.delete(key(v.ref))
     this.#opts.host.remove(v.meta.headerId)
     await v.swarm.close()
@@ -270,6 +279,23 @@ export class Seeder {
     await ChunkStore.remove(v.store.dir)
     await this.#updateLatest(v.ref.name)
     this.#log.info({ version: key(v.ref), bytes: v.store.layout.totalSize, reason }, 'version evicted')
+  }
+
+  get #evictedFile (): string { return join(this.#opts.cacheDir, 'evicted.json') }
+
+  async #loadEvicted (): Promise<void> {
+    const bytes = await readOptional(this.#evictedFile)
+    try {
+      for (const k of JSON.parse(bytes?.toString('utf8') ?? '[]') as string[]) this.#evicted.add(k)
+    } catch (err) {
+      this.#log.warn({ file: this.#evictedFile, err: (err as Error).message }, 'unreadable list of evicted versions ignored; they may be pulled again')
+    }
+  }
+
+  /** Keeps the evicted versions `keep` selects, in memory and on disk. */
+  async #setEvicted (keep: (k: string) => boolean): Promise<void> {
+    for (const k of this.#evicted) if (!keep(k)) this.#evicted.delete(k)
+    await writeAtomic(this.#evictedFile, JSON.stringify([...this.#evicted].sort()))
   }
 
   /** Marks versions hosts downloaded from or reported on since the last check as used now. */

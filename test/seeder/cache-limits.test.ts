@@ -63,7 +63,7 @@ describe('seeder cache limits', () => {
     expect(await held(seeder.admin)).toEqual(['llm@v1:ready', 'llm@v2:ready'])
   })
 
-  it('over --cache-capacity the least recently used unpinned version is evicted; a version that cannot fit is refused with a reason', async () => {
+  it('over --cache-capacity the least recently used unpinned version is evicted and stays evicted across a restart; a version that cannot fit is refused with a reason', async () => {
     const root = await tempRoot()
     const origin = join(root, 'origin')
     await publish(origin, 'a', 'v1', 8 * MiB)
@@ -84,7 +84,14 @@ describe('seeder cache limits', () => {
     const refused = await waitForVersion(seeder.admin, 'd@v1', v => v.state === 'failed')
     expect(refused.error).toMatch(/d@v1 needs \d+ bytes but the cache can hold only \d+ more/)
     expect(await held(seeder.admin)).toEqual(['a@v1:ready', 'c@v1:ready', 'd@v1:failed'])
-    // b was evicted by this run and is not pulled back unasked.
+    // b was evicted and is not pulled back unasked, by this run or the next.
     expect((await models(seeder.admin)).versions.some(v => v.name === 'b')).toBe(false)
+    await seeder.kill('SIGTERM')
+    const again = track(await seed(root, ['--cache-capacity', '20MiB', '--pin', 'a@v1', '--in-use-window', '0s']))
+    await waitForVersion(again.admin, 'd@v1', v => v.state === 'failed')
+    await new Promise(resolve => setTimeout(resolve, 1500)) // several more polls
+    const after = await models(again.admin)
+    expect(after.versions.map(v => `${v.name}@${v.version}:${v.state}`).sort()).toEqual(['a@v1:ready', 'c@v1:ready', 'd@v1:failed'])
+    expect(after.line.originBytesRead).toBe(0)
   })
 })
