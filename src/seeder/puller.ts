@@ -97,8 +97,7 @@ async function pullRange (pull: Pull, range: ReadRange, buf: Buffer): Promise<vo
       stats.bytesRetried += cursor.got
       cursor.got = 0
       const delay = (opts.retryBaseMs ?? 500) * 2 ** (failures - 1) * (0.5 + Math.random())
-      const path = pull.store.header.files[pull.store.layout.file[cursor.index]!]!.path
-      opts.log.warn({ chunk: cursor.index, path, attempt: failures, delayMs: Math.round(delay), err: (err as Error).message }, 'origin read failed, retrying')
+      opts.log.warn({ chunk: cursor.index, path: pathOf(pull.store, cursor.index), attempt: failures, delayMs: Math.round(delay), err: (err as Error).message }, 'origin read failed, retrying')
       await sleep(delay, opts.signal)
     }
   }
@@ -113,8 +112,8 @@ const REGION_BYTES = 1024 * 1024
  */
 async function readChunks (pull: Pull, from: number, end: number, buf: Buffer, cursor: Cursor): Promise<void> {
   const { origin, ref, store, stats, opts } = pull
-  const { layout, header } = store
-  const path = header.files[layout.file[from]!]!.path
+  const { layout } = store
+  const path = pathOf(store, from)
   const offset = layout.offset[from]!
   const length = layout.offset[end - 1]! + layout.length[end - 1]! - offset
   let hash = createHash('sha256')
@@ -159,13 +158,17 @@ async function storeChunk (pull: Pull, index: number, data: Uint8Array, digest: 
   const { ref, store, stats, opts } = pull
   const known = store.hashOf(index)
   if (known !== undefined && !Buffer.from(known).equals(digest)) {
-    const path = store.header.files[store.layout.file[index]!]!.path
-    throw new OriginChangedError(`${ref.name}@${ref.version} ${path}: chunk ${index} changed at the origin since it was first hashed — versions must be immutable`)
+    throw new OriginChangedError(`${ref.name}@${ref.version} ${pathOf(store, index)}: chunk ${index} changed at the origin since it was first hashed — versions must be immutable`)
   }
   if (known === undefined) await store.recordHash(index, digest)
   await store.writeChunk(index, data, digest)
   stats.chunksPulled++
   opts.onChunk(index, digest)
+}
+
+/** The path of the file chunk `index` belongs to. */
+function pathOf (store: ChunkStore, index: number): string {
+  return store.header.files[store.layout.file[index]!]!.path
 }
 
 /** Definite answers: retrying cannot change them. Everything else (timeouts, failovers, resets) may pass. */
