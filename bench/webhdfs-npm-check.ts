@@ -12,7 +12,7 @@ import { createRequire } from 'node:module'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { promisify } from 'node:util'
-import { WebHdfsClient } from '../src/seeder/webhdfs-client.ts'
+import { WebHdfsClient } from '../src/origins/hdfs/webhdfs-client.ts'
 import { startMiniHdfs } from '../test/hdfs/mini-hdfs.ts'
 
 const MiB = 1024 * 1024

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto'
 import { open, readdir, lstat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { InvalidInputError, ModelswarmError } from '../errors.ts'
+import { InvalidInputError, ShortReadError } from '../errors.ts'
 import { chunkLayout, createHeader, createManifest, type Manifest, type ManifestFile, type ManifestHeader } from './manifest.ts'
 import { chooseChunkSize } from './chunk-size.ts'
 
@@ -19,11 +19,6 @@ export interface ChunkDigest {
 
 /** 1 MiB reads: large enough that per-call overhead vanishes, small enough to stay in L2/L3 while hashed. */
 export const READ_BLOCK = 1024 * 1024
-
-/** A file's bytes changed size while they were being read. */
-export class ShortReadError extends ModelswarmError {
-  constructor (message: string) { super('MS_SHORT_READ', message) }
-}
 
 /** Splits a byte stream into `chunkSize` chunks (the last may be short) and yields each chunk's SHA-256. */
 export async function * hashChunks (source: AsyncIterable<Uint8Array>, chunkSize: number, firstIndex = 0): AsyncGenerator<ChunkDigest> {
@@ -64,7 +59,7 @@ export async function * readFileRange (path: string, start: number, end: number,
     let pending = readNext()
     while (pending !== undefined) {
       const { bytesRead } = await pending
-      if (bytesRead === 0) throw new ShortReadError(`${path}: ended at byte ${pos}, expected ${end} (file shrank while being read)`)
+      if (bytesRead === 0) throw new ShortReadError(path, end - start, pos - start, 'file shrank while being read')
       const cur = bufs[which]!.subarray(0, bytesRead)
       pos += bytesRead
       which ^= 1

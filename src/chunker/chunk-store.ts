@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto'
 import { mkdir, open, rename, rm, statfs, writeFile, chmod, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { DiskFullError, IntegrityError, InvalidInputError, ManifestError, ModelswarmError, StoreLockedError } from '../errors.ts'
+import { formatModelVersion } from '../model-version.ts'
 import { Bitfield } from './bitfield.ts'
 import { chunkLayout, createManifest, decodeHeader, encodeHeader, encodeManifest, HASH_BYTES, type ChunkLayout, type Manifest, type ManifestHeader } from './manifest.ts'
 import { readFileRange } from './chunk-hasher.ts'
@@ -406,7 +407,7 @@ async function openSized (path: string, size: number): Promise<FileHandle> {
 function safeDecodeHeader (bytes: Uint8Array): string {
   try {
     const h = decodeHeader(bytes)
-    return `${h.name}@${h.version}`
+    return formatModelVersion(h)
   } catch (err) {
     if (err instanceof ManifestError) return 'an unreadable model version'
     throw err

@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto'
 import { ManifestError } from '../errors.ts'
+import { isValidName, isValidVersion } from '../model-version.ts'
 
 export const MANIFEST_FORMAT = 'modelswarm-manifest/1'
 export const HASH_BYTES = 32
@@ -20,8 +21,6 @@ export const MAX_CHUNKS = 1_000_000
 export const MAX_FILES = 100_000
 export const MAX_MANIFEST_BYTES = 128 * 1024 * 1024
 const MAX_PATH_LENGTH = 4096
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
-const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$/
 
 export interface ManifestFile {
   /** Relative POSIX path inside the model directory. */
@@ -179,8 +178,8 @@ function validateHeader (obj: Record<string, unknown>, keys: readonly string[]):
   for (const k of Object.keys(obj)) if (!keys.includes(k)) throw new ManifestError(`unknown field "${k}"`)
   if (obj.format !== MANIFEST_FORMAT) throw new ManifestError(`unsupported format ${JSON.stringify(obj.format)}, expected "${MANIFEST_FORMAT}"`)
   const { name, version, chunkSize, files } = obj
-  if (typeof name !== 'string' || !NAME_RE.test(name)) throw new ManifestError(`invalid model name ${JSON.stringify(name)}: use letters, digits, '.', '_', '-' (max 128)`)
-  if (typeof version !== 'string' || !VERSION_RE.test(version) || version === 'latest') {
+  if (!isValidName(name)) throw new ManifestError(`invalid model name ${JSON.stringify(name)}: use letters, digits, '.', '_', '-' (max 128)`)
+  if (!isValidVersion(version)) {
     throw new ManifestError(`invalid version ${JSON.stringify(version)}: use letters, digits, '.', '_', ':', '+', '-' (max 128); "latest" is reserved`)
   }
   if (!isInt(chunkSize) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) {

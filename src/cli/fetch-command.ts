@@ -1,8 +1,8 @@
 /** `modelswarm fetch NAME[@VERSION]`. */
-import { InvalidInputError } from '../errors.ts'
+import { EXIT } from '../errors.ts'
+import { formatModelVersion, parseModelRef } from '../model-version.ts'
 import { createLogger } from '../log.ts'
 import { fetchModel } from '../peer/fetch.ts'
-import { EXIT } from './exit-codes.ts'
 import { showProgress } from './progress.ts'
 import { abortOnSignal, InterruptedError } from './signals.ts'
 import { formatBytes, formatRate } from '../util/units.ts'
@@ -26,15 +26,14 @@ function cpuSeconds (): number {
 }
 
 export async function runFetch (model: string, opts: FetchCommandOptions): Promise<void> {
-  const [name, version, ...extra] = model.split('@')
-  if (name === undefined || name === '' || extra.length > 0 || version === '') throw new InvalidInputError(`model ${JSON.stringify(model)} must be NAME or NAME@VERSION`)
+  const { name, version } = parseModelRef(model)
   const log = createLogger({ level: opts.logLevel })
   const signal = abortOnSignal()
   let stopProgress: (() => void) | undefined
   try {
     const result = await fetchModel({
       name,
-      version: version === 'latest' ? undefined : version,
+      version,
       out: opts.out,
       bootstrap: opts.bootstrap,
       trust: opts.trust,
@@ -51,7 +50,7 @@ export async function runFetch (model: string, opts: FetchCommandOptions): Promi
         stopProgress?.()
         stopProgress = undefined
         if (opts.json) process.stdout.write(JSON.stringify({ ok: true, out: opts.out, ...result, peakRssBytes: process.resourceUsage().maxRSS * 1024, cpuSeconds: cpuSeconds() }) + '\n')
-        else process.stdout.write(`${result.name}@${result.version} → ${opts.out}: ${formatBytes(result.bytes)} in ${result.seconds.toFixed(1)} s (${formatRate(result.bytes / result.seconds)}), manifest ${result.manifestId}\n`)
+        else process.stdout.write(`${formatModelVersion(result)} → ${opts.out}: ${formatBytes(result.bytes)} in ${result.seconds.toFixed(1)} s (${formatRate(result.bytes / result.seconds)}), manifest ${result.manifestId}\n`)
       }
     })
     log.info({ bytesUp: result.stats.bytesUp, chunksUp: result.stats.chunksUp }, 'stopped seeding')

@@ -1,6 +1,6 @@
 /** The `modelswarm` command line: seed, fetch, preheat and demo. */
 import { Command, CommanderError } from 'commander'
-import { EXIT, exitCodeFor, hintFor } from './exit-codes.ts'
+import { EXIT, exitCodeFor, hintFor } from '../errors.ts'
 import { option } from './options.ts'
 import { runSeed } from './seed-command.ts'
 import { runFetch } from './fetch-command.ts'

@@ -3,7 +3,7 @@
  * the README's table are both derived from this list (`npm run docs:options` rewrites it; a test checks it).
  */
 import { InvalidArgumentError, Option } from 'commander'
-import { parseVersionId, type VersionId } from '../seeder/retention.ts'
+import { parseModelVersion, type ModelVersion } from '../model-version.ts'
 import { parseBytes, parseDuration, parseRate } from '../util/units.ts'
 
 export interface OptionSpec {
@@ -30,7 +30,7 @@ export const OPTIONS = {
   marker: { flags: '--marker <file>', env: 'MODELSWARM_MARKER', help: 'file whose presence in a version directory makes the version ready', default: '_SUCCESS' },
   cacheCapacity: { flags: '--cache-capacity <bytes>', env: 'MODELSWARM_CACHE_CAPACITY', help: 'cache size limit, e.g. 2TiB; least recently used versions are evicted to make room (unset: the disk\'s free space)', parse: (v: string) => parseBytes(v) },
   keepVersions: { flags: '--keep-versions <n>', env: 'MODELSWARM_KEEP_VERSIONS', help: 'versions kept per model, newest first; older ones are evicted and not pulled unless pinned or preheated (unset: all)', parse: (v: string) => positiveInt(v, '--keep-versions') },
-  pin: { flags: '--pin <name@version...>', env: 'MODELSWARM_PIN', help: 'versions always pulled and never evicted', parse: (v: string, prev: unknown) => [...(Array.isArray(prev) ? prev as VersionId[] : []), ...list(v, undefined).map(parseVersionId)] },
+  pin: { flags: '--pin <name@version...>', env: 'MODELSWARM_PIN', help: 'versions always pulled and never evicted', parse: (v: string, prev: unknown) => [...(Array.isArray(prev) ? prev as ModelVersion[] : []), ...list(v, undefined).map(parseModelVersion)] },
   inUseWindow: { flags: '--in-use-window <duration>', env: 'MODELSWARM_IN_USE_WINDOW', help: 'a version downloaded from or resolved within this long is in use and never evicted', default: '60s', parse: (v: string) => parseDuration(v) },
   cacheDir: { flags: '--cache-dir <dir>', env: 'MODELSWARM_CACHE_DIR', help: 'seeder cache (local NVMe): pulled versions, state and the identity key', default: './modelswarm-cache' },
   lineRate: { flags: '--line-rate <rate>', env: 'MODELSWARM_LINE_RATE', help: 'budget for pulls from the origin, e.g. 400MiB/s or 2Gbit/s (unset: unshaped)', parse: (v: string) => parseRate(v) },

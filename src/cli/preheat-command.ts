@@ -2,8 +2,8 @@
  * `modelswarm preheat NAME@VERSION`: asks a running seeder, through its admin endpoint, to pull a version
  * now rather than when a host first asks for it.
  */
-import { ModelswarmError, NotFoundError } from '../errors.ts'
-import { parseVersionId } from '../seeder/retention.ts'
+import { ERROR_CODES, ModelswarmError, NotFoundError, type ErrorCode } from '../errors.ts'
+import { formatModelVersion, parseModelVersion } from '../model-version.ts'
 
 export interface PreheatCommandOptions {
   /** The seeder's admin address, host:port. */
@@ -17,7 +17,7 @@ export class AdminUnavailableError extends ModelswarmError {
 }
 
 export async function runPreheat (model: string, opts: PreheatCommandOptions): Promise<void> {
-  const { name, version } = parseVersionId(model)
+  const { name, version } = parseModelVersion(model)
   const url = `http://${opts.admin}/v1/preheat`
   let res: Response
   try {
@@ -27,10 +27,10 @@ export async function runPreheat (model: string, opts: PreheatCommandOptions): P
   }
   const body = await res.json().catch(() => ({})) as { state?: string, error?: string, code?: string }
   if (res.status === 202) {
-    process.stdout.write(opts.json ? JSON.stringify({ ok: true, name, version, state: body.state }) + '\n' : `${name}@${version}: ${body.state ?? 'accepted'}\n`)
+    process.stdout.write(opts.json ? JSON.stringify({ ok: true, name, version, state: body.state }) + '\n' : `${formatModelVersion({ name, version })}: ${body.state ?? 'accepted'}\n`)
     return
   }
-  const message = `${name}@${version}: ${body.error ?? `HTTP ${res.status}`}`
+  const message = `${formatModelVersion({ name, version })}: ${body.error ?? `HTTP ${res.status}`}`
   if (res.status === 404) throw new NotFoundError(message)
-  throw new ModelswarmError(body.code ?? 'MS_ADMIN_UNAVAILABLE', message)
+  throw new ModelswarmError(body.code !== undefined && Object.hasOwn(ERROR_CODES, body.code) ? body.code as ErrorCode : 'MS_ADMIN_UNAVAILABLE', message)
 }

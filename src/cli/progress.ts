@@ -1,11 +1,12 @@
 /** Download progress: a one-line bar on a TTY, a JSON line every few seconds otherwise. */
 import type { Logger } from '../log.ts'
+import { formatModelVersion } from '../model-version.ts'
 import { formatBytes, formatRate } from '../util/units.ts'
 import type { VersionSwarm } from '../peer/version-swarm.ts'
 
 export function showProgress (swarm: VersionSwarm, opts: { tty: boolean, log: Logger }): () => void {
   const total = swarm.store.layout.totalSize
-  const label = `${swarm.meta.header.name}@${swarm.meta.header.version}`
+  const label = formatModelVersion(swarm.meta.header)
   let lastBytes = swarm.stats.bytesDown
   let lastAt = Date.now()
   let rate = 0

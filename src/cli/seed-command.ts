@@ -5,13 +5,13 @@ import { createLogger, type Logger } from '../log.ts'
 import { bulkHostFor, createNode } from '../peer/node.ts'
 import { SwarmHost } from '../peer/swarm-host.ts'
 import { startAdminServer } from '../seeder/admin-server.ts'
-import { HdfsOrigin } from '../seeder/hdfs-origin.ts'
+import { HdfsOrigin } from '../origins/hdfs/hdfs-origin.ts'
 import { loadOrCreateKey } from '../seeder/identity.ts'
-import { LocalDirOrigin } from '../seeder/local-origin.ts'
-import type { Origin } from '../seeder/origin.ts'
-import type { VersionId } from '../seeder/retention.ts'
+import { LocalDirOrigin } from '../origins/local-origin.ts'
+import type { Origin } from '../origins/origin.ts'
+import type { ModelVersion } from '../model-version.ts'
 import { Seeder } from '../seeder/seeder.ts'
-import { WebHdfsClient } from '../seeder/webhdfs-client.ts'
+import { WebHdfsClient } from '../origins/hdfs/webhdfs-client.ts'
 import { untilSignal } from './signals.ts'
 
 export interface SeedCommandOptions {
@@ -24,7 +24,7 @@ export interface SeedCommandOptions {
   cacheDir: string
   cacheCapacity?: number
   keepVersions?: number
-  pin?: VersionId[]
+  pin?: ModelVersion[]
   inUseWindow: number
   listen: string[]
   lineRate?: number

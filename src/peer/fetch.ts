@@ -8,8 +8,9 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ChunkStore } from '../chunker/chunk-store.ts'
 import { manifestId } from '../chunker/manifest.ts'
-import { IntegrityError, InvalidInputError, NotFoundError, TimeoutError } from '../errors.ts'
+import { IntegrityError, InvalidInputError, NotFoundError, TimeoutError, UntrustedSignerError } from '../errors.ts'
 import type { Logger } from '../log.ts'
+import { formatModelRef, formatModelVersion } from '../model-version.ts'
 import { sleep } from '../util/sleep.ts'
 import { bulkHostFor, createNode } from './node.ts'
 import { verifyLatest, VersionMeta } from './publications.ts'
@@ -72,7 +73,7 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
     store = await ChunkStore.open({ dir: opts.out, header })
     for (const i of meta.known.setIndexes()) await store.recordHash(i, meta.hashOf(i)!)
     const resumedChunks = store.resume.resumed
-    log.info({ version: `${header.name}@${header.version}`, chunks: store.layout.count, bytes: store.layout.totalSize, resumed: resumedChunks, discarded: store.resume.discarded }, 'fetching')
+    log.info({ version: formatModelVersion(header), chunks: store.layout.count, bytes: store.layout.totalSize, resumed: resumedChunks, discarded: store.resume.discarded }, 'fetching')
     swarm = new VersionSwarm({ node, meta, store, role: 'peer', trust, bulk: host.bulkAccess, log, options: opts.swarm })
     host.add(swarm)
     host.setResolver((name, version) => name === header.name && version === header.version ? [...meta.signedItems()] : undefined)
@@ -133,7 +134,7 @@ function waitComplete (swarm: VersionSwarm, idleTimeoutMs: number, signal?: Abor
 
 /** Asks the bootstrap seeders for the version's signed metadata, retrying until one answers. */
 async function resolveVersion (host: SwarmHost, bootstrap: Array<{ peer: PeerId, addr: string }>, name: string, version: string | undefined, trust: TrustList, idleTimeoutMs: number, log: Logger, signal?: AbortSignal): Promise<VersionMeta> {
-  const want = `${name}@${version ?? 'latest'}`
+  const want = formatModelRef({ name, version })
   const deadline = Date.now() + idleTimeoutMs
   const reasons = new Map<string, string>()
   let notFound = 0
@@ -144,7 +145,7 @@ async function resolveVersion (host: SwarmHost, bootstrap: Array<{ peer: PeerId,
         const items = await host.resolve(b.peer, name, version, AbortSignal.timeout(30_000))
         return await metaFromItems(items, name, version, trust)
       } catch (err) {
-        if (err instanceof IntegrityError || (err as { code?: string }).code === 'MS_UNTRUSTED') throw err
+        if (err instanceof IntegrityError || err instanceof UntrustedSignerError) throw err
         if (err instanceof NotFoundError) notFound++
         reasons.set(b.addr, (err as Error).message)
       }
@@ -171,7 +172,7 @@ async function metaFromItems (items: Uint8Array[], name: string, version: string
   }
   const meta = await VersionMeta.fromSignedHeader(rest[0] ?? new Uint8Array(), trust)
   if (meta.header.name !== name || (version !== undefined && meta.header.version !== version) || (expectedHeaderId !== undefined && expectedHeaderId !== meta.headerId)) {
-    throw new IntegrityError(`asked for ${name}@${version ?? 'latest'}, got a header for ${meta.header.name}@${meta.header.version}`)
+    throw new IntegrityError(`asked for ${formatModelRef({ name, version })}, got a header for ${formatModelVersion(meta.header)}`)
   }
   for (const item of rest.slice(1)) await meta.addSigned(item, trust)
   return meta

@@ -9,18 +9,13 @@
 import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import * as Digest from 'multiformats/hashes/digest'
-import { IntegrityError, InvalidInputError, ModelswarmError } from '../errors.ts'
+import { IntegrityError, InvalidInputError, UntrustedSignerError } from '../errors.ts'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 
 export const SIGNED_KIND = { header: 1, hashes: 2, complete: 3, latest: 4 } as const
 export type SignedKind = keyof typeof SIGNED_KIND
 const KIND_NAMES = new Map<number, SignedKind>(Object.entries(SIGNED_KIND).map(([k, v]) => [v, k as SignedKind]))
 const DOMAIN = Buffer.from('modelswarm/signed/1\0')
-
-/** Signed by a key that is not in the trust list. */
-export class UntrustedSignerError extends ModelswarmError {
-  constructor (message: string) { super('MS_UNTRUSTED', message) }
-}
 
 export interface Signed {
   readonly kind: SignedKind

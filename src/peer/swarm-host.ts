@@ -7,6 +7,7 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { NotFoundError } from '../errors.ts'
 import type { Logger } from '../log.ts'
+import { formatModelRef } from '../model-version.ts'
 import { serveChunkStream } from './chunk-transfer.ts'
 import type { SwarmNode } from './node.ts'
 import { CHUNK_PROTOCOL, MAX_RESOLVE_FRAME, RESOLVE_PROTOCOL, SESSION_PROTOCOL } from './protocols.ts'
@@ -90,7 +91,7 @@ export class SwarmHost {
       const reader = streamReader(stream, 30_000)
       const head = await reader.readFrame(4096)
       const { found, count } = JSON.parse(Buffer.from(head ?? []).toString('utf8') || '{}') as { found?: boolean, count?: number }
-      if (found !== true || typeof count !== 'number') throw new NotFoundError(`${peer.toString()} does not know ${name}@${version ?? 'latest'}`)
+      if (found !== true || typeof count !== 'number') throw new NotFoundError(`${peer.toString()} does not know ${formatModelRef({ name, version })}`)
       const items: Uint8Array[] = []
       for (let i = 0; i < count; i++) {
         const f = await reader.readFrame(MAX_RESOLVE_FRAME)

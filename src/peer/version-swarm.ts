@@ -12,6 +12,7 @@ import { Bitfield } from '../chunker/bitfield.ts'
 import type { ChunkStore } from '../chunker/chunk-store.ts'
 import { IntegrityError } from '../errors.ts'
 import type { Logger } from '../log.ts'
+import { formatModelVersion } from '../model-version.ts'
 import { createRng } from '../util/random.ts'
 import { BufferPool } from './buffer-pool.ts'
 import { BulkClient } from './bulk-transfer.ts'
@@ -121,7 +122,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     this.role = init.role
     this.#trust = init.trust
     this.#gate = init.gate
-    this.#log = init.log.child({ version: `${init.meta.header.name}@${init.meta.header.version}` })
+    this.#log = init.log.child({ version: formatModelVersion(init.meta.header) })
     const { seed, ...rest } = init.options ?? {}
     this.#opts = { ...DEFAULTS, ...rest }
     this.#bulk = init.bulk

@@ -4,6 +4,7 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { httpStatusFor, ModelswarmError } from '../errors.ts'
 import type { Seeder } from './seeder.ts'
 
 export interface AdminServer { url: string, close: () => Promise<void> }
@@ -52,8 +53,7 @@ async function preheat (seeder: Seeder, req: IncomingMessage): Promise<[number, 
     return [202, { name: v.ref.name, version: v.ref.version, state: v.state }]
   } catch (err) {
     const code = (err as { code?: string }).code
-    const status = code === 'MS_NOT_FOUND' ? 404 : code === 'MS_CACHE_FULL' || code === 'MS_DISK_FULL' ? 507 : 503
-    return [status, { error: (err as Error).message, code }]
+    return [err instanceof ModelswarmError ? httpStatusFor(err) : 503, { error: (err as Error).message, code }]
   }
 }
 

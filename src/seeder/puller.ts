@@ -6,10 +6,11 @@
  */
 import { createHash } from 'node:crypto'
 import type { ChunkStore } from '../chunker/chunk-store.ts'
-import { IntegrityError } from '../errors.ts'
+import { IntegrityError, isRetriable } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { take, type TokenBucket } from '../util/token-bucket.ts'
-import { OriginChangedError, type Origin, type OriginVersionRef } from './origin.ts'
+import { formatModelVersion, type ModelVersion } from '../model-version.ts'
+import { OriginChangedError, type Origin } from '../origins/origin.ts'
 import { sleep } from '../util/sleep.ts'
 import { planReads, type ReadRange } from './pull-plan.ts'
 
@@ -47,13 +48,13 @@ export function emptyPullStats (): PullStats {
 
 interface Pull {
   origin: Origin
-  ref: OriginVersionRef
+  ref: ModelVersion
   store: ChunkStore
   stats: PullStats
   opts: PullOptions
 }
 
-export async function pullVersion (origin: Origin, ref: OriginVersionRef, store: ChunkStore, opts: PullOptions): Promise<PullStats> {
+export async function pullVersion (origin: Origin, ref: ModelVersion, store: ChunkStore, opts: PullOptions): Promise<PullStats> {
   const pull: Pull = { origin, ref, store, stats: opts.stats ?? emptyPullStats(), opts }
   const parallel = opts.parallel ?? 4
   const ranges = planReads(store.layout, [...store.have.missingIndexes()], { parallel, rangeBytes: opts.rangeBytes ?? DEFAULT_RANGE_BYTES })
@@ -92,7 +93,7 @@ async function pullRange (pull: Pull, range: ReadRange, buf: Buffer): Promise<vo
     } catch (err) {
       if (cursor.index > from) failures = 0
       failures++
-      if (opts.signal?.aborted === true || !retriable(err) || failures >= (opts.attempts ?? 5)) throw err
+      if (opts.signal?.aborted === true || !isRetriable(err) || failures >= (opts.attempts ?? 5)) throw err
       stats.retries++
       stats.bytesRetried += cursor.got
       cursor.got = 0
@@ -158,7 +159,7 @@ async function storeChunk (pull: Pull, index: number, data: Uint8Array, digest: 
   const { ref, store, stats, opts } = pull
   const known = store.hashOf(index)
   if (known !== undefined && !Buffer.from(known).equals(digest)) {
-    throw new OriginChangedError(`${ref.name}@${ref.version} ${pathOf(store, index)}: chunk ${index} changed at the origin since it was first hashed — versions must be immutable`)
+    throw new OriginChangedError(`${formatModelVersion(ref)} ${pathOf(store, index)}: chunk ${index} changed at the origin since it was first hashed — versions must be immutable`)
   }
   if (known === undefined) await store.recordHash(index, digest)
   await store.writeChunk(index, data, digest)
@@ -169,11 +170,4 @@ async function storeChunk (pull: Pull, index: number, data: Uint8Array, digest: 
 /** The path of the file chunk `index` belongs to. */
 function pathOf (store: ChunkStore, index: number): string {
   return store.header.files[store.layout.file[index]!]!.path
-}
-
-/** Definite answers: retrying cannot change them. Everything else (timeouts, failovers, resets) may pass. */
-const FINAL_CODES = new Set(['MS_ORIGIN_CHANGED', 'MS_NOT_FOUND', 'MS_HDFS_FILE_NOT_FOUND', 'MS_HDFS_ACCESS_DENIED', 'MS_DISK_FULL', 'MS_INVALID_INPUT'])
-
-export function retriable (err: unknown): boolean {
-  return !FINAL_CODES.has((err as { code?: string }).code ?? '')
 }

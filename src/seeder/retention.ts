@@ -3,11 +3,9 @@
  * which cached versions to delete. The seeder gathers the facts (sizes, last use, pins, who is pulling
  * or being downloaded from) and carries the decision out; nothing here touches disk or clock.
  */
-import { InvalidInputError } from '../errors.ts'
+import type { ModelVersion } from '../model-version.ts'
 
-export interface VersionId { name: string, version: string }
-
-export interface CachedVersion extends VersionId {
+export interface CachedVersion extends ModelVersion {
   /** Bytes the version takes in the cache. */
   bytes: number
   /** Last time (ms) a host resolved, downloaded or reported on it; LRU order. */
@@ -33,13 +31,6 @@ export interface EvictionPlan {
   used: number
 }
 
-/** Parses NAME@VERSION (a pin). */
-export function parseVersionId (text: string): VersionId {
-  const at = text.lastIndexOf('@')
-  if (at <= 0 || at === text.length - 1) throw new InvalidInputError(`expected NAME@VERSION, got ${JSON.stringify(text)}`)
-  return { name: text.slice(0, at), version: text.slice(at + 1) }
-}
-
 /** Natural order, so v9 < v10 and timestamps sort as written. */
 export function compareVersions (a: string, b: string): number {
   return a.localeCompare(b, 'en', { numeric: true })
@@ -49,7 +40,7 @@ export function compareVersions (a: string, b: string): number {
  * Ready versions at the origin worth pulling without being asked: the newest `keepVersions` of each
  * model (older ones would be evicted straight away) and every pinned one.
  */
-export function wantedVersions<T extends VersionId> (ready: readonly T[], keepVersions: number | undefined, isPinned: (v: VersionId) => boolean): T[] {
+export function wantedVersions<T extends ModelVersion> (ready: readonly T[], keepVersions: number | undefined, isPinned: (v: ModelVersion) => boolean): T[] {
   if (keepVersions === undefined) return [...ready]
   const newest = new Set(byModel(ready).flatMap(vs => vs.slice(0, keepVersions)))
   return ready.filter(v => newest.has(v) || isPinned(v))
@@ -85,7 +76,7 @@ export function planEviction (cached: readonly CachedVersion[], limits: Retentio
 }
 
 /** Versions grouped by model, newest first in each group. */
-function byModel<T extends VersionId> (versions: readonly T[]): T[][] {
+function byModel<T extends ModelVersion> (versions: readonly T[]): T[][] {
   const groups = new Map<string, T[]>()
   for (const v of versions) groups.set(v.name, [...groups.get(v.name) ?? [], v])
   return [...groups.values()].map(vs => vs.sort((a, b) => compareVersions(b.version, a.version)))

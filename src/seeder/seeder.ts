@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { ChunkStore } from '../chunker/chunk-store.ts'
 import { chooseChunkSize } from '../chunker/chunk-size.ts'
 import { createHeader, decodeHeader, type ManifestFile, type ManifestHeader } from '../chunker/manifest.ts'
-import { InvalidInputError, ModelswarmError, NotFoundError } from '../errors.ts'
+import { InvalidInputError, isRetriable, ModelswarmError, NotFoundError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { readOptional, writeAtomic } from '../util/files.ts'
 import { createRng } from '../util/random.ts'
@@ -18,9 +18,10 @@ import { signComplete, signHashes, signHeader, signLatest, VersionMeta } from '.
 import type { SwarmHost } from '../peer/swarm-host.ts'
 import { VersionSwarm, type VersionSwarmOptions } from '../peer/version-swarm.ts'
 import { copyFile, findTwins, readChecksums, writeChecksums, type FileChecksums } from './file-dedup.ts'
-import type { Origin, OriginVersionRef } from './origin.ts'
-import { emptyPullStats, pullVersion, retriable, type PullStats } from './puller.ts'
-import { compareVersions, planEviction, wantedVersions, type CachedVersion, type VersionId } from './retention.ts'
+import type { Origin } from '../origins/origin.ts'
+import { formatModelVersion as key, type ModelVersion } from '../model-version.ts'
+import { emptyPullStats, pullVersion, type PullStats } from './puller.ts'
+import { compareVersions, planEviction, wantedVersions, type CachedVersion } from './retention.ts'
 import { UploadPolicy } from './upload-policy.ts'
 
 export interface SeederOptions {
@@ -45,7 +46,7 @@ export interface SeederOptions {
   /** Versions kept per model, newest first; older ones are neither pulled unasked nor kept. @default all */
   keepVersions?: number
   /** Versions never evicted and always pulled. */
-  pins?: VersionId[]
+  pins?: ModelVersion[]
   /** A version downloaded from, reported on or resolved within this long is in use and never evicted. @default 60 s */
   inUseWindowMs?: number
   swarm?: VersionSwarmOptions
@@ -54,7 +55,7 @@ export interface SeederOptions {
 export type VersionState = 'pulling' | 'ready' | 'failed'
 
 export interface PublishedVersion {
-  readonly ref: OriginVersionRef
+  readonly ref: ModelVersion
   readonly meta: VersionMeta
   readonly store: ChunkStore
   readonly swarm: VersionSwarm
@@ -74,7 +75,7 @@ export interface PublishedVersion {
 }
 
 /** A version the seeder would pull but cannot: no room even after evicting everything allowed. */
-export interface RefusedVersion { ref: OriginVersionRef, error: string, at: number }
+export interface RefusedVersion { ref: ModelVersion, error: string, at: number }
 
 /** The cache cannot hold a version without evicting pinned or in-use versions. */
 export class CacheFullError extends ModelswarmError {
@@ -186,7 +187,7 @@ export class Seeder {
    * Pulls NAME@VERSION now (`POST /v1/preheat`), whatever the retention limits: explicit demand.
    * Throws NotFoundError if the origin has no ready version of that name, CacheFullError if it cannot fit.
    */
-  async preheat (ref: OriginVersionRef): Promise<PublishedVersion> {
+  async preheat (ref: ModelVersion): Promise<PublishedVersion> {
     const held = this.versions.get(key(ref))
     if (held !== undefined) {
       held.lastUsedAt = Date.now()
@@ -205,19 +206,19 @@ export class Seeder {
     if (version === undefined) {
       const latest = this.#latest.get(name)
       if (latest === undefined) return undefined
-      const v = this.versions.get(`${name}@${latest.version}`)
+      const v = this.versions.get(key({ name, version: latest.version }))
       if (v === undefined) return undefined
       v.lastUsedAt = Date.now()
       return [latest.signed, ...v.meta.signedItems()]
     }
-    const v = this.versions.get(`${name}@${version}`)
+    const v = this.versions.get(key({ name, version }))
     if (v === undefined) return undefined
     v.lastUsedAt = Date.now()
     return [...v.meta.signedItems()]
   }
 
   /** Lists the version's files, makes room for it, publishes it and queues its pull. */
-  #admit (ref: OriginVersionRef): Promise<PublishedVersion> {
+  #admit (ref: ModelVersion): Promise<PublishedVersion> {
     return this.#serially(async () => {
       const existing = this.versions.get(key(ref))
       if (existing !== undefined) return existing
@@ -248,7 +249,7 @@ export class Seeder {
    * Applies retention and capacity, counting `incoming` (a version about to be pulled) as already
    * present. Throws CacheFullError when the incoming version cannot fit.
    */
-  async #enforceLimits (incoming?: { ref: OriginVersionRef, bytes: number }): Promise<void> {
+  async #enforceLimits (incoming?: { ref: ModelVersion, bytes: number }): Promise<void> {
     const now = Date.now()
     const window = this.#opts.inUseWindowMs ?? 60_000
     const entries = new Map<CachedVersion, PublishedVersion>()
@@ -319,15 +320,15 @@ export class Seeder {
           const header = decodeHeader(await readFile(join(root, name, entry, 'header.json')))
           await this.#publish({ name, version }, header)
         } catch (err) {
-          this.#log.error({ version: `${name}@${version}`, err: (err as Error).message }, 'cannot recover cached version')
+          this.#log.error({ version: key({ name, version }), err: (err as Error).message }, 'cannot recover cached version')
         }
       }
     }
   }
 
-  async #publish (ref: OriginVersionRef, header: ManifestHeader): Promise<PublishedVersion> {
+  async #publish (ref: ModelVersion, header: ManifestHeader): Promise<PublishedVersion> {
     const { key: privateKey, host } = this.#opts
-    if (header.name !== ref.name || header.version !== ref.version) throw new InvalidInputError(`cached header for ${key(ref)} names ${header.name}@${header.version}`)
+    if (header.name !== ref.name || header.version !== ref.version) throw new InvalidInputError(`cached header for ${key(ref)} names ${key(header)}`)
     const store = await ChunkStore.open({ dir: join(this.#opts.cacheDir, 'versions', ref.name, ref.version), header, reserveBytes: DISK_RESERVE })
     const meta = VersionMeta.fromOwnHeader(header, await signHeader(header, privateKey))
     const policy = new UploadPolicy({ numChunks: store.layout.count, rng: createRng(0x5eed) })
@@ -396,7 +397,7 @@ export class Seeder {
       if (signal.aborted) return
       v.state = 'failed'
       v.error = (err as Error).message
-      v.retriable = retriable(err)
+      v.retriable = isRetriable(err)
       this.#log.error({ version: key(v.ref), err: v.error, code: (err as { code?: string }).code }, 'pull failed; held chunks are still served')
     }
   }
@@ -450,11 +451,9 @@ export class Seeder {
       return
     }
     if (this.#latest.get(name)?.version === newest) return
-    const v = this.versions.get(`${name}@${newest}`)!
+    const v = this.versions.get(key({ name, version: newest }))!
     const signed = await signLatest({ name, version: newest, headerId: v.meta.headerId, publishedAt: new Date().toISOString() }, this.#opts.key)
     this.#latest.set(name, { version: newest, signed: signed.bytes })
     this.#log.info({ model: name, version: newest }, 'latest updated')
   }
 }
-
-function key (ref: VersionId): string { return `${ref.name}@${ref.version}` }

@@ -5,10 +5,8 @@
 import { describe, expect, it } from 'vitest'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { EXIT, exitCodeFor, hintFor } from '../../src/cli/exit-codes.ts'
 import { OPTIONS, type OptionName } from '../../src/cli/options.ts'
-import { DiskFullError, IntegrityError, InvalidInputError, ManifestError, ModelswarmError, NotFoundError, StoreLockedError, TimeoutError } from '../../src/errors.ts'
-import { UntrustedSignerError } from '../../src/peer/signed.ts'
+import { DiskFullError, EXIT, exitCodeFor, hintFor, IntegrityError, InvalidInputError, ManifestError, ModelswarmError, NotFoundError, StoreLockedError, TimeoutError, UntrustedSignerError, type ErrorCode } from '../../src/errors.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/modelswarm.js', import.meta.url))
 
@@ -49,7 +47,7 @@ describe('exitCodeFor', () => {
       undefined,
       new TypeError('x is undefined'),
       Object.assign(new Error('no space'), { code: 'ENOSPC' }),
-      new ModelswarmError('MS_SOMETHING_NEW', 'a code nobody mapped'),
+      new ModelswarmError('MS_SOMETHING_NEW' as ErrorCode, 'a code nobody mapped'),
       // Keys that exist on every object must not be mistaken for table entries.
       { code: 'toString' },
       { code: '__proto__' },

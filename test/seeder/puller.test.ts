@@ -7,9 +7,9 @@ import { manifestFromDirectory } from '../../src/chunker/chunk-hasher.ts'
 import { ChunkStore } from '../../src/chunker/chunk-store.ts'
 import { createHeader, type Manifest, type ManifestFile } from '../../src/chunker/manifest.ts'
 import { silentLogger } from '../../src/log.ts'
-import { LocalDirOrigin } from '../../src/seeder/local-origin.ts'
-import type { ReadSink } from '../../src/seeder/datanode-reader.ts'
-import type { Origin, OriginVersionRef } from '../../src/seeder/origin.ts'
+import { LocalDirOrigin } from '../../src/origins/local-origin.ts'
+import type { Origin, ReadSink } from '../../src/origins/origin.ts'
+import type { ModelVersion } from '../../src/model-version.ts'
 import { pullVersion } from '../../src/seeder/puller.ts'
 import { errorOf } from '../support/errors.ts'
 
@@ -39,10 +39,10 @@ class RecordingOrigin implements Origin {
   }
 
   get bytesRead (): number { return this.inner.bytesRead }
-  listReady = async (): Promise<OriginVersionRef[]> => this.inner.listReady()
-  isReady = async (r: OriginVersionRef): Promise<boolean> => this.inner.isReady(r)
-  listFiles = async (r: OriginVersionRef): Promise<ManifestFile[]> => this.inner.listFiles(r)
-  async read (r: OriginVersionRef, path: string, offset: number, length: number, sink: ReadSink): Promise<void> {
+  listReady = async (): Promise<ModelVersion[]> => this.inner.listReady()
+  isReady = async (r: ModelVersion): Promise<boolean> => this.inner.isReady(r)
+  listFiles = async (r: ModelVersion): Promise<ManifestFile[]> => this.inner.listFiles(r)
+  async read (r: ModelVersion, path: string, offset: number, length: number, sink: ReadSink): Promise<void> {
     this.reads.push({ path, offset, length })
     const limit = this.failAfter.shift()
     const reset = (): Error => Object.assign(new Error('connection reset'), { code: 'ECONNRESET' })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { compareVersions, parseVersionId, planEviction, wantedVersions, type CachedVersion } from '../../src/seeder/retention.ts'
+import { compareVersions, planEviction, wantedVersions, type CachedVersion } from '../../src/seeder/retention.ts'
 
 const v = (name: string, version: string, extra: Partial<CachedVersion> = {}): CachedVersion =>
   ({ name, version, bytes: 100, lastUsedAt: 0, pinned: false, busy: false, ...extra })
@@ -58,11 +58,8 @@ describe('planEviction', () => {
   })
 })
 
-describe('version ids', () => {
-  it('sorts naturally and parses NAME@VERSION', () => {
+describe('version order', () => {
+  it('sorts naturally', () => {
     expect(['v10', 'v9', 'v1'].sort(compareVersions)).toEqual(['v1', 'v9', 'v10'])
-    expect(parseVersionId('qa-llm@2026-11-24T10-00')).toEqual({ name: 'qa-llm', version: '2026-11-24T10-00' })
-    expect(() => parseVersionId('qa-llm')).toThrow(/NAME@VERSION/)
-    expect(() => parseVersionId('@v1')).toThrow(/NAME@VERSION/)
   })
 })

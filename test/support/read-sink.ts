@@ -1,4 +1,4 @@
-import type { ReadSink } from '../../src/seeder/datanode-reader.ts'
+import type { ReadSink } from '../../src/origins/origin.ts'
 
 /**
  * A sink that collects `length` bytes into one buffer, handing out regions of `regionSize` bytes (an odd

@@ -3,13 +3,13 @@
  * dedup, ranged reads, and the errors a changed or missing path gives.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { NotFoundError } from '../../src/errors.ts'
-import { HdfsOrigin } from '../../src/seeder/hdfs-origin.ts'
-import { OriginChangedError } from '../../src/seeder/origin.ts'
-import { WebHdfsClient } from '../../src/seeder/webhdfs-client.ts'
-import { startMiniHdfs, type MiniHdfs } from '../hdfs/mini-hdfs.ts'
-import { contentBytes } from '../hdfs/mini-hdfs-content.ts'
-import { collect } from '../support/read-sink.ts'
+import { NotFoundError } from '../../../src/errors.ts'
+import { HdfsOrigin } from '../../../src/origins/hdfs/hdfs-origin.ts'
+import { OriginChangedError } from '../../../src/origins/origin.ts'
+import { WebHdfsClient } from '../../../src/origins/hdfs/webhdfs-client.ts'
+import { startMiniHdfs, type MiniHdfs } from '../../hdfs/mini-hdfs.ts'
+import { contentBytes } from '../../hdfs/mini-hdfs-content.ts'
+import { collect } from '../../support/read-sink.ts'
 
 const MiB = 1024 * 1024
 

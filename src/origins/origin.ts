@@ -6,9 +6,23 @@
  */
 import type { ManifestFile } from '../chunker/manifest.ts'
 import { ModelswarmError } from '../errors.ts'
-import type { ReadSink } from './datanode-reader.ts'
+import type { ModelVersion } from '../model-version.ts'
 
-export interface OriginVersionRef { name: string, version: string }
+/**
+ * Where an origin read's bytes go: the origin asks for a region, fills a prefix of it (for
+ * HDFS the kernel writes DataNode bytes straight into it), and says how much.
+ */
+export interface ReadSink {
+  /** A writable region for the next body bytes; must not be empty while bytes are still expected. */
+  region: () => Uint8Array
+  /**
+   * The first `n` bytes of the region last returned now hold the next body bytes. A returned promise
+   * pauses the read until it settles; a rejection ends the read with that error. `region` may be asked
+   * for while the promise is pending (Node picks the next read's buffer right away): the region it gives
+   * then must be safe to fill once the promise settles.
+   */
+  filled: (n: number) => void | Promise<void>
+}
 
 export interface Origin {
   /** Human-readable location, for logs. */
@@ -16,19 +30,19 @@ export interface Origin {
   /** Bytes received from the origin at its transport layer (HTTP bodies for WebHDFS), retries included. */
   readonly bytesRead: number
   /** Versions whose completion marker exists. A few cheap listings, whatever the number of versions. */
-  listReady: (signal?: AbortSignal) => Promise<OriginVersionRef[]>
+  listReady: (signal?: AbortSignal) => Promise<ModelVersion[]>
   /** Whether one version's completion marker exists (a preheat asks for a version the last listing may not have seen). */
-  isReady: (ref: OriginVersionRef, signal?: AbortSignal) => Promise<boolean>
+  isReady: (ref: ModelVersion, signal?: AbortSignal) => Promise<boolean>
   /** The version's files (marker excluded), relative paths, sizes and modes. */
-  listFiles: (ref: OriginVersionRef, signal?: AbortSignal) => Promise<ManifestFile[]>
+  listFiles: (ref: ModelVersion, signal?: AbortSignal) => Promise<ManifestFile[]>
   /** Reads exactly `length` bytes at `offset` of a file into `sink`'s regions; must throw rather than end short. */
-  read: (ref: OriginVersionRef, path: string, offset: number, length: number, sink: ReadSink, signal?: AbortSignal) => Promise<void>
+  read: (ref: ModelVersion, path: string, offset: number, length: number, sink: ReadSink, signal?: AbortSignal) => Promise<void>
   /**
    * A content checksum of a whole file that is cheap for the origin to give (no data transfer), or
    * undefined when it has none. Files with equal size and checksum are the same bytes, so a file already
    * held under another version is copied locally instead of pulled.
    */
-  checksum?: (ref: OriginVersionRef, path: string, signal?: AbortSignal) => Promise<string | undefined>
+  checksum?: (ref: ModelVersion, path: string, signal?: AbortSignal) => Promise<string | undefined>
 }
 
 export const DEFAULT_MARKER = '_SUCCESS'

@@ -5,12 +5,13 @@
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { WebHdfsClient, type WebHdfsClientOptions } from '../../src/seeder/webhdfs-client.ts'
+import { WebHdfsClient, type WebHdfsClientOptions } from '../../../src/origins/hdfs/webhdfs-client.ts'
 import {
-  HdfsAccessControlError, HdfsFileNotFoundError, NameNodesUnavailableError, ShortReadError
-} from '../../src/seeder/webhdfs-errors.ts'
-import { startMiniHdfs, type MiniHdfs } from '../hdfs/mini-hdfs.ts'
-import { contentBytes } from '../hdfs/mini-hdfs-content.ts'
+  HdfsAccessControlError, HdfsFileNotFoundError, NameNodesUnavailableError
+} from '../../../src/origins/hdfs/webhdfs-errors.ts'
+import { startMiniHdfs, type MiniHdfs } from '../../hdfs/mini-hdfs.ts'
+import { ShortReadError } from '../../../src/errors.ts'
+import { contentBytes } from '../../hdfs/mini-hdfs-content.ts'
 
 const MiB = 1024 * 1024
 const WEIGHTS = { path: '/models/v1/weights.bin', size: 5 * MiB + 123, seed: 11 }
@@ -83,7 +84,7 @@ describe('WebHdfsClient, one NameNode', () => {
   it('throws ShortReadError when a range ends past EOF instead of ending quietly', async () => {
     const read = readAll(client().open(WEIGHTS.path, { offset: WEIGHTS.size - 10, length: 100 }))
     await expect(read).rejects.toBeInstanceOf(ShortReadError)
-    await expect(read).rejects.toMatchObject({ code: 'MS_HDFS_SHORT_READ', expected: 100, received: 10 })
+    await expect(read).rejects.toMatchObject({ code: 'MS_SHORT_READ', expected: 100, received: 10 })
   })
 
   it('maps FileNotFound and AccessControl RemoteExceptions to typed errors', async () => {

@@ -4,7 +4,7 @@
  * (try another NameNode, wait, fix permissions, give up on a path) each get their own class.
  * Messages name the endpoint by origin and path only: query strings may carry a delegation token.
  */
-import { ModelswarmError } from '../errors.ts'
+import { ModelswarmError, type ErrorCode } from '../../errors.ts'
 
 export interface RemoteException {
   exception: string
@@ -21,7 +21,7 @@ export class HdfsRemoteError extends WebHdfsError {
   readonly javaClassName: string
   readonly status: number
 
-  constructor (code: string, remote: RemoteException, status: number, where: string) {
+  constructor (code: ErrorCode, remote: RemoteException, status: number, where: string) {
     super(code, `${where}: ${remote.exception}: ${remote.message}`)
     this.exception = remote.exception
     this.javaClassName = remote.javaClassName
@@ -76,18 +76,6 @@ export class HdfsConnectionError extends WebHdfsError {
     const code = typeof syscallCode === 'string' ? syscallCode : undefined
     super('MS_HDFS_CONNECTION', `${where}: ${code ?? (cause as Error)?.message ?? 'connection failed'}`, { cause })
     this.syscallCode = code
-  }
-}
-
-/** A read that ended cleanly before delivering the requested length (e.g. the range passes EOF). */
-export class ShortReadError extends WebHdfsError {
-  readonly expected: number
-  readonly received: number
-
-  constructor (where: string, expected: number, received: number) {
-    super('MS_HDFS_SHORT_READ', `${where}: expected ${expected} bytes, got ${received}`)
-    this.expected = expected
-    this.received = received
   }
 }
 

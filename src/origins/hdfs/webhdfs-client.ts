@@ -7,8 +7,9 @@
  */
 import { Agent, get, type IncomingMessage } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { InvalidInputError, TimeoutError } from '../errors.ts'
-import { readBody, type ReadSink } from './datanode-reader.ts'
+import { InvalidInputError, TimeoutError } from '../../errors.ts'
+import type { ReadSink } from '../origin.ts'
+import { readBody } from './datanode-reader.ts'
 import {
   HdfsConnectionError, HdfsHttpError, HdfsRetriableError, HdfsSafeModeError, HdfsStandbyError,
   NameNodesUnavailableError, errorFromResponse, type NameNodeFailure

@@ -1,11 +1,11 @@
 /** An origin on the local filesystem: ROOT/<name>/<version>/ with a `_SUCCESS` marker when ready. */
 import { open, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { listModelFiles, ShortReadError } from '../chunker/chunk-hasher.ts'
+import { listModelFiles } from '../chunker/chunk-hasher.ts'
 import type { ManifestFile } from '../chunker/manifest.ts'
-import { NotFoundError } from '../errors.ts'
-import type { ReadSink } from './datanode-reader.ts'
-import { DEFAULT_MARKER, type Origin, type OriginVersionRef } from './origin.ts'
+import { NotFoundError, ShortReadError } from '../errors.ts'
+import type { ModelVersion } from '../model-version.ts'
+import { DEFAULT_MARKER, type Origin, type ReadSink } from './origin.ts'
 
 export class LocalDirOrigin implements Origin {
   readonly description: string
@@ -19,8 +19,8 @@ export class LocalDirOrigin implements Origin {
     this.description = `dir:${root}`
   }
 
-  async listReady (): Promise<OriginVersionRef[]> {
-    const out: OriginVersionRef[] = []
+  async listReady (): Promise<ModelVersion[]> {
+    const out: ModelVersion[] = []
     for (const name of await dirs(this.#root)) {
       for (const version of await dirs(join(this.#root, name))) {
         if (await isFile(join(this.#root, name, version, this.#marker))) out.push({ name, version })
@@ -29,11 +29,11 @@ export class LocalDirOrigin implements Origin {
     return out
   }
 
-  async isReady (ref: OriginVersionRef): Promise<boolean> {
+  async isReady (ref: ModelVersion): Promise<boolean> {
     return isFile(join(this.#root, ref.name, ref.version, this.#marker))
   }
 
-  async listFiles (ref: OriginVersionRef): Promise<ManifestFile[]> {
+  async listFiles (ref: ModelVersion): Promise<ManifestFile[]> {
     const dir = join(this.#root, ref.name, ref.version)
     try {
       return (await listModelFiles(dir)).filter(f => f.path !== this.#marker)
@@ -43,14 +43,14 @@ export class LocalDirOrigin implements Origin {
     }
   }
 
-  async read (ref: OriginVersionRef, path: string, offset: number, length: number, sink: ReadSink): Promise<void> {
+  async read (ref: ModelVersion, path: string, offset: number, length: number, sink: ReadSink): Promise<void> {
     const file = join(this.#root, ref.name, ref.version, path)
     const fh = await open(file, 'r')
     try {
       for (let done = 0; done < length;) {
         const region = sink.region()
         const { bytesRead } = await fh.read(region, 0, Math.min(region.length, length - done), offset + done)
-        if (bytesRead === 0) throw new ShortReadError(`${file}: ended at byte ${offset + done}, expected ${offset + length} (file shrank while being read)`)
+        if (bytesRead === 0) throw new ShortReadError(`${file} at ${offset}`, length, done, 'file shrank while being read')
         done += bytesRead
         this.bytesRead += bytesRead
         await sink.filled(bytesRead)

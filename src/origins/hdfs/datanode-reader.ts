@@ -9,21 +9,9 @@
  * `errorFromResponse` makes of its body.
  */
 import { connect, type Socket } from 'node:net'
-import { TimeoutError } from '../errors.ts'
-import { HdfsConnectionError, HdfsHttpError, ShortReadError, errorFromResponse } from './webhdfs-errors.ts'
-
-/** Where a body goes: the reader asks for a region, the kernel fills a prefix of it, the reader says how much. */
-export interface ReadSink {
-  /** A writable region for the next body bytes; must not be empty while bytes are still expected. */
-  region: () => Uint8Array
-  /**
-   * The first `n` bytes of the region last returned now hold the next body bytes. A returned promise
-   * pauses the read until it settles; a rejection ends the read with that error. `region` may be asked
-   * for while the promise is pending (Node picks the next read's buffer right away): the region it gives
-   * then must be safe to fill once the promise settles.
-   */
-  filled: (n: number) => void | Promise<void>
-}
+import { ShortReadError, TimeoutError } from '../../errors.ts'
+import type { ReadSink } from '../origin.ts'
+import { HdfsConnectionError, HdfsHttpError, errorFromResponse } from './webhdfs-errors.ts'
 
 export interface BodyRequest {
   url: URL

@@ -2,10 +2,12 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { randomBytes } from 'node:crypto'
 import { createServer, type Server, type Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { TimeoutError } from '../../src/errors.ts'
-import { ChunkedDecoder, readBody, type ReadSink } from '../../src/seeder/datanode-reader.ts'
-import { HdfsAccessControlError, HdfsConnectionError, HdfsHttpError, ShortReadError } from '../../src/seeder/webhdfs-errors.ts'
-import { collect } from '../support/read-sink.ts'
+import { TimeoutError } from '../../../src/errors.ts'
+import { ChunkedDecoder, readBody } from '../../../src/origins/hdfs/datanode-reader.ts'
+import type { ReadSink } from '../../../src/origins/origin.ts'
+import { HdfsAccessControlError, HdfsConnectionError, HdfsHttpError } from '../../../src/origins/hdfs/webhdfs-errors.ts'
+import { ShortReadError } from '../../../src/errors.ts'
+import { collect } from '../../support/read-sink.ts'
 
 /** A TCP server answering each connection with `respond`, so tests control every byte and pause. */
 let servers: Server[] = []

@@ -9,12 +9,12 @@
  * remembered and never probed again: versions are immutable. Every FULL_LIST_EVERY-th poll lists every
  * model directory anyway, should two changes ever share a millisecond.
  */
-import type { ManifestFile } from '../chunker/manifest.ts'
-import { InvalidInputError, NotFoundError } from '../errors.ts'
-import type { ReadSink } from './datanode-reader.ts'
-import { DEFAULT_MARKER, OriginChangedError, type Origin, type OriginVersionRef } from './origin.ts'
+import type { ManifestFile } from '../../chunker/manifest.ts'
+import { InvalidInputError, NotFoundError, ShortReadError } from '../../errors.ts'
+import type { ModelVersion } from '../../model-version.ts'
+import { DEFAULT_MARKER, OriginChangedError, type Origin, type ReadSink } from '../origin.ts'
 import type { HdfsFileStatus, WebHdfsClient } from './webhdfs-client.ts'
-import { HdfsFileNotFoundError, HdfsRemoteError, ShortReadError } from './webhdfs-errors.ts'
+import { HdfsFileNotFoundError, HdfsRemoteError } from './webhdfs-errors.ts'
 
 /** Polls between listings of every model directory, whatever their mtimes say. */
 const FULL_LIST_EVERY = 12
@@ -38,7 +38,7 @@ export class HdfsOrigin implements Origin {
   /** Version directory → its mtime when the marker was last found missing. */
   readonly #probedAt = new Map<string, number>()
   /** Model directory → its mtime at its last listing, the ready versions found, and whether others were pending. */
-  readonly #listed = new Map<string, { mtime: number, ready: OriginVersionRef[], pending: boolean }>()
+  readonly #listed = new Map<string, { mtime: number, ready: ModelVersion[], pending: boolean }>()
   #polls = 0
 
   constructor (opts: HdfsOriginOptions) {
@@ -52,8 +52,8 @@ export class HdfsOrigin implements Origin {
 
   get bytesRead (): number { return this.#client.bytesRead }
 
-  async listReady (signal?: AbortSignal): Promise<OriginVersionRef[]> {
-    const out: OriginVersionRef[] = []
+  async listReady (signal?: AbortSignal): Promise<ModelVersion[]> {
+    const out: ModelVersion[] = []
     const names = new Set<string>()
     const full = this.#polls++ % FULL_LIST_EVERY === 0
     for (const root of this.#roots) {
@@ -74,8 +74,8 @@ export class HdfsOrigin implements Origin {
   }
 
   /** Lists one model directory: its ready versions, and whether any version is not ready yet. */
-  async #readyVersions (name: string, modelDir: string, signal: AbortSignal | undefined): Promise<{ ready: OriginVersionRef[], pending: boolean }> {
-    const ready: OriginVersionRef[] = []
+  async #readyVersions (name: string, modelDir: string, signal: AbortSignal | undefined): Promise<{ ready: ModelVersion[], pending: boolean }> {
+    const ready: ModelVersion[] = []
     let pending = false
     for (const v of await this.#list(modelDir, signal)) {
       if (v.type !== 'DIRECTORY') continue
@@ -95,7 +95,7 @@ export class HdfsOrigin implements Origin {
     return { ready, pending }
   }
 
-  async isReady (ref: OriginVersionRef, signal?: AbortSignal): Promise<boolean> {
+  async isReady (ref: ModelVersion, signal?: AbortSignal): Promise<boolean> {
     for (const root of this.#modelRoot.has(ref.name) ? [this.#modelRoot.get(ref.name)!] : this.#roots) {
       if (await this.#markerExists(`${root}/${ref.name}/${ref.version}`, signal)) {
         this.#modelRoot.set(ref.name, root)
@@ -105,7 +105,7 @@ export class HdfsOrigin implements Origin {
     return false
   }
 
-  async listFiles (ref: OriginVersionRef, signal?: AbortSignal): Promise<ManifestFile[]> {
+  async listFiles (ref: ModelVersion, signal?: AbortSignal): Promise<ManifestFile[]> {
     const out: ManifestFile[] = []
     const walk = async (rel: string): Promise<void> => {
       for (const s of await this.#list(rel === '' ? this.#dir(ref) : `${this.#dir(ref)}/${rel}`, signal)) {
@@ -121,7 +121,7 @@ export class HdfsOrigin implements Origin {
     return out.sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
   }
 
-  async read (ref: OriginVersionRef, path: string, offset: number, length: number, sink: ReadSink, signal?: AbortSignal): Promise<void> {
+  async read (ref: ModelVersion, path: string, offset: number, length: number, sink: ReadSink, signal?: AbortSignal): Promise<void> {
     const full = `${this.#dir(ref)}/${path}`
     try {
       await this.#client.read(full, { offset, length, signal }, sink)
@@ -133,12 +133,12 @@ export class HdfsOrigin implements Origin {
   }
 
   /** The DataNode's composite CRC checksum: computed from stored block CRCs, no data crosses the line. */
-  async checksum (ref: OriginVersionRef, path: string, signal?: AbortSignal): Promise<string> {
+  async checksum (ref: ModelVersion, path: string, signal?: AbortSignal): Promise<string> {
     const sum = await this.#client.getFileChecksum(`${this.#dir(ref)}/${path}`, { signal })
     return `${sum.algorithm}:${sum.bytes}`
   }
 
-  #dir (ref: OriginVersionRef): string {
+  #dir (ref: ModelVersion): string {
     const root = this.#modelRoot.get(ref.name) ?? this.#roots[0]!
     return `${root === '/' ? '' : root}/${ref.name}/${ref.version}`
   }
