@@ -14,7 +14,7 @@ import { createInterface } from 'node:readline'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createNode } from '../src/peer/node.ts'
-import { send } from '../src/peer/stream-io.ts'
+import { send } from '../src/peer/protocols/stream-io.ts'
 
 const GiB = 2 ** 30
 const CHUNK = 4 * 1024 * 1024

@@ -8,10 +8,11 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ChunkStore } from '../chunker/chunk-store.ts'
 import { manifestId } from '../chunker/manifest.ts'
-import { IntegrityError, InvalidInputError, NotFoundError, TimeoutError, UntrustedSignerError } from '../errors.ts'
+import { IntegrityError, InvalidInputError, TimeoutError, UntrustedSignerError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { formatModelRef, formatModelVersion } from '../model-version.ts'
 import { sleep } from '../util/sleep.ts'
+import { resolveFromSeeders, type Bootstrap } from './protocols/resolve/client.ts'
 import { bulkHostFor, createNode } from './node.ts'
 import { verifyLatest, VersionMeta } from './publications.ts'
 import { TrustList } from './signed.ts'
@@ -68,15 +69,24 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
   let store: ChunkStore | undefined
   try {
     await host.start({ bulkHost: opts.bulk === false ? undefined : bulkHostFor(opts.listen) })
-    const meta = await resolveVersion(host, bootstrap, opts.name, opts.version, trust, idleTimeoutMs, log, opts.signal)
+    const ref = { name: opts.name, version: opts.version }
+    const meta = await resolveFromSeeders(node, bootstrap, ref, items => metaFromItems(items, opts.name, opts.version, trust), {
+      dial: (addr, signal) => node.dial(multiaddr(addr), { signal }),
+      timeoutMs: idleTimeoutMs,
+      dialTimeoutMs: 10_000,
+      resolveTimeoutMs: 30_000,
+      isFinal: err => err instanceof IntegrityError || err instanceof UntrustedSignerError,
+      log,
+      signal: opts.signal
+    })
     const { header } = meta
     store = await ChunkStore.open({ dir: opts.out, header })
     for (const i of meta.known.setIndexes()) await store.recordHash(i, meta.hashOf(i)!)
     const resumedChunks = store.resume.resumed
     log.info({ version: formatModelVersion(header), chunks: store.layout.count, bytes: store.layout.totalSize, resumed: resumedChunks, discarded: store.resume.discarded }, 'fetching')
-    swarm = new VersionSwarm({ node, meta, store, role: 'peer', trust, bulk: host.bulkAccess, log, options: opts.swarm })
+    swarm = new VersionSwarm({ components: node, meta, store, role: 'peer', trust, bulk: host.bulkAccess, log, options: opts.swarm })
     host.add(swarm)
-    host.setResolver((name, version) => name === header.name && version === header.version ? [...meta.signedItems()] : undefined)
+    host.setResolver(r => r.name === header.name && r.version === header.version ? meta.signedItems() : undefined)
     opts.onSwarm?.(swarm)
     const done = store.complete ? Promise.resolve() : waitComplete(swarm, idleTimeoutMs, opts.signal)
     swarm.start(() => host.findMembers(meta.headerId, AbortSignal.timeout(5000)))
@@ -132,35 +142,6 @@ function waitComplete (swarm: VersionSwarm, idleTimeoutMs: number, signal?: Abor
   })
 }
 
-/** Asks the bootstrap seeders for the version's signed metadata, retrying until one answers. */
-async function resolveVersion (host: SwarmHost, bootstrap: Array<{ peer: PeerId, addr: string }>, name: string, version: string | undefined, trust: TrustList, idleTimeoutMs: number, log: Logger, signal?: AbortSignal): Promise<VersionMeta> {
-  const want = formatModelRef({ name, version })
-  const deadline = Date.now() + idleTimeoutMs
-  const reasons = new Map<string, string>()
-  let notFound = 0
-  for (let attempt = 0; ; attempt++) {
-    for (const b of bootstrap) {
-      try {
-        await host.node.dial(multiaddr(b.addr), { signal: AbortSignal.timeout(10_000) })
-        const items = await host.resolve(b.peer, name, version, AbortSignal.timeout(30_000))
-        return await metaFromItems(items, name, version, trust)
-      } catch (err) {
-        if (err instanceof IntegrityError || err instanceof UntrustedSignerError) throw err
-        if (err instanceof NotFoundError) notFound++
-        reasons.set(b.addr, (err as Error).message)
-      }
-    }
-    // Every seeder answered and none has it: the version does not exist (yet); a few tries cover a publish race.
-    if (notFound >= bootstrap.length * 3) throw new NotFoundError(`${want} not found on any seeder (${bootstrap.length} asked) — check the name and version, or whether the seeder has published it`)
-    if (Date.now() > deadline || signal?.aborted === true) {
-      throw new TimeoutError(`could not resolve ${want}: ${[...reasons].map(([a, r]) => `${a}: ${r}`).join('; ')}`)
-    }
-    const delay = Math.min(10_000, 500 * 2 ** attempt) * (0.5 + Math.random())
-    log.warn({ version: want, retryInMs: Math.round(delay), reasons: Object.fromEntries(reasons) }, 'no seeder answered yet')
-    await sleep(delay, signal)
-  }
-}
-
 async function metaFromItems (items: Uint8Array[], name: string, version: string | undefined, trust: TrustList): Promise<VersionMeta> {
   let rest = items
   let expectedHeaderId: string | undefined
@@ -178,7 +159,7 @@ async function metaFromItems (items: Uint8Array[], name: string, version: string
   return meta
 }
 
-function parseBootstrap (addr: string): { peer: PeerId, addr: string } {
+function parseBootstrap (addr: string): Bootstrap {
   let ma
   try {
     ma = multiaddr(addr)

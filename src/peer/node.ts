@@ -11,7 +11,10 @@ import { yamux } from '@libp2p/yamux'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import { DHT_PROTOCOL } from './protocols.ts'
+import { PROTOCOL_PREFIX } from './protocols/prefix.ts'
+
+/** Kad-DHT under a private prefix, so modelswarm nodes never join or pollute the public DHT. */
+export const DHT_PROTOCOL = `${PROTOCOL_PREFIX}/kad/1.0.0`
 
 export interface NodeOptions {
   privateKey: PrivateKey

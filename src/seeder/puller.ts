@@ -11,6 +11,7 @@ import type { Logger } from '../log.ts'
 import { take, type TokenBucket } from '../util/token-bucket.ts'
 import { formatModelVersion, type ModelVersion } from '../model-version.ts'
 import { OriginChangedError, type Origin } from '../origins/origin.ts'
+import { backoffDelay } from '../util/backoff.ts'
 import { sleep } from '../util/sleep.ts'
 import { planReads, type ReadRange } from './pull-plan.ts'
 
@@ -97,7 +98,7 @@ async function pullRange (pull: Pull, range: ReadRange, buf: Buffer): Promise<vo
       stats.retries++
       stats.bytesRetried += cursor.got
       cursor.got = 0
-      const delay = (opts.retryBaseMs ?? 500) * 2 ** (failures - 1) * (0.5 + Math.random())
+      const delay = backoffDelay(failures, { baseMs: opts.retryBaseMs ?? 500 })
       opts.log.warn({ chunk: cursor.index, path: pathOf(pull.store, cursor.index), attempt: failures, delayMs: Math.round(delay), err: (err as Error).message }, 'origin read failed, retrying')
       await sleep(delay, opts.signal)
     }

@@ -19,7 +19,7 @@ import type { SwarmHost } from '../peer/swarm-host.ts'
 import { VersionSwarm, type VersionSwarmOptions } from '../peer/version-swarm.ts'
 import { copyFile, findTwins, readChecksums, writeChecksums, type FileChecksums } from './file-dedup.ts'
 import type { Origin } from '../origins/origin.ts'
-import { formatModelVersion as key, type ModelVersion } from '../model-version.ts'
+import { formatModelVersion as key, type ModelRef, type ModelVersion } from '../model-version.ts'
 import { emptyPullStats, pullVersion, type PullStats } from './puller.ts'
 import { compareVersions, planEviction, wantedVersions, type CachedVersion } from './retention.ts'
 import { UploadPolicy } from './upload-policy.ts'
@@ -127,7 +127,7 @@ export class Seeder {
   get origin (): Origin { return this.#opts.origin }
 
   async start (): Promise<void> {
-    this.#opts.host.setResolver((name, version) => this.resolve(name, version))
+    this.#opts.host.setResolver(ref => this.resolve(ref))
     await this.#loadEvicted()
     await this.#recoverCache()
     await this.poll()
@@ -202,7 +202,7 @@ export class Seeder {
   }
 
   /** Signed items for NAME@VERSION, or for the newest version (latest pointer first). */
-  resolve (name: string, version: string | undefined): Uint8Array[] | undefined {
+  resolve ({ name, version }: ModelRef): Uint8Array[] | undefined {
     if (version === undefined) {
       const latest = this.#latest.get(name)
       if (latest === undefined) return undefined
@@ -332,7 +332,7 @@ export class Seeder {
     const store = await ChunkStore.open({ dir: join(this.#opts.cacheDir, 'versions', ref.name, ref.version), header, reserveBytes: DISK_RESERVE })
     const meta = VersionMeta.fromOwnHeader(header, await signHeader(header, privateKey))
     const policy = new UploadPolicy({ numChunks: store.layout.count, rng: createRng(0x5eed) })
-    const swarm = new VersionSwarm({ node: host.node, meta, store, role: 'seeder', gate: policy, bulk: host.bulkAccess, log: this.#log, options: this.#opts.swarm })
+    const swarm = new VersionSwarm({ components: host.node, meta, store, role: 'seeder', gate: policy, bulk: host.bulkAccess, log: this.#log, options: this.#opts.swarm })
     const now = Date.now()
     const v: PublishedVersion = { ref, meta, store, swarm, state: 'pulling', pull: emptyPullStats(), bytesCopied: 0, checksums: await readChecksums(store), lastUsedAt: now, startedAt: now }
     this.versions.set(key(ref), v)

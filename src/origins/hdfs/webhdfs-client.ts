@@ -6,8 +6,9 @@
  * The npm `webhdfs` package was measured unfit for this path: see bench/webhdfs-npm-check.ts.
  */
 import { Agent, get, type IncomingMessage } from 'node:http'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { InvalidInputError, TimeoutError } from '../../errors.ts'
+import { backoffDelay } from '../../util/backoff.ts'
+import { sleep } from '../../util/sleep.ts'
 import type { ReadSink } from '../origin.ts'
 import { readBody } from './datanode-reader.ts'
 import {
@@ -232,7 +233,7 @@ export class WebHdfsClient {
     const failures: NameNodeFailure[] = []
     const rounds = this.#options.maxRounds ?? 3
     for (let round = 0; round < rounds; round++) {
-      if (round > 0) await sleep((this.#options.retryDelayMs ?? 500) * 2 ** (round - 1), undefined, { signal }).catch(() => { throw signal?.reason })
+      if (round > 0) await sleep(backoffDelay(round, { baseMs: this.#options.retryDelayMs ?? 500, jitter: false }), signal)
       for (let k = 0; k < this.#namenodes.length; k++) {
         const index = (this.#active + k) % this.#namenodes.length
         const nn = this.#namenodes[index]!

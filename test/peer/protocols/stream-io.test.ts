@@ -9,11 +9,11 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Connection, Stream } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { createNode, type SwarmNode } from '../../src/peer/node.ts'
-import { closeGracefully, send, sendFrame, streamReader } from '../../src/peer/stream-io.ts'
-import { ByteReader, StreamEndedError } from '../../src/peer/byte-reader.ts'
-import { InvalidInputError, TimeoutError } from '../../src/errors.ts'
-import { errorOf } from '../support/errors.ts'
+import { createNode, type SwarmNode } from '../../../src/peer/node.ts'
+import { closeGracefully, send, sendFrame, streamReader } from '../../../src/peer/protocols/stream-io.ts'
+import { ByteReader, StreamEndedError } from '../../../src/peer/protocols/byte-reader.ts'
+import { ProtocolError, TimeoutError } from '../../../src/errors.ts'
+import { errorOf } from '../../support/errors.ts'
 
 const MiB = 1024 * 1024
 const PROTOCOL = '/modelswarm-test/stream-io/1.0.0'
@@ -177,8 +177,8 @@ describe('ByteReader', () => {
     })
     await sendFrame(stream, Buffer.alloc(1025))
     await remote
-    expect(readerError).toBeInstanceOf(InvalidInputError)
-    expect((readerError as InvalidInputError).code).toBe('MS_INVALID_INPUT')
+    expect(readerError).toBeInstanceOf(ProtocolError)
+    expect((readerError as ProtocolError).code).toBe('MS_PROTOCOL')
     expect(status).toBe('aborted')
     // The sender sees the reset: its stream is no longer open.
     await new Promise<void>(resolve => stream.status === 'open' ? stream.addEventListener('close', () => resolve(), { once: true }) : resolve())

@@ -4,13 +4,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createHash, randomBytes } from 'node:crypto'
-import { BulkClient, BulkServer } from '../../src/peer/bulk-transfer.ts'
-import { CHUNK_STATUS, parsePeerList, readRequest, readResponse, writeRequest, writeResponse, type ChunkRequest, type ServeDecision } from '../../src/peer/chunk-codec.ts'
-import { ByteReader } from '../../src/peer/byte-reader.ts'
-import { IntegrityError, InvalidInputError } from '../../src/errors.ts'
-import { silentLogger } from '../../src/log.ts'
-import type { BulkGrant } from '../../src/peer/session-messages.ts'
-import { errorOf } from '../support/errors.ts'
+import { BulkClient } from '../../../../src/peer/protocols/chunk/bulk-client.ts'
+import { BulkServer } from '../../../../src/peer/protocols/chunk/bulk-server.ts'
+import { CHUNK_STATUS } from '../../../../src/peer/protocols/chunk/constants.ts'
+import { parsePeerList, readRequest, readResponse, writeRequest, writeResponse, type ChunkRequest, type IncomingRequest, type ServeDecision } from '../../../../src/peer/protocols/chunk/codec.ts'
+import { ByteReader } from '../../../../src/peer/protocols/byte-reader.ts'
+import { IntegrityError, ProtocolError } from '../../../../src/errors.ts'
+import { silentLogger } from '../../../../src/log.ts'
+import type { BulkGrant } from '../../../../src/peer/protocols/session/codec.ts'
+import { errorOf } from '../../../support/errors.ts'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -50,7 +52,7 @@ function serveBytes (data: Buffer, announced = data.length): Extract<ServeDecisi
   }
 }
 
-function lookup (peer: string, headerId: string, index: number, failedHolders: string[]): ServeDecision {
+function lookup (peer: string, { headerId, index, failedHolders }: IncomingRequest): ServeDecision {
   calls.push({ peer, headerId, index, failedHolders })
   if (index === MISSING) return { status: 'missing' }
   if (index === BUSY) return { status: 'busy' }
@@ -242,7 +244,7 @@ describe('chunk codec', () => {
     const head = Buffer.alloc(32 + 6)
     head.writeUInt16BE(4097, 36)
     const r = await roundTrip(async send => { await send(Buffer.concat([head, Buffer.alloc(4097)])) })
-    expect(await errorOf(readRequest(r))).toBeInstanceOf(InvalidInputError)
+    expect(await errorOf(readRequest(r))).toBeInstanceOf(ProtocolError)
   })
 
   it('every response status round-trips, and multi-slice bodies arrive in order', async () => {
@@ -267,16 +269,16 @@ describe('chunk codec', () => {
     expect(await r.atEnd()).toBe(true)
   })
 
-  it('readResponse rejects a length mismatch (IntegrityError), an unknown status and an oversized refusal (InvalidInputError)', async () => {
+  it('readResponse rejects a length mismatch (IntegrityError), an unknown status and an oversized refusal (ProtocolError)', async () => {
     const mismatch = await roundTrip(async send => { await writeResponse(send, serveBytes(Buffer.alloc(10))) })
     expect(await errorOf(readResponse(mismatch, { headerId: HEADER, index: 0, length: 11 }))).toBeInstanceOf(IntegrityError)
     const unknown = await roundTrip(async send => { await send(Uint8Array.of(9, 0, 0, 0, 0)) })
-    expect(await errorOf(readResponse(unknown, { headerId: HEADER, index: 0, length: 0 }))).toBeInstanceOf(InvalidInputError)
+    expect(await errorOf(readResponse(unknown, { headerId: HEADER, index: 0, length: 0 }))).toBeInstanceOf(ProtocolError)
     const big = Buffer.alloc(5 + 4097)
     big[0] = CHUNK_STATUS.refused
     big.writeUInt32BE(4097, 1)
     const refusal = await roundTrip(async send => { await send(big) })
-    expect(await errorOf(readResponse(refusal, { headerId: HEADER, index: 0, length: 0 }))).toBeInstanceOf(InvalidInputError)
+    expect(await errorOf(readResponse(refusal, { headerId: HEADER, index: 0, length: 0 }))).toBeInstanceOf(ProtocolError)
   })
 
   it('writeResponse calls onEnd even when reading the chunk fails', async () => {

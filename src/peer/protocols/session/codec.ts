@@ -1,8 +1,9 @@
 /**
- * Session protocol messages. A frame is u8 type + payload; small structured messages are JSON, bulk
+ * Session protocol codec. A frame is u8 type + payload; small structured messages are JSON, bulk
  * ones (bitfields, HAVE lists, signed blobs) are raw bytes.
  */
-import { InvalidInputError } from '../errors.ts'
+import { ProtocolError } from '../../../errors.ts'
+import { MAX_HINTS } from './constants.ts'
 
 export type SessionMessage =
   | { type: 'hello', headerId: string, role: Role }
@@ -52,38 +53,38 @@ export function encodeSessionMessage (m: SessionMessage): Uint8Array {
 }
 
 export function decodeSessionMessage (frame: Uint8Array): SessionMessage {
-  if (frame.length === 0) throw new InvalidInputError('empty session frame')
+  if (frame.length === 0) throw new ProtocolError('empty session frame')
   const body = Buffer.from(frame.buffer, frame.byteOffset + 1, frame.byteLength - 1)
   switch (frame[0]) {
     case TYPES.hello: {
       const o = parse(body)
-      if (typeof o?.headerId !== 'string' || !/^[0-9a-f]{64}$/.test(o.headerId) || (o.role !== 'seeder' && o.role !== 'peer')) throw new InvalidInputError('bad hello')
+      if (typeof o?.headerId !== 'string' || !/^[0-9a-f]{64}$/.test(o.headerId) || (o.role !== 'seeder' && o.role !== 'peer')) throw new ProtocolError('bad hello')
       return { type: 'hello', headerId: o.headerId, role: o.role }
     }
     case TYPES.signed: return { type: 'signed', bytes: body }
     case TYPES.bitfield: return { type: 'bitfield', bytes: body }
     case TYPES.have: {
-      if (body.length % 4 !== 0) throw new InvalidInputError('bad have')
+      if (body.length % 4 !== 0) throw new ProtocolError('bad have')
       const indexes: number[] = []
       for (let o = 0; o < body.length; o += 4) indexes.push(body.readUInt32BE(o))
       return { type: 'have', indexes }
     }
     case TYPES.peers: {
       const o = parse(body)
-      if (!Array.isArray(o) || !o.every(p => typeof p?.id === 'string' && Array.isArray(p.addrs) && p.addrs.every((a: unknown) => typeof a === 'string'))) throw new InvalidInputError('bad peers')
-      return { type: 'peers', peers: o.slice(0, 64) }
+      if (!Array.isArray(o) || !o.every(p => typeof p?.id === 'string' && Array.isArray(p.addrs) && p.addrs.every((a: unknown) => typeof a === 'string'))) throw new ProtocolError('bad peers')
+      return { type: 'peers', peers: o.slice(0, MAX_HINTS) }
     }
     case TYPES.report: {
       const o = parse(body)
-      if (typeof o?.have !== 'number' || typeof o.total !== 'number') throw new InvalidInputError('bad report')
+      if (typeof o?.have !== 'number' || typeof o.total !== 'number') throw new ProtocolError('bad report')
       return { type: 'report', report: o }
     }
     case TYPES.bulk: {
       const o = parse(body)
-      if (!Number.isInteger(o?.port) || o.port <= 0 || o.port > 65535 || typeof o.identity !== 'string' || typeof o.key !== 'string' || Buffer.from(o.key, 'base64').length !== 32) throw new InvalidInputError('bad bulk grant')
+      if (!Number.isInteger(o?.port) || o.port <= 0 || o.port > 65535 || typeof o.identity !== 'string' || typeof o.key !== 'string' || Buffer.from(o.key, 'base64').length !== 32) throw new ProtocolError('bad bulk grant')
       return { type: 'bulk', grant: { port: o.port, identity: o.identity, key: o.key } }
     }
-    default: throw new InvalidInputError(`unknown session message type ${frame[0]}`)
+    default: throw new ProtocolError(`unknown session message type ${frame[0]}`)
   }
 }
 
@@ -99,6 +100,6 @@ function parse (body: Buffer): any { // eslint-disable-line @typescript-eslint/n
   try {
     return JSON.parse(body.toString('utf8'))
   } catch (err) {
-    throw new InvalidInputError('malformed session message', { cause: err })
+    throw new ProtocolError('malformed session message', { cause: err })
   }
 }

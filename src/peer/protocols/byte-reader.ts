@@ -4,10 +4,10 @@
  * read, aborts the source when no byte arrives for `idleMs`.
  */
 import { Uint8ArrayList } from 'uint8arraylist'
-import { InvalidInputError, TimeoutError } from '../errors.ts'
+import { ProtocolError, TimeoutError } from '../../errors.ts'
 
 /** The remote side closed or reset before sending what the protocol requires. */
-export class StreamEndedError extends InvalidInputError {}
+export class StreamEndedError extends ProtocolError {}
 
 export interface ByteReaderOptions {
   /** Abort when no byte arrives for this long while a read is waiting. */
@@ -37,7 +37,7 @@ export class ByteReader {
     if (!await this.#ensure(4, true)) return undefined
     const length = this.#buf.getUint32(0)
     if (length > maxLength) {
-      const err = new InvalidInputError(`frame of ${length} bytes exceeds the ${maxLength}-byte limit`)
+      const err = new ProtocolError(`frame of ${length} bytes exceeds the ${maxLength}-byte limit`)
       this.#opts.abort(err)
       throw err
     }

@@ -1,9 +1,9 @@
 /** Session protocol frames: round trips, validation, and a small seeded fuzz of the decoder. */
 import { describe, expect, it } from 'vitest'
 import { randomBytes } from 'node:crypto'
-import { decodeSessionMessage, encodeSessionMessage, type SessionMessage } from '../../src/peer/session-messages.ts'
-import { InvalidInputError } from '../../src/errors.ts'
-import { createRng, randomInt, type Rng } from '../../src/util/random.ts'
+import { decodeSessionMessage, encodeSessionMessage, type SessionMessage } from '../../../../src/peer/protocols/session/codec.ts'
+import { ProtocolError } from '../../../../src/errors.ts'
+import { createRng, randomInt, type Rng } from '../../../../src/util/random.ts'
 
 const HEADER_ID = 'ab'.repeat(32)
 const KEY = randomBytes(32).toString('base64')
@@ -35,16 +35,16 @@ function jsonFrame (type: number, value: unknown): Uint8Array {
 }
 
 function expectRejected (frame: Uint8Array): void {
-  expect(() => decodeSessionMessage(frame)).toThrow(InvalidInputError)
+  expect(() => decodeSessionMessage(frame)).toThrow(ProtocolError)
 }
 
-/** Decodes, accepting only a message or an InvalidInputError; returns which happened. */
+/** Decodes, accepting only a message or an ProtocolError; returns which happened. */
 function decodeOrInvalid (frame: Uint8Array): 'ok' | 'invalid' {
   try {
     decodeSessionMessage(frame)
     return 'ok'
   } catch (err) {
-    if (err instanceof InvalidInputError) return 'invalid'
+    if (err instanceof ProtocolError) return 'invalid'
     throw new Error(`frame ${Buffer.from(frame).toString('hex').slice(0, 200)} threw ${String(err)}`, { cause: err })
   }
 }
@@ -98,7 +98,7 @@ describe('session messages', () => {
     expect(m.type === 'peers' && m.peers).toEqual(peers.slice(0, 64))
   })
 
-  it('JSON bodies of every shape decode or fail as InvalidInputError', () => {
+  it('JSON bodies of every shape decode or fail as ProtocolError', () => {
     const values: unknown[] = [1, -1, 0.5, true, false, '', 'x', [], [1], [null], {}, { headerId: null }, { port: null }, { have: null, total: null }, [{ id: null }], [{ id: 'a', addrs: null }]]
     for (const type of [TYPE.hello, TYPE.peers, TYPE.report, TYPE.bulk]) {
       for (const v of values) decodeOrInvalid(jsonFrame(type, v))
@@ -108,7 +108,7 @@ describe('session messages', () => {
     }
   })
 
-  it('fuzz: 2,000 random frames and 2,000 mutated valid frames decode or fail as InvalidInputError, nothing else', () => {
+  it('fuzz: 2,000 random frames and 2,000 mutated valid frames decode or fail as ProtocolError, nothing else', () => {
     const rng: Rng = createRng(0x5e55)
     const byte = (): number => randomInt(rng, 256)
     const outcomes = { ok: 0, invalid: 0 }

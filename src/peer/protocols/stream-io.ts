@@ -1,17 +1,12 @@
-/**
- * Reading and writing libp2p v3 streams with bounded memory.
- *
- * Writes wait for the stream's 'drain' event rather than `stream.onDrain()`: in @libp2p/utils 7.4.1
- * onDrain's promise is never reset after the first drain, so a loop on it queues a whole file in memory
- * (FACTS.md; test/peer/stream-io.test.ts keeps a sender's memory bounded).
- */
+/** Reading and writing libp2p v3 streams with bounded memory (writes wait for 'drain': see util/drain.ts). */
 import type { Stream } from '@libp2p/interface'
+import { untilDrained } from '../../util/drain.ts'
 import { ByteReader, StreamEndedError } from './byte-reader.ts'
 
 /** Sends `data`, then waits while the stream's write buffer is over its limit. */
 export async function send (stream: Stream, data: Uint8Array, signal?: AbortSignal): Promise<void> {
-  if (stream.send(data)) return
-  await drained(stream, signal)
+  if (stream.send(data) || !stream.writableNeedsDrain) return
+  await untilDrained(stream, () => new StreamEndedError('stream closed while waiting to send'), signal)
 }
 
 /** Sends a u32-length-prefixed frame. */
@@ -21,25 +16,6 @@ export async function sendFrame (stream: Stream, payload: Uint8Array, signal?: A
   // One send for small frames keeps messages in one muxer frame.
   await send(stream, payload.length < 65536 ? Buffer.concat([head, payload]) : head, signal)
   if (payload.length >= 65536) await send(stream, payload, signal)
-}
-
-function drained (stream: Stream, signal?: AbortSignal): Promise<void> {
-  if (!stream.writableNeedsDrain) return Promise.resolve()
-  return new Promise((resolve, reject) => {
-    const done = (err?: Error): void => {
-      stream.removeEventListener('drain', onDrain)
-      stream.removeEventListener('close', onClose)
-      signal?.removeEventListener('abort', onAbort)
-      if (err === undefined) resolve()
-      else reject(err)
-    }
-    const onDrain = (): void => done()
-    const onClose = (): void => done(new StreamEndedError('stream closed while waiting to send'))
-    const onAbort = (): void => done(signal?.reason as Error)
-    stream.addEventListener('drain', onDrain)
-    stream.addEventListener('close', onClose)
-    signal?.addEventListener('abort', onAbort)
-  })
 }
 
 /** Closes after the write buffer has emptied: Noise's close() drops frames still queued (FACTS.md). */

@@ -4,16 +4,13 @@
  * the session (the swarm forgets the neighbour and may dial it again later).
  */
 import type { PeerId, Stream } from '@libp2p/interface'
-import { Bitfield } from '../chunker/bitfield.ts'
-import type { BulkClient } from './bulk-transfer.ts'
-import { InvalidInputError } from '../errors.ts'
-import { MAX_SESSION_FRAME } from './protocols.ts'
-import { decodeSessionMessage, encodeSessionMessage, type Role, type SessionMessage } from './session-messages.ts'
-import type { ByteReader } from './byte-reader.ts'
-import { sendFrame, streamReader } from './stream-io.ts'
-
-/** Sessions are long-lived and may be quiet for hours; a dead one is detected by the connection's keepalive. */
-const SESSION_IDLE_MS = 24 * 3600_000
+import { Bitfield } from '../../../chunker/bitfield.ts'
+import { ProtocolError } from '../../../errors.ts'
+import type { BulkClient } from '../chunk/bulk-client.ts'
+import type { ByteReader } from '../byte-reader.ts'
+import { sendFrame, streamReader } from '../stream-io.ts'
+import { decodeSessionMessage, encodeSessionMessage, type Role, type SessionMessage } from './codec.ts'
+import { MAX_SESSION_FRAME, SESSION_IDLE_MS } from './constants.ts'
 
 export class Session {
   readonly peer: PeerId
@@ -71,7 +68,7 @@ export async function readHello (stream: Stream): Promise<{ reader: ByteReader, 
   const reader = streamReader(stream, SESSION_IDLE_MS)
   const frame = await reader.readFrame(MAX_SESSION_FRAME)
   const m = frame === undefined ? undefined : decodeSessionMessage(frame)
-  if (m?.type !== 'hello') throw new InvalidInputError('session did not start with hello')
+  if (m?.type !== 'hello') throw new ProtocolError('session did not start with hello')
   return { reader, headerId: m.headerId, role: m.role }
 }
 

@@ -1,0 +1,295 @@
+/**
+ * The download side of one version's swarm on a peer: it alone owns the piece picker, and turns its
+ * picks into chunk requests within a memory budget, verifies and writes what arrives, bans peers that
+ * send bad bytes, times out requests that stall, and says why when nothing arrives. A seeder has none.
+ *
+ * The clock and the Rng are passed in and the neighbours and transports are interfaces, so the
+ * scheduler runs under a mock clock in unit tests and in the simulator.
+ */
+import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Bitfield } from '../chunker/bitfield.ts'
+import type { ChunkStore } from '../chunker/chunk-store.ts'
+import { IntegrityError } from '../errors.ts'
+import { BufferPool } from '../util/buffer-pool.ts'
+import type { Rng } from '../util/random.ts'
+import { PiecePicker } from './piece-picker.ts'
+import type { ChunkRequest, ChunkResponse } from './protocols/chunk/codec.ts'
+import type { ProgressReport, Role, SessionMessage } from './protocols/session/codec.ts'
+import type { SwarmLog } from './swarm-log.ts'
+
+/** What the scheduler needs to know of a neighbour. */
+export interface Neighbour {
+  readonly peer: PeerId
+  readonly peerKey: string
+  readonly remoteRole: Role
+}
+
+/** The neighbours it schedules over (src/peer/neighbours.ts). */
+export interface NeighbourSet<N extends Neighbour> {
+  all: () => N[]
+  readonly size: number
+  wantMore: () => boolean
+  connect: (peer: PeerId) => Promise<void>
+  broadcast: (m: SessionMessage) => void
+  /** Peers banned so far: seeders are told, so they stop naming them. */
+  readonly banned: ReadonlySet<string>
+}
+
+export interface SchedulerOptions {
+  /** Concurrent chunk requests to one peer. */
+  maxRequestsPerPeer: number
+  /** Memory for chunks being received (each is verified whole before it is written; at least two chunks), in bytes. */
+  maxBufferedBytes: number
+  /** Abort a request when no byte arrives for this long, in ms. */
+  requestIdleMs: number
+  /** Declare the download stalled after this long without a verified chunk, in ms. */
+  stallAfterMs: number
+}
+
+export interface DownloadStats { bytesDown: number, chunksDown: number, rejected: number }
+
+export interface SchedulerEvents {
+  chunk: (index: number, from: string) => void
+  complete: () => void
+  stalled: (reason: string) => void
+  /** A local failure (disk full, I/O error) that ends the download. */
+  fatal: (err: Error) => void
+}
+
+export interface DownloadSchedulerInit<N extends Neighbour> {
+  headerId: string
+  store: ChunkStore
+  /** Chunks whose hash the swarm has published so far. */
+  known: Bitfield
+  neighbours: NeighbourSet<N>
+  /** Moves one chunk from a neighbour (bulk path or libp2p stream). */
+  fetchChunk: (from: N, req: ChunkRequest, signal: AbortSignal) => Promise<ChunkResponse>
+  /** A neighbour sent bytes that failed verification. */
+  ban: (from: N, err: IntegrityError) => void
+  now: () => number
+  rng: Rng
+  log: SwarmLog
+  options: SchedulerOptions
+  stats: DownloadStats
+  events: SchedulerEvents
+}
+
+export class DownloadScheduler<N extends Neighbour> {
+  readonly #init: DownloadSchedulerInit<N>
+  readonly #picker: PiecePicker
+  readonly #buffers: BufferPool
+  /** Requests in flight, by `peer/index`. */
+  readonly #requests = new Map<string, AbortController>()
+  /** Per chunk, non-seeder peers whose request for it failed: told to seeders so they stop naming them. */
+  readonly #failedHolders = new Map<number, Set<string>>()
+  /** Chunks received and being verified and written; their buffers count against the memory budget. */
+  #writing = 0
+  #lastProgressAt: number
+  #stalledReason: string | undefined
+  #scheduled = false
+  #closed = false
+  #finalizing: Promise<void> | undefined
+
+  constructor (init: DownloadSchedulerInit<N>) {
+    this.#init = init
+    const { store } = init
+    this.#buffers = new BufferPool(store.header.chunkSize, this.#budget)
+    this.#picker = new PiecePicker({ numChunks: store.layout.count, have: store.have, rng: init.rng })
+    for (const i of init.known.setIndexes()) this.#picker.setAvailable(i)
+    this.#lastProgressAt = init.now()
+  }
+
+  get stalledReason (): string | undefined { return this.#stalledReason }
+
+  /** Chunks received at once, at most: the memory budget in whole chunks, at least two. */
+  get #budget (): number {
+    return Math.max(2, Math.floor(this.#init.options.maxBufferedBytes / this.#init.store.header.chunkSize))
+  }
+
+  /** The chunk's hash is now known (signed metadata arrived). */
+  setAvailable (index: number): void {
+    this.#picker.setAvailable(index)
+    this.schedule()
+  }
+
+  /** A neighbour's full bitfield. */
+  peerBitfield (from: N, bits: Bitfield): void {
+    this.#picker.addPeer(from.peerKey, bits, { seeder: from.remoteRole === 'seeder' })
+    this.schedule()
+  }
+
+  /** A HAVE from a neighbour. */
+  peerHas (peer: string, index: number): void {
+    this.#picker.peerHas(peer, index)
+  }
+
+  /** A neighbour left: its requests go back to the pool. */
+  peerLeft (peer: string): void {
+    for (const index of this.#picker.removePeer(peer)) this.#cancel(peer, index)
+    this.schedule()
+  }
+
+  /** Fills free request slots soon (once per turn of the event loop however often it is asked). */
+  schedule (): void {
+    if (this.#scheduled || this.#closed || this.#init.store.have.complete) return
+    this.#scheduled = true
+    setImmediate(() => {
+      this.#scheduled = false
+      this.#fillRequests()
+    })
+  }
+
+  /** Periodic housekeeping at time `now`: request timeouts and stall diagnosis. */
+  tick (now: number): void {
+    if (this.#closed) return
+    for (const r of this.#picker.timedOut(now, () => this.#init.options.requestIdleMs * 2)) {
+      this.#cancel(r.peer, r.index)
+      this.#picker.requestFailed(r.peer, r.index, now)
+    }
+    if (!this.#init.store.have.complete && now - this.#lastProgressAt > this.#init.options.stallAfterMs) this.#setStalled(this.#diagnose())
+    this.schedule()
+  }
+
+  /** This node's progress, for the seeders' view of the swarm. */
+  report (stats: { bytesDown: number, bytesUp: number }): ProgressReport {
+    const { have } = this.#init.store
+    return {
+      have: have.count,
+      total: this.#init.store.layout.count,
+      bytesDown: stats.bytesDown,
+      bytesUp: stats.bytesUp,
+      rateDown: 0,
+      state: have.complete ? 'seeding' : this.#stalledReason !== undefined ? 'stalled' : 'downloading',
+      ...(this.#stalledReason !== undefined ? { reason: this.#stalledReason } : {})
+    }
+  }
+
+  async close (): Promise<void> {
+    this.#closed = true
+    for (const c of this.#requests.values()) c.abort(new Error('swarm closing'))
+    await this.#finalizing?.catch(() => {})
+  }
+
+  #fillRequests (): void {
+    const budget = this.#budget
+    const now = this.#init.now()
+    // Rotate the starting neighbour so no one peer always gets first pick.
+    const sessions = this.#init.neighbours.all()
+    const start = sessions.length > 0 ? Math.floor(this.#init.rng() * sessions.length) : 0
+    for (let k = 0; k < sessions.length && this.#requests.size + this.#writing < budget; k++) {
+      const s = sessions[(start + k) % sessions.length]!
+      const inflight = this.#picker.peerStats(s.peerKey)?.inflight ?? 0
+      const free = Math.min(this.#init.options.maxRequestsPerPeer - inflight, budget - this.#requests.size - this.#writing)
+      for (const index of this.#picker.pick(s.peerKey, free, now)) void this.#request(s, index)
+    }
+  }
+
+  async #request (from: N, index: number): Promise<void> {
+    const { store, stats, log } = this.#init
+    const key = from.peerKey
+    const reqKey = `${key}/${index}`
+    const ctl = new AbortController()
+    this.#requests.set(reqKey, ctl)
+    let res: ChunkResponse
+    try {
+      res = await this.#init.fetchChunk(from, {
+        headerId: this.#init.headerId,
+        index,
+        length: store.layout.length[index]!,
+        onBytes: n => { stats.bytesDown += n },
+        alloc: n => this.#buffers.take(n),
+        failedHolders: from.remoteRole === 'seeder' ? [...this.#init.neighbours.banned, ...this.#failedHolders.get(index) ?? []] : undefined
+      }, ctl.signal)
+    } catch (err) {
+      if (!ctl.signal.aborted) {
+        this.#holderFailed(from, index)
+        this.#picker.requestFailed(key, index, this.#init.now())
+        log.chunkRequestFailed(key, index, err as Error)
+      }
+      return
+    } finally {
+      if (this.#requests.get(reqKey) === ctl) this.#requests.delete(reqKey)
+      this.schedule()
+    }
+    if (ctl.signal.aborted) return
+    const now = this.#init.now()
+    if (res.status !== 'ok') {
+      if (res.status === 'missing') this.#holderFailed(from, index)
+      this.#picker.requestFailed(key, index, now, { refused: res.status !== 'missing' })
+      if (res.status === 'refused') for (const h of res.holders) if (this.#init.neighbours.wantMore()) void this.#init.neighbours.connect(peerIdFromString(h))
+      return
+    }
+    // The request slot is free again (scheduled above) while the chunk is verified and written.
+    this.#picker.requestDone(key, index, res.data.length, now)
+    this.#writing++
+    try {
+      await store.writeChunk(index, res.data, res.digest)
+      this.#onVerified(index, key)
+    } catch (err) {
+      if (err instanceof IntegrityError) {
+        this.#picker.requestFailed(key, index, now)
+        stats.rejected++
+        this.#init.ban(from, new IntegrityError(`chunk ${index} failed verification`))
+      } else {
+        // Not the peer's fault (disk full, I/O error): the download cannot go on.
+        this.#init.events.fatal(err as Error)
+      }
+    } finally {
+      this.#writing--
+      this.#buffers.give(res.data)
+      this.schedule()
+    }
+  }
+
+  #holderFailed (from: N, index: number): void {
+    if (from.remoteRole === 'seeder') return
+    const set = this.#failedHolders.get(index) ?? new Set()
+    set.add(from.peerKey)
+    this.#failedHolders.set(index, set)
+  }
+
+  #onVerified (index: number, from: string): void {
+    const { store, stats, events } = this.#init
+    this.#failedHolders.delete(index)
+    stats.chunksDown++
+    this.#lastProgressAt = this.#init.now()
+    this.#setStalled(undefined)
+    for (const c of this.#picker.markHave(index)) this.#cancel(c.peer, c.index)
+    this.#init.neighbours.broadcast({ type: 'have', indexes: [index] })
+    events.chunk(index, from)
+    if (store.have.complete && this.#finalizing === undefined) {
+      this.#finalizing = store.finalize().then(() => {
+        this.#init.log.downloadComplete(store.layout.count, store.layout.totalSize)
+        events.complete()
+      })
+    }
+  }
+
+  #cancel (peer: string, index: number): void {
+    const key = `${peer}/${index}`
+    const ctl = this.#requests.get(key)
+    if (ctl !== undefined) {
+      this.#requests.delete(key)
+      ctl.abort(new Error('duplicate no longer needed'))
+    }
+  }
+
+  #setStalled (reason: string | undefined): void {
+    if (reason === this.#stalledReason) return
+    this.#stalledReason = reason
+    const { store, log } = this.#init
+    if (reason !== undefined) {
+      log.downloadStalled(reason, store.have.count, store.layout.count)
+      this.#init.events.stalled(reason)
+    } else log.downloadProgressing()
+  }
+
+  /** Says why no chunk arrives, in words an operator can act on. */
+  #diagnose (): string {
+    const { neighbours, known, store } = this.#init
+    if (neighbours.size === 0) return 'no neighbours: no seeder or peer reachable (check --bootstrap and the network)'
+    if (known.count === store.have.count) return 'waiting for the seeder to publish more chunks (it is still pulling from the origin)'
+    return `${neighbours.size} neighbours but none serves the missing chunks (refused, busy or timing out)`
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * A version's neighbours as seen from one node: the open sessions, the dials under way, who is banned,
+ * and which members to hint to a newcomer. Sessions are opened (dial) or adopted (accepted by the
+ * session handler) here; what flows over them is the swarm shell's business (version-swarm.ts).
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { PeerId } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import { randomInt, type Rng } from '../util/random.ts'
+import { openSession } from './protocols/session/client.ts'
+import type { PeerHint, Role, SessionMessage } from './protocols/session/codec.ts'
+import type { Session } from './protocols/session/session.ts'
+import type { SwarmComponents } from './swarm-components.ts'
+import type { SwarmLog } from './swarm-log.ts'
+
+export interface NeighboursInit {
+  components: SwarmComponents
+  headerId: string
+  role: Role
+  chunkCount: number
+  /** Neighbours to keep sessions with (seeders excluded). */
+  maxNeighbours: number
+  rng: Rng
+  log: SwarmLog
+  /** A session was adopted: send it what we know. */
+  onJoin: (session: Session) => void
+  /** A message arrived on a session. A rejection ends that session. */
+  onMessage: (session: Session, m: SessionMessage) => Promise<void>
+  /** A session ended. */
+  onLeave: (session: Session) => void
+}
+
+export class Neighbours {
+  readonly #init: NeighboursInit
+  readonly #sessions = new Map<string, Session>()
+  readonly #dialing = new Set<string>()
+  readonly #banned = new Set<string>()
+  #closed = false
+
+  constructor (init: NeighboursInit) {
+    this.#init = init
+  }
+
+  get size (): number { return this.#sessions.size }
+  get banned (): ReadonlySet<string> { return this.#banned }
+
+  all (): Session[] { return [...this.#sessions.values()] }
+  isBanned (peer: string): boolean { return this.#banned.has(peer) }
+
+  /** Whether to open more sessions with peers (seeders do not count against the limit). */
+  wantMore (): boolean {
+    let peers = 0
+    for (const s of this.#sessions.values()) if (s.remoteRole === 'peer') peers++
+    return peers + this.#dialing.size < this.#init.maxNeighbours
+  }
+
+  /** Dials a peer and opens a session (no-op when one exists, is being dialed, or the peer is banned). */
+  async connect (hint: PeerHint | PeerId): Promise<void> {
+    const { components, headerId, role, chunkCount, log } = this.#init
+    const id = 'toMultihash' in hint ? hint : peerIdFromString(hint.id)
+    const key = id.toString()
+    if (this.#closed || key === components.peerId.toString() || this.#sessions.has(key) || this.#dialing.has(key) || this.#banned.has(key)) return
+    this.#dialing.add(key)
+    try {
+      if (!('toMultihash' in hint) && hint.addrs.length > 0) await components.peerStore.merge(id, { multiaddrs: hint.addrs.map(a => multiaddr(a)) })
+      this.attach(await openSession(components, id, headerId, role, chunkCount))
+    } catch (err) {
+      log.sessionDialFailed(key, err as Error)
+    } finally {
+      this.#dialing.delete(key)
+    }
+  }
+
+  /** Adopts a handshaken session: announces it, then reads the neighbour's messages until it ends. */
+  attach (session: Session): void {
+    const key = session.peerKey
+    if (this.#closed || this.#banned.has(key)) {
+      session.close()
+      return
+    }
+    const old = this.#sessions.get(key)
+    if (old !== undefined && !old.closed) {
+      // Both sides dialed at once: keep one session, the same one on both sides (the older wins).
+      session.close()
+      return
+    }
+    this.#sessions.set(key, session)
+    this.#init.log.neighbourJoined(key, session.remoteRole)
+    this.#init.onJoin(session)
+    session.run(m => this.#init.onMessage(session, m))
+      .catch(err => this.#init.log.sessionEnded(key, err as Error))
+      .finally(() => {
+        if (this.#sessions.get(key) !== session) return
+        this.#sessions.delete(key)
+        this.#init.onLeave(session)
+      })
+  }
+
+  /** Sends `m` to every neighbour but `except`. */
+  broadcast (m: SessionMessage, except?: Session): void {
+    for (const s of this.#sessions.values()) if (s !== except) s.send(m)
+  }
+
+  /** Bans the peer for the rest of this process's life in this swarm and hangs up on it. Returns false if it already was. */
+  ban (session: Session, err: Error): boolean {
+    const key = session.peerKey
+    if (this.#banned.has(key)) return false
+    this.#banned.add(key)
+    this.#init.log.peerBanned(key, err.message)
+    session.close(err)
+    void this.#init.components.hangUp(session.peer).catch(() => {})
+    return true
+  }
+
+  /**
+   * A sample of members for a newcomer, those holding the most first, ties in an order drawn from the
+   * swarm's Rng (the seeder sees everyone, so this spreads newcomers over the swarm).
+   */
+  hintsFor (exclude: string): PeerHint[] {
+    const members = [...this.#sessions.values()].filter(s => s.peerKey !== exclude && s.remoteRole === 'peer')
+    const rank = new Map(members.map(s => [s, randomInt(this.#init.rng, 2 ** 31)]))
+    members.sort((a, b) => b.bits.count - a.bits.count || rank.get(a)! - rank.get(b)!)
+    return members.slice(0, this.#init.maxNeighbours).map(s => ({
+      id: s.peerKey,
+      addrs: this.#init.components.getConnections(s.peer).map(c => c.remoteAddr.toString()).filter(a => !a.includes('/p2p-circuit'))
+    }))
+  }
+
+  close (): void {
+    this.#closed = true
+    for (const s of this.#sessions.values()) s.close()
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * The chunk exchange, independent of transport (a libp2p stream, or a TLS bulk connection).
+ * Request: header id (32 bytes) + u32 chunk index + u16 length + JSON list of peers that failed the
+ * requester for this chunk (so a seeder stops naming them).
+ * Response: u8 status; for OK a u32 length and the bytes; for REFUSED a u32 length and a JSON list of
+ * peers that hold the chunk (a seeder redirecting load to the swarm).
+ */
+import { createHash, type Hash } from 'node:crypto'
+import { HASH_BYTES } from '../../../chunker/manifest.ts'
+import { IntegrityError, ProtocolError } from '../../../errors.ts'
+import { BufferPool } from '../../../util/buffer-pool.ts'
+import type { ByteReader } from '../byte-reader.ts'
+import { CHUNK_STATUS, MAX_PEER_LIST_BYTES, MAX_PEERS_NAMED, UPLOAD_SLICE } from './constants.ts'
+
+/**
+ * Sends bytes with backpressure. A transport that can tell when it no longer needs `data` calls
+ * `release`, so upload buffers can be reused; one that cannot simply never calls it.
+ */
+export type Send = (data: Uint8Array, release?: () => void) => Promise<void>
+
+export type ChunkResponse =
+  | { status: 'ok', data: Buffer, digest: Uint8Array }
+  | { status: 'missing' } | { status: 'busy' }
+  | { status: 'refused', holders: string[] }
+
+export interface ChunkRequest {
+  headerId: string
+  index: number
+  /** Exact expected length: anything else is a protocol violation. */
+  length: number
+  /** Peers that failed us for this chunk. */
+  failedHolders?: readonly string[]
+  /** Called with each received piece's size. */
+  onBytes?: (n: number) => void
+  /** Supplies the buffer the chunk is received into (a pool), so big chunks do not churn the GC. */
+  alloc?: (n: number) => Buffer
+}
+
+/** A request as the serving side reads it. */
+export interface IncomingRequest { headerId: string, index: number, failedHolders: string[] }
+
+/** What the serving side decides for one request. */
+export type ServeDecision =
+  | { status: 'ok', length: number, read: (offset: number, length: number, into: Buffer) => Promise<Uint8Array>, onSent?: (bytes: number) => void, onEnd?: () => void }
+  | { status: 'missing' } | { status: 'busy' }
+  | { status: 'refused', holders: string[] }
+
+/** The serving side's answer to `peer` asking for chunk `index` of version `headerId`. */
+export type ChunkLookup = (peer: string, request: IncomingRequest) => ServeDecision
+
+export async function writeRequest (send: Send, req: ChunkRequest): Promise<void> {
+  const failed = Buffer.from(JSON.stringify((req.failedHolders ?? []).slice(0, MAX_PEERS_NAMED)))
+  const head = Buffer.allocUnsafe(HASH_BYTES + 6)
+  Buffer.from(req.headerId, 'hex').copy(head, 0)
+  head.writeUInt32BE(req.index, HASH_BYTES)
+  head.writeUInt16BE(failed.length, HASH_BYTES + 4)
+  await send(Buffer.concat([head, failed]))
+}
+
+/** Reads one request; undefined at a clean end of stream (a persistent connection being closed). */
+export async function readRequest (reader: ByteReader): Promise<IncomingRequest | undefined> {
+  if (await reader.atEnd()) return undefined
+  const head = await reader.readExactly(HASH_BYTES + 6)
+  const failedLength = head.readUInt16BE(HASH_BYTES + 4)
+  if (failedLength > MAX_PEER_LIST_BYTES) throw new ProtocolError('failed-holder list too long')
+  return { headerId: head.subarray(0, HASH_BYTES).toString('hex'), index: head.readUInt32BE(HASH_BYTES), failedHolders: parsePeerList(await reader.readExactly(failedLength)) }
+}
+
+/** Response head size for a status: u8 status, plus a u32 length for OK and REFUSED. */
+export function headLength (status: number): 1 | 5 {
+  return status === CHUNK_STATUS.ok || status === CHUNK_STATUS.refused ? 5 : 1
+}
+
+/**
+ * Validates a response head. Returns the response when it is complete as it is (missing, busy), else
+ * the body length to read. Throws ProtocolError for an unknown status or an oversized refusal, and
+ * IntegrityError when a chunk's announced length is not the one the manifest gives.
+ */
+export function checkHead (status: number, length: number, req: ChunkRequest): ChunkResponse | number {
+  if (status === CHUNK_STATUS.missing) return { status: 'missing' }
+  if (status === CHUNK_STATUS.busy) return { status: 'busy' }
+  if (status === CHUNK_STATUS.refused) {
+    if (length > MAX_PEER_LIST_BYTES) throw new ProtocolError('refusal too large')
+    return length
+  }
+  if (status !== CHUNK_STATUS.ok) throw new ProtocolError(`unknown chunk status ${status}`)
+  if (length !== req.length) throw new IntegrityError(`chunk ${req.index}: peer announced ${length} bytes, expected ${req.length}`)
+  return length
+}
+
+/** Receives a chunk's bytes into one buffer, hashing them on the way so the digest is ready with the last byte. */
+export class ChunkReceiver {
+  readonly data: Buffer
+  readonly #hash: Hash = createHash('sha256')
+  readonly #onBytes: ((n: number) => void) | undefined
+  #filled = 0
+
+  constructor (req: ChunkRequest, length: number) {
+    this.data = req.alloc?.(length) ?? Buffer.allocUnsafe(length)
+    this.#onBytes = req.onBytes
+  }
+
+  /** Bytes still expected. */
+  get missing (): number { return this.data.length - this.#filled }
+
+  push (piece: Uint8Array): void {
+    this.data.set(piece, this.#filled)
+    this.#filled += piece.length
+    this.#hash.update(piece)
+    this.#onBytes?.(piece.length)
+  }
+
+  response (): ChunkResponse {
+    return { status: 'ok', data: this.data, digest: this.#hash.digest() }
+  }
+}
+
+/** Reads one response from a pull-based reader (a libp2p stream). */
+export async function readResponse (reader: ByteReader, req: ChunkRequest): Promise<ChunkResponse> {
+  const status = (await reader.readExactly(1))[0]!
+  const length = headLength(status) === 5 ? (await reader.readExactly(4)).readUInt32BE(0) : 0
+  const head = checkHead(status, length, req)
+  if (typeof head !== 'number') return head
+  if (status === CHUNK_STATUS.refused) return { status: 'refused', holders: parsePeerList(await reader.readExactly(length)) }
+  const body = new ChunkReceiver(req, length)
+  await reader.readInto(length, p => body.push(p))
+  return body.response()
+}
+
+/** Upload slice buffers, reused once a transport has released them (a fresh 1 MiB each cost GC time). */
+const slices = new BufferPool(UPLOAD_SLICE, 8)
+
+/** Writes the response for one decision. */
+export async function writeResponse (send: Send, decision: ServeDecision): Promise<void> {
+  if (decision.status === 'missing' || decision.status === 'busy') {
+    await send(Uint8Array.of(CHUNK_STATUS[decision.status]))
+    return
+  }
+  const head = Buffer.allocUnsafe(5)
+  if (decision.status === 'refused') {
+    const body = Buffer.from(JSON.stringify(decision.holders))
+    head[0] = CHUNK_STATUS.refused
+    head.writeUInt32BE(body.length, 1)
+    await send(Buffer.concat([head, body]))
+    return
+  }
+  try {
+    head[0] = CHUNK_STATUS.ok
+    head.writeUInt32BE(decision.length, 1)
+    await send(head)
+    // The next slice is read from disk while the current one is sent, so the connection never waits on I/O.
+    const read = (off: number): Promise<Uint8Array> | undefined => off < decision.length ? decision.read(off, Math.min(UPLOAD_SLICE, decision.length - off), slices.take(UPLOAD_SLICE)) : undefined
+    let next = read(0)
+    try {
+      for (let off = 0; next !== undefined; off += UPLOAD_SLICE) {
+        const slice = await next
+        next = read(off + UPLOAD_SLICE)
+        await send(slice, () => slices.give(slice))
+        decision.onSent?.(slice.length)
+      }
+    } finally {
+      next?.catch(() => {})
+    }
+  } finally {
+    decision.onEnd?.()
+  }
+}
+
+/** A JSON list of peer ids from a peer: strings only, at most MAX_PEERS_NAMED; garbage reads as none. */
+export function parsePeerList (b: Buffer): string[] {
+  if (b.length === 0) return []
+  try {
+    const v = JSON.parse(b.toString('utf8')) as unknown
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string').slice(0, MAX_PEERS_NAMED) : []
+  } catch {
+    return []
+  }
+}

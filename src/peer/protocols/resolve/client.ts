@@ -1,0 +1,82 @@
+/** Asking seeders what NAME@VERSION (or NAME@latest) is: the signed items they hold for it. */
+import type { PeerId } from '@libp2p/interface'
+import { NotFoundError, ProtocolError, TimeoutError } from '../../../errors.ts'
+import type { Logger } from '../../../log.ts'
+import { formatModelRef, type ModelRef } from '../../../model-version.ts'
+import { backoffDelay } from '../../../util/backoff.ts'
+import { sleep } from '../../../util/sleep.ts'
+import type { SwarmComponents } from '../../swarm-components.ts'
+import { sendFrame, streamReader } from '../stream-io.ts'
+import { decodeResolveHead, encodeResolveRequest } from './codec.ts'
+import { MAX_RESOLVE_HEAD, MAX_RESOLVE_ITEM, RESOLVE_IDLE_MS, RESOLVE_PROTOCOL } from './constants.ts'
+
+/** Asks `peer` for the signed items of `ref`. Throws NotFoundError when it does not know it. */
+export async function resolve (components: SwarmComponents, peer: PeerId, ref: ModelRef, signal?: AbortSignal): Promise<Uint8Array[]> {
+  const stream = await components.dialProtocol(peer, RESOLVE_PROTOCOL, { signal })
+  const reader = streamReader(stream, RESOLVE_IDLE_MS)
+  try {
+    await sendFrame(stream, encodeResolveRequest(ref))
+    const count = decodeResolveHead(await reader.readFrame(MAX_RESOLVE_HEAD) ?? new Uint8Array())
+    if (count === undefined) throw new NotFoundError(`${peer.toString()} does not know ${formatModelRef(ref)}`)
+    const items: Uint8Array[] = []
+    for (let i = 0; i < count; i++) {
+      const f = await reader.readFrame(MAX_RESOLVE_ITEM)
+      if (f === undefined) throw new ProtocolError('resolve answer ended early')
+      items.push(f)
+    }
+    await stream.close().catch(() => {})
+    return items
+  } catch (err) {
+    stream.abort(err as Error)
+    throw err
+  } finally {
+    reader.dispose()
+  }
+}
+
+export interface Bootstrap { peer: PeerId, addr: string }
+
+export interface ResolveRetryOptions {
+  /** Dials a bootstrap address (the libp2p node's dial). */
+  dial: (addr: string, signal: AbortSignal) => Promise<unknown>
+  /** Give up after this long without an answer. */
+  timeoutMs: number
+  /** Deadline for one dial, and for one resolve exchange. */
+  dialTimeoutMs: number
+  resolveTimeoutMs: number
+  /** Errors that end the search at once (bad signatures, untrusted keys): retrying cannot change them. */
+  isFinal: (err: unknown) => boolean
+  log: Logger
+  signal?: AbortSignal
+}
+
+/**
+ * Asks each bootstrap seeder in turn, round after round with backoff, until one answers with items that
+ * `accept` takes. Throws NotFoundError once every seeder said it does not know the version three times
+ * (a few rounds cover a publish race), TimeoutError after `timeoutMs`, or what `accept` throws when final.
+ */
+export async function resolveFromSeeders<T> (components: SwarmComponents, bootstrap: readonly Bootstrap[], ref: ModelRef, accept: (items: Uint8Array[]) => Promise<T>, opts: ResolveRetryOptions): Promise<T> {
+  const want = formatModelRef(ref)
+  const deadline = Date.now() + opts.timeoutMs
+  const reasons = new Map<string, string>()
+  let notFound = 0
+  for (let attempt = 1; ; attempt++) {
+    for (const b of bootstrap) {
+      try {
+        await opts.dial(b.addr, AbortSignal.timeout(opts.dialTimeoutMs))
+        return await accept(await resolve(components, b.peer, ref, AbortSignal.timeout(opts.resolveTimeoutMs)))
+      } catch (err) {
+        if (opts.isFinal(err)) throw err
+        if (err instanceof NotFoundError) notFound++
+        reasons.set(b.addr, (err as Error).message)
+      }
+    }
+    if (notFound >= bootstrap.length * 3) throw new NotFoundError(`${want} not found on any seeder (${bootstrap.length} asked) — check the name and version, or whether the seeder has published it`)
+    if (Date.now() > deadline || opts.signal?.aborted === true) {
+      throw new TimeoutError(`could not resolve ${want}: ${[...reasons].map(([a, r]) => `${a}: ${r}`).join('; ')}`)
+    }
+    const delay = backoffDelay(attempt, { baseMs: 500, maxMs: 10_000 })
+    opts.log.warn({ version: want, retryInMs: Math.round(delay), reasons: Object.fromEntries(reasons) }, 'no seeder answered yet')
+    await sleep(delay, opts.signal)
+  }
+}

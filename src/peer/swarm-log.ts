@@ -1,0 +1,31 @@
+/**
+ * What a version's swarm says in its logs, one function per state change (after Kraken's torrentlog):
+ * the message texts live here only, so the operators' dashboards, tests and the demo that match on them
+ * have one place to look. Never one line per chunk at info level.
+ */
+import type { Logger } from '../log.ts'
+
+export const SWARM_MSG = {
+  neighbourJoined: 'neighbour joined',
+  peerBanned: 'peer banned for this session',
+  bulkUnreachable: 'bulk endpoint unreachable; using libp2p streams',
+  downloadStalled: 'download stalled',
+  downloadProgressing: 'download progressing again',
+  downloadComplete: 'download complete'
+} as const
+
+export class SwarmLog {
+  readonly log: Logger
+
+  constructor (log: Logger) { this.log = log }
+
+  neighbourJoined (peer: string, role: string): void { this.log.debug({ peer, role }, SWARM_MSG.neighbourJoined) }
+  sessionDialFailed (peer: string, err: Error): void { this.log.debug({ peer, err: err.message }, 'session dial failed') }
+  sessionEnded (peer: string, err: Error): void { this.log.debug({ peer, err: err.message }, 'session ended with error') }
+  peerBanned (peer: string, why: string): void { this.log.warn({ peer, why }, SWARM_MSG.peerBanned) }
+  bulkUnreachable (peer: string, err: Error): void { this.log.warn({ peer, err: err.message }, SWARM_MSG.bulkUnreachable) }
+  chunkRequestFailed (peer: string, index: number, err: Error): void { this.log.debug({ peer, index, err: err.message }, 'chunk request failed') }
+  downloadStalled (reason: string, have: number, total: number): void { this.log.warn({ reason, have, total }, SWARM_MSG.downloadStalled) }
+  downloadProgressing (): void { this.log.info(SWARM_MSG.downloadProgressing) }
+  downloadComplete (chunks: number, bytes: number): void { this.log.info({ chunks, bytes }, SWARM_MSG.downloadComplete) }
+}
