@@ -1,0 +1,175 @@
+/**
+ * The download scheduler driven by a mock clock, in-memory neighbours and an in-memory transport: no
+ * libp2p, no timers of its own beyond the scheduling tick. A real chunk store on disk holds what it writes.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PeerId } from '@libp2p/interface'
+import { Bitfield } from '../../src/chunker/bitfield.ts'
+import { ChunkStore } from '../../src/chunker/chunk-store.ts'
+import { chunkLayout, createHeader, headerId } from '../../src/chunker/manifest.ts'
+import { IntegrityError } from '../../src/errors.ts'
+import { silentLogger } from '../../src/log.ts'
+import { DownloadScheduler, type Neighbour } from '../../src/peer/download-scheduler.ts'
+import type { ChunkRequest, ChunkResponse } from '../../src/peer/protocols/chunk/codec.ts'
+import type { SessionMessage } from '../../src/peer/protocols/session/codec.ts'
+import { SwarmLog } from '../../src/peer/swarm-log.ts'
+import { createRng } from '../../src/util/random.ts'
+
+const CHUNK = 4096
+const dirs: string[] = []
+afterEach(async () => { await Promise.all(dirs.splice(0).map(d => rm(d, { recursive: true, force: true }))) })
+
+interface Peer extends Neighbour { serve: (req: ChunkRequest, signal: AbortSignal) => Promise<ChunkResponse> }
+
+async function setup (chunks = 6) {
+  const data = randomBytes(CHUNK * chunks)
+  const header = createHeader({ name: 'm', version: 'v1', chunkSize: CHUNK, files: [{ path: 'a.bin', size: data.length, mode: 0o644 }] })
+  const layout = chunkLayout(header)
+  const dir = await mkdtemp(join(tmpdir(), 'ms-sched-'))
+  dirs.push(dir)
+  const store = await ChunkStore.open({ dir: join(dir, 'out'), header, reserveBytes: 0 })
+  const chunkOf = (i: number): Buffer => data.subarray(layout.offset[i]!, layout.offset[i]! + layout.length[i]!)
+  const known = new Bitfield(layout.count)
+  for (let i = 0; i < layout.count; i++) {
+    await store.recordHash(i, createHash('sha256').update(chunkOf(i)).digest())
+    known.set(i)
+  }
+  let clock = 1_000_000
+  const peers: Peer[] = []
+  const banned = new Set<string>()
+  const connected: string[] = []
+  const sent: SessionMessage[] = []
+  const events = { chunks: [] as number[], complete: 0, stalled: [] as string[], fatal: [] as Error[], bans: [] as string[] }
+  const scheduler = new DownloadScheduler<Peer>({
+    headerId: headerId(header),
+    store,
+    known,
+    neighbours: {
+      all: () => peers,
+      get size () { return peers.length },
+      wantMore: () => true,
+      connect: async (p: PeerId) => { connected.push(p.toString()) },
+      broadcast: m => { sent.push(m) },
+      banned
+    },
+    fetchChunk: (from, req, signal) => from.serve(req, signal),
+    // As neighbours.ts does: a banned peer's session closes, so it leaves.
+    ban: (from, err) => {
+      expect(err).toBeInstanceOf(IntegrityError)
+      if (banned.has(from.peerKey)) return
+      banned.add(from.peerKey)
+      events.bans.push(from.peerKey)
+      peers.splice(peers.indexOf(from), 1)
+      scheduler.peerLeft(from.peerKey)
+    },
+    now: () => clock,
+    rng: createRng(7),
+    log: new SwarmLog(silentLogger),
+    options: { maxRequestsPerPeer: 2, maxBufferedBytes: 4 * CHUNK, requestIdleMs: 1000, stallAfterMs: 5000 },
+    stats: { bytesDown: 0, chunksDown: 0, rejected: 0 },
+    events: {
+      chunk: i => events.chunks.push(i),
+      complete: () => { events.complete++ },
+      stalled: r => events.stalled.push(r),
+      fatal: e => events.fatal.push(e)
+    }
+  })
+  const honest = (i: number): ChunkResponse => {
+    const bytes = Buffer.from(chunkOf(i))
+    return { status: 'ok', data: bytes, digest: createHash('sha256').update(bytes).digest() }
+  }
+  const addPeer = async (serve: Peer['serve'], role: 'peer' | 'seeder' = 'peer'): Promise<Peer> => {
+    const peer = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    const p: Peer = { peer, peerKey: peer.toString(), remoteRole: role, serve }
+    peers.push(p)
+    const bits = new Bitfield(layout.count)
+    for (let i = 0; i < layout.count; i++) bits.set(i)
+    scheduler.peerBitfield(p, bits)
+    return p
+  }
+  const settle = async (): Promise<void> => { for (let k = 0; k < 20; k++) await new Promise(resolve => setImmediate(resolve)) }
+  /** Waits for the store's real file I/O (the scheduler's own time is the mock clock). */
+  const until = async (cond: () => boolean): Promise<void> => { for (let k = 0; k < 500 && !cond(); k++) await new Promise(resolve => setTimeout(resolve, 10)) }
+  return { store, layout, scheduler, peers, events, sent, connected, banned, honest, addPeer, settle, until, advance: (ms: number) => { clock += ms; return clock } }
+}
+
+describe('DownloadScheduler', () => {
+  it('fetches every chunk from its neighbours, announces each with a HAVE and completes', async () => {
+    const t = await setup()
+    await t.addPeer(async req => t.honest(req.index))
+    await t.addPeer(async req => t.honest(req.index))
+    await t.until(() => t.events.complete > 0)
+    expect(t.events.complete).toBe(1)
+    expect([...t.events.chunks].sort((a, b) => a - b)).toEqual([...Array(t.layout.count).keys()])
+    expect(t.sent.filter(m => m.type === 'have')).toHaveLength(t.layout.count)
+    expect(t.store.complete).toBe(true)
+    expect(t.scheduler.report({ bytesDown: 1, bytesUp: 2 })).toMatchObject({ have: t.layout.count, total: t.layout.count, state: 'seeding' })
+    await t.scheduler.close()
+  })
+
+  it('bans a neighbour whose bytes fail verification and gets the chunk from another', async () => {
+    const t = await setup()
+    const liar = await t.addPeer(async req => {
+      const r = t.honest(req.index)
+      if (r.status === 'ok') r.data[0]! ^= 1
+      return { status: 'ok', data: r.status === 'ok' ? r.data : Buffer.alloc(0), digest: createHash('sha256').update(r.status === 'ok' ? r.data : Buffer.alloc(0)).digest() }
+    })
+    await t.addPeer(async req => t.honest(req.index))
+    await t.until(() => t.events.complete > 0)
+    expect(t.events.bans).toEqual([liar.peerKey])
+    expect(t.events.complete).toBe(1)
+    await t.scheduler.close()
+  })
+
+  it('says it is stalled, and why, once no chunk arrived for stallAfterMs of the injected clock', async () => {
+    const t = await setup()
+    t.scheduler.tick(t.advance(4000))
+    expect(t.events.stalled).toEqual([])
+    t.scheduler.tick(t.advance(2000))
+    expect(t.events.stalled).toEqual([expect.stringMatching(/no neighbours/)])
+    expect(t.scheduler.report({ bytesDown: 0, bytesUp: 0 })).toMatchObject({ state: 'stalled', reason: expect.stringMatching(/no neighbours/) })
+    await t.scheduler.close()
+  })
+
+  it('a request with no progress is timed out by the clock, aborted, and the chunk asked of another neighbour', async () => {
+    const t = await setup(2)
+    const aborted: number[] = []
+    await t.addPeer((req, signal) => new Promise<ChunkResponse>((_resolve, reject) => {
+      signal.addEventListener('abort', () => { aborted.push(req.index); reject(signal.reason) })
+    }))
+    await t.settle()
+    expect(t.events.chunks).toEqual([])
+    // A second, honest neighbour appears; the hung requests are still in flight on the first.
+    await t.addPeer(async req => t.honest(req.index))
+    t.scheduler.tick(t.advance(2001))
+    await t.until(() => t.events.complete > 0)
+    expect(t.events.complete).toBe(1)
+    expect(aborted.sort()).toEqual([0, 1])
+    await t.scheduler.close()
+  })
+
+  it('follows a seeder that refuses and names holders: it dials them', async () => {
+    const t = await setup(1)
+    const holder = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    await t.addPeer(async () => ({ status: 'refused', holders: [holder] }), 'seeder')
+    await t.settle()
+    expect(t.connected).toContain(holder)
+    await t.scheduler.close()
+  })
+
+  it('a local write failure (not the peer\'s fault) is fatal, not a ban', async () => {
+    const t = await setup(1)
+    await t.store.close()
+    await t.addPeer(async req => t.honest(req.index))
+    await t.until(() => t.events.fatal.length > 0)
+    expect(t.events.fatal).toHaveLength(1)
+    expect(t.events.bans).toEqual([])
+    await t.scheduler.close()
+  })
+})
