@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { httpStatusFor, ModelswarmError } from '../errors.ts'
 import type { Seeder } from './seeder.ts'
+import { snapshotOf } from './snapshot.ts'
 
 export interface AdminServer { url: string, close: () => Promise<void> }
 
@@ -21,7 +22,7 @@ export async function startAdminServer (seeder: Seeder, hostPort: string): Promi
     }
     if (req.method === 'GET' && url.pathname === '/healthz') reply(200, { ok: true })
     else if (req.method === 'GET' && url.pathname === '/readyz') reply(200, { ok: true, originReachable: seeder.originReachable, originError: seeder.originError })
-    else if (req.method === 'GET' && url.pathname === '/v1/models') reply(200, { versions: modelsView(seeder), line: lineView(seeder) })
+    else if (req.method === 'GET' && url.pathname === '/v1/models') reply(200, snapshotOf(seeder))
     else if (req.method === 'POST' && url.pathname === '/v1/preheat') {
       preheat(seeder, req).then(([status, body]) => reply(status, body), (err: Error) => reply(500, { error: err.message }))
     } else reply(404, { error: `no route ${req.method} ${url.pathname}` })
@@ -54,43 +55,6 @@ async function preheat (seeder: Seeder, req: IncomingMessage): Promise<[number, 
   } catch (err) {
     const code = (err as { code?: string }).code
     return [err instanceof ModelswarmError ? httpStatusFor(err) : 503, { error: (err as Error).message, code }]
-  }
-}
-
-export function modelsView (seeder: Seeder): unknown[] {
-  const published = [...seeder.versions.values()].map(v => ({
-    name: v.ref.name,
-    version: v.ref.version,
-    headerId: v.meta.headerId,
-    state: v.state,
-    error: v.error,
-    chunks: v.store.layout.count,
-    chunksHeld: v.store.have.count,
-    bytes: v.store.layout.totalSize,
-    bytesPulled: v.pull.bytesRead,
-    bytesRetried: v.pull.bytesRetried,
-    bytesCopied: v.bytesCopied,
-    egressBytes: v.swarm.stats.bytesUp,
-    neighbours: v.swarm.neighbours,
-    lastUsedAgeMs: Date.now() - v.lastUsedAt,
-    hosts: [...v.swarm.reports].map(([id, r]) => ({ id, ...r, ageMs: Date.now() - r.at }))
-  }))
-  const refused = [...seeder.refused.values()].map(r => ({ name: r.ref.name, version: r.ref.version, state: 'failed', error: r.error }))
-  return [...published, ...refused]
-}
-
-/** The line's totals: bytes counted by the origin client as they arrive, and the pulls' own counters. */
-function lineView (seeder: Seeder): unknown {
-  const versions = [...seeder.versions.values()]
-  const sum = (f: (v: (typeof versions)[number]) => number): number => versions.reduce((s, v) => s + f(v), 0)
-  return {
-    origin: seeder.origin.description,
-    /** When the counters were read (ms since the epoch): rates from two answers do not include request latency. */
-    at: Date.now(),
-    originBytesRead: seeder.origin.bytesRead,
-    bytesPulled: sum(v => v.pull.bytesRead),
-    bytesRetried: sum(v => v.pull.bytesRetried),
-    bytesCopied: sum(v => v.bytesCopied)
   }
 }
 
