@@ -3,8 +3,10 @@ import { pino, type Logger } from 'pino'
 
 export type { Logger }
 
+export const DEFAULT_LOG_LEVEL = 'info'
+
 export function createLogger (opts: { level?: string, name?: string } = {}): Logger {
-  return pino({ level: opts.level ?? process.env.MODELSWARM_LOG_LEVEL ?? 'info', name: opts.name, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: false }))
+  return pino({ level: opts.level ?? process.env.MODELSWARM_LOG_LEVEL ?? DEFAULT_LOG_LEVEL, name: opts.name, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: false }))
 }
 
 /** For library use and tests: a logger that drops everything. */

@@ -71,6 +71,21 @@ export async function * readFileRange (path: string, start: number, end: number,
   }
 }
 
+/**
+ * SHA-256 of bytes [start, end) of a file, read with read-ahead; with `into`, the bytes are also copied
+ * there (a chunk read whole, e.g. to store it elsewhere). Throws ShortReadError if the file is shorter.
+ */
+export async function hashFileRange (path: string, start: number, end: number, into?: Buffer): Promise<Buffer> {
+  const hash = createHash('sha256')
+  let at = 0
+  for await (const block of readFileRange(path, start, end)) {
+    into?.set(block, at)
+    at += block.length
+    hash.update(block)
+  }
+  return hash.digest()
+}
+
 /** Regular files under `dir`, recursively, as manifest entries. Symlinks and special files are refused. */
 export async function listModelFiles (dir: string): Promise<ManifestFile[]> {
   const out: ManifestFile[] = []

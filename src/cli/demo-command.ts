@@ -4,13 +4,12 @@
  * uploaded, and every output compared byte for byte with the source.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createHash } from 'node:crypto'
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { listModelFiles, readFileRange } from '../chunker/chunk-hasher.ts'
+import { hashFileRange, listModelFiles } from '../chunker/chunk-hasher.ts'
 import { ModelswarmError } from '../errors.ts'
 import { formatBytes } from '../util/units.ts'
 import { generateModel } from './demo-model.ts'
@@ -142,9 +141,7 @@ function onJsonLines (stream: NodeJS.ReadableStream, on: (m: Record<string, unkn
 async function fileDigests (dir: string): Promise<Map<string, string>> {
   const out = new Map<string, string>()
   for (const f of await listModelFiles(dir)) {
-    const h = createHash('sha256')
-    for await (const b of readFileRange(join(dir, f.path), 0, f.size)) h.update(b)
-    out.set(f.path, h.digest('hex'))
+    out.set(f.path, (await hashFileRange(join(dir, f.path), 0, f.size)).toString('hex'))
   }
   return out
 }

@@ -4,7 +4,13 @@
  */
 import { InvalidArgumentError, Option } from 'commander'
 import { parseModelVersion, type ModelVersion } from '../model-version.ts'
-import { parseBytes, parseDuration, parseRate } from '../util/units.ts'
+import { FETCH_DEFAULTS } from '../peer/fetch.ts'
+import { DEFAULT_LISTEN } from '../peer/node.ts'
+import { DEFAULT_LOG_LEVEL } from '../log.ts'
+import { DEFAULT_MARKER } from '../origins/origin.ts'
+import { DEFAULT_ADMIN } from '../seeder/admin-server.ts'
+import { SEEDER_DEFAULTS } from '../seeder/seeder.ts'
+import { formatBytes, formatDuration, parseBytes, parseDuration, parseRate } from '../util/units.ts'
 
 export interface OptionSpec {
   flags: string
@@ -17,8 +23,8 @@ export interface OptionSpec {
 const list = (value: string, previous: unknown): string[] => [...(Array.isArray(previous) ? previous as string[] : []), ...value.split(',').map(s => s.trim()).filter(s => s !== '')]
 
 export const OPTIONS = {
-  listen: { flags: '--listen <multiaddr...>', env: 'MODELSWARM_LISTEN', help: 'libp2p listen addresses', default: ['/ip4/0.0.0.0/tcp/0'], parse: list },
-  logLevel: { flags: '--log-level <level>', env: 'MODELSWARM_LOG_LEVEL', help: 'trace, debug, info, warn, error or silent', default: 'info' },
+  listen: { flags: '--listen <multiaddr...>', env: 'MODELSWARM_LISTEN', help: 'libp2p listen addresses', default: [...DEFAULT_LISTEN], parse: list },
+  logLevel: { flags: '--log-level <level>', env: 'MODELSWARM_LOG_LEVEL', help: 'trace, debug, info, warn, error or silent', default: DEFAULT_LOG_LEVEL },
   noBulk: { flags: '--no-bulk', env: 'MODELSWARM_NO_BULK', help: 'move chunks over libp2p streams (Noise) instead of the faster TLS-PSK bulk path keyed through libp2p' },
   json: { flags: '--json', env: 'MODELSWARM_JSON', help: 'machine-readable output: JSON result on stdout, JSON progress lines instead of a bar', default: false },
   // seed
@@ -27,24 +33,24 @@ export const OPTIONS = {
   hdfsRoot: { flags: '--hdfs-root <path...>', env: 'MODELSWARM_HDFS_ROOT', help: 'HDFS directories holding <name>/<version>/', default: ['/models'], parse: list },
   hdfsUser: { flags: '--hdfs-user <name>', env: 'MODELSWARM_HDFS_USER', help: 'HDFS user (simple authentication, sent as user.name)' },
   hdfsToken: { flags: '--hdfs-token <token>', env: 'MODELSWARM_HDFS_TOKEN', help: 'HDFS delegation token (replaces --hdfs-user on secure clusters); prefer the env var, which stays out of ps' },
-  marker: { flags: '--marker <file>', env: 'MODELSWARM_MARKER', help: 'file whose presence in a version directory makes the version ready', default: '_SUCCESS' },
+  marker: { flags: '--marker <file>', env: 'MODELSWARM_MARKER', help: 'file whose presence in a version directory makes the version ready', default: DEFAULT_MARKER },
   cacheCapacity: { flags: '--cache-capacity <bytes>', env: 'MODELSWARM_CACHE_CAPACITY', help: 'cache size limit, e.g. 2TiB; least recently used versions are evicted to make room (unset: the disk\'s free space)', parse: (v: string) => parseBytes(v) },
   keepVersions: { flags: '--keep-versions <n>', env: 'MODELSWARM_KEEP_VERSIONS', help: 'versions kept per model, newest first; older ones are evicted and not pulled unless pinned or preheated (unset: all)', parse: (v: string) => positiveInt(v, '--keep-versions') },
   pin: { flags: '--pin <name@version...>', env: 'MODELSWARM_PIN', help: 'versions always pulled and never evicted', parse: (v: string, prev: unknown) => [...(Array.isArray(prev) ? prev as ModelVersion[] : []), ...list(v, undefined).map(parseModelVersion)] },
-  inUseWindow: { flags: '--in-use-window <duration>', env: 'MODELSWARM_IN_USE_WINDOW', help: 'a version downloaded from or resolved within this long is in use and never evicted', default: '60s', parse: (v: string) => parseDuration(v) },
+  inUseWindow: { flags: '--in-use-window <duration>', env: 'MODELSWARM_IN_USE_WINDOW', help: 'a version downloaded from or resolved within this long is in use and never evicted', default: formatDuration(SEEDER_DEFAULTS.inUseWindowMs), parse: (v: string) => parseDuration(v) },
   cacheDir: { flags: '--cache-dir <dir>', env: 'MODELSWARM_CACHE_DIR', help: 'seeder cache (local NVMe): pulled versions, state and the identity key', default: './modelswarm-cache' },
   lineRate: { flags: '--line-rate <rate>', env: 'MODELSWARM_LINE_RATE', help: 'budget for pulls from the origin, e.g. 400MiB/s or 2Gbit/s (unset: unshaped)', parse: (v: string) => parseRate(v) },
-  pollInterval: { flags: '--poll-interval <duration>', env: 'MODELSWARM_POLL_INTERVAL', help: 'how often to list the origin for new versions', default: '5s', parse: (v: string) => parseDuration(v) },
-  parallelReads: { flags: '--parallel-reads <n>', env: 'MODELSWARM_PARALLEL_READS', help: 'concurrent ranged reads per pull', default: '4', parse: (v: string) => positiveInt(v, '--parallel-reads') },
-  readSize: { flags: '--read-size <bytes>', env: 'MODELSWARM_READ_SIZE', help: 'longest single ranged read from the origin, in whole chunks (fewer, longer reads spare the NameNode and DataNodes per-request work)', default: '256MiB', parse: (v: string) => parseBytes(v) },
+  pollInterval: { flags: '--poll-interval <duration>', env: 'MODELSWARM_POLL_INTERVAL', help: 'how often to list the origin for new versions', default: formatDuration(SEEDER_DEFAULTS.pollIntervalMs), parse: (v: string) => parseDuration(v) },
+  parallelReads: { flags: '--parallel-reads <n>', env: 'MODELSWARM_PARALLEL_READS', help: 'concurrent ranged reads per pull', default: String(SEEDER_DEFAULTS.parallelReads), parse: (v: string) => positiveInt(v, '--parallel-reads') },
+  readSize: { flags: '--read-size <bytes>', env: 'MODELSWARM_READ_SIZE', help: 'longest single ranged read from the origin, in whole chunks (fewer, longer reads spare the NameNode and DataNodes per-request work)', default: formatBytes(SEEDER_DEFAULTS.readSize), parse: (v: string) => parseBytes(v) },
   chunkSize: { flags: '--chunk-size <bytes>', env: 'MODELSWARM_CHUNK_SIZE', help: 'fixed chunk size (default: 4–64 MiB chosen from the model size)', parse: (v: string) => parseBytes(v) },
-  admin: { flags: '--admin <host:port>', env: 'MODELSWARM_ADMIN', help: 'the seeder\'s admin HTTP address: seed serves /healthz, /readyz, /v1/models and POST /v1/preheat there; preheat calls it', default: '127.0.0.1:7070' },
+  admin: { flags: '--admin <host:port>', env: 'MODELSWARM_ADMIN', help: 'the seeder\'s admin HTTP address: seed serves /healthz, /readyz, /v1/models and POST /v1/preheat there; preheat calls it', default: DEFAULT_ADMIN },
   // fetch
   out: { flags: '--out <dir>', env: 'MODELSWARM_OUT', help: 'output directory; appears complete in one rename (partial state beside it)' },
   bootstrap: { flags: '--bootstrap <multiaddr...>', env: 'MODELSWARM_BOOTSTRAP', help: 'seeder addresses ending in /p2p/<peer id> (comma-separated in the env var)', parse: list },
   trust: { flags: '--trust <peer-id...>', env: 'MODELSWARM_TRUST', help: 'seeder public keys (peer ids) whose signatures are accepted', parse: list },
-  linger: { flags: '--linger <duration>', env: 'MODELSWARM_LINGER', help: 'keep seeding this long after the download completes', default: '0s', parse: (v: string) => parseDuration(v) },
-  timeout: { flags: '--timeout <duration>', env: 'MODELSWARM_TIMEOUT', help: 'give up after this long without progress', default: '10m', parse: (v: string) => parseDuration(v) },
+  linger: { flags: '--linger <duration>', env: 'MODELSWARM_LINGER', help: 'keep seeding this long after the download completes', default: formatDuration(FETCH_DEFAULTS.lingerMs), parse: (v: string) => parseDuration(v) },
+  timeout: { flags: '--timeout <duration>', env: 'MODELSWARM_TIMEOUT', help: 'give up after this long without progress', default: formatDuration(FETCH_DEFAULTS.idleTimeoutMs), parse: (v: string) => parseDuration(v) },
   // demo
   hosts: { flags: '--hosts <n>', env: 'MODELSWARM_DEMO_HOSTS', help: 'fetch processes the demo starts', default: '8', parse: (v: string) => positiveInt(v, '--hosts') },
   size: { flags: '--size <bytes>', env: 'MODELSWARM_DEMO_SIZE', help: 'size of the generated demo model', default: '256MiB', parse: (v: string) => parseBytes(v) },

@@ -19,6 +19,14 @@ import { TrustList } from './signed.ts'
 import { SwarmHost } from './swarm-host.ts'
 import { VersionSwarm, type SwarmStats, type VersionSwarmOptions } from './version-swarm.ts'
 
+/** Defaults of fetch's options; the CLI's options table shows these. */
+export const FETCH_DEFAULTS = {
+  /** Give up after this long without progress, ms. */
+  idleTimeoutMs: 10 * 60_000,
+  /** Keep seeding this long after the download completes, ms. */
+  lingerMs: 0
+} as const
+
 export interface FetchOptions {
   name: string
   /** Undefined fetches the version the seeders call latest. */
@@ -61,8 +69,8 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
   if (trust.size === 0) throw new InvalidInputError('no trusted seeder key: pass --trust <peer id> (printed by `modelswarm seed`) or set MODELSWARM_TRUST')
   if (opts.bootstrap.length === 0) throw new InvalidInputError('no bootstrap address: pass --bootstrap <multiaddr> or set MODELSWARM_BOOTSTRAP')
   const bootstrap = opts.bootstrap.map(parseBootstrap)
-  const idleTimeoutMs = opts.idleTimeoutMs ?? 10 * 60_000
-  const node = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: opts.listen ?? ['/ip4/0.0.0.0/tcp/0'] })
+  const idleTimeoutMs = opts.idleTimeoutMs ?? FETCH_DEFAULTS.idleTimeoutMs
+  const node = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: opts.listen })
   const log = opts.log.child({ component: 'fetch', peer: node.peerId.toString() })
   const host = new SwarmHost(node, log)
   let swarm: VersionSwarm | undefined
@@ -104,7 +112,7 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
       stats: swarm.stats
     }
     opts.onComplete?.(result)
-    if ((opts.lingerMs ?? 0) > 0) {
+    if ((opts.lingerMs ?? FETCH_DEFAULTS.lingerMs) > 0) {
       log.info({ lingerMs: opts.lingerMs }, 'download complete; seeding before exit')
       // A stop request while lingering ends the linger, not the (successful) fetch.
       await sleep(opts.lingerMs!, opts.signal).catch(() => {})

@@ -16,9 +16,12 @@ import { PROTOCOL_PREFIX } from './protocols/prefix.ts'
 /** Kad-DHT under a private prefix, so modelswarm nodes never join or pollute the public DHT. */
 export const DHT_PROTOCOL = `${PROTOCOL_PREFIX}/kad/1.0.0`
 
+/** Every interface, a port the kernel picks. */
+export const DEFAULT_LISTEN: readonly string[] = ['/ip4/0.0.0.0/tcp/0']
+
 export interface NodeOptions {
   privateKey: PrivateKey
-  /** Multiaddrs to listen on. @default ['/ip4/0.0.0.0/tcp/0'] */
+  /** Multiaddrs to listen on. @default DEFAULT_LISTEN */
   listen?: string[]
   /** Serve the DHT (seeders) rather than only query it (peers). @default false */
   dhtServer?: boolean
@@ -29,7 +32,7 @@ export type SwarmNode = Libp2p<{ dht: KadDHT, identify: Identify, ping: Ping }>
 export async function createNode (opts: NodeOptions): Promise<SwarmNode> {
   const node = await createLibp2p({
     privateKey: opts.privateKey,
-    addresses: { listen: opts.listen ?? ['/ip4/0.0.0.0/tcp/0'] },
+    addresses: { listen: opts.listen ?? [...DEFAULT_LISTEN] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],

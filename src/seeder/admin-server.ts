@@ -8,6 +8,9 @@ import { httpStatusFor, ModelswarmError } from '../errors.ts'
 import type { Seeder } from './seeder.ts'
 import { snapshotOf } from './snapshot.ts'
 
+/** Loopback by default: the admin API can spend the scarce line (preheat). */
+export const DEFAULT_ADMIN = '127.0.0.1:7070'
+
 export interface AdminServer { url: string, close: () => Promise<void> }
 
 const MAX_BODY = 64 * 1024

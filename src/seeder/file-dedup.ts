@@ -5,9 +5,8 @@
  * Each version's origin checksums live beside its store, in `<dir>.modelswarm/checksums.json`, written by
  * the seeder once per version so later versions can be matched against it without asking the origin.
  */
-import { createHash } from 'node:crypto'
 import { join } from 'node:path'
-import { readFileRange } from '../chunker/chunk-hasher.ts'
+import { hashFileRange } from '../chunker/chunk-hasher.ts'
 import type { ChunkStore } from '../chunker/chunk-store.ts'
 import { readOptional, writeAtomic } from '../util/files.ts'
 
@@ -63,14 +62,7 @@ export async function copyFile (store: ChunkStore, fileIndex: number, source: st
     if (store.have.has(i)) continue
     const offset = layout.offset[i]!
     const buf = Buffer.allocUnsafe(layout.length[i]!)
-    const hash = createHash('sha256')
-    let got = 0
-    for await (const block of readFileRange(source, offset, offset + buf.length)) {
-      buf.set(block, got)
-      hash.update(block)
-      got += block.length
-    }
-    const digest = hash.digest()
+    const digest = await hashFileRange(source, offset, offset + buf.length, buf)
     await store.recordHash(i, digest)
     await store.writeChunk(i, buf, digest)
     copied += buf.length

@@ -65,6 +65,14 @@ export function formatBytes (bytes: number): string {
   return `${round3(value)}${IEC_UNITS[i]!}`
 }
 
+/** Formats milliseconds in the largest unit that divides them, e.g. `5s`, `10m`, `250ms`; parseDuration reads it back. */
+export function formatDuration (ms: number): string {
+  if (!Number.isSafeInteger(ms) || ms < 0) throw new RangeError(`cannot format a duration of ${ms} ms`)
+  if (ms === 0) return '0s'
+  const unit = (['d', 'h', 'm', 's', 'ms'] as const).find(u => ms % DURATION_MS[u] === 0)!
+  return `${ms / DURATION_MS[unit]}${unit}`
+}
+
 /** Formats bytes per second, e.g. `400MiB/s`. */
 export function formatRate (bytesPerSecond: number): string {
   return `${formatBytes(bytesPerSecond)}/s`

@@ -3,13 +3,12 @@
  * the same bin a user runs, and tests read its JSON output.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createHash } from 'node:crypto'
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { listModelFiles, readFileRange } from '../../src/chunker/chunk-hasher.ts'
+import { hashFileRange, listModelFiles } from '../../src/chunker/chunk-hasher.ts'
 import { generateModel } from '../../src/cli/demo-model.ts'
 
 export const BIN = fileURLToPath(new URL('../../bin/modelswarm.js', import.meta.url))
@@ -99,9 +98,7 @@ export async function treeDigests (dir: string): Promise<Record<string, string>>
   const out: Record<string, string> = {}
   for (const f of await listModelFiles(dir)) {
     if (f.path === '_SUCCESS') continue
-    const h = createHash('sha256')
-    for await (const b of readFileRange(join(dir, f.path), 0, f.size)) h.update(b)
-    out[f.path] = h.digest('hex')
+    out[f.path] = (await hashFileRange(join(dir, f.path), 0, f.size)).toString('hex')
   }
   return out
 }
