@@ -18,7 +18,8 @@
  * Resume rules. The bitfield is trusted as it stands only after a clean stop: a `clean` marker whose digest
  * equals the bitfield and hashes read back. Otherwise (a crash, a power loss before writeback, a damaged or
  * hand-edited state file, or a run that saw any write, sync or close error in the store — close() then writes
- * no marker) the chunks the bitfield claims are re-hashed from disk and those that do not match are dropped.
+ * no marker) the chunks the bitfield claims are re-hashed from disk and those that do not match are dropped,
+ * and the recorded hashes of chunks not held are forgotten (a failed write may have left one half-written).
  * Before writing the marker, close() syncs the data files written since open and the two state files, so the
  * marker never vouches for bytes still in the page cache.
  */
@@ -162,7 +163,7 @@ export class ChunkStore {
       const store = new ChunkStore({ dir, header, hashes, have, complete, hashFile, bitFile, lock, write: opts.write ?? writevAt })
       if (!complete) {
         await store.#prepareFiles(opts.reserveBytes ?? 64 * 1024 * 1024)
-        if (!clean && have.count > 0 && (opts.verifyAfterCrash ?? true)) await store.#reverify()
+        if (!clean && (opts.verifyAfterCrash ?? true)) await store.#recheck()
       }
       return store
     } catch (err) {
@@ -336,7 +337,7 @@ export class ChunkStore {
       await this.#try(this.#bitFile.close())
       await this.#try(this.#hashFile.close())
       if (this.#failure !== undefined) return false
-      return await this.#try(writeAtomic(join(this.#stateDir, 'clean'), stateDigest(this.have.bytes, this.#hashes))) !== undefined
+      return await this.#try(writeAtomic(join(this.#stateDir, 'clean'), stateDigest(this.have.bytes, this.#hashes)).then(() => true)) ?? false
     } finally {
       await this.#lock.release()
     }
@@ -449,17 +450,29 @@ export class ChunkStore {
     }
   }
 
-  /** Re-hashes every claimed chunk and drops those whose bytes do not match (or cannot be read). */
-  async #reverify (): Promise<void> {
+  /**
+   * After an unclean stop: re-hashes every claimed chunk and drops those whose bytes do not match (or cannot be
+   * read), then forgets the hashes of chunks not held — one half-written by a failed write would otherwise make
+   * its chunk unwritable for good. A peer records them again from signed metadata, a seeder recomputes them while
+   * pulling. Failed writes here are recorded: this run then ends unclean and the next open checks again.
+   */
+  async #recheck (): Promise<void> {
     let discarded = 0
     for (const i of [...this.have.setIndexes()]) {
       if (await this.#verifyOnDisk(i)) continue
       this.have.clear(i)
-      // A failed write of the cleared bit is recorded: this run then ends unclean and the next open checks again.
       await this.#persistBit(i).catch(() => {})
       discarded++
     }
     Object.assign(this.resume, { resumed: this.have.count, discarded })
+    let forgot = false
+    for (const i of this.have.missingIndexes()) {
+      if (this.hashOf(i) === undefined) continue
+      this.#hashes.fill(0, i * HASH_BYTES, (i + 1) * HASH_BYTES)
+      this.#knownHashes--
+      forgot = true
+    }
+    if (forgot) await this.#writeAt(this.#hashFile, [this.#hashes], 0, join(this.#stateDir, 'hashes')).catch(() => {})
   }
 
   async #verifyOnDisk (index: number): Promise<boolean> {
