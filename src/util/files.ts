@@ -1,6 +1,6 @@
 /** Small filesystem helpers shared by the chunk store and the seeder's per-version state. */
 import { randomBytes } from 'node:crypto'
-import { open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises'
+import { link, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 
 /** The file's bytes, or undefined when it does not exist. */
 export async function readOptional (path: string): Promise<Buffer | undefined> {
@@ -43,6 +43,31 @@ export async function writeAtomic (path: string, data: Uint8Array | string): Pro
   } catch (err) {
     await rm(tmp, { force: true }).catch(() => {})
     throw err
+  }
+}
+
+/**
+ * Creates `path` with `data` only if it does not exist, all or nothing: the bytes go to a temporary file that
+ * is synced and then hard-linked into place (link fails rather than replace). Returns false when `path` already
+ * existed. Any failure rejects and leaves `path` absent or as another writer made it — never a cut-short file.
+ */
+export async function createExclusive (path: string, data: Uint8Array, mode: number): Promise<boolean> {
+  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`
+  try {
+    const fh = await open(tmp, 'wx', mode)
+    try {
+      await fh.writeFile(data)
+      await fh.datasync()
+    } finally {
+      await fh.close()
+    }
+    await link(tmp, path)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw err
+  } finally {
+    await rm(tmp, { force: true }).catch(() => {})
   }
 }
 
