@@ -48,6 +48,8 @@ export const ERROR_CODES = {
   MS_TIMEOUT: { exit: EXIT.timeout, http: 504, retriable: true, hint: 'check that a seeder is reachable (--bootstrap) and has the version; rerun to resume' },
   MS_DISK_FULL: { exit: EXIT.diskFull, http: 507, retriable: false, hint: 'free space or choose another --out; verified chunks are kept for the next run' },
   MS_CACHE_FULL: { exit: EXIT.diskFull, http: 507, retriable: true, hint: 'raise --cache-capacity, unpin versions or lower --keep-versions on the seeder' },
+  /** A write to the chunk store failed (EIO, no progress): the chunk stays missing and the next open re-verifies. */
+  MS_STORE_WRITE: { exit: EXIT.failure, http: 500, retriable: false, hint: 'the output filesystem failed a write (see the cause); verified chunks are kept and re-checked on the next run' },
   MS_STORE_LOCKED: { exit: EXIT.locked, http: 409, retriable: true, hint: 'another modelswarm process is writing the same directory' },
   MS_ORIGIN_CHANGED: { exit: EXIT.integrity, http: 409, retriable: false, hint: 'versions must not change once their completion marker is written; publish changed content under a new version' },
   MS_SHORT_READ: { ...failure },

@@ -4,29 +4,51 @@
  *
  * Layout for an output directory OUT:
  *   OUT.partial/      the model's files while incomplete (sparse, preallocated to full size)
- *   OUT.modelswarm/   header.json, hashes (32 bytes per chunk, zero while unknown), bitfield, lock,
- *                     clean (present only between a clean close and the next open),
+ *   OUT.modelswarm/   header.json; hashes (32 bytes per chunk, zero while unknown); bitfield (one bit per
+ *                     chunk, MSB first); lock (an fcntl lock held while open, see store-lock.ts; the file's
+ *                     content is unused); clean (present only between a clean close and the next open; holds
+ *                     the SHA-256 of the bitfield and hashes files as they were at that close);
  *                     manifest.json and complete (written last, after OUT appears)
  *   OUT/              appears in one rename once every chunk is verified and synced
  *
- * A chunk's bit is persisted right after its bytes are written, so a killed process loses nothing
- * it verified. After an unclean stop (no `clean` marker) the chunks the bitfield claims are
- * re-hashed from disk before being trusted, which also covers a power loss before writeback.
+ * A chunk counts as held only once every one of its bytes is written (short writes are continued; a write
+ * error or a write making no progress leaves it missing) and its bit is written after them, so a killed process
+ * loses nothing it verified.
+ *
+ * Resume rules. The bitfield is trusted as it stands only after a clean stop: a `clean` marker whose digest
+ * equals the bitfield and hashes read back. Otherwise (a crash, a power loss before writeback, a damaged or
+ * hand-edited state file, or a run that saw any write, sync or close error in the store — close() then writes
+ * no marker) the chunks the bitfield claims are re-hashed from disk and those that do not match are dropped,
+ * and the recorded hashes of chunks not held are forgotten (a failed write may have left one half-written).
+ * Before writing the marker, close() syncs the data files written since open and the two state files, so the
+ * marker never vouches for bytes still in the page cache.
  */
 import { createHash } from 'node:crypto'
-import { mkdir, open, rename, rm, statfs, writeFile, chmod, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, rename, rm, statfs, chmod, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { DiskFullError, IntegrityError, InvalidInputError, ManifestError, ModelswarmError, StoreLockedError } from '../errors.ts'
+import { DiskFullError, IntegrityError, InvalidInputError, ManifestError, ModelswarmError } from '../errors.ts'
 import { formatModelVersion } from '../model-version.ts'
 import { Bitfield } from './bitfield.ts'
 import { chunkLayout, createManifest, decodeHeader, encodeHeader, encodeManifest, HASH_BYTES, type ChunkLayout, type Manifest, type ManifestHeader } from './manifest.ts'
 import { readFileRange } from './chunk-hasher.ts'
-import { exists, readOptional, syncDir, writeAtomic } from '../util/files.ts'
+import { acquireStoreLock, type StoreLock } from './store-lock.ts'
+import { exists, readFullyAt, readOptional, syncDir, writeAtomic, writeFullyAt, writevAt } from '../util/files.ts'
 
 /** A chunk whose hash has not been published yet cannot be written: there is nothing to verify it against. */
 export class UnknownHashError extends ModelswarmError {
   constructor (message: string) { super('MS_HASH_UNKNOWN', message) }
 }
+
+/** A write to the store failed for a reason other than a full disk (EIO, a write making no progress, …). */
+export class StoreWriteError extends ModelswarmError {
+  constructor (message: string, options?: ErrorOptions) { super('MS_STORE_WRITE', message, options) }
+}
+
+/**
+ * One positional vectored write into a store file, returning the bytes written (a short write returns fewer).
+ * `path` names the file, so a caller can tell chunk data from the `hashes` and `bitfield` state files.
+ */
+export type StoreWrite = (fh: FileHandle, buffers: Uint8Array[], position: number, path: string) => Promise<number>
 
 export interface ChunkStoreOptions {
   /** Where the complete model appears. */
@@ -36,6 +58,11 @@ export interface ChunkStoreOptions {
   verifyAfterCrash?: boolean
   /** Bytes to leave free on the filesystem beyond what the model needs. @default 64 MiB */
   reserveBytes?: number
+  /**
+   * Test seam: every write of chunk bytes, hashes and bitfield goes through it, so tests can inject short
+   * writes and errors (EIO) that a real filesystem gives only rarely. @default FileHandle.writev
+   */
+  write?: StoreWrite
 }
 
 export interface ResumeReport {
@@ -60,18 +87,24 @@ export class ChunkStore {
   #knownHashes: number
   #complete: boolean
   #closed = false
-  #hashFile: FileHandle
-  #bitFile: FileHandle
+  readonly #hashFile: FileHandle
+  readonly #bitFile: FileHandle
+  readonly #lock: StoreLock
+  readonly #write: StoreWrite
   readonly #handles = new Map<number, { fh: Promise<FileHandle>, users: number }>()
+  /** Indexes of the files written since open: close() syncs them before vouching for them with `clean`. */
+  readonly #dirtyFiles = new Set<number>()
+  /** The first write, sync or close error since open; while set, close() writes no `clean` marker. */
+  #failure: unknown
   /** Persistence of bitfield bytes is serialised so an older byte never lands after a newer one. */
   #bitWrites: Promise<unknown> = Promise.resolve()
 
-  private constructor (init: { dir: string, header: ManifestHeader, hashes: Uint8Array, have: Bitfield, complete: boolean, hashFile: FileHandle, bitFile: FileHandle, resume: ResumeReport }) {
+  private constructor (init: { dir: string, header: ManifestHeader, hashes: Uint8Array, have: Bitfield, complete: boolean, hashFile: FileHandle, bitFile: FileHandle, lock: StoreLock, write: StoreWrite }) {
     this.dir = init.dir
     this.header = init.header
     this.layout = chunkLayout(init.header)
     this.have = init.have
-    this.resume = init.resume
+    this.resume = { resumed: init.have.count, discarded: 0 }
     this.#stateDir = `${init.dir}.modelswarm`
     this.#partialDir = `${init.dir}.partial`
     this.#hashes = init.hashes
@@ -80,16 +113,24 @@ export class ChunkStore {
     this.#complete = init.complete
     this.#hashFile = init.hashFile
     this.#bitFile = init.bitFile
+    this.#lock = init.lock
+    this.#write = init.write
   }
 
-  /** Opens (creating or resuming) the store for `header` at `dir`. */
+  /**
+   * Opens (creating or resuming) the store for `header` at `dir`.
+   * @throws StoreLockedError when another process, or an earlier open in this one, has the store open
+   * @throws InvalidInputError when `dir` holds another model version or something not written by modelswarm
+   * @throws DiskFullError when the filesystem cannot hold the missing bytes plus `reserveBytes`
+   */
   static async open (opts: ChunkStoreOptions): Promise<ChunkStore> {
     const { dir, header } = opts
     const stateDir = `${dir}.modelswarm`
     const partialDir = `${dir}.partial`
     const layout = chunkLayout(header)
     await mkdir(stateDir, { recursive: true })
-    await acquireLock(join(stateDir, 'lock'))
+    const lock = await acquireStoreLock(stateDir)
+    const opened: FileHandle[] = []
     try {
       const headerBytes = encodeHeader(header)
       const existing = await readOptional(join(stateDir, 'header.json'))
@@ -102,29 +143,34 @@ export class ChunkStore {
         await writeAtomic(join(stateDir, 'header.json'), headerBytes)
       }
       let complete = await exists(join(stateDir, 'complete'))
-      const hashFile = await openSized(join(stateDir, 'hashes'), layout.count * HASH_BYTES)
-      const bitFile = await openSized(join(stateDir, 'bitfield'), Math.ceil(layout.count / 8))
+      const hashFile = await openSized(join(stateDir, 'hashes'), layout.count * HASH_BYTES, opened)
+      const bitFile = await openSized(join(stateDir, 'bitfield'), Math.ceil(layout.count / 8), opened)
       const hashes = new Uint8Array(layout.count * HASH_BYTES)
-      await hashFile.read(hashes, 0, hashes.length, 0)
+      await readFullyAt(hashFile, hashes, 0)
       const bits = new Uint8Array(Math.ceil(layout.count / 8))
-      await bitFile.read(bits, 0, bits.length, 0)
+      await readFullyAt(bitFile, bits, 0)
+      const spareBitsSet = clearSpareBits(bits, layout.count)
       const have = new Bitfield(layout.count, bits)
-      const clean = await exists(join(stateDir, 'clean'))
+      const marker = await readOptional(join(stateDir, 'clean'))
+      const clean = !spareBitsSet && marker !== undefined && marker.equals(stateDigest(bits, hashes))
       await rm(join(stateDir, 'clean'), { force: true })
       // Finish a finalize that stopped between the rename and the `complete` marker.
       if (!complete && have.complete && await exists(dir) && !await exists(partialDir)) {
         await writeAtomic(join(stateDir, 'complete'), new Uint8Array())
         complete = true
       }
-      const store = new ChunkStore({ dir, header, hashes, have, complete, hashFile, bitFile, resume: { resumed: have.count, discarded: 0 } })
+      // Every chunk was verified before the model appeared; a damaged bitfield cannot change that.
+      if (complete) for (const i of [...have.missingIndexes()]) have.set(i)
+      const store = new ChunkStore({ dir, header, hashes, have, complete, hashFile, bitFile, lock, write: opts.write ?? writevAt })
       if (!complete) {
         await store.#prepareFiles(opts.reserveBytes ?? 64 * 1024 * 1024)
-        if (!clean && have.count > 0 && (opts.verifyAfterCrash ?? true)) await store.#reverify()
+        if (!clean && (opts.verifyAfterCrash ?? true)) await store.#recheck()
       }
       return store
     } catch (err) {
-      await rm(join(stateDir, 'lock'), { force: true })
-      throw err
+      await Promise.all(opened.map(fh => fh.close().catch(() => {})))
+      await lock.release()
+      throw isNoSpace(err) ? mapWriteError(err, stateDir) : err
     }
   }
 
@@ -156,7 +202,11 @@ export class ChunkStore {
     return h.every(b => b === 0) ? undefined : h
   }
 
-  /** Records a chunk's hash (from a verified signature, or computed from the origin). */
+  /**
+   * Records a chunk's hash (from a verified signature, or computed from the origin).
+   * @throws IntegrityError for an invalid digest or one differing from the recorded hash
+   * @throws DiskFullError | StoreWriteError when the hash cannot be written; it is then not recorded
+   */
   async recordHash (index: number, digest: Uint8Array): Promise<void> {
     this.#checkIndex(index)
     if (digest.length !== HASH_BYTES || Buffer.from(digest).equals(ZERO_HASH)) throw new IntegrityError(`chunk ${index}: invalid hash`)
@@ -165,14 +215,23 @@ export class ChunkStore {
       if (!Buffer.from(known).equals(digest)) throw new IntegrityError(`chunk ${index}: a different hash is already recorded`)
       return
     }
-    this.#hashes.set(digest, index * HASH_BYTES)
+    const at = index * HASH_BYTES
+    this.#hashes.set(digest, at)
     this.#knownHashes++
-    await this.#hashFile.write(this.#hashes, index * HASH_BYTES, HASH_BYTES, index * HASH_BYTES)
+    try {
+      await this.#writeAt(this.#hashFile, [this.#hashes.subarray(at, at + HASH_BYTES)], at, join(this.#stateDir, 'hashes'))
+    } catch (err) {
+      this.#hashes.fill(0, at, at + HASH_BYTES)
+      this.#knownHashes--
+      throw err
+    }
   }
 
   /**
    * Verifies and writes one chunk. `digest` lets a receiver that hashed the bytes as they arrived skip a
    * second pass; it is still compared against the recorded hash here. Returns false if already held.
+   * @throws IntegrityError | UnknownHashError for bytes that do not verify (nothing is written)
+   * @throws DiskFullError | StoreWriteError when the bytes or the bit cannot be written; the chunk is then not held
    */
   async writeChunk (index: number, data: Uint8Array | readonly Uint8Array[], digest?: Uint8Array): Promise<boolean> {
     this.#checkIndex(index)
@@ -184,14 +243,22 @@ export class ChunkStore {
     if (length !== this.layout.length[index]) throw new IntegrityError(`chunk ${index}: got ${length} bytes, expected ${this.layout.length[index]}`)
     const actual = digest ?? sha256(parts)
     if (!Buffer.from(actual).equals(expected)) throw new IntegrityError(`chunk ${index}: SHA-256 mismatch`)
+    const path = this.#filePath(index)
+    this.#dirtyFiles.add(this.layout.file[index]!)
     try {
-      await this.#withFile(index, fh => fh.writev(parts as Uint8Array[], this.layout.offset[index]))
+      await this.#withFile(index, fh => this.#writeAt(fh, parts, this.layout.offset[index]!, path))
     } catch (err) {
-      throw mapWriteError(err, this.#partialDir)
+      throw this.#failed(err, path)
     }
     // A concurrent write of the same chunk may have finished first.
     if (!this.have.set(index)) return false
-    await this.#persistBit(index)
+    try {
+      await this.#persistBit(index)
+    } catch (err) {
+      // Held means bytes and bit both written; the store is now unclean, so the next open re-checks the disk.
+      this.have.clear(index)
+      throw err
+    }
     return true
   }
 
@@ -207,10 +274,8 @@ export class ChunkStore {
     if (offset < 0 || length < 0 || offset + length > this.layout.length[index]!) throw new RangeError(`range ${offset}+${length} outside chunk ${index}`)
     const buf = into === undefined || into.length < length ? Buffer.allocUnsafe(length) : into.subarray(0, length)
     await this.#withFile(index, async fh => {
-      for (let done = 0; done < length;) {
-        const { bytesRead } = await fh.read(buf, done, length - done, this.layout.offset[index]! + offset + done)
-        if (bytesRead === 0) throw new IntegrityError(`chunk ${index}: file ${this.#filePath(index)} is shorter than the manifest says`)
-        done += bytesRead
+      if (await readFullyAt(fh, buf, this.layout.offset[index]! + offset) < length) {
+        throw new IntegrityError(`chunk ${index}: file ${this.#filePath(index)} is shorter than the manifest says`)
       }
     })
     return buf
@@ -229,44 +294,83 @@ export class ChunkStore {
 
   /**
    * Makes the model appear at `dir`: syncs every file, applies modes, renames the partial directory
-   * into place, then writes the manifest and the `complete` marker. Idempotent.
+   * into place, then writes the manifest and the `complete` marker. Idempotent. Any failure (a sync's EIO
+   * included) rejects and leaves the store unclean, so the next open re-verifies before finishing.
    */
   async finalize (): Promise<Manifest> {
     if (!this.have.complete) throw new InvalidInputError(`cannot finalize ${this.dir}: ${this.layout.count - this.have.count} chunks missing`)
     const manifest = this.manifest()
     if (this.#complete) return manifest
-    await this.#closeHandles()
-    for (const f of this.header.files) {
-      const path = join(this.#partialDir, f.path)
-      const fh = await open(path, 'r+')
-      try { await fh.datasync() } finally { await fh.close() }
-      await chmod(path, f.mode)
+    try {
+      await this.#closeHandles()
+      for (const f of this.header.files) {
+        const path = join(this.#partialDir, f.path)
+        await syncFile(path)
+        await chmod(path, f.mode)
+      }
+      await syncDir(this.#partialDir)
+      await rename(this.#partialDir, this.dir)
+      await syncDir(dirname(this.dir))
+      await writeAtomic(join(this.#stateDir, 'manifest.json'), encodeManifest(manifest))
+      await writeAtomic(join(this.#stateDir, 'complete'), new Uint8Array())
+    } catch (err) {
+      throw this.#failed(err, this.dir)
     }
-    await syncDir(this.#partialDir)
-    await rename(this.#partialDir, this.dir)
-    await syncDir(dirname(this.dir))
-    await writeAtomic(join(this.#stateDir, 'manifest.json'), encodeManifest(manifest))
-    await writeAtomic(join(this.#stateDir, 'complete'), new Uint8Array())
+    this.#dirtyFiles.clear()
     this.#complete = true
     return manifest
   }
 
-  /** Flushes state, marks the stop as clean and releases the lock. */
-  async close (): Promise<void> {
-    if (this.#closed) return
+  /**
+   * Flushes state and releases the lock. Marks the stop as clean — so the next open trusts the bitfield without
+   * re-hashing — only if no write, sync or close failed since open; returns whether it did. Never rejects for
+   * an I/O error: one only costs the next open a re-verification.
+   */
+  async close (): Promise<boolean> {
+    if (this.#closed) return false
     this.#closed = true
-    await this.#closeHandles()
-    await this.#bitWrites
-    await this.#bitFile.datasync()
-    await this.#hashFile.datasync()
-    await this.#bitFile.close()
-    await this.#hashFile.close()
-    await writeAtomic(join(this.#stateDir, 'clean'), new Uint8Array())
-    await rm(join(this.#stateDir, 'lock'), { force: true })
+    try {
+      await this.#closeHandles()
+      await this.#bitWrites
+      for (const file of this.#dirtyFiles) await this.#try(syncFile(join(this.#partialDir, this.header.files[file]!.path)))
+      await this.#try(this.#bitFile.datasync())
+      await this.#try(this.#hashFile.datasync())
+      await this.#try(this.#bitFile.close())
+      await this.#try(this.#hashFile.close())
+      if (this.#failure !== undefined) return false
+      return await this.#try(writeAtomic(join(this.#stateDir, 'clean'), stateDigest(this.have.bytes, this.#hashes)).then(() => true)) ?? false
+    } finally {
+      await this.#lock.release()
+    }
   }
 
   #hashAt (index: number): Uint8Array {
     return this.#hashes.subarray(index * HASH_BYTES, (index + 1) * HASH_BYTES)
+  }
+
+  /** Writes every byte or rejects with a typed error, recording the failure so close() writes no `clean`. */
+  async #writeAt (fh: FileHandle, buffers: readonly Uint8Array[], position: number, path: string): Promise<void> {
+    try {
+      await writeFullyAt(fh, buffers, position, (h, b, p) => this.#write(h, b, p, path))
+    } catch (err) {
+      throw this.#failed(err, path)
+    }
+  }
+
+  /** Records `err` as the store's failure and returns it as a typed error. */
+  #failed (err: unknown, where: string): unknown {
+    this.#failure ??= err
+    return mapWriteError(err, where)
+  }
+
+  /** Awaits `p`, recording a rejection as the store's failure instead of throwing; undefined on failure. */
+  async #try<T> (p: Promise<T>): Promise<T | undefined> {
+    try {
+      return await p
+    } catch (err) {
+      this.#failure ??= err
+      return undefined
+    }
   }
 
   /**
@@ -298,14 +402,15 @@ export class ChunkStore {
       if (this.#handles.size <= MAX_OPEN_FILES) return
       if (e.users > 0) continue
       this.#handles.delete(file)
-      void e.fh.then(fh => fh.close(), () => {})
+      // A close can report a failed writeback (NFS does): the file is still synced again at close().
+      void e.fh.then(fh => this.#try(fh.close()), () => {})
     }
   }
 
   async #closeHandles (): Promise<void> {
     const all = [...this.#handles.values()]
     this.#handles.clear()
-    await Promise.all(all.map(e => e.fh.then(fh => fh.close(), () => {})))
+    await Promise.all(all.map(e => e.fh.then(fh => this.#try(fh.close()), () => {})))
   }
 
   #filePath (index: number): string {
@@ -318,9 +423,11 @@ export class ChunkStore {
 
   #persistBit (index: number): Promise<void> {
     const byte = index >> 3
-    const p = this.#bitWrites.then(() => this.#bitFile.write(this.have.bytes, byte, 1, byte))
+    // The byte is read when its turn comes, so it carries every bit set or cleared before then.
+    const p = this.#bitWrites.then(() => this.#writeAt(this.#bitFile, [this.have.bytes.subarray(byte, byte + 1)], byte, join(this.#stateDir, 'bitfield')))
+    // A failure is recorded by #writeAt and reported to this bit's writer; later bits still get their turn.
     this.#bitWrites = p.catch(() => {})
-    return p.then(() => {})
+    return p
   }
 
   /** Creates every file at full size (sparse) after checking the filesystem can hold what is missing. */
@@ -344,24 +451,43 @@ export class ChunkStore {
     }
   }
 
-  async #reverify (): Promise<void> {
+  /**
+   * After an unclean stop: re-hashes every claimed chunk and drops those whose bytes do not match (or cannot be
+   * read), then forgets the hashes of chunks not held — one half-written by a failed write would otherwise make
+   * its chunk unwritable for good. A peer records them again from signed metadata, a seeder recomputes them while
+   * pulling. Failed writes here are recorded: this run then ends unclean and the next open checks again.
+   */
+  async #recheck (): Promise<void> {
     let discarded = 0
     for (const i of [...this.have.setIndexes()]) {
-      const expected = this.hashOf(i)
-      const start = this.layout.offset[i]!
-      let ok = false
-      if (expected !== undefined) {
-        const h = createHash('sha256')
-        for await (const block of readFileRange(this.#filePath(i), start, start + this.layout.length[i]!)) h.update(block)
-        ok = h.digest().equals(expected)
-      }
-      if (!ok) {
-        this.have.clear(i)
-        await this.#persistBit(i)
-        discarded++
-      }
+      if (await this.#verifyOnDisk(i)) continue
+      this.have.clear(i)
+      await this.#persistBit(i).catch(() => {})
+      discarded++
     }
     Object.assign(this.resume, { resumed: this.have.count, discarded })
+    let forgot = false
+    for (const i of this.have.missingIndexes()) {
+      if (this.hashOf(i) === undefined) continue
+      this.#hashes.fill(0, i * HASH_BYTES, (i + 1) * HASH_BYTES)
+      this.#knownHashes--
+      forgot = true
+    }
+    if (forgot) await this.#writeAt(this.#hashFile, [this.#hashes], 0, join(this.#stateDir, 'hashes')).catch(() => {})
+  }
+
+  async #verifyOnDisk (index: number): Promise<boolean> {
+    const expected = this.hashOf(index)
+    if (expected === undefined) return false
+    const start = this.layout.offset[index]!
+    const h = createHash('sha256')
+    try {
+      for await (const block of readFileRange(this.#filePath(index), start, start + this.layout.length[index]!)) h.update(block)
+    } catch {
+      // Bytes that cannot be read back are not held.
+      return false
+    }
+    return h.digest().equals(expected)
   }
 }
 
@@ -371,37 +497,32 @@ function sha256 (parts: readonly Uint8Array[]): Uint8Array {
   return h.digest()
 }
 
-async function acquireLock (path: string): Promise<void> {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      await writeFile(path, String(process.pid), { flag: 'wx' })
-      return
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    }
-    const pid = Number((await readOptional(path))?.toString())
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-      throw new StoreLockedError(`${dirname(path)} is in use by process ${pid}`)
-    }
-    if (pid === process.pid) throw new StoreLockedError(`${dirname(path)} is already open in this process`)
-    await rm(path, { force: true })
-  }
-  throw new StoreLockedError(`could not take ${path}`)
+/** What the `clean` marker holds: the digest of the bitfield and hashes files as close() left them. */
+function stateDigest (bits: Uint8Array, hashes: Uint8Array): Buffer {
+  return createHash('sha256').update(bits).update(hashes).digest()
 }
 
-function isAlive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
+/** Clears bits past `length` in the last byte (only damage sets them); returns whether any was set. */
+function clearSpareBits (bits: Uint8Array, length: number): boolean {
+  const spare = bits.length * 8 - length
+  if (spare === 0) return false
+  const mask = (1 << spare) - 1
+  const had = (bits[bits.length - 1]! & mask) !== 0
+  bits[bits.length - 1]! &= ~mask
+  return had
 }
 
-async function openSized (path: string, size: number): Promise<FileHandle> {
+/** Opens a state file read-write at exactly `size` bytes (created, extended with zeros or cut); adds it to `opened`. */
+async function openSized (path: string, size: number, opened: FileHandle[]): Promise<FileHandle> {
   const fh = await open(path, await exists(path) ? 'r+' : 'w+')
+  opened.push(fh)
   if ((await fh.stat()).size !== size) await fh.truncate(size)
   return fh
+}
+
+async function syncFile (path: string): Promise<void> {
+  const fh = await open(path, 'r+')
+  try { await fh.datasync() } finally { await fh.close() }
 }
 
 function safeDecodeHeader (bytes: Uint8Array): string {
@@ -414,7 +535,13 @@ function safeDecodeHeader (bytes: Uint8Array): string {
   }
 }
 
+function isNoSpace (err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  return code === 'ENOSPC' || code === 'EDQUOT'
+}
+
 function mapWriteError (err: unknown, where: string): unknown {
-  if ((err as NodeJS.ErrnoException).code === 'ENOSPC') return new DiskFullError(`${where}: no space left on device — free space and rerun; verified chunks are kept`, { cause: err })
-  return err
+  if (err instanceof ModelswarmError) return err
+  if (isNoSpace(err)) return new DiskFullError(`${where}: no space left on device — free space and rerun; verified chunks are kept`, { cause: err })
+  return new StoreWriteError(`${where}: ${(err as Error).message} — rerun to resume; verified chunks are kept`, { cause: err })
 }

@@ -15,9 +15,21 @@ export type FileChecksums = Record<string, string>
 
 const FILE = 'checksums.json'
 
+/**
+ * The version's recorded origin checksums; undefined when none were recorded or the file is damaged (they only
+ * save copies, and the seeder asks the origin again), so a damaged file never keeps a cached version from opening.
+ */
 export async function readChecksums (store: ChunkStore): Promise<FileChecksums | undefined> {
   const bytes = await readOptional(join(`${store.dir}.modelswarm`, FILE))
-  return bytes === undefined ? undefined : JSON.parse(bytes.toString('utf8')) as FileChecksums
+  if (bytes === undefined) return undefined
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'))
+  } catch {
+    return undefined
+  }
+  const valid = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && Object.values(parsed).every(v => typeof v === 'string')
+  return valid ? parsed as FileChecksums : undefined
 }
 
 export async function writeChecksums (store: ChunkStore, sums: FileChecksums): Promise<void> {

@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { createHash, randomBytes } from 'node:crypto'
 import { spawnSync } from 'node:child_process'
-import { mkdtemp, mkdir, readFile, writeFile, stat, readdir, open } from 'node:fs/promises'
+import { mkdtemp, mkdir, readFile, writeFile, stat, readdir, open, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ChunkStore, UnknownHashError } from '../../src/chunker/chunk-store.ts'
@@ -10,8 +10,12 @@ import { chunkLayout, createHeader, encodeManifest, type Manifest } from '../../
 import { DiskFullError, IntegrityError, InvalidInputError, StoreLockedError } from '../../src/errors.ts'
 import { readSourceChunk } from './source-chunk.ts'
 
+const roots: string[] = []
+afterEach(async () => { await Promise.all(roots.splice(0).map(r => rm(r, { recursive: true, force: true }))) })
+
 async function sourceModel (): Promise<{ root: string, src: string, manifest: Manifest, files: Record<string, Buffer> }> {
   const root = await mkdtemp(join(tmpdir(), 'ms-store-'))
+  roots.push(root)
   const src = join(root, 'src')
   const files: Record<string, Buffer> = {
     'a.bin': randomBytes(4096 * 4 + 100),
@@ -128,6 +132,7 @@ describe('ChunkStore', () => {
 
   it('stores chunks past 4 GiB in sparse files', async () => {
     const root = await mkdtemp(join(tmpdir(), 'ms-sparse-'))
+    roots.push(root)
     const chunkSize = 64 * 1024 * 1024
     const size = 5 * 2 ** 30 + 4096
     const header = createHeader({ name: 'big', version: '1', chunkSize, files: [{ path: 'w.bin', size, mode: 0o644 }] })
