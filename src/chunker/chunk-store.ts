@@ -24,7 +24,7 @@
  * marker never vouches for bytes still in the page cache.
  */
 import { createHash } from 'node:crypto'
-import { mkdir, open, rename, rm, statfs, chmod, type FileHandle } from 'node:fs/promises'
+import { open, rename, rm, statfs, chmod, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { DiskFullError, IntegrityError, InvalidInputError, ManifestError, ModelswarmError } from '../errors.ts'
 import { formatModelVersion } from '../model-version.ts'
@@ -32,7 +32,7 @@ import { Bitfield } from './bitfield.ts'
 import { chunkLayout, createManifest, decodeHeader, encodeHeader, encodeManifest, HASH_BYTES, type ChunkLayout, type Manifest, type ManifestHeader } from './manifest.ts'
 import { readFileRange } from './chunk-hasher.ts'
 import { acquireStoreLock, type StoreLock } from './store-lock.ts'
-import { exists, readFullyAt, readOptional, syncDir, writeAtomic, writeFullyAt, writevAt } from '../util/files.ts'
+import { exists, makeDirs, readFullyAt, readOptional, syncDir, writeAtomic, writeFullyAt, writevAt } from '../util/files.ts'
 
 /** A chunk whose hash has not been published yet cannot be written: there is nothing to verify it against. */
 export class UnknownHashError extends ModelswarmError {
@@ -128,7 +128,7 @@ export class ChunkStore {
     const stateDir = `${dir}.modelswarm`
     const partialDir = `${dir}.partial`
     const layout = chunkLayout(header)
-    await mkdir(stateDir, { recursive: true })
+    await makeDirs(stateDir).catch(err => { throw dirError(stateDir, err) })
     const lock = await acquireStoreLock(stateDir)
     const opened: FileHandle[] = []
     try {
@@ -432,7 +432,7 @@ export class ChunkStore {
 
   /** Creates every file at full size (sparse) after checking the filesystem can hold what is missing. */
   async #prepareFiles (reserveBytes: number): Promise<void> {
-    await mkdir(this.#partialDir, { recursive: true })
+    await makeDirs(this.#partialDir).catch(err => { throw dirError(this.#partialDir, err) })
     const missing = this.layout.totalSize - this.haveBytes
     const fs = await statfs(this.#partialDir)
     const free = fs.bavail * fs.bsize
@@ -441,7 +441,7 @@ export class ChunkStore {
     }
     for (const f of this.header.files) {
       const path = join(this.#partialDir, f.path)
-      await mkdir(dirname(path), { recursive: true })
+      await makeDirs(dirname(path))
       const fh = await open(path, 'a')
       try {
         if ((await fh.stat()).size !== f.size) await fh.truncate(f.size)
@@ -533,6 +533,14 @@ function safeDecodeHeader (bytes: Uint8Array): string {
     if (err instanceof ManifestError) return 'an unreadable model version'
     throw err
   }
+}
+
+/** A directory the store cannot create: a wrong path (usage), or a full disk. */
+function dirError (dir: string, err: unknown): unknown {
+  if (isNoSpace(err)) return mapWriteError(err, dir)
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === undefined) return err
+  return new InvalidInputError(`cannot create ${dir} (${code}: ${(err as Error).message}) — choose an output directory on a writable filesystem`, { cause: err })
 }
 
 function isNoSpace (err: unknown): boolean {

@@ -7,6 +7,9 @@ import { runFetch } from './fetch-command.ts'
 import { runDemo } from './demo-command.ts'
 import { runPreheat } from './preheat-command.ts'
 
+/** How long a failed command may take to wind down before the process is ended anyway. */
+const FORCED_EXIT_MS = 5000
+
 const program = new Command('modelswarm')
   .description('Peer-to-peer distribution of model versions: one pull from the origin, verified chunks from the swarm.')
   .exitOverride()
@@ -92,4 +95,6 @@ try {
     process.stderr.write(`modelswarm: ${(err as Error).message}${hint === undefined ? '' : `\n  hint: ${hint}`}\n`)
     process.exitCode = exitCodeFor(err)
   }
+  // Whatever a failed start or stop left behind (a socket, a timer) must not keep the process alive.
+  setTimeout(() => process.exit(), FORCED_EXIT_MS).unref()
 }

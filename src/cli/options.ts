@@ -2,6 +2,7 @@
  * Every command-line option once: flag, env var, default, help and parser. Commander's options and
  * the README's table are both derived from this list (`npm run docs:options` rewrites it; a test checks it).
  */
+import { resolve } from 'node:path'
 import { InvalidArgumentError, Option } from 'commander'
 import { parseModelVersion, type ModelVersion } from '../model-version.ts'
 import { FETCH_DEFAULTS } from '../peer/fetch.ts'
@@ -10,6 +11,7 @@ import { DEFAULT_LOG_LEVEL } from '../log.ts'
 import { DEFAULT_MARKER } from '../origins/origin.ts'
 import { DEFAULT_ADMIN } from '../seeder/admin-server.ts'
 import { SEEDER_DEFAULTS } from '../seeder/seeder.ts'
+import { formatHostPort, parseHostPort } from '../util/host-port.ts'
 import { formatBytes, formatDuration, parseBytes, parseDuration, parseRate } from '../util/units.ts'
 
 export interface OptionSpec {
@@ -28,7 +30,7 @@ export const OPTIONS = {
   noBulk: { flags: '--no-bulk', env: 'MODELSWARM_NO_BULK', help: 'move chunks over libp2p streams (Noise) instead of the faster TLS-PSK bulk path keyed through libp2p' },
   json: { flags: '--json', env: 'MODELSWARM_JSON', help: 'machine-readable output: JSON result on stdout, JSON progress lines instead of a bar', default: false },
   // seed
-  origin: { flags: '--origin <dir>', env: 'MODELSWARM_ORIGIN', help: 'local origin directory holding <name>/<version>/ with a completion marker when complete (exactly one of --origin and --hdfs)' },
+  origin: { flags: '--origin <dir>', env: 'MODELSWARM_ORIGIN', help: 'local origin directory holding <name>/<version>/ with a completion marker when complete (exactly one of --origin and --hdfs)', parse: (v: string) => absolutePath(v, '--origin') },
   hdfs: { flags: '--hdfs <url...>', env: 'MODELSWARM_HDFS', help: 'WebHDFS NameNode URLs, e.g. http://nn1:9870,http://nn2:9870 (all NameNodes of an HA pair; exactly one of --origin and --hdfs)', parse: list },
   hdfsRoot: { flags: '--hdfs-root <path...>', env: 'MODELSWARM_HDFS_ROOT', help: 'HDFS directories holding <name>/<version>/', default: ['/models'], parse: list },
   hdfsUser: { flags: '--hdfs-user <name>', env: 'MODELSWARM_HDFS_USER', help: 'HDFS user (simple authentication, sent as user.name)' },
@@ -38,15 +40,15 @@ export const OPTIONS = {
   keepVersions: { flags: '--keep-versions <n>', env: 'MODELSWARM_KEEP_VERSIONS', help: 'versions kept per model, newest first; older ones are evicted and not pulled unless pinned or preheated (unset: all)', parse: (v: string) => positiveInt(v, '--keep-versions') },
   pin: { flags: '--pin <name@version...>', env: 'MODELSWARM_PIN', help: 'versions always pulled and never evicted', parse: (v: string, prev: unknown) => [...(Array.isArray(prev) ? prev as ModelVersion[] : []), ...list(v, undefined).map(parseModelVersion)] },
   inUseWindow: { flags: '--in-use-window <duration>', env: 'MODELSWARM_IN_USE_WINDOW', help: 'a version downloaded from or resolved within this long is in use and never evicted', default: formatDuration(SEEDER_DEFAULTS.inUseWindowMs), parse: (v: string) => parseDuration(v) },
-  cacheDir: { flags: '--cache-dir <dir>', env: 'MODELSWARM_CACHE_DIR', help: 'seeder cache (local NVMe): pulled versions, state and the identity key', default: './modelswarm-cache' },
+  cacheDir: { flags: '--cache-dir <dir>', env: 'MODELSWARM_CACHE_DIR', help: 'seeder cache (local NVMe): pulled versions, state and the identity key', default: './modelswarm-cache', parse: (v: string) => absolutePath(v, '--cache-dir') },
   lineRate: { flags: '--line-rate <rate>', env: 'MODELSWARM_LINE_RATE', help: 'budget for pulls from the origin, e.g. 400MiB/s or 2Gbit/s (unset: unshaped)', parse: (v: string) => parseRate(v) },
   pollInterval: { flags: '--poll-interval <duration>', env: 'MODELSWARM_POLL_INTERVAL', help: 'how often to list the origin for new versions', default: formatDuration(SEEDER_DEFAULTS.pollIntervalMs), parse: (v: string) => parseDuration(v) },
   parallelReads: { flags: '--parallel-reads <n>', env: 'MODELSWARM_PARALLEL_READS', help: 'concurrent ranged reads per pull', default: String(SEEDER_DEFAULTS.parallelReads), parse: (v: string) => positiveInt(v, '--parallel-reads') },
   readSize: { flags: '--read-size <bytes>', env: 'MODELSWARM_READ_SIZE', help: 'longest single ranged read from the origin, in whole chunks (fewer, longer reads spare the NameNode and DataNodes per-request work)', default: formatBytes(SEEDER_DEFAULTS.readSize), parse: (v: string) => parseBytes(v) },
   chunkSize: { flags: '--chunk-size <bytes>', env: 'MODELSWARM_CHUNK_SIZE', help: 'fixed chunk size (default: 4–64 MiB chosen from the model size)', parse: (v: string) => parseBytes(v) },
-  admin: { flags: '--admin <host:port>', env: 'MODELSWARM_ADMIN', help: 'the seeder\'s admin HTTP address: seed serves /healthz, /readyz, /v1/models and POST /v1/preheat there; preheat calls it', default: DEFAULT_ADMIN },
+  admin: { flags: '--admin <host:port>', env: 'MODELSWARM_ADMIN', help: 'the seeder\'s admin HTTP address: seed serves /healthz, /readyz, /v1/models and POST /v1/preheat there; preheat calls it', default: DEFAULT_ADMIN, parse: (v: string) => formatHostPort(parseHostPort(v, '--admin')) },
   // fetch
-  out: { flags: '--out <dir>', env: 'MODELSWARM_OUT', help: 'output directory; appears complete in one rename (partial state beside it)' },
+  out: { flags: '--out <dir>', env: 'MODELSWARM_OUT', help: 'output directory; appears complete in one rename (partial state beside it)', parse: (v: string) => absolutePath(v, '--out') },
   bootstrap: { flags: '--bootstrap <multiaddr...>', env: 'MODELSWARM_BOOTSTRAP', help: 'seeder addresses ending in /p2p/<peer id> (comma-separated in the env var)', parse: list },
   trust: { flags: '--trust <peer-id...>', env: 'MODELSWARM_TRUST', help: 'seeder public keys (peer ids) whose signatures are accepted', parse: list },
   linger: { flags: '--linger <duration>', env: 'MODELSWARM_LINGER', help: 'keep seeding this long after the download completes', default: formatDuration(FETCH_DEFAULTS.lingerMs), parse: (v: string) => parseDuration(v) },
@@ -54,7 +56,7 @@ export const OPTIONS = {
   // demo
   hosts: { flags: '--hosts <n>', env: 'MODELSWARM_DEMO_HOSTS', help: 'fetch processes the demo starts', default: '8', parse: (v: string) => positiveInt(v, '--hosts') },
   size: { flags: '--size <bytes>', env: 'MODELSWARM_DEMO_SIZE', help: 'size of the generated demo model', default: '256MiB', parse: (v: string) => parseBytes(v) },
-  dir: { flags: '--dir <dir>', env: 'MODELSWARM_DEMO_DIR', help: 'work directory for the demo (default: a new temp directory, removed at the end)' }
+  dir: { flags: '--dir <dir>', env: 'MODELSWARM_DEMO_DIR', help: 'work directory for the demo (default: a new temp directory, removed at the end)', parse: (v: string) => absolutePath(v, '--dir') }
 } satisfies Record<string, OptionSpec>
 
 export type OptionName = keyof typeof OPTIONS
@@ -79,6 +81,13 @@ export function option (name: OptionName, opts: { required?: boolean } = {}): Op
 export function optionsMarkdown (): string {
   const rows = Object.values(OPTIONS as Record<string, OptionSpec>).map(s => `| \`${s.flags}\` | \`${s.env}\` | ${s.default === undefined ? '' : `\`${Array.isArray(s.default) ? s.default.join(',') : String(s.default)}\``} | ${s.help} |`)
   return ['| flag | env var | default | meaning |', '|---|---|---|---|', ...rows].join('\n')
+}
+
+/** Paths are made absolute and normalised (`DIR/` and `DIR` are one directory); `/` is no place for a model. */
+function absolutePath (v: string, flag: string): string {
+  const p = resolve(v)
+  if (v.trim() === '' || p === '/') throw new InvalidArgumentError(`${flag} must name a directory other than /, got ${JSON.stringify(v)}`)
+  return p
 }
 
 function positiveInt (v: string, flag: string): number {

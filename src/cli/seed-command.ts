@@ -13,6 +13,7 @@ import type { ModelVersion } from '../model-version.ts'
 import { Seeder } from '../seeder/seeder.ts'
 import { WebHdfsClient } from '../origins/hdfs/webhdfs-client.ts'
 import { untilSignal } from './signals.ts'
+import { withCleanup } from '../util/cleanup.ts'
 
 export interface SeedCommandOptions {
   origin?: string
@@ -42,44 +43,46 @@ export async function runSeed (opts: SeedCommandOptions): Promise<void> {
   const log = createLogger({ level: opts.logLevel })
   const origin = createOrigin(opts, log)
   const { key, created } = await loadOrCreateKey(join(opts.cacheDir, 'identity.key'))
-  const node = await createNode({ privateKey: key, listen: opts.listen, dhtServer: true })
-  const host = new SwarmHost(node, log)
-  await host.start({ bulkHost: opts.bulk ? bulkHostFor(opts.listen) : undefined })
-  const seeder = new Seeder({
-    origin,
-    cacheDir: opts.cacheDir,
-    key,
-    host,
-    log,
-    lineRate: opts.lineRate,
-    pollIntervalMs: opts.pollInterval,
-    parallelReads: opts.parallelReads,
-    readSize: opts.readSize,
-    chunkSize: opts.chunkSize,
-    cacheCapacity: opts.cacheCapacity,
-    keepVersions: opts.keepVersions,
-    pins: opts.pin,
-    inUseWindowMs: opts.inUseWindow
-  })
-  await seeder.start()
-  const admin = await startAdminServer(seeder, opts.admin)
-  const peerId = node.peerId.toString()
-  const addrs = node.getMultiaddrs().map(a => a.toString())
-  if (opts.json) process.stdout.write(JSON.stringify({ peerId, addrs, admin: admin.url, keyCreated: created }) + '\n')
-  else {
-    process.stdout.write(`modelswarm seeder ${created ? '(new identity)' : ''}
+  await withCleanup(async defer => {
+    const node = await createNode({ privateKey: key, listen: opts.listen, dhtServer: true })
+    defer(() => node.stop())
+    const host = new SwarmHost(node, log)
+    await host.start({ bulkHost: opts.bulk ? bulkHostFor(opts.listen) : undefined })
+    defer(() => host.stop())
+    const seeder = new Seeder({
+      origin,
+      cacheDir: opts.cacheDir,
+      key,
+      host,
+      log,
+      lineRate: opts.lineRate,
+      pollIntervalMs: opts.pollInterval,
+      parallelReads: opts.parallelReads,
+      readSize: opts.readSize,
+      chunkSize: opts.chunkSize,
+      cacheCapacity: opts.cacheCapacity,
+      keepVersions: opts.keepVersions,
+      pins: opts.pin,
+      inUseWindowMs: opts.inUseWindow
+    })
+    defer(() => seeder.stop())
+    await seeder.start()
+    const admin = await startAdminServer(seeder, opts.admin)
+    defer(() => admin.close())
+    const peerId = node.peerId.toString()
+    const addrs = node.getMultiaddrs().map(a => a.toString())
+    if (opts.json) process.stdout.write(JSON.stringify({ peerId, addrs, admin: admin.url, keyCreated: created }) + '\n')
+    else {
+      process.stdout.write(`modelswarm seeder ${created ? '(new identity)' : ''}
   trust key  (fetch --trust):     ${peerId}
   bootstrap  (fetch --bootstrap): ${addrs.join(' ')}
   admin:                          ${admin.url}/v1/models
 `)
-  }
-  log.info({ peerId, addrs, admin: admin.url, origin: origin.description }, 'seeder started')
-  const signal = await untilSignal()
-  log.info({ signal }, 'stopping')
-  await admin.close()
-  await seeder.stop()
-  await host.stop()
-  await node.stop()
+    }
+    log.info({ peerId, addrs, admin: admin.url, origin: origin.description }, 'seeder started')
+    const signal = await untilSignal()
+    log.info({ signal }, 'stopping')
+  })
 }
 
 function createOrigin (opts: SeedCommandOptions, log: Logger): Origin {

@@ -13,7 +13,7 @@ import type { Logger } from '../log.ts'
 import { formatModelRef, formatModelVersion } from '../model-version.ts'
 import { sleep } from '../util/sleep.ts'
 import { resolveFromSeeders, type Bootstrap } from './protocols/resolve/client.ts'
-import { bulkHostFor, createNode } from './node.ts'
+import { bulkHostFor, createNode, type SwarmNode } from './node.ts'
 import { verifyLatest, VersionMeta } from './publications.ts'
 import { TrustList } from './signed.ts'
 import { SwarmHost } from './swarm-host.ts'
@@ -79,7 +79,7 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
     await host.start({ bulkHost: opts.bulk === false ? undefined : bulkHostFor(opts.listen) })
     const ref = { name: opts.name, version: opts.version }
     const meta = await resolveFromSeeders(node, bootstrap, ref, items => metaFromItems(items, opts.name, opts.version, trust), {
-      dial: (addr, signal) => node.dial(multiaddr(addr), { signal }),
+      dial: (addr, signal) => dialBootstrap(node, addr, signal),
       timeoutMs: idleTimeoutMs,
       dialTimeoutMs: 10_000,
       resolveTimeoutMs: 30_000,
@@ -96,7 +96,8 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
     host.add(swarm)
     host.setResolver(r => r.name === header.name && r.version === header.version ? meta.signedItems() : undefined)
     opts.onSwarm?.(swarm)
-    const done = store.complete ? Promise.resolve() : waitComplete(swarm, idleTimeoutMs, opts.signal)
+    // Every chunk already held (a version of empty files, or a run stopped just before finalizing): nothing to wait for.
+    const done = store.have.complete ? Promise.resolve() : waitComplete(swarm, idleTimeoutMs, opts.signal)
     swarm.start(() => host.findMembers(meta.headerId, AbortSignal.timeout(5000)))
     for (const b of bootstrap) void swarm.connect(b.peer)
     host.provide(meta.headerId, AbortSignal.timeout(30_000)).catch(err => log.debug({ err: (err as Error).message }, 'DHT provide failed'))
@@ -165,6 +166,30 @@ async function metaFromItems (items: Uint8Array[], name: string, version: string
   }
   for (const item of rest.slice(1)) await meta.addSigned(item, trust)
   return meta
+}
+
+/**
+ * Dials a bootstrap address. A node there that is not the peer the address names fails the Noise
+ * handshake with UnexpectedPeerError: an integrity error (exit 4) at once, not a reachability problem to
+ * retry until --timeout.
+ */
+async function dialBootstrap (node: SwarmNode, addr: string, signal: AbortSignal): Promise<void> {
+  try {
+    await node.dial(multiaddr(addr), { signal })
+  } catch (err) {
+    if (isWrongPeer(err)) throw new IntegrityError(`--bootstrap ${addr}: the node there is not the peer the address names (${(err as Error).message}) — use the address the seeder prints at start`, { cause: err })
+    throw err
+  }
+}
+
+/**
+ * Noise raises UnexpectedPeerError when the handshake's identity key is not the expected one
+ * (@chainsafe/libp2p-noise decodeHandshakePayload); libp2p's upgrader rethrows it as an
+ * EncryptionFailedError that keeps only the message.
+ */
+function isWrongPeer (err: unknown): boolean {
+  const e = err as Error
+  return e.name === 'UnexpectedPeerError' || (e.name === 'EncryptionFailedError' && /does not match expected remote identity key/.test(e.message))
 }
 
 function parseBootstrap (addr: string): Bootstrap {

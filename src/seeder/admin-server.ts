@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net'
 import { httpStatusFor, ModelswarmError } from '../errors.ts'
 import type { Seeder } from './seeder.ts'
 import { snapshotOf } from './snapshot.ts'
+import { parseHostPort } from '../util/host-port.ts'
 
 /** Loopback by default: the admin API can spend the scarce line (preheat). */
 export const DEFAULT_ADMIN = '127.0.0.1:7070'
@@ -16,7 +17,7 @@ export interface AdminServer { url: string, close: () => Promise<void> }
 const MAX_BODY = 64 * 1024
 
 export async function startAdminServer (seeder: Seeder, hostPort: string): Promise<AdminServer> {
-  const [host, port] = splitHostPort(hostPort)
+  const { host, port } = parseHostPort(hostPort, '--admin')
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin')
     const reply = (status: number, body: unknown): void => {
@@ -59,11 +60,4 @@ async function preheat (seeder: Seeder, req: IncomingMessage): Promise<[number, 
     const code = (err as { code?: string }).code
     return [err instanceof ModelswarmError ? httpStatusFor(err) : 503, { error: (err as Error).message, code }]
   }
-}
-
-function splitHostPort (s: string): [string, number] {
-  const i = s.lastIndexOf(':')
-  const port = Number(s.slice(i + 1))
-  if (i < 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--admin ${JSON.stringify(s)} must be host:port`)
-  return [s.slice(0, i).replace(/^\[|\]$/g, ''), port]
 }

@@ -1,6 +1,24 @@
 /** Small filesystem helpers shared by the chunk store and the seeder's per-version state. */
 import { randomBytes } from 'node:crypto'
-import { link, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises'
+import { link, mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises'
+import { dirname } from 'node:path'
+
+/**
+ * Creates `path` and any missing parents, one directory at a time. Node's `mkdir({ recursive: true })`
+ * loops forever where mkdir answers ENOENT for a parent that exists (e.g. under /proc: 70 % CPU for
+ * 20 minutes seen with `fetch --out /proc/nope`); here that is the error it is.
+ */
+export async function makeDirs (path: string): Promise<void> {
+  try {
+    await mkdir(path)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EEXIST' && (await stat(path)).isDirectory()) return
+    if (code !== 'ENOENT' || dirname(path) === path || await exists(dirname(path))) throw err
+    await makeDirs(dirname(path))
+    await mkdir(path).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'EEXIST') throw e })
+  }
+}
 
 /** The file's bytes, or undefined when it does not exist. */
 export async function readOptional (path: string): Promise<Buffer | undefined> {

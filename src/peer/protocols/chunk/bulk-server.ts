@@ -69,6 +69,10 @@ export class BulkServer {
       socket.destroy()
       return
     }
+    // Small answers (missing, busy, a refusal, a 2 KiB chunk of a config file) must leave at once: with
+    // Nagle on, each waited for the client's delayed ACK (~40 ms), and a version of 5,000 small files took
+    // 60–75 s instead of 19.5 s over libp2p streams.
+    socket.setNoDelay(true)
     const reader = new ByteReader(socket, { idleMs: BULK_CONNECTION_IDLE_MS, abort: err => socket.destroy(err), what: 'bulk connection' })
     const send = socketSender(socket)
     socket.on('error', () => {})
