@@ -136,6 +136,11 @@ export class ShortReadError extends ModelswarmError {
   }
 }
 
+/** A version's content changed at the origin after it was listed (a file rewritten or replaced, a hash recorded that no longer matches): never mixed, pulled again as a new revision. */
+export class OriginChangedError extends ModelswarmError {
+  constructor (message: string, options?: ErrorOptions) { super('MS_ORIGIN_CHANGED', message, options) }
+}
+
 function infoOf (err: unknown): CodeInfo | undefined {
   const code = (err as { code?: unknown } | null | undefined)?.code
   return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code) ? ERROR_CODES[code as ErrorCode] : undefined

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto'
 import { open, readdir, lstat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { InvalidInputError, ShortReadError } from '../errors.ts'
-import { chunkLayout, createHeader, createManifest, type Manifest, type ManifestFile, type ManifestHeader } from './manifest.ts'
+import { chunkLayout, createHeader, createManifest, type Manifest, type ManifestDir, type ManifestFile, type ManifestHeader } from './manifest.ts'
 import { chooseChunkSize } from './chunk-size.ts'
 
 export interface ChunkDigest {
@@ -86,22 +86,30 @@ export async function hashFileRange (path: string, start: number, end: number, i
   return hash.digest()
 }
 
-/** Regular files under `dir`, recursively, as manifest entries. Symlinks and special files are refused. */
-export async function listModelFiles (dir: string): Promise<ManifestFile[]> {
-  const out: ManifestFile[] = []
+/** Regular files and directories under `dir`, recursively, with their modes. Symlinks and special files are refused. */
+export async function listModelTree (dir: string): Promise<{ files: ManifestFile[], dirs: ManifestDir[] }> {
+  const files: ManifestFile[] = []
+  const dirs: ManifestDir[] = []
   const walk = async (rel: string): Promise<void> => {
     const entries = await readdir(join(dir, rel), { withFileTypes: true })
     for (const e of entries) {
       const relPath = rel === '' ? e.name : `${rel}/${e.name}`
-      if (e.isDirectory()) await walk(relPath)
-      else if (e.isFile()) {
+      if (e.isDirectory()) {
+        dirs.push({ path: relPath, mode: (await lstat(join(dir, relPath))).mode & 0o777 })
+        await walk(relPath)
+      } else if (e.isFile()) {
         const st = await lstat(join(dir, relPath))
-        out.push({ path: relPath, size: st.size, mode: st.mode & 0o777 })
+        files.push({ path: relPath, size: st.size, mode: st.mode & 0o777 })
       } else throw new InvalidInputError(`${join(dir, relPath)}: only regular files and directories can be part of a model (found a symlink or special file)`)
     }
   }
   await walk('')
-  return out
+  return { files, dirs }
+}
+
+/** Regular files under `dir`, recursively, as manifest entries. Symlinks and special files are refused. */
+export async function listModelFiles (dir: string): Promise<ManifestFile[]> {
+  return (await listModelTree(dir)).files
 }
 
 /** Hashes every chunk of a model directory laid out as `header` says, in chunk order. */
@@ -123,9 +131,9 @@ export interface DirectoryManifestOptions {
 
 /** Lists, chunks and hashes a model directory into a manifest. */
 export async function manifestFromDirectory (dir: string, opts: DirectoryManifestOptions): Promise<Manifest> {
-  const files = await listModelFiles(dir)
+  const { files, dirs } = await listModelTree(dir)
   const total = files.reduce((s, f) => s + f.size, 0)
-  const header = createHeader({ name: opts.name, version: opts.version, chunkSize: opts.chunkSize ?? chooseChunkSize(total), files })
+  const header = createHeader({ name: opts.name, version: opts.version, chunkSize: opts.chunkSize ?? chooseChunkSize(total), files, dirs })
   const hashes: Uint8Array[] = []
   for await (const c of hashDirectoryChunks(dir, header)) {
     hashes.push(c.digest)

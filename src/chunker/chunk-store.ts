@@ -54,8 +54,11 @@ export interface ChunkStoreOptions {
   /** Where the complete model appears. */
   dir: string
   header: ManifestHeader
-  /** Re-hash the chunks the bitfield claims after an unclean stop. @default true */
-  verifyAfterCrash?: boolean
+  /**
+   * An unfinished store of the same NAME@VERSION but another header (the origin re-published the version)
+   * is discarded and started afresh rather than refused. A finished one is always refused. @default false
+   */
+  replaceRevision?: boolean
   /** Bytes to leave free on the filesystem beyond what the model needs. @default 64 MiB */
   reserveBytes?: number
   /**
@@ -134,11 +137,18 @@ export class ChunkStore {
     try {
       const headerBytes = encodeHeader(header)
       const existing = await readOptional(join(stateDir, 'header.json'))
+      let fresh = existing === undefined
       if (existing !== undefined && !Buffer.from(existing).equals(headerBytes)) {
         const other = safeDecodeHeader(existing)
-        throw new InvalidInputError(`${dir} already holds ${other} — choose another output directory or remove ${dir}, ${partialDir} and ${stateDir}`)
+        if (opts.replaceRevision !== true || other !== formatModelVersion(header) || await exists(join(stateDir, 'complete'))) {
+          throw new InvalidInputError(`${dir} already holds ${other}${other === formatModelVersion(header) ? ' as published earlier (another revision)' : ''} — choose another output directory or remove ${dir}, ${partialDir} and ${stateDir}`)
+        }
+        // Nothing of the old revision may end up in the new one: its bytes, hashes and bitfield go.
+        for (const f of ['bitfield', 'clean', 'hashes', 'header.json']) await rm(join(stateDir, f), { force: true })
+        await rm(partialDir, { recursive: true, force: true })
+        fresh = true
       }
-      if (existing === undefined) {
+      if (fresh) {
         if (await exists(dir)) throw new InvalidInputError(`${dir} exists and was not written by modelswarm — choose another output directory or remove it`)
         await writeAtomic(join(stateDir, 'header.json'), headerBytes)
       }
@@ -164,7 +174,7 @@ export class ChunkStore {
       const store = new ChunkStore({ dir, header, hashes, have, complete, hashFile, bitFile, lock, write: opts.write ?? writevAt })
       if (!complete) {
         await store.#prepareFiles(opts.reserveBytes ?? 64 * 1024 * 1024)
-        if (!clean && (opts.verifyAfterCrash ?? true)) await store.#recheck()
+        if (!clean) await store.#recheck()
       }
       return store
     } catch (err) {
@@ -308,6 +318,8 @@ export class ChunkStore {
         await syncFile(path)
         await chmod(path, f.mode)
       }
+      // Directory modes last and deepest first: a directory closed to writes must not stop what goes inside it.
+      for (const d of [...this.header.dirs].reverse()) await chmod(join(this.#partialDir, d.path), d.mode)
       await syncDir(this.#partialDir)
       await rename(this.#partialDir, this.dir)
       await syncDir(dirname(this.dir))
@@ -439,6 +451,8 @@ export class ChunkStore {
     if (free < missing + reserveBytes) {
       throw new DiskFullError(`${this.#partialDir}: needs ${missing} more bytes (+${reserveBytes} reserve) but the filesystem has ${free} free — free space or choose another directory`)
     }
+    // Empty directories are part of the version too.
+    for (const d of this.header.dirs) await makeDirs(join(this.#partialDir, d.path))
     for (const f of this.header.files) {
       const path = join(this.#partialDir, f.path)
       await makeDirs(dirname(path))

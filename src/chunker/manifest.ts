@@ -2,7 +2,11 @@
  * Manifest v1: what a model version is, byte for byte.
  *
  * A version is an ordered list of files cut into fixed-size chunks; chunks never span files (a file's
- * last chunk may be short, an empty file has none). The *header* (name, version, chunk size, files) is
+ * last chunk may be short, an empty file has none), plus its directories with their modes, and a
+ * *revision*: a digest of the origin's identity of the version's files when the seeder started pulling it
+ * (sizes, mtimes, HDFS file ids), so the same NAME@VERSION re-published with other bytes is another
+ * header, never a mix of the two (format 2; format 1 had neither). The *header* (name, version, revision,
+ * chunk size, files, directories) is
  * known as soon as a pull starts; chunk hashes follow as they are computed. Both have a canonical byte
  * encoding (compact JSON, fixed key order, files sorted by path) and are identified by the SHA-256 of
  * those bytes, so two parties agree on an id without agreeing on anything else. Decoding accepts only
@@ -12,7 +16,7 @@ import { createHash } from 'node:crypto'
 import { ManifestError } from '../errors.ts'
 import { isValidName, isValidVersion } from '../model-version.ts'
 
-export const MANIFEST_FORMAT = 'modelswarm-manifest/1'
+export const MANIFEST_FORMAT = 'modelswarm-manifest/2'
 export const HASH_BYTES = 32
 export const MIN_CHUNK_SIZE = 1024
 export const MAX_CHUNK_SIZE = 1024 * 1024 * 1024
@@ -30,13 +34,27 @@ export interface ManifestFile {
   readonly mode: number
 }
 
+export interface ManifestDir {
+  /** Relative POSIX path inside the model directory. */
+  readonly path: string
+  /** Permission bits, 0..0o777. */
+  readonly mode: number
+}
+
 export interface ManifestHeader {
   readonly name: string
   readonly version: string
+  /** Lowercase hex digest of the origin identity the version was pulled from; '' when made from local files. */
+  readonly revision: string
   readonly chunkSize: number
   /** Sorted by path; chunks run over them in this order. */
   readonly files: readonly ManifestFile[]
+  /** Every directory of the version, sorted by path, with its mode. */
+  readonly dirs: readonly ManifestDir[]
 }
+
+/** What a header is made from: revision and directories may be left out (none). */
+export type HeaderInit = Omit<ManifestHeader, 'revision' | 'dirs'> & Partial<Pick<ManifestHeader, 'revision' | 'dirs'>>
 
 export interface Manifest extends ManifestHeader {
   /** SHA-256 of every chunk, in chunk order. */
@@ -98,14 +116,14 @@ export function manifestId (manifest: Manifest): string {
 
 export function decodeHeader (bytes: Uint8Array): ManifestHeader {
   const obj = parseCanonicalJson(bytes, 'version header')
-  const header = validateHeader(obj, ['format', 'name', 'version', 'chunkSize', 'files'])
+  const header = validateHeader(obj, HEADER_KEYS)
   requireCanonical(bytes, encodeHeader(header), 'version header')
   return header
 }
 
 export function decodeManifest (bytes: Uint8Array): Manifest {
   const obj = parseCanonicalJson(bytes, 'manifest')
-  const header = validateHeader(obj, ['format', 'name', 'version', 'chunkSize', 'files', 'chunks'])
+  const header = validateHeader(obj, [...HEADER_KEYS, 'chunks'])
   const chunks = obj.chunks
   if (!Array.isArray(chunks)) throw new ManifestError('manifest: "chunks" must be an array of hex SHA-256 strings')
   const { count } = chunkLayout(header)
@@ -120,12 +138,13 @@ export function decodeManifest (bytes: Uint8Array): Manifest {
 }
 
 /** Builds a header after validating it, so code never holds a header that could not be decoded. */
-export function createHeader (header: ManifestHeader): ManifestHeader {
-  const sorted = [...header.files].sort((a, b) => comparePaths(a.path, b.path))
-  return validateHeader({ format: MANIFEST_FORMAT, name: header.name, version: header.version, chunkSize: header.chunkSize, files: sorted }, ['format', 'name', 'version', 'chunkSize', 'files'])
+export function createHeader (header: HeaderInit): ManifestHeader {
+  const files = [...header.files].sort((a, b) => comparePaths(a.path, b.path))
+  const dirs = [...header.dirs ?? []].sort((a, b) => comparePaths(a.path, b.path))
+  return validateHeader({ format: MANIFEST_FORMAT, name: header.name, version: header.version, revision: header.revision ?? '', chunkSize: header.chunkSize, files, dirs }, HEADER_KEYS)
 }
 
-export function createManifest (header: ManifestHeader, chunks: readonly Uint8Array[]): Manifest {
+export function createManifest (header: HeaderInit, chunks: readonly Uint8Array[]): Manifest {
   const h = createHeader(header)
   const { count } = chunkLayout(h)
   if (chunks.length !== count) throw new ManifestError(`manifest needs ${count} chunk hashes, got ${chunks.length}`)
@@ -146,13 +165,17 @@ function hex (b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex')
 }
 
+const HEADER_KEYS = ['format', 'name', 'version', 'revision', 'chunkSize', 'files', 'dirs'] as const
+
 function headerObject (h: ManifestHeader): object {
   return {
     format: MANIFEST_FORMAT,
     name: h.name,
     version: h.version,
+    revision: h.revision,
     chunkSize: h.chunkSize,
-    files: h.files.map(f => ({ path: f.path, size: f.size, mode: f.mode }))
+    files: h.files.map(f => ({ path: f.path, size: f.size, mode: f.mode })),
+    dirs: h.dirs.map(d => ({ path: d.path, mode: d.mode }))
   }
 }
 
@@ -177,11 +200,12 @@ function requireCanonical (given: Uint8Array, canonical: Uint8Array, what: strin
 function validateHeader (obj: Record<string, unknown>, keys: readonly string[]): ManifestHeader {
   for (const k of Object.keys(obj)) if (!keys.includes(k)) throw new ManifestError(`unknown field "${k}"`)
   if (obj.format !== MANIFEST_FORMAT) throw new ManifestError(`unsupported format ${JSON.stringify(obj.format)}, expected "${MANIFEST_FORMAT}"`)
-  const { name, version, chunkSize, files } = obj
+  const { name, version, revision, chunkSize, files, dirs } = obj
   if (!isValidName(name)) throw new ManifestError(`invalid model name ${JSON.stringify(name)}: use letters, digits, '.', '_', '-' (max 128)`)
   if (!isValidVersion(version)) {
     throw new ManifestError(`invalid version ${JSON.stringify(version)}: use letters, digits, '.', '_', ':', '+', '-' (max 128); "latest" is reserved`)
   }
+  if (typeof revision !== 'string' || !/^[0-9a-f]{0,64}$/.test(revision)) throw new ManifestError(`invalid revision ${JSON.stringify(revision)}: at most 64 lowercase hex digits`)
   if (!isInt(chunkSize) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) {
     throw new ManifestError(`invalid chunk size ${JSON.stringify(chunkSize)}: must be an integer from ${MIN_CHUNK_SIZE} to ${MAX_CHUNK_SIZE}`)
   }
@@ -213,7 +237,26 @@ function validateHeader (obj: Record<string, unknown>, keys: readonly string[]):
       if (seen.has(p.slice(0, j))) throw new ManifestError(`"${p.slice(0, j)}" is both a file and the directory of "${p}"`)
     }
   }
-  return { name, version, chunkSize, files: out }
+  return { name, version, revision, chunkSize, files: out, dirs: validateDirs(dirs, seen) }
+}
+
+function validateDirs (dirs: unknown, files: ReadonlySet<string>): ManifestDir[] {
+  if (!Array.isArray(dirs)) throw new ManifestError('"dirs" must be an array')
+  if (dirs.length > MAX_FILES) throw new ManifestError(`${dirs.length} directories exceeds the limit of ${MAX_FILES}`)
+  const out = dirs.map((d: unknown, i): ManifestDir => {
+    if (d === null || typeof d !== 'object' || Array.isArray(d)) throw new ManifestError(`directory ${i} must be an object`)
+    const { path, mode, ...rest } = d as Record<string, unknown>
+    if (Object.keys(rest).length > 0) throw new ManifestError(`directory ${i}: unknown field "${Object.keys(rest)[0]}"`)
+    if (typeof path !== 'string') throw new ManifestError(`directory ${i}: path must be a string`)
+    checkPath(path, i)
+    if (files.has(path)) throw new ManifestError(`"${path}" is both a file and a directory`)
+    if (!isInt(mode) || mode < 0 || mode > 0o777) throw new ManifestError(`directory "${path}": mode must be permission bits 0..0o777`)
+    return { path, mode }
+  })
+  for (let i = 1; i < out.length; i++) {
+    if (comparePaths(out[i - 1]!.path, out[i]!.path) >= 0) throw new ManifestError(`directories must be sorted by path, without duplicates: "${out[i - 1]!.path}" comes before "${out[i]!.path}"`)
+  }
+  return out
 }
 
 function checkPath (path: string, i: number): void {

@@ -1,11 +1,10 @@
 /** An origin on the local filesystem: ROOT/<name>/<version>/ with a `_SUCCESS` marker when ready. */
 import { open, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { listModelFiles } from '../chunker/chunk-hasher.ts'
-import type { ManifestFile } from '../chunker/manifest.ts'
+import { listModelTree } from '../chunker/chunk-hasher.ts'
 import { NotFoundError, ShortReadError } from '../errors.ts'
 import type { ModelVersion } from '../model-version.ts'
-import { DEFAULT_MARKER, type Origin, type ReadSink } from './origin.ts'
+import { DEFAULT_MARKER, type Origin, type OriginListing, type ReadSink } from './origin.ts'
 
 export class LocalDirOrigin implements Origin {
   readonly description: string
@@ -33,14 +32,24 @@ export class LocalDirOrigin implements Origin {
     return isFile(join(this.#root, ref.name, ref.version, this.#marker))
   }
 
-  async listFiles (ref: ModelVersion): Promise<ManifestFile[]> {
+  async listVersion (ref: ModelVersion): Promise<OriginListing> {
     const dir = join(this.#root, ref.name, ref.version)
     try {
-      return (await listModelFiles(dir)).filter(f => f.path !== this.#marker)
+      const tree = await listModelTree(dir)
+      const files = tree.files.filter(f => f.path !== this.#marker)
+      const stamps: Record<string, string> = {}
+      for (const f of files) stamps[f.path] = await this.stampOf(ref, f.path)
+      return { files, dirs: tree.dirs, stamps }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`${dir} does not exist`, { cause: err })
       throw err
     }
+  }
+
+  /** Size, nanosecond mtime and ctime, and inode: a write in place moves the times, a replacement the inode. */
+  async stampOf (ref: ModelVersion, path: string): Promise<string> {
+    const st = await stat(join(this.#root, ref.name, ref.version, path), { bigint: true })
+    return `${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}`
   }
 
   async read (ref: ModelVersion, path: string, offset: number, length: number, sink: ReadSink): Promise<void> {

@@ -4,8 +4,8 @@
  * An origin holds `ROOT/<name>/<version>/…files`, and a version is ready once its completion marker
  * (default `_SUCCESS`) exists.
  */
-import type { ManifestFile } from '../chunker/manifest.ts'
-import { ModelswarmError } from '../errors.ts'
+import { createHash } from 'node:crypto'
+import type { ManifestDir, ManifestFile } from '../chunker/manifest.ts'
 import type { ModelVersion } from '../model-version.ts'
 
 /**
@@ -33,8 +33,10 @@ export interface Origin {
   listReady: (signal?: AbortSignal) => Promise<ModelVersion[]>
   /** Whether one version's completion marker exists (a preheat asks for a version the last listing may not have seen). */
   isReady: (ref: ModelVersion, signal?: AbortSignal) => Promise<boolean>
-  /** The version's files (marker excluded), relative paths, sizes and modes. */
-  listFiles: (ref: ModelVersion, signal?: AbortSignal) => Promise<ManifestFile[]>
+  /** The version as the origin has it now: files (marker excluded) and directories with modes, and each file's stamp. */
+  listVersion: (ref: ModelVersion, signal?: AbortSignal) => Promise<OriginListing>
+  /** One file's stamp now, as listVersion gives it; a different answer means the file may hold other bytes. */
+  stampOf: (ref: ModelVersion, path: string, signal?: AbortSignal) => Promise<string>
   /** Reads exactly `length` bytes at `offset` of a file into `sink`'s regions; must throw rather than end short. */
   read: (ref: ModelVersion, path: string, offset: number, length: number, sink: ReadSink, signal?: AbortSignal) => Promise<void>
   /**
@@ -45,9 +47,26 @@ export interface Origin {
   checksum?: (ref: ModelVersion, path: string, signal?: AbortSignal) => Promise<string | undefined>
 }
 
-export const DEFAULT_MARKER = '_SUCCESS'
-
-/** The origin's bytes disagree with what it said earlier (a hash recorded, a listed size): the version changed under us. */
-export class OriginChangedError extends ModelswarmError {
-  constructor (message: string) { super('MS_ORIGIN_CHANGED', message) }
+/** A version's files and directories at the origin, with what identifies each file's content there. */
+export interface OriginListing {
+  files: ManifestFile[]
+  dirs: ManifestDir[]
+  /**
+   * Path → the origin's identity of the file's current content (size, modification time and inode or
+   * HDFS file id): equal stamps mean the same bytes, a rewrite in place or a replacement changes it.
+   */
+  stamps: Record<string, string>
 }
+
+/**
+ * The revision of a listing: a digest of its files, directories and stamps, recorded in the version's
+ * header when its pull starts. A version re-published under the same name gets another revision, so
+ * another header id: its bytes can never be mixed with the earlier ones.
+ */
+export function revisionOf (listing: OriginListing): string {
+  const files = [...listing.files].sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+  const entries = files.map(f => [f.path, f.size, f.mode, listing.stamps[f.path] ?? ''])
+  return createHash('sha256').update(JSON.stringify({ files: entries, dirs: listing.dirs })).digest('hex').slice(0, 32)
+}
+
+export const DEFAULT_MARKER = '_SUCCESS'

@@ -8,11 +8,11 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ChunkStore } from '../chunker/chunk-store.ts'
 import { manifestId } from '../chunker/manifest.ts'
-import { IntegrityError, InvalidInputError, TimeoutError, UntrustedSignerError } from '../errors.ts'
+import { IntegrityError, InvalidInputError, OriginChangedError, TimeoutError, UntrustedSignerError } from '../errors.ts'
 import type { Logger } from '../log.ts'
-import { formatModelRef, formatModelVersion } from '../model-version.ts'
+import { formatModelRef, formatModelVersion, type ModelVersion } from '../model-version.ts'
 import { sleep } from '../util/sleep.ts'
-import { resolveFromSeeders, type Bootstrap } from './protocols/resolve/client.ts'
+import { resolve, resolveFromSeeders, type Bootstrap } from './protocols/resolve/client.ts'
 import { bulkHostFor, createNode, type SwarmNode } from './node.ts'
 import { verifyLatest, VersionMeta } from './publications.ts'
 import { TrustList } from './signed.ts'
@@ -88,7 +88,7 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
       signal: opts.signal
     })
     const { header } = meta
-    store = await ChunkStore.open({ dir: opts.out, header })
+    store = await ChunkStore.open({ dir: opts.out, header, replaceRevision: true })
     for (const i of meta.known.setIndexes()) await store.recordHash(i, meta.hashOf(i)!)
     const resumedChunks = store.resume.resumed
     log.info({ version: formatModelVersion(header), chunks: store.layout.count, bytes: store.layout.totalSize, resumed: resumedChunks, discarded: store.resume.discarded }, 'fetching')
@@ -97,7 +97,9 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
     host.setResolver(r => r.name === header.name && r.version === header.version ? meta.signedItems() : undefined)
     opts.onSwarm?.(swarm)
     // Every chunk already held (a version of empty files, or a run stopped just before finalizing): nothing to wait for.
-    const done = store.have.complete ? Promise.resolve() : waitComplete(swarm, idleTimeoutMs, opts.signal)
+    const republished = watchRepublished(swarm, () => resolveOnce(node, bootstrap, { name: header.name, version: header.version }, trust), log)
+    const done = store.have.complete ? Promise.resolve() : Promise.race([waitComplete(swarm, idleTimeoutMs, opts.signal), republished.changed])
+    void done.finally(() => republished.stop()).catch(() => {})
     swarm.start(() => host.findMembers(meta.headerId, AbortSignal.timeout(5000)))
     for (const b of bootstrap) void swarm.connect(b.peer)
     host.provide(meta.headerId, AbortSignal.timeout(30_000)).catch(err => log.debug({ err: (err as Error).message }, 'DHT provide failed'))
@@ -125,6 +127,42 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
     await host.stop()
     await node.stop()
   }
+}
+
+/** How often a fetch without a seeder neighbour, or stalled, asks a seeder whether its version is still what it fetches. */
+const REPUBLISH_CHECK_MS = 5000
+
+/**
+ * Rejects with OriginChangedError when the seeders now publish another header for the version being
+ * fetched: the origin re-published it, the seeder withdrew the old content, and what is missing of it
+ * will never come. Checked while no seeder is a neighbour or the download is stalled.
+ */
+function watchRepublished (swarm: VersionSwarm, current: () => Promise<VersionMeta | undefined>, log: Logger): { changed: Promise<never>, stop: () => void } {
+  let timer: NodeJS.Timeout | undefined
+  const changed = new Promise<never>((_resolve, reject) => {
+    timer = setInterval(() => {
+      if (swarm.seeders > 0 && swarm.stalledReason === undefined) return
+      current().then(meta => {
+        if (meta === undefined || meta.headerId === swarm.headerId) return
+        reject(new OriginChangedError(`${formatModelVersion(meta.header)} was re-published at the origin while it was being fetched (revision ${swarm.meta.header.revision} → ${meta.header.revision}); verified chunks of the old content are discarded on the next run — rerun to fetch the new content`))
+      }, err => log.debug({ err: (err as Error).message }, 'republish check failed'))
+    }, REPUBLISH_CHECK_MS)
+    timer.unref()
+  })
+  changed.catch(() => {})
+  return { changed, stop: () => clearInterval(timer) }
+}
+
+/** One round of asking the bootstrap seeders for NAME@VERSION; undefined when none answers. */
+async function resolveOnce (node: SwarmNode, bootstrap: readonly Bootstrap[], ref: ModelVersion, trust: TrustList): Promise<VersionMeta | undefined> {
+  for (const b of bootstrap) {
+    try {
+      return await metaFromItems(await resolve(node, b.peer, ref, AbortSignal.timeout(10_000)), ref.name, ref.version, trust)
+    } catch {
+      // this seeder does not answer; the next may
+    }
+  }
+  return undefined
 }
 
 function waitComplete (swarm: VersionSwarm, idleTimeoutMs: number, signal?: AbortSignal): Promise<void> {

@@ -168,6 +168,8 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   get headerId (): string { return this.meta.headerId }
   get complete (): boolean { return this.store.complete }
   get neighbours (): number { return this.#neighbours.size }
+  /** Seeders among the neighbours. */
+  get seeders (): number { return this.#neighbours.all().filter(s => s.remoteRole === 'seeder').length }
   get stalledReason (): string | undefined { return this.#download?.stalledReason }
 
   /** Starts timers: reports, discovery, timeouts; and downloading when this node lacks chunks. */

@@ -6,11 +6,11 @@
  */
 import { createHash } from 'node:crypto'
 import type { ChunkStore } from '../chunker/chunk-store.ts'
-import { IntegrityError, isRetriable } from '../errors.ts'
+import { IntegrityError, isRetriable, OriginChangedError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { take, type TokenBucket } from '../util/token-bucket.ts'
 import { formatModelVersion, type ModelVersion } from '../model-version.ts'
-import { OriginChangedError, type Origin } from '../origins/origin.ts'
+import type { Origin } from '../origins/origin.ts'
 import { backoffDelay } from '../util/backoff.ts'
 import { sleep } from '../util/sleep.ts'
 import { planReads, type ReadRange } from './pull-plan.ts'
@@ -32,6 +32,12 @@ export interface PullOptions {
   log: Logger
   /** Called after each chunk is verified into the store, in completion order. */
   onChunk: (index: number, digest: Uint8Array) => void
+  /**
+   * Each file's stamp when the version's pull started (origin listing). Each chunk is stored only if its
+   * file's stamp is still that after the chunk was read: a file rewritten or replaced during the pull
+   * ends it with OriginChangedError rather than mixing two contents in one version.
+   */
+  stamps?: Readonly<Record<string, string>>
 }
 
 export interface PullStats {
@@ -158,6 +164,10 @@ async function readChunks (pull: Pull, from: number, end: number, buf: Buffer, c
 
 async function storeChunk (pull: Pull, index: number, data: Uint8Array, digest: Uint8Array): Promise<void> {
   const { ref, store, stats, opts } = pull
+  const stamp = opts.stamps?.[pathOf(store, index)]
+  if (stamp !== undefined && await pull.origin.stampOf(ref, pathOf(store, index), opts.signal) !== stamp) {
+    throw new OriginChangedError(`${formatModelVersion(ref)} ${pathOf(store, index)} changed at the origin during the pull (chunk ${index}) — versions must not change once their marker is written; the version is pulled again as a new revision`)
+  }
   const known = store.hashOf(index)
   if (known !== undefined && !Buffer.from(known).equals(digest)) {
     throw new OriginChangedError(`${formatModelVersion(ref)} ${pathOf(store, index)}: chunk ${index} changed at the origin since it was first hashed — versions must be immutable`)

@@ -10,6 +10,7 @@ export const SEEDER_MSG = {
   versionPulled: 'version pulled',
   versionEvicted: 'version evicted',
   pullFailed: 'pull failed; held chunks are still served',
+  originChanged: 'version changed at the origin; withdrawn, to be pulled again as a new revision',
   originUnreachable: 'origin unreachable; serving cached versions',
   originReachable: 'origin reachable again',
   latestUpdated: 'latest updated'
@@ -32,6 +33,10 @@ export class SeederLog {
 
   pullFailed (ref: ModelVersion, err: Error): void {
     this.log.error({ version: formatModelVersion(ref), err: err.message, code: (err as { code?: string }).code }, SEEDER_MSG.pullFailed)
+  }
+
+  originChanged (ref: ModelVersion, err: Error): void {
+    this.log.warn({ version: formatModelVersion(ref), err: err.message }, SEEDER_MSG.originChanged)
   }
 
   twinsCopied (ref: ModelVersion, files: number, bytes: number): void {

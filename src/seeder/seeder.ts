@@ -8,10 +8,10 @@ import type { PrivateKey } from '@libp2p/interface'
 import { ChunkStore } from '../chunker/chunk-store.ts'
 import { chooseChunkSize } from '../chunker/chunk-size.ts'
 import { createHeader, type ManifestFile, type ManifestHeader } from '../chunker/manifest.ts'
-import { InvalidInputError, isRetriable, NotFoundError } from '../errors.ts'
+import { InvalidInputError, isRetriable, NotFoundError, OriginChangedError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { formatModelVersion as key, type ModelRef, type ModelVersion } from '../model-version.ts'
-import type { Origin } from '../origins/origin.ts'
+import { revisionOf, type Origin } from '../origins/origin.ts'
 import type { SwarmHost } from '../peer/swarm-host.ts'
 import { VersionSwarm, type VersionSwarmOptions } from '../peer/version-swarm.ts'
 import { createRng } from '../util/random.ts'
@@ -204,11 +204,11 @@ export class Seeder {
       const existing = this.#cache.get(ref)
       if (existing !== undefined) return existing
       try {
-        const files = await this.#opts.origin.listFiles(ref, this.#abort.signal)
-        const total = files.reduce((s, f) => s + f.size, 0)
-        const header = createHeader({ name: ref.name, version: ref.version, chunkSize: this.#opts.chunkSize ?? chooseChunkSize(total), files })
+        const listing = await this.#opts.origin.listVersion(ref, this.#abort.signal)
+        const total = listing.files.reduce((s, f) => s + f.size, 0)
+        const header = createHeader({ ...ref, revision: revisionOf(listing), chunkSize: this.#opts.chunkSize ?? chooseChunkSize(total), files: listing.files, dirs: listing.dirs })
         await this.#cache.enforceLimits({ ref, bytes: total })
-        const v = await this.#publish(ref, header)
+        const v = await this.#publish(ref, header, listing.stamps)
         this.#cache.refused.delete(key(ref))
         return v
       } catch (err) {
@@ -226,7 +226,8 @@ export class Seeder {
     return next
   }
 
-  async #publish (ref: ModelVersion, header: ManifestHeader): Promise<PublishedVersion> {
+  /** Publishes a version; `stamps` are those of the listing its header was made from (none when recovered from disk). */
+  async #publish (ref: ModelVersion, header: ManifestHeader, stamps?: Record<string, string>): Promise<PublishedVersion> {
     const { host } = this.#opts
     if (header.name !== ref.name || header.version !== ref.version) throw new InvalidInputError(`cached header for ${key(ref)} names ${key(header)}`)
     const store = await ChunkStore.open({ dir: this.#cache.dirOf(ref), header, reserveBytes: DISK_RESERVE })
@@ -235,7 +236,7 @@ export class Seeder {
     const policy = new UploadPolicy({ numChunks: store.layout.count, rng: createRng(0x5eed) })
     const swarm = new VersionSwarm({ components: host.node, meta, store, role: 'seeder', gate: policy, bulk: host.bulkAccess, log: this.#opts.log.child({ component: 'seeder' }), options: this.#opts.swarm, now: this.#now })
     const now = this.#now()
-    const v: PublishedVersion = { ref, meta, store, swarm, state: 'pulling', pull: emptyPullStats(), bytesCopied: 0, checksums: await readChecksums(store), lastUsedAt: now, startedAt: now }
+    const v: PublishedVersion = { ref, meta, store, swarm, state: 'pulling', pull: emptyPullStats(), bytesCopied: 0, checksums: await readChecksums(store), stamps, lastUsedAt: now, startedAt: now }
     this.#cache.add(v)
     host.add(swarm)
     swarm.start()
@@ -243,14 +244,16 @@ export class Seeder {
     host.provide(meta.headerId, AbortSignal.timeout(30_000)).catch(err => this.#log.provideFailed(err as Error))
     this.#log.versionPublished(ref, { headerId: meta.headerId, chunks: store.layout.count, bytes: store.layout.totalSize, resumed: store.have.count })
     if (store.complete) await this.#finish(v)
-    else this.#pull(v)
+    if (!store.complete || stamps === undefined) this.#pull(v)
     return v
   }
 
   /** Queues the version's pull behind any running one. */
   #pull (v: PublishedVersion): void {
-    v.state = 'pulling'
-    v.error = undefined
+    if (!v.store.complete) {
+      v.state = 'pulling'
+      v.error = undefined
+    }
     this.#pulls = this.#pulls.then(() => this.#runPull(v))
   }
 
@@ -259,6 +262,9 @@ export class Seeder {
     const signal = this.#abort.signal
     const batcher = this.#publisher.hashBatcher(v)
     try {
+      // A version recovered from disk is checked against the origin before anything more is pulled or kept.
+      v.stamps ??= await this.#currentStamps(v, signal)
+      if (v.store.complete) return
       await this.#copyTwins(v, batcher.onChunk, signal)
       await pullVersion(this.#opts.origin, v.ref, v.store, {
         parallel: this.#opts.parallelReads ?? SEEDER_DEFAULTS.parallelReads,
@@ -267,7 +273,8 @@ export class Seeder {
         signal,
         stats: v.pull,
         log: this.#opts.log.child({ component: 'seeder', version: key(v.ref) }),
-        onChunk: batcher.onChunk
+        onChunk: batcher.onChunk,
+        stamps: v.stamps
       })
       await batcher.flushed()
       await this.#finish(v)
@@ -276,11 +283,29 @@ export class Seeder {
       await this.#checksum(v, () => true, signal).catch(err => this.#log.checksumsUnavailable(v.ref, err as Error))
     } catch (err) {
       if (signal.aborted) return
+      // A complete version whose identity could not be checked (origin down) keeps serving what it holds.
+      if (v.store.complete && !(err instanceof OriginChangedError)) return
+      if (err instanceof OriginChangedError) {
+        // Never a mix: what was pulled of the old content goes, and the next listing admits the version anew.
+        this.#log.originChanged(v.ref, err)
+        await this.#cache.withdraw(v, 'changed at the origin')
+        return
+      }
       v.state = 'failed'
       v.error = (err as Error).message
       v.retriable = isRetriable(err)
       this.#log.pullFailed(v.ref, err as Error)
     }
+  }
+
+  /** The origin's stamps for a version, if its revision is still the header's; OriginChangedError if not. */
+  async #currentStamps (v: PublishedVersion, signal: AbortSignal): Promise<Record<string, string>> {
+    const listing = await this.#opts.origin.listVersion(v.ref, signal)
+    const revision = revisionOf(listing)
+    if (revision !== v.meta.header.revision) {
+      throw new OriginChangedError(`${key(v.ref)} changed at the origin since it was cached (revision ${v.meta.header.revision || 'none'} → ${revision}) — versions must not change once their marker is written; it is pulled again as a new revision`)
+    }
+    return listing.stamps
   }
 
   /** Fills files identical to files of complete cached versions from local disk, so they never cross the line. */

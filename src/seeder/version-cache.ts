@@ -38,6 +38,8 @@ export interface PublishedVersion {
   bytesCopied: number
   /** Origin checksums of the version's files, once known. */
   checksums?: FileChecksums
+  /** Each file's stamp at the origin listing the header was made from (undefined for a version recovered from disk). */
+  stamps?: Record<string, string>
   lastUsedAt: number
   startedAt: number
   finishedAt?: number
@@ -169,10 +171,22 @@ export class VersionCache {
     for (const c of plan.evict) await this.#evict(entries.get(c)!, incoming === undefined ? 'retention' : `room for ${key(incoming.ref)}`)
   }
 
+  /**
+   * Drops a version whose origin content changed: deleted like an eviction, but not remembered as
+   * evicted, so the next listing admits it again as a new revision.
+   */
+  async withdraw (v: PublishedVersion, reason: string): Promise<void> {
+    if (this.versions.get(key(v.ref)) === v) await this.#remove(v, reason)
+  }
+
   async #evict (v: PublishedVersion, reason: string): Promise<void> {
-    this.versions.delete(key(v.ref))
     this.#evicted.add(key(v.ref))
     await this.keepEvicted(() => true)
+    await this.#remove(v, reason)
+  }
+
+  async #remove (v: PublishedVersion, reason: string): Promise<void> {
+    this.versions.delete(key(v.ref))
     this.#bytesUpSeen.delete(key(v.ref))
     this.#opts.detach(v)
     await v.swarm.close()

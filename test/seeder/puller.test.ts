@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { manifestFromDirectory } from '../../src/chunker/chunk-hasher.ts'
 import { ChunkStore } from '../../src/chunker/chunk-store.ts'
-import { createHeader, type Manifest, type ManifestFile } from '../../src/chunker/manifest.ts'
+import { createHeader, type Manifest } from '../../src/chunker/manifest.ts'
 import { silentLogger } from '../../src/log.ts'
 import { LocalDirOrigin } from '../../src/origins/local-origin.ts'
-import type { Origin, ReadSink } from '../../src/origins/origin.ts'
+import type { Origin, OriginListing, ReadSink } from '../../src/origins/origin.ts'
 import type { ModelVersion } from '../../src/model-version.ts'
 import { pullVersion } from '../../src/seeder/puller.ts'
 import { errorOf } from '../support/errors.ts'
@@ -41,7 +41,8 @@ class RecordingOrigin implements Origin {
   get bytesRead (): number { return this.inner.bytesRead }
   listReady = async (): Promise<ModelVersion[]> => this.inner.listReady()
   isReady = async (r: ModelVersion): Promise<boolean> => this.inner.isReady(r)
-  listFiles = async (r: ModelVersion): Promise<ManifestFile[]> => this.inner.listFiles(r)
+  listVersion = async (r: ModelVersion): Promise<OriginListing> => this.inner.listVersion(r)
+  stampOf = async (r: ModelVersion, path: string): Promise<string> => this.inner.stampOf(r, path)
   async read (r: ModelVersion, path: string, offset: number, length: number, sink: ReadSink): Promise<void> {
     this.reads.push({ path, offset, length })
     const limit = this.failAfter.shift()

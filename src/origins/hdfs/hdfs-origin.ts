@@ -9,10 +9,10 @@
  * remembered and never probed again: versions are immutable. Every FULL_LIST_EVERY-th poll lists every
  * model directory anyway, should two changes ever share a millisecond.
  */
-import type { ManifestFile } from '../../chunker/manifest.ts'
-import { InvalidInputError, NotFoundError, ShortReadError } from '../../errors.ts'
+import type { ManifestDir, ManifestFile } from '../../chunker/manifest.ts'
+import { InvalidInputError, NotFoundError, OriginChangedError, ShortReadError } from '../../errors.ts'
 import type { ModelVersion } from '../../model-version.ts'
-import { DEFAULT_MARKER, OriginChangedError, type Origin, type ReadSink } from '../origin.ts'
+import { DEFAULT_MARKER, type Origin, type OriginListing, type ReadSink } from '../origin.ts'
 import type { HdfsFileStatus, WebHdfsClient } from './webhdfs-client.ts'
 import { HdfsFileNotFoundError, HdfsRemoteError } from './webhdfs-errors.ts'
 
@@ -105,20 +105,30 @@ export class HdfsOrigin implements Origin {
     return false
   }
 
-  async listFiles (ref: ModelVersion, signal?: AbortSignal): Promise<ManifestFile[]> {
-    const out: ManifestFile[] = []
+  async listVersion (ref: ModelVersion, signal?: AbortSignal): Promise<OriginListing> {
+    const files: ManifestFile[] = []
+    const dirs: ManifestDir[] = []
+    const stamps: Record<string, string> = {}
     const walk = async (rel: string): Promise<void> => {
       for (const s of await this.#list(rel === '' ? this.#dir(ref) : `${this.#dir(ref)}/${rel}`, signal)) {
         const path = rel === '' ? s.pathSuffix : `${rel}/${s.pathSuffix}`
-        if (s.type === 'DIRECTORY') await walk(path)
-        else if (s.type === 'FILE') {
+        const mode = Number.parseInt(s.permission, 8) & 0o777
+        if (s.type === 'DIRECTORY') {
+          dirs.push({ path, mode })
+          await walk(path)
+        } else if (s.type === 'FILE') {
           if (path === this.#marker) continue
-          out.push({ path, size: s.length, mode: Number.parseInt(s.permission, 8) & 0o777 })
+          files.push({ path, size: s.length, mode })
+          stamps[path] = stampOf(s)
         } else throw new InvalidInputError(`${this.#dir(ref)}/${path}: only files and directories can be part of a model (found a ${s.type})`)
       }
     }
     await walk('')
-    return out.sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
+    return { files: files.sort(byPath), dirs: dirs.sort(byPath), stamps }
+  }
+
+  async stampOf (ref: ModelVersion, path: string, signal?: AbortSignal): Promise<string> {
+    return stampOf(await this.#client.getFileStatus(`${this.#dir(ref)}/${path}`, { signal }))
   }
 
   async read (ref: ModelVersion, path: string, offset: number, length: number, sink: ReadSink, signal?: AbortSignal): Promise<void> {
@@ -168,4 +178,13 @@ export class HdfsOrigin implements Origin {
       throw new OriginChangedError(`${full} shrank to ${now} bytes after its version was listed (a read up to byte ${end} failed) — versions must not change once their marker is written (${cause.message})`)
     }
   }
+}
+
+/** HDFS files are written once: a file id names one file's bytes; length and modification time guard appends. */
+function stampOf (s: HdfsFileStatus): string {
+  return `${s.length}:${s.modificationTime}:${s.fileId}`
+}
+
+function byPath (a: { path: string }, b: { path: string }): number {
+  return a.path < b.path ? -1 : a.path > b.path ? 1 : 0
 }

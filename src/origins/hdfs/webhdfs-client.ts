@@ -50,6 +50,8 @@ export interface HdfsFileStatus {
   /** Octal string, e.g. "644". */
   permission: string
   modificationTime: number
+  /** The inode id: a file deleted and written again under the same path gets a new one. */
+  fileId: number
   accessTime: number
   blockSize: number
   replication: number

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NotFoundError } from '../../../src/errors.ts'
 import { HdfsOrigin } from '../../../src/origins/hdfs/hdfs-origin.ts'
-import { OriginChangedError } from '../../../src/origins/origin.ts'
+import { OriginChangedError } from '../../../src/errors.ts'
 import { WebHdfsClient } from '../../../src/origins/hdfs/webhdfs-client.ts'
 import { startMiniHdfs, type MiniHdfs } from '../../hdfs/mini-hdfs.ts'
 import { contentBytes } from '../../hdfs/mini-hdfs-content.ts'
@@ -68,10 +68,14 @@ describe('HdfsOrigin', () => {
   it('lists a version\'s files recursively with sizes and modes, marker excluded, and reads exact ranges', async () => {
     const origin = new HdfsOrigin({ client: new WebHdfsClient({ namenodes: hdfs.namenodes, user: 'root' }), roots: ['/r1'], marker: '_SUCCESS' })
     const ref = { name: 'llm', version: 'v1' }
-    expect(await origin.listFiles(ref)).toEqual([
+    const listing = await origin.listVersion(ref)
+    expect(listing.files).toEqual([
       { path: 'sub/dir/vocab.txt', size: 1000, mode: 0o644 },
       { path: 'weights.bin', size: 3 * MiB + 7, mode: 0o600 }
     ])
+    expect(listing.dirs.map(d => d.path)).toEqual(['sub', 'sub/dir'])
+    // A stamp names one file's bytes: the listing's and a later look agree while nothing changes.
+    expect(await origin.stampOf(ref, 'weights.bin')).toBe(listing.stamps['weights.bin'])
     const got = collect(2 * MiB)
     await origin.read(ref, 'weights.bin', MiB - 3, 2 * MiB, got.sink)
     expect(got.bytes().equals(contentBytes(1, MiB - 3, 2 * MiB))).toBe(true)

@@ -1,0 +1,97 @@
+/**
+ * A version re-published under the same NAME@VERSION is never served as a mix of its old and new bytes,
+ * with real processes: the seeder pins each version's origin identity (its revision) when the pull
+ * starts, detects a change made while it was down and one made in place during a pull, withdraws what
+ * it pulled of the old content and pulls the new one as another revision; hosts get the new bytes whole.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { createHash } from 'node:crypto'
+import { mkdir, mkdtemp, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { seederVersions, startFetch, startSeeder, type Proc, type TestModel } from '../support/cli.ts'
+
+const MiB = 1024 * 1024
+const SIZE = 16 * MiB
+const procs: Proc[] = []
+const track = <T extends Proc>(p: T): T => { procs.push(p); return p }
+afterEach(async () => { await Promise.all(procs.splice(0).map(p => p.kill('SIGKILL'))) })
+const roots: string[] = []
+afterAll(async () => { await Promise.all(roots.map(r => rm(r, { recursive: true, force: true }))) })
+
+/** Deterministic, incompressible content; `tag` makes A and B differ in every chunk. */
+function content (tag: string): Buffer {
+  const out = Buffer.alloc(SIZE)
+  for (let o = 0; o < SIZE; o += 32) createHash('sha256').update(`${tag}:${o}`).digest().copy(out, o)
+  return out
+}
+
+async function origin (): Promise<TestModel> {
+  const root = await mkdtemp(join(tmpdir(), 'ms-republish-'))
+  roots.push(root)
+  const source = join(root, 'origin', 'it-llm', 'v1')
+  await mkdir(join(source, 'cfg'), { recursive: true, mode: 0o750 })
+  await writeFile(join(source, 'cfg', 'config.json'), '{}')
+  await writeFile(join(source, 'a.bin'), content('A'))
+  await writeFile(join(source, '_SUCCESS'), '')
+  return { root, origin: join(root, 'origin'), source, name: 'it-llm', version: 'v1', size: SIZE }
+}
+
+async function chunksHeld (admin: string, atLeast: number): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const [v] = await seederVersions(admin).catch(() => [])
+    if ((v?.chunksHeld ?? 0) >= atLeast) return
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  throw new Error(`the seeder never held ${atLeast} chunks`)
+}
+
+/** Fetches until done; a fetch that started on the old content ends with exit 4 naming the re-publish, and a rerun gets the new one. */
+async function fetchNew (seeder: { peerId: string, addr: string }, out: string): Promise<number> {
+  let reruns = 0
+  for (;;) {
+    const f = track(startFetch(seeder, out, ['--timeout', '60s']))
+    const code = await f.exited
+    if (code === 0) return reruns
+    expect(code).toBe(4)
+    expect(f.text.join('\n')).toMatch(/re-published at the origin/)
+    expect(++reruns).toBeLessThan(3)
+  }
+}
+
+describe('a version re-published at the origin', () => {
+  it('changed while the seeder was down: the restarted seeder pulls the new content as a new revision; no host gets a mix', async () => {
+    const model = await origin()
+    const first = track(await startSeeder(model, ['--chunk-size', '1MiB', '--line-rate', '4MiB/s']))
+    await chunksHeld(first.admin, 6)
+    const [before] = await seederVersions(first.admin)
+    await first.kill('SIGKILL')
+    // Replaced the usual way: written beside, renamed over (a new inode), marker touched again.
+    await writeFile(join(model.source, 'a.bin.tmp'), content('B'))
+    await rename(join(model.source, 'a.bin.tmp'), join(model.source, 'a.bin'))
+    await writeFile(join(model.source, '_SUCCESS'), '')
+    const second = track(await startSeeder(model, ['--chunk-size', '1MiB']))
+    const out = join(model.root, 'host')
+    await fetchNew(second, out)
+    expect((await readFile(join(out, 'a.bin'))).equals(content('B'))).toBe(true)
+    expect(second.stderr.some(m => m.msg?.startsWith('version changed at the origin'))).toBe(true)
+    const [after] = await seederVersions(second.admin)
+    expect(after!.headerId).not.toBe(before!.headerId)
+    // Directory modes travel with the version.
+    expect((await stat(join(out, 'cfg'))).mode & 0o777).toBe(0o750)
+  })
+
+  it('overwritten in place during a pull: the seeder stops at the next chunk, withdraws the old bytes and pulls the new; hosts get the new content whole', async () => {
+    const model = await origin()
+    const seeder = track(await startSeeder(model, ['--chunk-size', '1MiB', '--line-rate', '4MiB/s']))
+    await chunksHeld(seeder.admin, 6)
+    const fh = await open(join(model.source, 'a.bin'), 'r+')
+    await fh.write(content('B'), 0, SIZE, 0)
+    await fh.close()
+    const out = join(model.root, 'host')
+    const reruns = await fetchNew(seeder, out)
+    expect((await readFile(join(out, 'a.bin'))).equals(content('B'))).toBe(true)
+    expect(seeder.stderr.some(m => m.msg?.startsWith('version changed at the origin'))).toBe(true)
+    console.log(`in-place overwrite: host reran ${reruns} time(s), output = new content`)
+  })
+})
