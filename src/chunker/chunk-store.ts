@@ -30,7 +30,7 @@ import { DiskFullError, IntegrityError, InvalidInputError, ManifestError, Models
 import { formatModelVersion } from '../model-version.ts'
 import { Bitfield } from './bitfield.ts'
 import { chunkLayout, createManifest, decodeHeader, encodeHeader, encodeManifest, HASH_BYTES, type ChunkLayout, type Manifest, type ManifestHeader } from './manifest.ts'
-import { readFileRange } from './chunk-hasher.ts'
+import { hashFileRange } from './chunk-hasher.ts'
 import { acquireStoreLock, type StoreLock } from './store-lock.ts'
 import { exists, makeDirs, readFullyAt, readOptional, syncDir, writeAtomic, writeFullyAt, writevAt } from '../util/files.ts'
 
@@ -97,6 +97,8 @@ export class ChunkStore {
   readonly #handles = new Map<number, { fh: Promise<FileHandle>, users: number }>()
   /** Indexes of the files written since open: close() syncs them before vouching for them with `clean`. */
   readonly #dirtyFiles = new Set<number>()
+  /** Files of a finished store reopened for writing, to repair a chunk that rotted on disk. */
+  readonly #repairing = new Set<number>()
   /** The first write, sync or close error since open; while set, close() writes no `clean` marker. */
   #failure: unknown
   /** Persistence of bitfield bytes is serialised so an older byte never lands after a newer one. */
@@ -269,7 +271,49 @@ export class ChunkStore {
       this.have.clear(index)
       throw err
     }
+    const file = this.layout.file[index]!
+    if (this.#repairing.has(file) && ![...this.#chunksOf(file)].some(i => !this.have.has(i))) await this.#endRepair(file)
     return true
+  }
+
+  /**
+   * Re-hashes a held chunk from disk. If its bytes no longer match (a rotten sector, a stray write), the
+   * chunk is dropped — no longer held, so no longer served — and its file made writable again so the
+   * chunk can be written anew, also in a finished store. Returns whether the chunk was intact.
+   */
+  async verifyHeld (index: number): Promise<boolean> {
+    this.#checkIndex(index)
+    if (!this.have.has(index)) return false
+    if (await this.#verifyOnDisk(index)) return true
+    this.have.clear(index)
+    await this.#persistBit(index)
+    const file = this.layout.file[index]!
+    if (this.#complete && !this.#repairing.has(file)) {
+      this.#repairing.add(file)
+      await this.#dropHandle(file)
+      // A finished file carries its manifest mode, maybe read-only; the owner may write while it is repaired.
+      await chmod(this.#filePath(index), this.header.files[file]!.mode | 0o200)
+    }
+    return false
+  }
+
+  async #endRepair (file: number): Promise<void> {
+    this.#repairing.delete(file)
+    await this.#dropHandle(file)
+    const path = join(this.dir, this.header.files[file]!.path)
+    await syncFile(path)
+    await chmod(path, this.header.files[file]!.mode)
+  }
+
+  * #chunksOf (file: number): Generator<number> {
+    const end = file + 1 < this.header.files.length ? this.layout.firstChunk[file + 1]! : this.layout.count
+    for (let i = this.layout.firstChunk[file]!; i < end; i++) yield i
+  }
+
+  async #dropHandle (file: number): Promise<void> {
+    const e = this.#handles.get(file)
+    this.#handles.delete(file)
+    await e?.fh.then(fh => this.#try(fh.close()), () => {})
   }
 
   /** Reads a held chunk whole. */
@@ -393,7 +437,7 @@ export class ChunkStore {
     const file = this.layout.file[index]!
     let entry = this.#handles.get(file)
     if (entry === undefined) {
-      entry = { fh: open(this.#filePath(index), this.#complete ? 'r' : 'r+'), users: 0 }
+      entry = { fh: open(this.#filePath(index), this.#complete && !this.#repairing.has(file) ? 'r' : 'r+'), users: 0 }
       entry.fh.catch(() => this.#handles.delete(file))
       this.#handles.set(file, entry)
       this.#trimHandles()
@@ -494,14 +538,9 @@ export class ChunkStore {
     const expected = this.hashOf(index)
     if (expected === undefined) return false
     const start = this.layout.offset[index]!
-    const h = createHash('sha256')
-    try {
-      for await (const block of readFileRange(this.#filePath(index), start, start + this.layout.length[index]!)) h.update(block)
-    } catch {
-      // Bytes that cannot be read back are not held.
-      return false
-    }
-    return h.digest().equals(expected)
+    // Bytes that cannot be read back are not held.
+    const actual = await hashFileRange(this.#filePath(index), start, start + this.layout.length[index]!).catch(() => undefined)
+    return actual?.equals(expected) === true
   }
 }
 

@@ -65,8 +65,10 @@ export interface DownloadSchedulerInit<N extends Neighbour> {
   neighbours: NeighbourSet<N>
   /** Moves one chunk from a neighbour (bulk path or libp2p stream). */
   fetchChunk: (from: N, req: ChunkRequest, signal: AbortSignal) => Promise<ChunkResponse>
-  /** A neighbour sent bytes that failed verification. */
+  /** A peer sent bytes that failed verification. */
   ban: (from: N, err: IntegrityError) => void
+  /** A seeder sent bytes that failed verification: tell it, so it re-checks its copy. */
+  reportCorrupt: (from: N, index: number) => void
   now: () => number
   rng: Rng
   log: SwarmLog
@@ -230,7 +232,15 @@ export class DownloadScheduler<N extends Neighbour> {
       if (err instanceof IntegrityError) {
         this.#picker.requestFailed(key, index, now)
         stats.rejected++
-        this.#init.ban(from, new IntegrityError(`chunk ${index} failed verification`))
+        if (from.remoteRole !== 'seeder') this.#init.ban(from, new IntegrityError(`chunk ${index} failed verification`))
+        else {
+          // A seeder's copy rotted (disk, memory): it is told and repairs it, and stays a source for the
+          // rest. With nobody else to ask, waiting out --timeout helps no one: fail now, naming both.
+          this.#init.reportCorrupt(from, index)
+          if (this.#init.neighbours.size <= 1) {
+            this.#init.events.fatal(new IntegrityError(`chunk ${index} from seeder ${key}, the only source, failed verification (SHA-256 mismatch); the seeder was told and checks its copy — rerun to fetch it again`))
+          }
+        }
       } else {
         // Not the peer's fault (disk full, I/O error): the download cannot go on.
         this.#init.events.fatal(err as Error)

@@ -71,6 +71,8 @@ interface SwarmEvents {
   progress: []
   /** A local failure (disk full, I/O error) that ends the download. */
   fatal: [err: Error]
+  /** A neighbour says a chunk we sent it failed verification. */
+  corrupt: [index: number, peer: string]
 }
 
 const DEFAULTS = { maxNeighbours: 12, maxRequestsPerPeer: 4, maxBufferedBytes: 32 * 1024 * 1024, maxUploads: 8, requestIdleMs: 20_000, tickMs: 2000, stallAfterMs: 30_000 }
@@ -144,6 +146,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
         neighbours: this.#neighbours,
         fetchChunk: (s, req, signal) => this.#fetchChunk(s, req, signal),
         ban: (s, err) => this.#ban(s, err),
+        reportCorrupt: (s, index) => s.send({ type: 'corrupt', indexes: [index] }),
         now: this.#now,
         rng,
         log: this.#log,
@@ -276,6 +279,9 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
         }
         return
       }
+      case 'corrupt':
+        for (const i of m.indexes) if (i < this.store.layout.count) this.emit('corrupt', i, key)
+        return
       case 'hello':
         throw new ProtocolError('second hello')
     }

@@ -11,6 +11,7 @@ export const SEEDER_MSG = {
   versionEvicted: 'version evicted',
   pullFailed: 'pull failed; held chunks are still served',
   originChanged: 'version changed at the origin; withdrawn, to be pulled again as a new revision',
+  chunkRepairing: 'a chunk in the cache failed verification; dropped and pulled again from the origin',
   originUnreachable: 'origin unreachable; serving cached versions',
   originReachable: 'origin reachable again',
   latestUpdated: 'latest updated'
@@ -37,6 +38,14 @@ export class SeederLog {
 
   originChanged (ref: ModelVersion, err: Error): void {
     this.log.warn({ version: formatModelVersion(ref), err: err.message }, SEEDER_MSG.originChanged)
+  }
+
+  chunkRepairing (ref: ModelVersion, index: number, peer: string): void {
+    this.log.warn({ version: formatModelVersion(ref), chunk: index, reportedBy: peer }, SEEDER_MSG.chunkRepairing)
+  }
+
+  corruptionNotConfirmed (ref: ModelVersion, index: number, peer: string): void {
+    this.log.warn({ version: formatModelVersion(ref), chunk: index, reportedBy: peer }, 'a host reported a chunk corrupt but it verifies here; the bytes were damaged on the way or at the host')
   }
 
   twinsCopied (ref: ModelVersion, files: number, bytes: number): void {

@@ -236,8 +236,9 @@ export class Seeder {
     const policy = new UploadPolicy({ numChunks: store.layout.count, rng: createRng(0x5eed) })
     const swarm = new VersionSwarm({ components: host.node, meta, store, role: 'seeder', gate: policy, bulk: host.bulkAccess, log: this.#opts.log.child({ component: 'seeder' }), options: this.#opts.swarm, now: this.#now })
     const now = this.#now()
-    const v: PublishedVersion = { ref, meta, store, swarm, state: 'pulling', pull: emptyPullStats(), bytesCopied: 0, checksums: await readChecksums(store), stamps, lastUsedAt: now, startedAt: now }
+    const v: PublishedVersion = { ref, meta, store, swarm, state: 'pulling', pull: emptyPullStats(), bytesCopied: 0, chunksRepaired: 0, checksums: await readChecksums(store), stamps, lastUsedAt: now, startedAt: now }
     this.#cache.add(v)
+    swarm.on('corrupt', (index, peer) => { void this.#repair(v, index, peer) })
     host.add(swarm)
     swarm.start()
     await this.#updateLatest(ref.name)
@@ -264,7 +265,9 @@ export class Seeder {
     try {
       // A version recovered from disk is checked against the origin before anything more is pulled or kept.
       v.stamps ??= await this.#currentStamps(v, signal)
-      if (v.store.complete) return
+      if (v.store.have.complete) return
+      // A finished version missing a chunk is being repaired: it stays ready and is not finished again.
+      const repairing = v.store.complete
       await this.#copyTwins(v, batcher.onChunk, signal)
       await pullVersion(this.#opts.origin, v.ref, v.store, {
         parallel: this.#opts.parallelReads ?? SEEDER_DEFAULTS.parallelReads,
@@ -277,6 +280,7 @@ export class Seeder {
         stamps: v.stamps
       })
       await batcher.flushed()
+      if (repairing) return
       await this.#finish(v)
       // The remaining checksums let later versions skip this one's unchanged files; without them a later
       // version merely pulls those files, so a failure here is logged, not fatal.
@@ -296,6 +300,22 @@ export class Seeder {
       v.retriable = isRetriable(err)
       this.#log.pullFailed(v.ref, err as Error)
     }
+  }
+
+  /**
+   * A host says chunk `index` it got from us failed verification. Our copy is re-hashed from disk; if it
+   * rotted, it is dropped (no longer served) and pulled again from the origin (counted in the pull's bytes
+   * and in chunksRepaired), so the hosts that stopped on it succeed when they rerun.
+   */
+  async #repair (v: PublishedVersion, index: number, peer: string): Promise<void> {
+    if (this.#cache.get(v.ref) !== v || !v.store.have.has(index)) return
+    if (await v.store.verifyHeld(index).catch(() => true)) {
+      this.#log.corruptionNotConfirmed(v.ref, index, peer)
+      return
+    }
+    v.chunksRepaired++
+    this.#log.chunkRepairing(v.ref, index, peer)
+    this.#pull(v)
   }
 
   /** The origin's stamps for a version, if its revision is still the header's; OriginChangedError if not. */

@@ -28,6 +28,8 @@ export interface VersionSnapshot {
   bytesRetried?: number
   /** Bytes filled from identical files of other cached versions. */
   bytesCopied?: number
+  /** Chunks found rotten in the cache after a host's report, dropped and pulled again. */
+  chunksRepaired?: number
   /** Bytes this seeder uploaded to hosts. */
   egressBytes?: number
   neighbours?: number
@@ -65,6 +67,7 @@ export function snapshotOf (seeder: Seeder, now = Date.now()): SeederSnapshot {
     bytesPulled: v.pull.bytesRead,
     bytesRetried: v.pull.bytesRetried,
     bytesCopied: v.bytesCopied,
+    chunksRepaired: v.chunksRepaired,
     egressBytes: v.swarm.stats.bytesUp,
     neighbours: v.swarm.neighbours,
     lastUsedAgeMs: now - v.lastUsedAt,

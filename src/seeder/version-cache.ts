@@ -36,6 +36,8 @@ export interface PublishedVersion {
   readonly pull: PullStats
   /** Bytes filled from identical files of other cached versions instead of the origin. */
   bytesCopied: number
+  /** Chunks found rotten on disk after a host reported them, dropped and pulled again. */
+  chunksRepaired: number
   /** Origin checksums of the version's files, once known. */
   checksums?: FileChecksums
   /** Each file's stamp at the origin listing the header was made from (undefined for a version recovered from disk). */

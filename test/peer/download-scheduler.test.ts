@@ -45,7 +45,7 @@ async function setup (chunks = 6) {
   const banned = new Set<string>()
   const connected: string[] = []
   const sent: SessionMessage[] = []
-  const events = { chunks: [] as number[], complete: 0, stalled: [] as string[], fatal: [] as Error[], bans: [] as string[] }
+  const events = { chunks: [] as number[], complete: 0, stalled: [] as string[], fatal: [] as Error[], bans: [] as string[], reported: [] as Array<[string, number]> }
   const scheduler = new DownloadScheduler<Peer>({
     headerId: headerId(header),
     store,
@@ -59,6 +59,7 @@ async function setup (chunks = 6) {
       banned
     },
     fetchChunk: (from, req, signal) => from.serve(req, signal),
+    reportCorrupt: (from, index) => { events.reported.push([from.peerKey, index]) },
     // As neighbours.ts does: a banned peer's session closes, so it leaves.
     ban: (from, err) => {
       expect(err).toBeInstanceOf(IntegrityError)
@@ -160,6 +161,22 @@ describe('DownloadScheduler', () => {
     await t.addPeer(async () => ({ status: 'refused', holders: [holder] }), 'seeder')
     await t.settle()
     expect(t.connected).toContain(holder)
+    await t.scheduler.close()
+  })
+
+  it('bad bytes from a seeder are reported to it, not banned; from the only source they end the download at once', async () => {
+    const t = await setup(2)
+    const seeder = await t.addPeer(async req => {
+      const r = t.honest(req.index)
+      if (r.status !== 'ok' || req.index !== 1) return r
+      r.data[0]! ^= 1
+      return { ...r, digest: createHash('sha256').update(r.data).digest() }
+    }, 'seeder')
+    await t.until(() => t.events.fatal.length > 0)
+    expect(t.events.reported).toEqual([[seeder.peerKey, 1]])
+    expect(t.events.bans).toEqual([])
+    expect(t.events.fatal[0]!.message).toMatch(new RegExp(`chunk 1 from seeder ${seeder.peerKey}, the only source`))
+    expect(t.events.fatal[0]).toBeInstanceOf(IntegrityError)
     await t.scheduler.close()
   })
 

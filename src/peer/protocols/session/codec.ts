@@ -17,6 +17,8 @@ export type SessionMessage =
   | { type: 'report', report: ProgressReport }
   /** Access to the sender's TLS-PSK bulk endpoint: port, PSK identity and 32-byte key (base64). */
   | { type: 'bulk', grant: BulkGrant }
+  /** Chunks the receiver sent us that failed verification: it should check its own copy. */
+  | { type: 'corrupt', indexes: number[] }
 
 export type Role = 'seeder' | 'peer'
 export interface BulkGrant { port: number, identity: string, key: string }
@@ -33,19 +35,15 @@ export interface ProgressReport {
   reason?: string
 }
 
-const TYPES = { hello: 1, signed: 2, bitfield: 3, have: 4, peers: 5, report: 6, bulk: 7 } as const
+const TYPES = { hello: 1, signed: 2, bitfield: 3, have: 4, peers: 5, report: 6, bulk: 7, corrupt: 8 } as const
 
 export function encodeSessionMessage (m: SessionMessage): Uint8Array {
   switch (m.type) {
     case 'hello': return json(TYPES.hello, { headerId: m.headerId, role: m.role })
     case 'signed': return raw(TYPES.signed, m.bytes)
     case 'bitfield': return raw(TYPES.bitfield, m.bytes)
-    case 'have': {
-      const out = Buffer.allocUnsafe(1 + 4 * m.indexes.length)
-      out[0] = TYPES.have
-      m.indexes.forEach((i, k) => out.writeUInt32BE(i, 1 + 4 * k))
-      return out
-    }
+    case 'have':
+    case 'corrupt': return indexList(TYPES[m.type], m.indexes)
     case 'peers': return json(TYPES.peers, m.peers)
     case 'report': return json(TYPES.report, m.report)
     case 'bulk': return json(TYPES.bulk, m.grant)
@@ -63,12 +61,8 @@ export function decodeSessionMessage (frame: Uint8Array): SessionMessage {
     }
     case TYPES.signed: return { type: 'signed', bytes: body }
     case TYPES.bitfield: return { type: 'bitfield', bytes: body }
-    case TYPES.have: {
-      if (body.length % 4 !== 0) throw new ProtocolError('bad have')
-      const indexes: number[] = []
-      for (let o = 0; o < body.length; o += 4) indexes.push(body.readUInt32BE(o))
-      return { type: 'have', indexes }
-    }
+    case TYPES.have: return { type: 'have', indexes: readIndexList(body, 'have') }
+    case TYPES.corrupt: return { type: 'corrupt', indexes: readIndexList(body, 'corrupt') }
     case TYPES.peers: {
       const o = parse(body)
       if (!Array.isArray(o) || !o.every(p => typeof p?.id === 'string' && Array.isArray(p.addrs) && p.addrs.every((a: unknown) => typeof a === 'string'))) throw new ProtocolError('bad peers')
@@ -86,6 +80,20 @@ export function decodeSessionMessage (frame: Uint8Array): SessionMessage {
     }
     default: throw new ProtocolError(`unknown session message type ${frame[0]}`)
   }
+}
+
+function indexList (type: number, indexes: readonly number[]): Uint8Array {
+  const out = Buffer.allocUnsafe(1 + 4 * indexes.length)
+  out[0] = type
+  indexes.forEach((i, k) => out.writeUInt32BE(i, 1 + 4 * k))
+  return out
+}
+
+function readIndexList (body: Buffer, what: string): number[] {
+  if (body.length % 4 !== 0) throw new ProtocolError(`bad ${what}`)
+  const indexes: number[] = []
+  for (let o = 0; o < body.length; o += 4) indexes.push(body.readUInt32BE(o))
+  return indexes
 }
 
 function json (type: number, value: unknown): Uint8Array {

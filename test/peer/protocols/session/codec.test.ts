@@ -7,7 +7,7 @@ import { createRng, randomInt, type Rng } from '../../../../src/util/random.ts'
 
 const HEADER_ID = 'ab'.repeat(32)
 const KEY = randomBytes(32).toString('base64')
-const TYPE = { hello: 1, signed: 2, bitfield: 3, have: 4, peers: 5, report: 6, bulk: 7 } as const
+const TYPE = { hello: 1, signed: 2, bitfield: 3, have: 4, peers: 5, report: 6, bulk: 7, corrupt: 8 } as const
 
 const samples: SessionMessage[] = [
   { type: 'hello', headerId: HEADER_ID, role: 'seeder' },
@@ -22,7 +22,8 @@ const samples: SessionMessage[] = [
   { type: 'report', report: { have: 3, total: 10, bytesDown: 1e9, bytesUp: 0, rateDown: 12.5, state: 'downloading' } },
   { type: 'report', report: { have: 0, total: 10, bytesDown: 0, bytesUp: 0, rateDown: 0, state: 'stalled', reason: 'no peer has chunk 4' } },
   { type: 'bulk', grant: { port: 4001, identity: 'f'.repeat(32), key: KEY } },
-  { type: 'bulk', grant: { port: 65535, identity: '', key: KEY } }
+  { type: 'bulk', grant: { port: 65535, identity: '', key: KEY } },
+  { type: 'corrupt', indexes: [1, 0xffffffff] }
 ]
 
 /** Raw bodies compare as bytes; everything else structurally. */
