@@ -265,7 +265,7 @@ export class Seeder {
     try {
       // A version recovered from disk is checked against the origin before anything more is pulled or kept.
       v.stamps ??= await this.#currentStamps(v, signal)
-      if (v.store.have.complete) return
+      if (v.store.complete && v.store.have.complete) return
       // A finished version missing a chunk is being repaired: it stays ready and is not finished again.
       const repairing = v.store.complete
       await this.#copyTwins(v, batcher.onChunk, signal)
