@@ -292,7 +292,10 @@ describe('chart refuses what cannot work', () => {
     ['fetchers with no trusted seeder', { ...HDFS, agent: { enabled: true, models: ['qa-llm'] } }, /seeder\.peerId/],
     ['no origin', {}, /exactly one of/],
     ['two origins', { seeder: { origin: { hdfs: { namenodes: ['http://nn:9870'] }, local: { path: '/data', volume: { emptyDir: {} } } } } }, /exactly one of/],
-    ['an agent with no models', { seeder: { ...HDFS.seeder, peerId: PEER }, agent: { enabled: true } }, /agent\.models/]
+    ['an agent with no models', { seeder: { ...HDFS.seeder, peerId: PEER }, agent: { enabled: true } }, /agent\.models/],
+    ['a misspelled key (values.schema.json)', { seeder: { ...HDFS.seeder, peerID: PEER } }, /additional properties 'peerID' not allowed/],
+    ['a peer id that is not one', { seeder: { ...HDFS.seeder, peerId: 'REPLACE_WITH_SEEDER_PEER_ID' } }, /does not match pattern/],
+    ['an env var that is not MODELSWARM_*', { seeder: { ...HDFS.seeder, env: { LINE_RATE: '1GiB/s' } } }, /LINE_RATE/]
   ])('%s', async (_name, values, message) => {
     const r = await render(values)
     expect(r.code).not.toBe(0)
