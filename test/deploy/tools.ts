@@ -25,11 +25,9 @@ export function ensureDeployTools (): DeployTools {
 export interface Ran { code: number, stdout: string, stderr: string }
 
 /** Runs a command to its end; a non-zero exit is a result, not an exception. */
-export async function runTool (file: string, args: string[], opts: { cwd?: string, env?: NodeJS.ProcessEnv, input?: string } = {}): Promise<Ran> {
+export async function runTool (file: string, args: string[]): Promise<Ran> {
   try {
-    const child = promisify(execFile)(file, args, { cwd: opts.cwd, env: opts.env, maxBuffer: 64 * 1024 * 1024 })
-    if (opts.input !== undefined) { child.child.stdin!.end(opts.input) }
-    const { stdout, stderr } = await child
+    const { stdout, stderr } = await promisify(execFile)(file, args, { maxBuffer: 64 * 1024 * 1024 })
     return { code: 0, stdout, stderr }
   } catch (err) {
     const e = err as { code?: unknown, stdout?: string, stderr?: string }
