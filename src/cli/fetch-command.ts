@@ -16,6 +16,7 @@ export interface FetchCommandOptions {
   timeout: number
   json: boolean
   bulk: boolean
+  bulkPort: number
   logLevel: string
 }
 
@@ -39,6 +40,7 @@ export async function runFetch (model: string, opts: FetchCommandOptions): Promi
       trust: opts.trust,
       listen: opts.listen,
       bulk: opts.bulk,
+      bulkPort: opts.bulkPort,
       lingerMs: opts.linger,
       idleTimeoutMs: opts.timeout,
       log,

@@ -37,6 +37,7 @@ program.command('seed')
   .addOption(option('chunkSize'))
   .addOption(option('admin'))
   .addOption(option('noBulk'))
+  .addOption(option('bulkPort'))
   .addOption(option('json'))
   .addHelpText('after', `
 Example:
@@ -56,6 +57,7 @@ program.command('fetch')
   .addOption(option('linger'))
   .addOption(option('timeout'))
   .addOption(option('noBulk'))
+  .addOption(option('bulkPort'))
   .addOption(option('json'))
   .addHelpText('after', `
 Exit status: 0 done, 2 usage, 3 not found, 4 integrity, 5 timeout, 6 disk full, 7 directory locked, 130 interrupted.

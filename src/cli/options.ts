@@ -28,6 +28,7 @@ export const OPTIONS = {
   listen: { flags: '--listen <multiaddr...>', env: 'MODELSWARM_LISTEN', help: 'libp2p listen addresses', default: [...DEFAULT_LISTEN], parse: list },
   logLevel: { flags: '--log-level <level>', env: 'MODELSWARM_LOG_LEVEL', help: 'trace, debug, info, warn, error or silent', default: DEFAULT_LOG_LEVEL },
   noBulk: { flags: '--no-bulk', env: 'MODELSWARM_NO_BULK', help: 'move chunks over libp2p streams (Noise) instead of the faster TLS-PSK bulk path keyed through libp2p' },
+  bulkPort: { flags: '--bulk-port <port>', env: 'MODELSWARM_BULK_PORT', help: 'TCP port of the TLS bulk endpoint, on the same IPs as --listen (0: one the kernel picks; fix it where a firewall or NetworkPolicy opens only known ports, or the bulk path is lost)', default: '0', parse: (v: string) => port(v, '--bulk-port') },
   json: { flags: '--json', env: 'MODELSWARM_JSON', help: 'machine-readable output: JSON result on stdout, JSON progress lines instead of a bar', default: false },
   // seed
   origin: { flags: '--origin <dir>', env: 'MODELSWARM_ORIGIN', help: 'local origin directory holding <name>/<version>/ with a completion marker when complete (exactly one of --origin and --hdfs)', parse: (v: string) => absolutePath(v, '--origin') },
@@ -88,6 +89,12 @@ function absolutePath (v: string, flag: string): string {
   const p = resolve(v)
   if (v.trim() === '' || p === '/') throw new InvalidArgumentError(`${flag} must name a directory other than /, got ${JSON.stringify(v)}`)
   return p
+}
+
+function port (v: string, flag: string): number {
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 0 || n > 65535 || v.trim() === '') throw new InvalidArgumentError(`${flag} must be a TCP port 0–65535, got ${JSON.stringify(v)}`)
+  return n
 }
 
 function positiveInt (v: string, flag: string): number {

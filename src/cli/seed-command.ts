@@ -2,7 +2,7 @@
 import { join } from 'node:path'
 import { InvalidInputError } from '../errors.ts'
 import { createLogger, type Logger } from '../log.ts'
-import { bulkHostFor, createNode } from '../peer/node.ts'
+import { bulkHostsFor, createNode } from '../peer/node.ts'
 import { SwarmHost } from '../peer/swarm-host.ts'
 import { startAdminServer } from '../seeder/admin-server.ts'
 import { HdfsOrigin } from '../origins/hdfs/hdfs-origin.ts'
@@ -36,6 +36,7 @@ export interface SeedCommandOptions {
   admin: string
   json: boolean
   bulk: boolean
+  bulkPort: number
   logLevel: string
 }
 
@@ -47,7 +48,7 @@ export async function runSeed (opts: SeedCommandOptions): Promise<void> {
     const node = await createNode({ privateKey: key, listen: opts.listen, dhtServer: true })
     defer(() => node.stop())
     const host = new SwarmHost(node, log)
-    await host.start({ bulkHost: opts.bulk ? bulkHostFor(opts.listen) : undefined })
+    await host.start({ bulk: opts.bulk ? { hosts: bulkHostsFor(opts.listen), port: opts.bulkPort } : undefined })
     defer(() => host.stop())
     const seeder = new Seeder({
       origin,

@@ -85,6 +85,8 @@ export class DownloadScheduler<N extends Neighbour> {
   readonly #requests = new Map<string, AbortController>()
   /** Per chunk, non-seeder peers whose request for it failed: told to seeders so they stop naming them. */
   readonly #failedHolders = new Map<number, Set<string>>()
+  /** Holders a seeder's refusal named, not yet reached: peer → the chunks and who named it for them. */
+  readonly #hinted = new Map<string, Array<{ index: number, seeder: string }>>()
   /** Chunks received and being verified and written; their buffers count against the memory budget. */
   #writing = 0
   #lastProgressAt: number
@@ -117,6 +119,7 @@ export class DownloadScheduler<N extends Neighbour> {
 
   /** A neighbour's full bitfield. */
   peerBitfield (from: N, bits: Bitfield): void {
+    this.#hinted.delete(from.peerKey)
     this.#picker.addPeer(from.peerKey, bits, { seeder: from.remoteRole === 'seeder' })
     this.schedule()
   }
@@ -129,6 +132,22 @@ export class DownloadScheduler<N extends Neighbour> {
   /** A neighbour left: its requests go back to the pool. */
   peerLeft (peer: string): void {
     for (const index of this.#picker.removePeer(peer)) this.#cancel(peer, index)
+    this.schedule()
+  }
+
+  /**
+   * A holder a seeder pointed us to cannot be dialed. It counts as failed for those chunks, so the next
+   * request tells the seeder, which then serves them itself (its policy's first rule), and the seeder
+   * may be asked again at once rather than after the refusal's back-off.
+   */
+  holderUnreachable (peer: string): void {
+    for (const { index, seeder } of this.#hinted.get(peer) ?? []) {
+      const set = this.#failedHolders.get(index) ?? new Set()
+      set.add(peer)
+      this.#failedHolders.set(index, set)
+      this.#picker.unblock(seeder, index)
+    }
+    this.#hinted.delete(peer)
     this.schedule()
   }
 
@@ -219,7 +238,12 @@ export class DownloadScheduler<N extends Neighbour> {
     if (res.status !== 'ok') {
       if (res.status === 'missing') this.#holderFailed(from, index)
       this.#picker.requestFailed(key, index, now, { refused: res.status !== 'missing' })
-      if (res.status === 'refused') for (const h of res.holders) if (this.#init.neighbours.wantMore()) void this.#init.neighbours.connect(peerIdFromString(h))
+      if (res.status === 'refused') {
+        for (const h of res.holders) {
+          this.#hinted.set(h, [...this.#hinted.get(h) ?? [], { index, seeder: key }])
+          if (this.#init.neighbours.wantMore()) void this.#init.neighbours.connect(peerIdFromString(h))
+        }
+      }
       return
     }
     // The request slot is free again (scheduled above) while the chunk is verified and written.

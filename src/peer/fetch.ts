@@ -13,7 +13,7 @@ import type { Logger } from '../log.ts'
 import { formatModelRef, formatModelVersion, type ModelVersion } from '../model-version.ts'
 import { sleep } from '../util/sleep.ts'
 import { resolve, resolveFromSeeders, type Bootstrap } from './protocols/resolve/client.ts'
-import { bulkHostFor, createNode, type SwarmNode } from './node.ts'
+import { bulkHostsFor, createNode, type SwarmNode } from './node.ts'
 import { verifyLatest, VersionMeta } from './publications.ts'
 import { TrustList } from './signed.ts'
 import { SwarmHost } from './swarm-host.ts'
@@ -39,6 +39,8 @@ export interface FetchOptions {
   listen?: string[]
   /** Serve and fetch chunks over the TLS-PSK bulk path (libp2p streams otherwise). @default true */
   bulk?: boolean
+  /** TCP port of the bulk endpoint; 0 lets the kernel choose. @default 0 */
+  bulkPort?: number
   /** Keep seeding this long after the download completes. @default 0 */
   lingerMs?: number
   /** Give up after this long without a verified chunk (or without finding the version). @default 10 min */
@@ -76,7 +78,7 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
   let swarm: VersionSwarm | undefined
   let store: ChunkStore | undefined
   try {
-    await host.start({ bulkHost: opts.bulk === false ? undefined : bulkHostFor(opts.listen) })
+    await host.start({ bulk: opts.bulk === false ? undefined : { hosts: bulkHostsFor(opts.listen), port: opts.bulkPort ?? 0 } })
     const ref = { name: opts.name, version: opts.version }
     const meta = await resolveFromSeeders(node, bootstrap, ref, items => metaFromItems(items, opts.name, opts.version, trust), {
       dial: (addr, signal) => dialBootstrap(node, addr, signal),
@@ -100,7 +102,10 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
     const republished = watchRepublished(swarm, () => resolveOnce(node, bootstrap, { name: header.name, version: header.version }, trust), log)
     const done = store.have.complete ? Promise.resolve() : Promise.race([waitComplete(swarm, idleTimeoutMs, opts.signal), republished.changed])
     void done.finally(() => republished.stop()).catch(() => {})
-    swarm.start(() => host.findMembers(meta.headerId, AbortSignal.timeout(5000)))
+    // The bootstrap seeders are always among those to (re)join: a host whose seeder session dropped must
+    // not be left with no one to ask (seen in the lab: no neighbours, never dialed again, exit 5).
+    const seeders = bootstrap.map(b => ({ id: b.peer.toString(), addrs: [b.addr] }))
+    swarm.start(async () => [...seeders, ...await host.findMembers(meta.headerId, AbortSignal.timeout(5000)).catch(() => [])])
     for (const b of bootstrap) void swarm.connect(b.peer)
     host.provide(meta.headerId, AbortSignal.timeout(30_000)).catch(err => log.debug({ err: (err as Error).message }, 'DHT provide failed'))
     await done

@@ -7,6 +7,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { randomInt, type Rng } from '../util/random.ts'
+import { ipOf, isLoopback } from './node.ts'
 import { openSession } from './protocols/session/client.ts'
 import type { PeerHint, Role, SessionMessage } from './protocols/session/codec.ts'
 import type { Session } from './protocols/session/session.ts'
@@ -28,6 +29,8 @@ export interface NeighboursInit {
   onMessage: (session: Session, m: SessionMessage) => Promise<void>
   /** A session ended. */
   onLeave: (session: Session) => void
+  /** A peer could not be dialed (a hint or a refusal named it): whoever pointed us there should know. */
+  onDialFailed?: (peer: string) => void
 }
 
 export class Neighbours {
@@ -66,6 +69,7 @@ export class Neighbours {
       this.attach(await openSession(components, id, headerId, role, chunkCount))
     } catch (err) {
       log.sessionDialFailed(key, err as Error)
+      this.#init.onDialFailed?.(key)
     } finally {
       this.#dialing.delete(key)
     }
@@ -114,16 +118,33 @@ export class Neighbours {
 
   /**
    * A sample of members for a newcomer, those holding the most first, ties in an order drawn from the
-   * swarm's Rng (the seeder sees everyone, so this spreads newcomers over the swarm).
+   * swarm's Rng (the seeder sees everyone, so this spreads newcomers over the swarm). A member is hinted
+   * only with addresses it can be dialed at; one with none known yet is left out.
    */
-  hintsFor (exclude: string): PeerHint[] {
+  async hintsFor (exclude: string): Promise<PeerHint[]> {
     const members = [...this.#sessions.values()].filter(s => s.peerKey !== exclude && s.remoteRole === 'peer')
     const rank = new Map(members.map(s => [s, randomInt(this.#init.rng, 2 ** 31)]))
     members.sort((a, b) => b.bits.count - a.bits.count || rank.get(a)! - rank.get(b)!)
-    return members.slice(0, this.#init.maxNeighbours).map(s => ({
-      id: s.peerKey,
-      addrs: this.#init.components.getConnections(s.peer).map(c => c.remoteAddr.toString()).filter(a => !a.includes('/p2p-circuit'))
-    }))
+    const hints = await Promise.all(members.slice(0, this.#init.maxNeighbours).map(async s => ({ id: s.peerKey, addrs: await this.#dialable(s.peer) })))
+    return hints.filter(h => h.addrs.length > 0)
+  }
+
+  /**
+   * Where others can dial `peer`. The address we see on a connection it opened is its source port, where
+   * nothing listens (hosts dialed `10.77.0.12:51440` and were refused): its announced listen addresses
+   * (identify) are used instead, those on an IP we reach it at first; loopback ones only for a peer we
+   * reach over loopback. A connection we opened shows an address it listens on, so that one is kept.
+   */
+  async #dialable (peer: PeerId): Promise<string[]> {
+    const { components } = this.#init
+    const conns = components.getConnections(peer)
+    const seenIps = new Set(conns.map(c => ipOf(c.remoteAddr)))
+    const loopback = [...seenIps].some(isLoopback)
+    const announced = await components.peerStore.get(peer).then(p => p.addresses.map(a => a.multiaddr), () => [])
+    const usable = announced.filter(a => !a.toString().includes('/p2p-circuit') && (loopback || !isLoopback(ipOf(a))))
+    usable.sort((a, b) => Number(seenIps.has(ipOf(b))) - Number(seenIps.has(ipOf(a))))
+    const dialed = conns.filter(c => c.direction === 'outbound').map(c => c.remoteAddr)
+    return [...new Set([...dialed, ...usable].map(a => a.toString()))]
   }
 
   close (): void {

@@ -57,8 +57,19 @@ export function ipOf (addr: Multiaddr): string | undefined {
   return addr.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')?.value
 }
 
-/** The bulk endpoint listens on the interface libp2p listens on (all interfaces by default). */
-export function bulkHostFor (listen: string[] | undefined): string {
-  const ip = listen?.[0] === undefined ? undefined : ipOf(multiaddr(listen[0]))
-  return ip ?? '0.0.0.0'
+/** Whether an IP is a loopback address (127.0.0.0/8 or ::1). */
+export function isLoopback (ip: string | undefined): boolean {
+  return ip !== undefined && (ip.startsWith('127.') || ip === '::1')
+}
+
+/**
+ * The IPs the bulk endpoint listens on: those libp2p listens on, wildcards included, one of each
+ * (`0.0.0.0` when libp2p's addresses name none, e.g. DNS names).
+ */
+export function bulkHostsFor (listen: readonly string[] | undefined): string[] {
+  const ips = new Set((listen ?? DEFAULT_LISTEN).map(a => ipOf(multiaddr(a))).filter((ip): ip is string => ip !== undefined))
+  // A wildcard takes every address of its family: specific ones beside it would collide on the port.
+  const covered = (ip: string): boolean => ip !== '::' && ip !== '0.0.0.0' && ips.has(ip.includes(':') ? '::' : '0.0.0.0')
+  const hosts = [...ips].filter(ip => !covered(ip))
+  return hosts.length > 0 ? hosts : ['0.0.0.0']
 }

@@ -215,6 +215,11 @@ export class PiecePicker {
     this.#refresh(index)
   }
 
+  /** `peer` may be asked for `index` again at once (what it pointed to instead turned out unreachable). */
+  unblock (peer: string, index: number): void {
+    this.#peers.get(peer)?.blocked.delete(index)
+  }
+
   /** The chunk is verified and written. Returns the requests still in flight for it, to cancel. */
   markHave (index: number): PeerRequest[] {
     this.#have.set(index)

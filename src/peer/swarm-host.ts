@@ -36,14 +36,14 @@ export class SwarmHost {
   }
 
   /**
-   * Registers the protocol handlers; with `bulkHost`, also opens the TLS bulk endpoint on that address
-   * (the data path; libp2p streams remain the fallback).
+   * Registers the protocol handlers; with `bulk`, also opens the TLS bulk endpoint on those IPs and
+   * port (the data path; libp2p streams remain the fallback).
    */
-  async start (opts: { bulkHost?: string } = {}): Promise<void> {
+  async start (opts: { bulk?: { hosts: readonly string[], port: number } } = {}): Promise<void> {
     const lookup: ChunkLookup = (peer, req) => this.#swarms.get(req.headerId)?.serve(peer, req.index, req.failedHolders) ?? { status: 'missing' }
-    if (opts.bulkHost !== undefined) {
+    if (opts.bulk !== undefined) {
       this.#bulk = new BulkServer(lookup, this.#log)
-      await this.#bulk.listen(opts.bulkHost)
+      await this.#bulk.listen(opts.bulk.hosts, opts.bulk.port)
     }
     await this.node.handle(SESSION_PROTOCOL, (stream, conn) => acceptSession(stream, conn, headerId => {
       const swarm = this.#swarms.get(headerId)

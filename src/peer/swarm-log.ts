@@ -16,6 +16,7 @@ export const SWARM_MSG = {
 
 export class SwarmLog {
   readonly log: Logger
+  #bulkFallbackSaid = false
 
   constructor (log: Logger) { this.log = log }
 
@@ -23,7 +24,12 @@ export class SwarmLog {
   sessionDialFailed (peer: string, err: Error): void { this.log.debug({ peer, err: err.message }, 'session dial failed') }
   sessionEnded (peer: string, err: Error): void { this.log.debug({ peer, err: err.message }, 'session ended with error') }
   peerBanned (peer: string, why: string): void { this.log.warn({ peer, why }, SWARM_MSG.peerBanned) }
-  bulkUnreachable (peer: string, err: Error): void { this.log.warn({ peer, err: err.message }, SWARM_MSG.bulkUnreachable) }
+  /** At warn once per swarm (the operator learns the bulk port is closed somewhere), at debug after. */
+  bulkUnreachable (peer: string, err: Error): void {
+    const level = this.#bulkFallbackSaid ? 'debug' : 'warn'
+    this.#bulkFallbackSaid = true
+    this.log[level]({ peer, err: err.message, hint: 'open the bulk port (--bulk-port) where --listen is reachable; libp2p streams cost more CPU per byte' }, SWARM_MSG.bulkUnreachable)
+  }
   chunkRequestFailed (peer: string, index: number, err: Error): void { this.log.debug({ peer, index, err: err.message }, 'chunk request failed') }
   downloadStalled (reason: string, have: number, total: number): void { this.log.warn({ reason, have, total }, SWARM_MSG.downloadStalled) }
   downloadProgressing (): void { this.log.info(SWARM_MSG.downloadProgressing) }

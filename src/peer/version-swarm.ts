@@ -134,7 +134,8 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
       log: this.#log,
       onJoin: s => this.#onJoin(s),
       onMessage: (s, m) => this.#onMessage(s, m),
-      onLeave: s => this.#onLeave(s)
+      onLeave: s => this.#onLeave(s),
+      onDialFailed: peer => this.#download?.holderUnreachable(peer)
     })
     this.#uploads = new UploadAdmission({ store: init.store, gate: init.gate, maxUploads: this.#opts.maxUploads, isBanned: p => this.#neighbours.isBanned(p), now: this.#now, stats: this.stats })
     // A seeder publishes; it never downloads.
@@ -222,7 +223,9 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     session.send({ type: 'bitfield', bytes: this.store.have.bytes.slice() })
     if (this.#init.bulk !== undefined) session.send({ type: 'bulk', grant: this.#init.bulk.grant(session.peerKey) })
     // The seeder sees the whole swarm: it tells each newcomer whom to trade with.
-    if (this.#init.gate !== undefined) session.send({ type: 'peers', peers: this.#neighbours.hintsFor(session.peerKey) })
+    if (this.#init.gate !== undefined) {
+      void this.#neighbours.hintsFor(session.peerKey).then(peers => { if (peers.length > 0) session.send({ type: 'peers', peers }) })
+    }
   }
 
   #onLeave (session: Session): void {

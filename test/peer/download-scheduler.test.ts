@@ -180,6 +180,22 @@ describe('DownloadScheduler', () => {
     await t.scheduler.close()
   })
 
+  it('a holder the seeder names but that cannot be dialed is reported back, and the seeder then serves the chunk', async () => {
+    const t = await setup(1)
+    const holder = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    const asked: string[][] = []
+    await t.addPeer(async req => {
+      asked.push([...req.failedHolders ?? []])
+      return req.failedHolders?.includes(holder) === true ? t.honest(req.index) : { status: 'refused', holders: [holder] }
+    }, 'seeder')
+    await t.until(() => t.connected.includes(holder))
+    // As neighbours.ts reports a failed dial.
+    t.scheduler.holderUnreachable(holder)
+    await t.until(() => t.events.complete > 0)
+    expect(asked).toEqual([[], [holder]])
+    await t.scheduler.close()
+  })
+
   it('a local write failure (not the peer\'s fault) is fatal, not a ban', async () => {
     const t = await setup(1)
     await t.store.close()

@@ -12,7 +12,9 @@ import { readRequest, writeResponse, type ChunkLookup } from './codec.ts'
 const peerOfSocket = new WeakMap<TLSSocket, string>()
 
 export class BulkServer {
-  readonly #server: tls.Server
+  /** One TLS server per listen address, all on one port. */
+  readonly #servers: tls.Server[] = []
+  readonly #lookup: ChunkLookup
   /** PSK identity → the libp2p peer it was granted to, and its key. */
   readonly #grants = new Map<string, { peer: string, key: Buffer }>()
   readonly #byPeer = new Map<string, string>()
@@ -21,22 +23,34 @@ export class BulkServer {
 
   constructor (lookup: ChunkLookup, log: Logger) {
     this.#log = log
-    this.#server = tls.createServer({
-      ...BULK_TLS,
-      pskCallback: (socket, identity) => {
-        const g = this.#grants.get(identity)
-        if (g === undefined) return null
-        peerOfSocket.set(socket, g.peer)
-        return g.key
-      }
-    }, socket => { void this.#serve(socket, lookup) })
-    this.#server.on('tlsClientError', err => this.#log.debug({ err: err.message }, 'bulk handshake failed'))
+    this.#lookup = lookup
   }
 
-  async listen (host: string, port = 0): Promise<number> {
-    this.#server.listen(port, host)
-    await once(this.#server, 'listening')
-    this.#port = (this.#server.address() as AddressInfo).port
+  /**
+   * Listens on every one of `hosts` (the IPs libp2p listens on; a wildcard of each family it listens
+   * on), all on `port` (0: one the kernel picks for the first, then the same for the rest), so a
+   * neighbour reaching us over any of libp2p's addresses finds the bulk endpoint at the same IP.
+   * Returns the port.
+   */
+  async listen (hosts: readonly string[], port = 0): Promise<number> {
+    const families = new Set(hosts.map(h => h.includes(':') ? 6 : 4))
+    for (const host of hosts) {
+      const server = tls.createServer({
+        ...BULK_TLS,
+        pskCallback: (socket, identity) => {
+          const g = this.#grants.get(identity)
+          if (g === undefined) return null
+          peerOfSocket.set(socket, g.peer)
+          return g.key
+        }
+      }, socket => { void this.#serve(socket, this.#lookup) })
+      server.on('tlsClientError', err => this.#log.debug({ err: err.message }, 'bulk handshake failed'))
+      // '::' would also take IPv4 unless told not to, and collide with a '0.0.0.0' listener on the same port.
+      server.listen({ host, port: this.#port === 0 ? port : this.#port, ipv6Only: host === '::' && families.has(4) })
+      await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => { throw err })])
+      this.#servers.push(server)
+      this.#port = (server.address() as AddressInfo).port
+    }
     return this.#port
   }
 
@@ -60,7 +74,7 @@ export class BulkServer {
   }
 
   async close (): Promise<void> {
-    await new Promise(resolve => this.#server.close(resolve))
+    await Promise.all(this.#servers.map(s => new Promise(resolve => s.close(resolve))))
   }
 
   async #serve (socket: TLSSocket, lookup: ChunkLookup): Promise<void> {

@@ -76,7 +76,7 @@ const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest(
 
 beforeAll(async () => {
   server = new BulkServer(lookup, silentLogger)
-  await server.listen(HOST)
+  await server.listen([HOST])
   grant = server.grant(PEER)
 })
 

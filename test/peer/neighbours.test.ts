@@ -1,0 +1,82 @@
+/**
+ * Neighbour hints with in-memory components: a member is hinted at addresses it listens on, never at the
+ * source port of a connection it opened (hosts dialed `10.77.0.12:51440` and were refused), and one with
+ * no known listen address is not hinted at all. Ties are ordered by the swarm's seeded Rng.
+ */
+import { describe, expect, it } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { PeerId, Stream } from '@libp2p/interface'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { silentLogger } from '../../src/log.ts'
+import { Neighbours } from '../../src/peer/neighbours.ts'
+import { ByteReader } from '../../src/peer/protocols/byte-reader.ts'
+import { Session } from '../../src/peer/protocols/session/session.ts'
+import type { SwarmComponents } from '../../src/peer/swarm-components.ts'
+import { SwarmLog } from '../../src/peer/swarm-log.ts'
+import { createRng } from '../../src/util/random.ts'
+
+const newPeer = async (): Promise<PeerId> => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+
+/** A session over a stream that accepts writes and never delivers a frame. */
+function idleSession (peer: PeerId, role: 'seeder' | 'peer'): Session {
+  const stream = { send: () => true, writableNeedsDrain: false, close: async () => {}, abort: () => {}, addEventListener: () => {}, removeEventListener: () => {} } as unknown as Stream
+  async function * never (): AsyncGenerator<Uint8Array> { await new Promise(() => {}) }
+  const reader = new ByteReader(never(), { idleMs: 3_600_000, abort: () => {}, what: 'test' })
+  return new Session(stream, reader, peer, role, 8)
+}
+
+describe('Neighbours.hintsFor', () => {
+  it('hints listen addresses, those on the IP the member is reached at first; never a source port, loopback only over loopback', async () => {
+    const self = await newPeer()
+    const a = await newPeer()
+    const b = await newPeer()
+    const c = await newPeer()
+    const conns = new Map<string, Array<{ remoteAddr: Multiaddr, direction: 'inbound' | 'outbound' }>>([
+      [a.toString(), [{ remoteAddr: multiaddr('/ip4/10.77.1.5/tcp/51440'), direction: 'inbound' }]],
+      [b.toString(), [{ remoteAddr: multiaddr('/ip4/10.77.1.6/tcp/4001'), direction: 'outbound' }]],
+      [c.toString(), [{ remoteAddr: multiaddr('/ip4/10.77.1.7/tcp/40000'), direction: 'inbound' }]]
+    ])
+    const announced = new Map<string, string[]>([
+      [a.toString(), ['/ip4/127.0.0.1/tcp/4001', '/ip4/172.17.0.1/tcp/4001', '/ip4/10.77.1.5/tcp/4001']],
+      [b.toString(), ['/ip4/10.77.1.6/tcp/4001']]
+      // c: identify has not answered yet
+    ])
+    const components: SwarmComponents = {
+      peerId: self,
+      dialProtocol: async () => { throw new Error('no dialing in this test') },
+      getConnections: peer => conns.get(peer!.toString()) ?? [],
+      hangUp: async () => {},
+      peerStore: {
+        merge: async () => {},
+        get: async peer => {
+          const addrs = announced.get(peer.toString())
+          if (addrs === undefined) throw new Error('not found')
+          return { addresses: addrs.map(m => ({ multiaddr: multiaddr(m) })) }
+        }
+      }
+    }
+    const neighbours = new Neighbours({
+      components,
+      headerId: 'h',
+      role: 'seeder',
+      chunkCount: 8,
+      maxNeighbours: 12,
+      rng: createRng(1),
+      log: new SwarmLog(silentLogger),
+      onJoin: () => {},
+      onMessage: async () => {},
+      onLeave: () => {}
+    })
+    const newcomer = await newPeer()
+    for (const p of [a, b, c, newcomer]) neighbours.attach(idleSession(p, 'peer'))
+    const hints = await neighbours.hintsFor(newcomer.toString())
+    expect(hints).toEqual(expect.arrayContaining([
+      { id: a.toString(), addrs: ['/ip4/10.77.1.5/tcp/4001', '/ip4/172.17.0.1/tcp/4001'] },
+      { id: b.toString(), addrs: ['/ip4/10.77.1.6/tcp/4001'] }
+    ]))
+    expect(hints).toHaveLength(2)
+    expect(JSON.stringify(hints)).not.toMatch(/51440|40000/)
+    neighbours.close()
+  })
+})
