@@ -1,0 +1,62 @@
+/**
+ * One lab run: build the namespaces, start the origin, run modelswarm in each requested scenario and each
+ * requested baseline one after another on the same network, write the report, tear everything down.
+ */
+import { mkdir } from 'node:fs/promises'
+import { LabError } from './lab-error.ts'
+import type { LabParams } from './metrics.ts'
+import { createLab } from './netns.ts'
+import { startOrigin } from './origin.ts'
+import { writeReport } from './report.ts'
+import type { RunResult } from './run-result.ts'
+import { runDirect } from './direct-run.ts'
+import { runSwarm, type Scenario } from './swarm-run.ts'
+import { checkLibtorrent, runTorrent } from './torrent-run.ts'
+import { planTopology } from './topology.ts'
+
+export const BASELINES = ['direct', 'bittorrent'] as const
+export type Baseline = typeof BASELINES[number]
+
+export interface LabOptions extends LabParams {
+  scenarios: Scenario[]
+  baselines: Baseline[]
+  /** where runs and the report are written */
+  outDir: string
+  timeoutMs: number
+  seed: number
+  /** BitTorrent piece size, bytes */
+  pieceSize: number
+  log: (line: string) => void
+}
+
+export interface LabOutcome {
+  runs: RunResult[]
+  reportPath: string
+  ratios: string[]
+}
+
+export async function runLab (o: LabOptions): Promise<LabOutcome> {
+  if (o.baselines.includes('bittorrent')) await checkLibtorrent()
+  await mkdir(o.outDir, { recursive: true })
+  const lab = createLab(planTopology({ id: String(process.pid), hosts: o.hosts, line: o.line, up: o.up, down: o.down, seederUp: o.seederUp }))
+  const runs: RunResult[] = []
+  try {
+    o.log(`lab: ${o.hosts} hosts in namespaces ${lab.topology.switchNs.replace(/-sw$/, '-*')}; starting the origin (MiniDFSCluster)`)
+    const origin = await startOrigin({ netns: lab.topology.offline.netns, addr: lab.topology.offline.addr, size: o.size, files: o.files })
+    try {
+      const ctx = { lab, origin, workDir: o.outDir, timeoutMs: o.timeoutMs, log: o.log }
+      await origin.warmUp()
+      for (const s of o.scenarios) runs.push(await runSwarm(ctx, { scenario: s, chunkSize: o.chunkSize, seed: o.seed }))
+      if (o.baselines.includes('direct')) runs.push(await runDirect(ctx))
+      if (o.baselines.includes('bittorrent')) runs.push(await runTorrent(ctx, { pieceSize: o.pieceSize }))
+    } finally {
+      await origin.stop()
+    }
+  } finally {
+    lab.destroy()
+  }
+  const bad = runs.flatMap(r => r.hosts.filter(h => h.doneMs !== undefined && !h.verified).map(h => `${r.system} ${r.scenario} ${h.host}`))
+  const { path, ratios } = await writeReport(o.outDir, o, runs, [])
+  if (bad.length > 0) throw new LabError(`outputs differ from the origin: ${bad.join(', ')} (report: ${path})`)
+  return { runs, reportPath: path, ratios }
+}
