@@ -53,7 +53,7 @@ const slug = (label: string): string => label.replace(/\s+/g, '-')
 async function plot (dir: string, runs: RunResult[], summaries: RunSummary[]): Promise<string | undefined> {
   for (const [i, run] of runs.entries()) {
     const name = slug(summaries[i]!.label)
-    await writeFile(join(dir, `${name}-cdf.dat`), completionCdf(run).map(([t, f]) => `${t.toFixed(3)} ${f.toFixed(4)}`).join('\n') + '\n')
+    await writeFile(join(dir, `${name}-cdf.dat`), [[0, 0] as [number, number], ...completionCdf(run)].map(([t, f]) => `${t.toFixed(3)} ${f.toFixed(4)}`).join('\n') + '\n')
     const line = cumulativeBytes(run.samples, run.t0, 'off', 'rx')
     const seed = cumulativeBytes(run.samples, run.t0, 'seed', 'rx')
     await writeFile(join(dir, `${name}-bytes.dat`), line.map(([t, b], j) => `${t.toFixed(3)} ${(b / MIB).toFixed(3)} ${(seed[j]![1] / MIB).toFixed(3)}`).join('\n') + '\n')
@@ -67,9 +67,9 @@ async function plot (dir: string, runs: RunResult[], summaries: RunSummary[]): P
     "set terminal pngcairo size 1200,1000 font 'sans,10'",
     "set output 'lab.png'",
     'set multiplot layout 2,1',
-    "set title 'Per-host completion (from the common start)'", "set xlabel 'seconds'", "set ylabel 'fraction of hosts done'", 'set yrange [0:1.05]', 'set key bottom right', 'set grid',
+    "set title 'Per-host completion (from the common start)'", "set xlabel 'seconds'", "set ylabel 'fraction of hosts done'", 'set xrange [0:*]', 'set yrange [0:1.05]', 'set key bottom right', 'set grid',
     `plot ${cdf}`,
-    "set title 'Bytes sent over time (kernel interface counters; 0 s = hosts start)'", "set ylabel 'MiB'", 'set yrange [0:*]', 'set key top left',
+    "set title 'Bytes sent over time (kernel interface counters; 0 s = hosts start)'", "set ylabel 'MiB'", 'set xrange [*:*]', 'set yrange [0:*]', 'set key top left',
     `plot ${bytes}`,
     'unset multiplot'
   ].join('\n')

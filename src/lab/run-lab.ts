@@ -2,7 +2,8 @@
  * One lab run: build the namespaces, start the origin, run modelswarm in each requested scenario and each
  * requested baseline one after another on the same network, write the report, tear everything down.
  */
-import { mkdir } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { LabError } from './lab-error.ts'
 import type { LabParams } from './metrics.ts'
 import { createLab } from './netns.ts'
@@ -35,6 +36,11 @@ export interface LabOutcome {
   ratios: string[]
 }
 
+function paramsOf (o: LabOptions): LabParams & { scenarios: Scenario[], baselines: Baseline[], pieceSize: number, seed: number } {
+  const { hosts, size, files, line, up, down, seederUp, chunkSize, scenarios, baselines, pieceSize, seed } = o
+  return { hosts, size, files, line, up, down, seederUp, chunkSize, scenarios, baselines, pieceSize, seed }
+}
+
 export async function runLab (o: LabOptions): Promise<LabOutcome> {
   if (o.baselines.includes('bittorrent')) await checkLibtorrent()
   await mkdir(o.outDir, { recursive: true })
@@ -57,6 +63,8 @@ export async function runLab (o: LabOptions): Promise<LabOutcome> {
   }
   const bad = runs.flatMap(r => r.hosts.filter(h => h.doneMs !== undefined && !h.verified).map(h => `${r.system} ${r.scenario} ${h.host}`))
   const { path, ratios } = await writeReport(o.outDir, o, runs, [])
+  // Everything measured, for figures the report does not show (sampled counters included).
+  await writeFile(join(o.outDir, 'results.json'), JSON.stringify({ params: paramsOf(o), runs }, null, 1))
   if (bad.length > 0) throw new LabError(`outputs differ from the origin: ${bad.join(', ')} (report: ${path})`)
   return { runs, reportPath: path, ratios }
 }
