@@ -25,7 +25,7 @@ function install (): void {
   process.on('exit', runAll)
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(sig, () => {
-      process.stderr.write(`lab: ${sig}, tearing down\n`)
+      if (cleanups.length > 0) process.stderr.write(`lab: ${sig}, tearing down\n`)
       runAll()
       // 128 + signal number, as a shell reports a process killed by it.
       process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1))
