@@ -49,7 +49,7 @@ export interface RunSummary {
   seederOverF: number
   p50: number
   p99: number
-  /** each host's F ÷ own time ÷ d; undefined for hosts that did not complete */
+  /** each host's F ÷ own time ÷ d; undefined for hosts that did not complete or were restarted (they resumed a partial download) */
   goodputOverCap: Array<number | undefined>
 }
 
@@ -72,7 +72,7 @@ export function summarize (run: RunResult, p: LabParams): RunSummary {
     seederOverF: run.seederEgress / p.size,
     p50: percentile(common, 0.5),
     p99: percentile(common, 0.99),
-    goodputOverCap: run.hosts.map(h => h.ownSeconds === undefined ? undefined : p.size / h.ownSeconds / p.down)
+    goodputOverCap: run.hosts.map(h => h.ownSeconds === undefined || h.restarted === true ? undefined : p.size / h.ownSeconds / p.down)
   }
 }
 

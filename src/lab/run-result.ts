@@ -17,8 +17,10 @@ export interface HostResult {
   stats?: ProcStats
   /** every output file has the origin's SHA-256 */
   verified: boolean
-  /** started after the others (late joiners), in ms after t0 */
+  /** when the process that completed (or the last one) started, in ms after t0 */
   startedMs: number
+  /** a late joiner: started once the others held half their bytes */
+  late?: boolean
   /** churn: SIGKILLed mid-way; `restarted` says whether a new process took over */
   killed?: boolean
   restarted?: boolean

@@ -134,7 +134,7 @@ export async function runSwarm (ctx: RunContext, opts: SwarmOptions): Promise<Ru
     const hosts: HostResult[] = []
     for (const s of slots) {
       const r = await hostOutcome(topology.hosts[s.index]!.role, t0, s.startedAt!, s.killed === true && s.restarted !== true ? undefined : s.proc, s.out, ctx)
-      hosts.push({ ...r, killed: s.killed, restarted: s.restarted })
+      hosts.push({ ...r, killed: s.killed, restarted: s.restarted, late: late.includes(s) })
     }
     const version = await seederVersion(topology.seeder.netns)
     const seederStats = procStats(seeder.proc.pid)
