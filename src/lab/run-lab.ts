@@ -2,7 +2,7 @@
  * One lab run: build the namespaces, start the origin, run modelswarm in each requested scenario and each
  * requested baseline one after another on the same network, write the report, tear everything down.
  */
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { LabError } from './lab-error.ts'
 import type { LabParams } from './metrics.ts'
@@ -44,6 +44,8 @@ function paramsOf (o: LabOptions): LabParams & { scenarios: Scenario[], baseline
 export async function runLab (o: LabOptions): Promise<LabOutcome> {
   if (o.baselines.includes('bittorrent')) await checkLibtorrent()
   await mkdir(o.outDir, { recursive: true })
+  // Outputs of an earlier run would be taken for this run's (a fetch resumes from what it finds).
+  if ((await readdir(o.outDir)).length > 0) throw new LabError(`${o.outDir} is not empty: give --out a new directory`)
   const lab = createLab(planTopology({ id: String(process.pid), hosts: o.hosts, line: o.line, up: o.up, down: o.down, seederUp: o.seederUp }))
   const runs: RunResult[] = []
   try {
