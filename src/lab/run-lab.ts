@@ -3,6 +3,7 @@
  * requested baseline one after another on the same network, write the report, tear everything down.
  */
 import { mkdir, readdir, writeFile } from 'node:fs/promises'
+import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { LabError } from './lab-error.ts'
 import type { LabParams } from './metrics.ts'
@@ -46,6 +47,8 @@ export async function runLab (o: LabOptions): Promise<LabOutcome> {
   await mkdir(o.outDir, { recursive: true })
   // Outputs of an earlier run would be taken for this run's (a fetch resumes from what it finds).
   if ((await readdir(o.outDir)).length > 0) throw new LabError(`${o.outDir} is not empty: give --out a new directory`)
+  // The box is shared: the load around the run says how far CPU contention may have shaped it.
+  const loadBefore = loadavg()[0]!
   const lab = createLab(planTopology({ id: String(process.pid), hosts: o.hosts, line: o.line, up: o.up, down: o.down, seederUp: o.seederUp }))
   const runs: RunResult[] = []
   try {
@@ -64,7 +67,8 @@ export async function runLab (o: LabOptions): Promise<LabOutcome> {
     lab.destroy()
   }
   const bad = runs.flatMap(r => r.hosts.filter(h => h.doneMs !== undefined && !h.verified).map(h => `${r.system} ${r.scenario} ${h.host}`))
-  const { path, ratios } = await writeReport(o.outDir, o, runs, [])
+  const notes = [`1-minute load average ${loadBefore.toFixed(1)} before the lab, ${loadavg()[0]!.toFixed(1)} after, on ${cpus().length} CPUs`]
+  const { path, ratios } = await writeReport(o.outDir, o, runs, notes)
   // Everything measured, for figures the report does not show (sampled counters included).
   await writeFile(join(o.outDir, 'results.json'), JSON.stringify({ params: paramsOf(o), runs }, null, 1))
   if (bad.length > 0) throw new LabError(`outputs differ from the origin: ${bad.join(', ')} (report: ${path})`)
