@@ -1,6 +1,7 @@
 /**
  * The lab's report: REPORT.md (parameters, one summary row per run, ratios against the baselines, one table
- * of hosts per run) and lab.png (completion CDFs; bytes over time on the line and the seeder's NIC), drawn
+ * of hosts per run) and lab.png (completion CDFs; bytes over time on the line, the seeder's NIC and all
+ * hosts' uploads together), drawn
  * by gnuplot from the .dat files beside it. Without gnuplot the Markdown says so and the data stays.
  */
 import { execFile } from 'node:child_process'
@@ -56,12 +57,15 @@ async function plot (dir: string, runs: RunResult[], summaries: RunSummary[]): P
     await writeFile(join(dir, `${name}-cdf.dat`), [[0, 0] as [number, number], ...completionCdf(run)].map(([t, f]) => `${t.toFixed(3)} ${f.toFixed(4)}`).join('\n') + '\n')
     const line = cumulativeBytes(run.samples, run.t0, 'off', 'rx')
     const seed = cumulativeBytes(run.samples, run.t0, 'seed', 'rx')
-    await writeFile(join(dir, `${name}-bytes.dat`), line.map(([t, b], j) => `${t.toFixed(3)} ${(b / MIB).toFixed(3)} ${(seed[j]![1] / MIB).toFixed(3)}`).join('\n') + '\n')
+    const hostsUp = run.hosts.map(h => cumulativeBytes(run.samples, run.t0, h.host, 'rx'))
+    await writeFile(join(dir, `${name}-bytes.dat`), line.map(([t, b], j) =>
+      `${t.toFixed(3)} ${(b / MIB).toFixed(3)} ${(seed[j]![1] / MIB).toFixed(3)} ${(hostsUp.reduce((sum, h) => sum + h[j]![1], 0) / MIB).toFixed(3)}`).join('\n') + '\n')
   }
   const cdf = summaries.map(s => `'${slug(s.label)}-cdf.dat' using 1:2 with steps lw 2 title '${s.label}'`).join(', ')
   const bytes = summaries.flatMap(s => [
     `'${slug(s.label)}-bytes.dat' using 1:2 with lines lw 2 title '${s.label}: line'`,
-    `'${slug(s.label)}-bytes.dat' using 1:3 with lines dt 2 lw 2 title '${s.label}: seeder NIC'`
+    `'${slug(s.label)}-bytes.dat' using 1:3 with lines dt 2 lw 2 title '${s.label}: seeder NIC'`,
+    `'${slug(s.label)}-bytes.dat' using 1:4 with lines dt 3 lw 2 title '${s.label}: all hosts, upload'`
   ]).join(', ')
   const script = [
     "set terminal pngcairo size 1200,1000 font 'sans,10'",
