@@ -4,7 +4,7 @@
  * completing, so they are measured before being stopped). Every child is SIGKILLed at teardown.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { createWriteStream, readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { LabError } from './lab-error.ts'
 import { onTeardown } from './teardown.ts'
@@ -41,6 +41,8 @@ export interface SpawnOptions {
   onStderrJson?: (m: Record<string, unknown>) => void
   env?: Record<string, string>
   cwd?: string
+  /** appends every stderr line here (a restarted host keeps one file) */
+  logFile?: string
 }
 
 export function spawnIn (netns: string, name: string, argv: string[], opts: SpawnOptions = {}): LabProcess {
@@ -87,7 +89,10 @@ export function spawnIn (netns: string, name: string, argv: string[], opts: Spaw
       p.stdout.push({ at: Date.now(), msg: JSON.parse(line) as Record<string, unknown> })
     } catch { keepText(line) }
   })
+  const log = opts.logFile === undefined ? undefined : createWriteStream(opts.logFile, { flags: 'a' })
+  void exited.then(() => log?.end())
   createInterface({ input: proc.stderr! }).on('line', line => {
+    log?.write(`${line}\n`)
     let msg: Record<string, unknown> | undefined
     try {
       msg = JSON.parse(line) as Record<string, unknown>

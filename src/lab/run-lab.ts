@@ -28,6 +28,8 @@ export interface LabOptions extends LabParams {
   seed: number
   /** BitTorrent piece size, bytes */
   pieceSize: number
+  /** modelswarm processes' --log-level (their logs are kept in the run's directory) */
+  logLevel: string
   log: (line: string) => void
 }
 
@@ -57,7 +59,7 @@ export async function runLab (o: LabOptions): Promise<LabOutcome> {
     try {
       const ctx = { lab, origin, workDir: o.outDir, timeoutMs: o.timeoutMs, log: o.log }
       await origin.warmUp()
-      for (const s of o.scenarios) runs.push(await runSwarm(ctx, { scenario: s, chunkSize: o.chunkSize, seed: o.seed }))
+      for (const s of o.scenarios) runs.push(await runSwarm(ctx, { scenario: s, chunkSize: o.chunkSize, seed: o.seed, logLevel: o.logLevel }))
       if (o.baselines.includes('direct')) runs.push(await runDirect(ctx))
       if (o.baselines.includes('bittorrent')) runs.push(await runTorrent(ctx, { pieceSize: o.pieceSize }))
     } finally {

@@ -35,6 +35,8 @@ export interface SwarmOptions {
   chunkSize?: number
   /** seeds the choice of churn victims */
   seed: number
+  /** modelswarm's --log-level; every process's log is kept beside its output */
+  logLevel: string
 }
 
 interface Slot {
@@ -65,10 +67,10 @@ export async function runSwarm (ctx: RunContext, opts: SwarmOptions): Promise<Ru
   const first = sampler.samples[0]!
   const procs: LabProcess[] = []
   try {
-    const seeder = spawnIn(topology.seeder.netns, 'seeder', [process.execPath, MODELSWARM_BIN, '--log-level', 'warn', 'seed',
+    const seeder = spawnIn(topology.seeder.netns, 'seeder', [process.execPath, MODELSWARM_BIN, '--log-level', opts.logLevel, 'seed',
       '--hdfs', ctx.origin.namenode, '--hdfs-root', hdfsRoot, '--hdfs-user', HDFS_USER, '--cache-dir', join(dir, 'seeder'),
       '--listen', `/ip4/${topology.seeder.addr}/tcp/${SEEDER_PORT}`, '--admin', ADMIN, '--poll-interval', '500ms', '--json',
-      ...(opts.chunkSize === undefined ? [] : ['--chunk-size', String(opts.chunkSize)])])
+      ...(opts.chunkSize === undefined ? [] : ['--chunk-size', String(opts.chunkSize)])], { logFile: join(dir, 'seeder.log') })
     procs.push(seeder)
     const info = (await seeder.waitFor(m => typeof m.peerId === 'string', 60_000)).msg
     const bootstrap = `/ip4/${topology.seeder.addr}/tcp/${SEEDER_PORT}/p2p/${info.peerId as string}`
@@ -81,9 +83,9 @@ export async function runSwarm (ctx: RunContext, opts: SwarmOptions): Promise<Ru
     const start = (slot: Slot): void => {
       const h = topology.hosts[slot.index]!
       slot.startedAt = Date.now()
-      slot.proc = spawnIn(h.netns, h.role, [process.execPath, MODELSWARM_BIN, '--log-level', 'warn', 'fetch', `${LAB_MODEL.name}@${LAB_MODEL.version}`,
+      slot.proc = spawnIn(h.netns, h.role, [process.execPath, MODELSWARM_BIN, '--log-level', opts.logLevel, 'fetch', `${LAB_MODEL.name}@${LAB_MODEL.version}`,
         '--out', slot.out, '--bootstrap', bootstrap, '--trust', info.peerId as string, '--listen', `/ip4/${h.addr}/tcp/${HOST_PORT}`,
-        '--json', '--linger', '10m', '--timeout', '2m'])
+        '--json', '--linger', '10m', '--timeout', '2m'], { logFile: join(dir, `${h.role}.log`) })
       procs.push(slot.proc)
     }
     const lateCount = opts.scenario === 'late' ? Math.max(1, Math.round(LATE_SHARE * slots.length)) : 0

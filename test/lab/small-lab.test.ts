@@ -43,6 +43,7 @@ describe('network lab, N = 4', () => {
       timeoutMs: 90_000,
       seed: 1,
       pieceSize: MIB,
+      logLevel: 'info',
       log: () => {}
     })
   }, 170_000)
