@@ -22,14 +22,17 @@ function tc (ns: string, args: string[]): void {
   execFileSync('tc', ['-n', ns, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
 }
 
-/** Fails with a clear message unless we are root with `ip` and `tc` available. */
+/** Tools the lab runs, how to ask each for its version, and the Debian package that has it. */
+const TOOLS = [['ip', '-V', 'iproute2'], ['tc', '-V', 'iproute2'], ['curl', '--version', 'curl'], ['java', '-version', 'openjdk-17-jdk-headless'], ['mvn', '--version', 'maven']] as const
+
+/** Fails with a clear message unless we are root with every tool the lab runs. */
 export function checkLabPrerequisites (): void {
   if (process.getuid?.() !== 0) throw new LabError('the network lab needs root (network namespaces, veth, tc)')
-  for (const tool of ['ip', 'tc']) {
+  for (const [tool, versionFlag, pkg] of TOOLS) {
     try {
-      execFileSync(tool, ['-V'], { stdio: 'ignore' })
+      execFileSync(tool, [versionFlag], { stdio: 'ignore' })
     } catch {
-      throw new LabError(`\`${tool}\` not found: install iproute2 (apt-get install -y iproute2)`)
+      throw new LabError(`\`${tool}\` not found: apt-get update && apt-get install -y ${pkg}`)
     }
   }
 }
