@@ -42,7 +42,7 @@ function paramsTable (p: LabParams): string[] {
 function hostsTable (run: RunResult, s: RunSummary): string[] {
   const rows = ['| host | started (s) | done from common start (s) | done from own start (s) | goodput ÷ d | peak RSS | CPU-s | verified | note |', '|---|---|---|---|---|---|---|---|---|']
   run.hosts.forEach((h, i) => {
-    const note = [h.killed === true ? (h.restarted === true ? 'killed, restarted' : 'killed') : '', h.late === true ? 'late' : ''].filter(Boolean).join(', ')
+    const note = [h.killed === true ? (h.restarted === true ? 'killed, restarted' : 'killed') : '', h.late === true ? 'late' : '', h.failed === undefined ? '' : 'FAILED (see notes)'].filter(Boolean).join(', ')
     rows.push(`| ${h.host} | ${f2(h.startedMs / 1000)} | ${f2(h.doneMs === undefined ? undefined : h.doneMs / 1000)} | ${f2(h.ownSeconds)} | ${f2(s.goodputOverCap[i])} | ${h.stats === undefined ? '–' : formatBytes(h.stats.peakRss)} | ${f2(h.stats?.cpuSeconds)} | ${h.verified ? 'yes' : 'NO'} | ${note} |`)
   })
   if (run.seederStats !== undefined) rows.push('', `Seeder process: peak RSS ${formatBytes(run.seederStats.peakRss)}, ${f2(run.seederStats.cpuSeconds)} CPU-s.`)

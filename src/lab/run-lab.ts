@@ -69,10 +69,12 @@ export async function runLab (o: LabOptions): Promise<LabOutcome> {
     lab.destroy()
   }
   const bad = runs.flatMap(r => r.hosts.filter(h => h.doneMs !== undefined && !h.verified).map(h => `${r.system} ${r.scenario} ${h.host}`))
+  const failed = runs.flatMap(r => r.hosts.filter(h => h.failed !== undefined).map(h => `${r.system} ${r.scenario} ${h.host}`))
   const notes = [`1-minute load average ${loadBefore.toFixed(1)} before the lab, ${loadavg()[0]!.toFixed(1)} after, on ${cpus().length} CPUs`]
   const { path, ratios } = await writeReport(o.outDir, o, runs, notes)
   // Everything measured, for figures the report does not show (sampled counters included).
   await writeFile(join(o.outDir, 'results.json'), JSON.stringify({ params: paramsOf(o), runs }, null, 1))
   if (bad.length > 0) throw new LabError(`outputs differ from the origin: ${bad.join(', ')} (report: ${path})`)
+  if (failed.length > 0) throw new LabError(`hosts gave up: ${failed.join(', ')} (report: ${path})`)
   return { runs, reportPath: path, ratios }
 }

@@ -24,6 +24,8 @@ export interface HostResult {
   /** churn: SIGKILLed mid-way; `restarted` says whether a new process took over */
   killed?: boolean
   restarted?: boolean
+  /** the process exited without completing: its exit status and last words */
+  failed?: string
 }
 
 export interface RunResult {

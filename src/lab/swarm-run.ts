@@ -12,7 +12,6 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { createRng, randomInt } from '../util/random.ts'
 import { delta, sampleCounters } from './counters.ts'
-import { LabError } from './lab-error.ts'
 import { HDFS_USER, LAB_MODEL } from './origin.ts'
 import { procStats, spawnIn, type LabProcess } from './processes.ts'
 import { hostBytesIn, hostOutcome, MODELSWARM_BIN, runDir, until, type RunContext } from './run-context.ts'
@@ -46,6 +45,8 @@ interface Slot {
   startedAt?: number
   killed?: boolean
   restarted?: boolean
+  /** the fetch exited without completing (not killed by the lab): its status and last words */
+  failed?: string
 }
 
 /** The seeder's view of the version, through its admin API (reachable only inside its namespace). */
@@ -123,12 +124,17 @@ export async function runSwarm (ctx: RunContext, opts: SwarmOptions): Promise<Ru
         })
       }
     }
-    const pending = (): Slot[] => slots.filter(s => !isDone(s) && !(s.killed === true && s.restarted !== true))
+    const pending = (): Slot[] => slots.filter(s => !isDone(s) && s.failed === undefined && !(s.killed === true && s.restarted !== true))
     await until(() => {
       const now = sampler.samples.at(-1)!
       if (!midwayDone && (opts.scenario === 'late' || opts.scenario === 'churn') && hostBytesIn(ctx, first, now) >= early.length * F / 2) midway()
-      const dead = slots.find(s => s.proc !== undefined && !isDone(s) && s.killed !== true && s.proc.proc.exitCode !== null)
-      if (dead !== undefined) throw new LabError(`${topology.hosts[dead.index]!.role} exited with status ${dead.proc!.proc.exitCode}: ${dead.proc!.text.join(' | ')}`)
+      // A fetch that gives up is a result, not a reason to stop measuring the others.
+      for (const s of slots) {
+        if (s.failed === undefined && s.proc !== undefined && !isDone(s) && (s.killed !== true || s.restarted === true) && s.proc.proc.exitCode !== null) {
+          s.failed = `exit status ${s.proc.proc.exitCode}: ${s.proc.text.join(' | ')}`
+          ctx.log(`modelswarm ${opts.scenario}: ${topology.hosts[s.index]!.role} failed (${s.failed})`)
+        }
+      }
       return midwayDone === (opts.scenario === 'late' || opts.scenario === 'churn') && pending().length === 0
     }, ctx.timeoutMs, () => `hosts not done: ${pending().map(s => topology.hosts[s.index]!.role).join(', ')}`)
     const end = Date.now()
@@ -136,7 +142,8 @@ export async function runSwarm (ctx: RunContext, opts: SwarmOptions): Promise<Ru
     const hosts: HostResult[] = []
     for (const s of slots) {
       const r = await hostOutcome(topology.hosts[s.index]!.role, t0, s.startedAt!, s.killed === true && s.restarted !== true ? undefined : s.proc, s.out, ctx)
-      hosts.push({ ...r, killed: s.killed, restarted: s.restarted, late: late.includes(s) })
+      hosts.push({ ...r, killed: s.killed, restarted: s.restarted, late: late.includes(s), failed: s.failed })
+      if (s.failed !== undefined) notes.push(`${r.host} failed: ${s.failed}`)
     }
     const version = await seederVersion(topology.seeder.netns)
     const seederStats = procStats(seeder.proc.pid)
