@@ -50,6 +50,7 @@ const program = new Command('lab')
   .addOption(new Option('--out <dir>', 'where runs and REPORT.md/lab.png go (default: lab-results/<time>)'))
   .addOption(new Option('--timeout <duration>', 'give up on a run after this long').default(600_000, '10m').argParser(parsed(parseDuration)))
   .addOption(new Option('--log-level <level>', 'modelswarm processes\' log level; logs are kept in each run\'s directory').default('info'))
+  .addOption(new Option('--keep-data', 'keep every host\'s copy of the model and the seeders\' caches (by default removed once verified)'))
   .addOption(new Option('--seed <n>', 'random seed (churn victims)').default(1).argParser(positiveInt))
   .addHelpText('after', `
 Example (as root):
@@ -57,7 +58,7 @@ Example (as root):
 
 try {
   program.parse()
-  const o = program.opts<{ hosts: number, size: number, files: number, chunkSize?: number, line: number, up: number, down: number, seederUp: number, scenarios: Scenario[], baselines: Baseline[], pieceSize: number, out?: string, timeout: number, seed: number, logLevel: string }>()
+  const o = program.opts<{ hosts: number, size: number, files: number, chunkSize?: number, line: number, up: number, down: number, seederUp: number, scenarios: Scenario[], baselines: Baseline[], pieceSize: number, out?: string, timeout: number, seed: number, logLevel: string, keepData?: boolean }>()
   const outDir = o.out ?? join('lab-results', new Date().toISOString().replace(/[:.]/g, '-'))
   const outcome = await runLab({ ...o, outDir, timeoutMs: o.timeout, log: line => process.stderr.write(`${line}\n`) })
   process.stdout.write(`${outcome.ratios.join('\n')}\nreport: ${outcome.reportPath}\n`)

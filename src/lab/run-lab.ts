@@ -2,7 +2,7 @@
  * One lab run: build the namespaces, start the origin, run modelswarm in each requested scenario and each
  * requested baseline one after another on the same network, write the report, tear everything down.
  */
-import { mkdir, readdir, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { LabError } from './lab-error.ts'
@@ -30,6 +30,8 @@ export interface LabOptions extends LabParams {
   pieceSize: number
   /** modelswarm processes' --log-level (their logs are kept in the run's directory) */
   logLevel: string
+  /** keep every host's copy of the model and the seeders' caches (N·F per run) after verification */
+  keepData?: boolean
   log: (line: string) => void
 }
 
@@ -42,6 +44,16 @@ export interface LabOutcome {
 function paramsOf (o: LabOptions): LabParams & { scenarios: Scenario[], baselines: Baseline[], pieceSize: number, seed: number } {
   const { hosts, size, files, line, up, down, seederUp, chunkSize, scenarios, baselines, pieceSize, seed } = o
   return { hosts, size, files, line, up, down, seederUp, chunkSize, scenarios, baselines, pieceSize, seed }
+}
+
+/** Removes the directories inside each run's directory (model copies, caches), keeping logs and the torrent file. */
+async function removeModelCopies (outDir: string): Promise<void> {
+  for (const run of await readdir(outDir, { withFileTypes: true })) {
+    if (!run.isDirectory()) continue
+    for (const entry of await readdir(join(outDir, run.name), { withFileTypes: true })) {
+      if (entry.isDirectory()) await rm(join(outDir, run.name, entry.name), { recursive: true, force: true })
+    }
+  }
 }
 
 export async function runLab (o: LabOptions): Promise<LabOutcome> {
@@ -70,6 +82,7 @@ export async function runLab (o: LabOptions): Promise<LabOutcome> {
   }
   const bad = runs.flatMap(r => r.hosts.filter(h => h.doneMs !== undefined && !h.verified).map(h => `${r.system} ${r.scenario} ${h.host}`))
   const failed = runs.flatMap(r => r.hosts.filter(h => h.failed !== undefined).map(h => `${r.system} ${r.scenario} ${h.host}`))
+  if (o.keepData !== true) await removeModelCopies(o.outDir)
   const notes = [`1-minute load average ${loadBefore.toFixed(1)} before the lab, ${loadavg()[0]!.toFixed(1)} after, on ${cpus().length} CPUs`]
   const { path, ratios } = await writeReport(o.outDir, o, runs, notes)
   // Everything measured, for figures the report does not show (sampled counters included).
