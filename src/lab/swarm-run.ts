@@ -112,16 +112,14 @@ export async function runSwarm (ctx: RunContext, opts: SwarmOptions): Promise<Ru
         const victims: Slot[] = []
         for (let k = Math.max(1, Math.round(CHURN_SHARE * slots.length)); k > 0 && candidates.length > 0; k--) victims.push(...candidates.splice(randomInt(rng, candidates.length), 1))
         ctx.log(`modelswarm churn: SIGKILL ${victims.map(v => topology.hosts[v.index]!.role).join(', ')}`)
+        const restart = victims.slice(0, Math.ceil(victims.length / 2))
         for (const v of victims) {
           v.killed = true
+          // Decided now, so the run cannot end in the moment between the kill and the restart.
+          v.restarted = restart.includes(v)
           v.proc!.proc.kill('SIGKILL')
         }
-        void Promise.all(victims.map(v => v.proc!.exited)).then(() => {
-          for (const v of victims.slice(0, Math.ceil(victims.length / 2))) {
-            v.restarted = true
-            start(v)
-          }
-        })
+        void Promise.all(restart.map(v => v.proc!.exited)).then(() => { for (const v of restart) start(v) })
       }
     }
     const pending = (): Slot[] => slots.filter(s => !isDone(s) && s.failed === undefined && !(s.killed === true && s.restarted !== true))
