@@ -55,6 +55,8 @@ export const ERROR_CODES = {
   MS_SHORT_READ: { ...failure },
   MS_ADMIN_UNAVAILABLE: { ...failure, hint: 'check --admin: the seeder prints its admin address at start' },
   MS_DEMO: { ...failure },
+  /** The network lab could not set up, run or tear down (a missing tool, not root, a process that failed). */
+  MS_LAB: { ...failure, hint: 'the lab needs root, iproute2, Java + Maven, and for its baselines python3-libtorrent (see README, Network lab)' },
   MS_HDFS_FILE_NOT_FOUND: { exit: EXIT.failure, http: 404, retriable: false, hint: 'check --hdfs-root and the version directory' },
   MS_HDFS_ACCESS_DENIED: { exit: EXIT.failure, http: 403, retriable: false, hint: 'check --hdfs-user or --hdfs-token and the directory permissions' },
   MS_HDFS_STANDBY: { ...failure, hint: hdfsHint },

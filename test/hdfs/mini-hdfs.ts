@@ -25,6 +25,10 @@ export interface MiniHdfsOptions {
   startTimeoutMs?: number
   /** Limit for each command's answer; on expiry the JVM is killed. @default 300_000 */
   commandTimeoutMs?: number
+  /** Run the JVM inside this network namespace (`ip netns exec`); the network lab's offline namespace. */
+  netns?: string
+  /** Listen on every address and have WebHDFS redirects name this one (the namespace's address). @default 127.0.0.1 only */
+  host?: string
 }
 
 export interface MiniHdfs {
@@ -73,15 +77,18 @@ export async function startMiniHdfs (options: MiniHdfsOptions = {}): Promise<Min
   // Jetty unpacks web apps into java.io.tmpdir; keep them inside baseDir so stop() removes them too.
   const javaTmp = join(baseDir, 'java-tmp')
   await mkdir(javaTmp)
-  const child: ChildProcessByStdio<Writable, Readable, Readable> = spawn(javaBinary(), [
+  const java = [javaBinary(),
     // MiniDFSCluster reflects into these JDK internals on Java 17.
     '--add-opens', 'java.base/java.lang=ALL-UNNAMED',
     '--add-opens', 'java.base/java.util=ALL-UNNAMED',
     '--add-opens', 'java.base/java.nio=ALL-UNNAMED',
     // Hadoop logs through slf4j-simple to stderr, of which a tail goes into our errors.
     `-Dorg.slf4j.simpleLogger.defaultLogLevel=${process.env.MINI_HDFS_LOG_LEVEL ?? 'warn'}`,
-    `-Djava.io.tmpdir=${javaTmp}`, '-Xmx1g', '-cp', classpath, 'dev.modelswarm.hdfs.MiniHdfs', baseDir, ...(options.ha === true ? ['--ha'] : [])
-  ], { stdio: ['pipe', 'pipe', 'pipe'] })
+    `-Djava.io.tmpdir=${javaTmp}`, '-Xmx1g', '-cp', classpath, 'dev.modelswarm.hdfs.MiniHdfs', baseDir,
+    ...(options.ha === true ? ['--ha'] : []), ...(options.host === undefined ? [] : ['--host', options.host])]
+  // `ip netns exec` execs the command, so the child's pid is still the JVM's.
+  const argv = options.netns === undefined ? java : ['ip', 'netns', 'exec', options.netns, ...java]
+  const child: ChildProcessByStdio<Writable, Readable, Readable> = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] })
 
   let stderrTail = ''
   child.stderr.setEncoding('utf8').on('data', (s: string) => {

@@ -3,13 +3,16 @@
  * modelswarm's tests and benches (test/hdfs/mini-hdfs.ts is the TypeScript side).
  *
  * Usage: java --add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/java.util=ALL-UNNAMED
- *          --add-opens java.base/java.nio=ALL-UNNAMED -cp CLASSPATH dev.modelswarm.hdfs.MiniHdfs BASE_DIR [--ha]
+ *          --add-opens java.base/java.nio=ALL-UNNAMED -cp CLASSPATH dev.modelswarm.hdfs.MiniHdfs BASE_DIR [--ha] [--host ADDR]
  *
  * Without --ha: one NameNode. With --ha: an HA pair (simpleHATopology), NN0 made active. Every port is
  * chosen by the OS (0). Hadoop's logs go to stderr; stdout carries only the protocol below.
+ * With --host ADDR the HTTP servers and the DataNode listen on every address and the DataNode registers as
+ * ADDR, so WebHDFS redirects point at ADDR (the network lab runs the cluster in a namespace whose address is
+ * ADDR); without it everything stays on 127.0.0.1.
  *
  * Protocol, one JSON object per line on stdout:
- *   when ready:  {"ready":true,"ha":BOOL,"namenodes":["http://127.0.0.1:PORT",...],"active":N}
+ *   when ready:  {"ready":true,"ha":BOOL,"namenodes":["http://HOST:PORT",...],"active":N}  (HOST: ADDR or 127.0.0.1)
  *                (WebHDFS http addresses in NameNode order; "active" is the active NN's index)
  * Then one command per line on stdin, each answered by exactly one line, either
  *   {"ok":true,...} or {"ok":false,"error":"MESSAGE"}. Arguments are separated by spaces (no spaces in paths).
@@ -54,13 +57,13 @@ public final class MiniHdfs {
   private final String[] webAddresses;
   private int active = 0;
 
-  private MiniHdfs(MiniDFSCluster cluster, boolean ha) {
+  private MiniHdfs(MiniDFSCluster cluster, boolean ha, String host) {
     this.cluster = cluster;
     this.ha = ha;
     this.webAddresses = new String[cluster.getNumNameNodes()];
     for (int i = 0; i < webAddresses.length; i++) {
       InetSocketAddress http = cluster.getNameNode(i).getHttpAddress();
-      webAddresses[i] = "http://127.0.0.1:" + http.getPort();
+      webAddresses[i] = "http://" + host + ":" + http.getPort();
     }
   }
 
@@ -68,8 +71,14 @@ public final class MiniHdfs {
     // Hadoop and its libraries print to System.out in places; keep stdout for the protocol only.
     PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
     System.setOut(System.err);
-    if (args.length < 1) throw new IllegalArgumentException("usage: MiniHdfs BASE_DIR [--ha]");
-    boolean ha = args.length > 1 && args[1].equals("--ha");
+    if (args.length < 1) throw new IllegalArgumentException("usage: MiniHdfs BASE_DIR [--ha] [--host ADDR]");
+    boolean ha = false;
+    String host = null;
+    for (int i = 1; i < args.length; i++) {
+      if (args[i].equals("--ha")) ha = true;
+      else if (args[i].equals("--host") && i + 1 < args.length) host = args[++i];
+      else throw new IllegalArgumentException("unknown argument " + args[i]);
+    }
 
     Configuration conf = new Configuration();
     conf.setBoolean("dfs.webhdfs.enabled", true);
@@ -79,12 +88,21 @@ public final class MiniHdfs {
     // Tests write files with 1 MiB blocks to cross block boundaries cheaply (the default minimum is 1 MiB too).
     conf.setLong("dfs.namenode.fs-limits.min-block-size", 1L << 20);
     MiniDFSCluster.Builder builder = new MiniDFSCluster.Builder(conf, new File(args[0])).numDataNodes(1);
+    if (host != null) {
+      // MiniDFSCluster pins every address to 127.0.0.1 unless told to keep the configured ones.
+      conf.set("dfs.namenode.http-bind-host", "0.0.0.0");
+      conf.set("dfs.datanode.address", "0.0.0.0:0");
+      conf.set("dfs.datanode.http.address", "0.0.0.0:0");
+      conf.set("dfs.datanode.ipc.address", "0.0.0.0:0");
+      conf.set("dfs.datanode.hostname", host);
+      builder.checkDataNodeAddrConfig(true).checkDataNodeHostConfig(true);
+    }
     if (ha) builder.nnTopology(MiniDFSNNTopology.simpleHATopology());
     MiniDFSCluster cluster = builder.build();
     if (ha) cluster.transitionToActive(0);
     cluster.waitActive();
 
-    MiniHdfs hdfs = new MiniHdfs(cluster, ha);
+    MiniHdfs hdfs = new MiniHdfs(cluster, ha, host == null ? "127.0.0.1" : host);
     // SIGTERM/SIGINT: still stop the daemons and delete BASE_DIR. stop/EOF shut down directly (quieter).
     Thread hook = new Thread(() -> cluster.shutdown(true));
     Runtime.getRuntime().addShutdownHook(hook);

@@ -1,0 +1,89 @@
+/**
+ * Figures of a run, from what it measured (pure). Rates are bytes/s, times seconds, sizes bytes.
+ */
+import type { CounterSample } from './counters.ts'
+import type { RunResult } from './run-result.ts'
+
+export interface LabParams {
+  /** N */
+  hosts: number
+  /** F, bytes */
+  size: number
+  files: number
+  /** L, the origin's line, bytes/s */
+  line: number
+  /** u and d, each host's upload and download, bytes/s */
+  up: number
+  down: number
+  /** u_s, the seeder's upload, bytes/s */
+  seederUp: number
+  chunkSize?: number
+}
+
+/**
+ * Lower bound on the time for the last host to finish (issue): max(F/L, F/d, N·F/(u_s + Σu)) — the
+ * origin's line, one host's download, and all N copies through all upload capacity.
+ */
+export function lowerBound (p: LabParams): number {
+  return Math.max(p.size / p.line, p.size / p.down, p.hosts * p.size / (p.seederUp + p.hosts * p.up))
+}
+
+/** Nearest-rank percentile of `values` (q in (0, 1]); NaN when empty. */
+export function percentile (values: number[], q: number): number {
+  if (values.length === 0) return NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
+}
+
+export interface RunSummary {
+  label: string
+  completed: number
+  total: number
+  allVerified: boolean
+  /** last completion from the common start (t0), and the longest per-host time from each host's own start */
+  lastCommon: number
+  lastOwn: number
+  bound: number
+  lastOverBound: number
+  lineOverF: number
+  seederOverF: number
+  p50: number
+  p99: number
+  /** each host's F ÷ own time ÷ d; undefined for hosts that did not complete or were restarted (they resumed a partial download) */
+  goodputOverCap: Array<number | undefined>
+}
+
+export function summarize (run: RunResult, p: LabParams): RunSummary {
+  const done = run.hosts.filter(h => h.doneMs !== undefined)
+  const common = done.map(h => h.doneMs! / 1000)
+  const own = done.map(h => h.ownSeconds!)
+  const bound = lowerBound(p)
+  const lastCommon = common.length === 0 ? NaN : Math.max(...common)
+  return {
+    label: run.system === 'modelswarm' ? `modelswarm ${run.scenario}` : run.system,
+    completed: done.length,
+    total: run.hosts.filter(h => h.killed !== true || h.restarted === true).length,
+    allVerified: done.every(h => h.verified),
+    lastCommon,
+    lastOwn: own.length === 0 ? NaN : Math.max(...own),
+    bound,
+    lastOverBound: lastCommon / bound,
+    lineOverF: run.lineBytes / p.size,
+    seederOverF: run.seederEgress / p.size,
+    p50: percentile(common, 0.5),
+    p99: percentile(common, 0.99),
+    goodputOverCap: run.hosts.map(h => h.ownSeconds === undefined || h.restarted === true ? undefined : p.size / h.ownSeconds / p.down)
+  }
+}
+
+/** Completion CDF points: (seconds from t0, fraction of all hosts done). */
+export function completionCdf (run: RunResult): Array<[number, number]> {
+  const times = run.hosts.filter(h => h.doneMs !== undefined).map(h => h.doneMs! / 1000).sort((a, b) => a - b)
+  return times.map((t, i) => [t, (i + 1) / run.hosts.length])
+}
+
+/** Cumulative bytes one interface direction moved, per sample, as (seconds from t0, bytes since the first sample). */
+export function cumulativeBytes (samples: CounterSample[], t0: number, ifname: string, dir: 'rx' | 'tx'): Array<[number, number]> {
+  const base = samples[0]?.ifs[ifname]?.[dir] ?? 0
+  return samples.map(s => [(s.at - t0) / 1000, (s.ifs[ifname]?.[dir] ?? 0) - base])
+}

@@ -1,0 +1,123 @@
+/**
+ * The lab's report: REPORT.md (parameters, one summary row per run, ratios against the baselines, one table
+ * of hosts per run) and lab.png (completion CDFs; bytes over time on the line, the seeder's NIC and all
+ * hosts' uploads together), drawn
+ * by gnuplot from the .dat files beside it. Without gnuplot the Markdown says so and the data stays.
+ */
+import { execFile } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { formatBytes, formatRate } from '../util/units.ts'
+import { completionCdf, cumulativeBytes, lowerBound, summarize, type LabParams, type RunSummary } from './metrics.ts'
+import type { RunResult } from './run-result.ts'
+
+const execFileAsync = promisify(execFile)
+const MIB = 1 << 20
+
+const f2 = (x: number | undefined): string => x === undefined || Number.isNaN(x) ? '–' : x.toFixed(2)
+
+/** Ratios of modelswarm's last-host time to each baseline's, per modelswarm scenario (the printed headline). */
+export function ratioLines (summaries: RunSummary[]): string[] {
+  const out: string[] = []
+  const baselines = summaries.filter(s => !s.label.startsWith('modelswarm'))
+  for (const s of summaries) {
+    out.push(`${s.label}: last host ${f2(s.lastCommon)} s ÷ bound ${f2(s.bound)} s = ${f2(s.lastOverBound)}; line ÷ F ${f2(s.lineOverF)}; seeder egress ÷ F ${f2(s.seederOverF)}`)
+  }
+  for (const s of summaries.filter(x => x.label.startsWith('modelswarm'))) {
+    for (const b of baselines) out.push(`${s.label} ÷ ${b.label} (last host): ${f2(s.lastCommon / b.lastCommon)}`)
+  }
+  return out
+}
+
+function paramsTable (p: LabParams): string[] {
+  const mbit = (r: number): string => `${(r * 8 / 1e6).toFixed(0)} Mbit/s`
+  return [
+    '| N | F | files | chunk | L (line) | u (host up) | d (host down) | u_s (seeder up) | bound max(F/L, F/d, N·F/(u_s+Σu)) |',
+    '|---|---|---|---|---|---|---|---|---|',
+    `| ${p.hosts} | ${formatBytes(p.size)} | ${p.files} | ${p.chunkSize === undefined ? 'default' : formatBytes(p.chunkSize)} | ${mbit(p.line)} | ${mbit(p.up)} | ${mbit(p.down)} | ${mbit(p.seederUp)} | ${f2(lowerBound(p))} s |`
+  ]
+}
+
+function hostsTable (run: RunResult, s: RunSummary): string[] {
+  const rows = ['| host | started (s) | done from common start (s) | done from own start (s) | goodput ÷ d | peak RSS | CPU-s | verified | note |', '|---|---|---|---|---|---|---|---|---|']
+  run.hosts.forEach((h, i) => {
+    const note = [h.killed === true ? (h.restarted === true ? 'killed, restarted' : 'killed') : '', h.late === true ? 'late' : '', h.failed === undefined ? '' : 'FAILED (see notes)'].filter(Boolean).join(', ')
+    rows.push(`| ${h.host} | ${f2(h.startedMs / 1000)} | ${f2(h.doneMs === undefined ? undefined : h.doneMs / 1000)} | ${f2(h.ownSeconds)} | ${f2(s.goodputOverCap[i])} | ${h.stats === undefined ? '–' : formatBytes(h.stats.peakRss)} | ${f2(h.stats?.cpuSeconds)} | ${h.verified ? 'yes' : 'NO'} | ${note} |`)
+  })
+  if (run.seederStats !== undefined) rows.push('', `Seeder process: peak RSS ${formatBytes(run.seederStats.peakRss)}, ${f2(run.seederStats.cpuSeconds)} CPU-s.`)
+  return rows
+}
+
+const slug = (label: string): string => label.replace(/\s+/g, '-')
+
+async function plot (dir: string, runs: RunResult[], summaries: RunSummary[]): Promise<string | undefined> {
+  for (const [i, run] of runs.entries()) {
+    const name = slug(summaries[i]!.label)
+    await writeFile(join(dir, `${name}-cdf.dat`), [[0, 0] as [number, number], ...completionCdf(run)].map(([t, f]) => `${t.toFixed(3)} ${f.toFixed(4)}`).join('\n') + '\n')
+    const line = cumulativeBytes(run.samples, run.t0, 'off', 'rx')
+    const seed = cumulativeBytes(run.samples, run.t0, 'seed', 'rx')
+    const hostsUp = run.hosts.map(h => cumulativeBytes(run.samples, run.t0, h.host, 'rx'))
+    await writeFile(join(dir, `${name}-bytes.dat`), line.map(([t, b], j) =>
+      `${t.toFixed(3)} ${(b / MIB).toFixed(3)} ${(seed[j]![1] / MIB).toFixed(3)} ${(hostsUp.reduce((sum, h) => sum + h[j]![1], 0) / MIB).toFixed(3)}`).join('\n') + '\n')
+  }
+  const cdf = summaries.map(s => `'${slug(s.label)}-cdf.dat' using 1:2 with steps lw 2 title '${s.label}'`).join(', ')
+  const bytes = summaries.flatMap(s => [
+    `'${slug(s.label)}-bytes.dat' using 1:2 with lines lw 2 title '${s.label}: line'`,
+    `'${slug(s.label)}-bytes.dat' using 1:3 with lines dt 2 lw 2 title '${s.label}: seeder NIC'`,
+    `'${slug(s.label)}-bytes.dat' using 1:4 with lines dt 3 lw 2 title '${s.label}: all hosts, upload'`
+  ]).join(', ')
+  const script = [
+    "set terminal pngcairo size 1200,1000 font 'sans,10'",
+    "set output 'lab.png'",
+    'set multiplot layout 2,1',
+    "set title 'Per-host completion (from the common start)'", "set xlabel 'seconds'", "set ylabel 'fraction of hosts done'", 'set xrange [0:*]', 'set yrange [0:1.05]', 'set key bottom right', 'set grid',
+    `plot ${cdf}`,
+    "set title 'Bytes sent over time (kernel interface counters; 0 s = hosts start)'", "set ylabel 'MiB'", 'set xrange [*:*]', 'set yrange [0:*]', 'set key top left',
+    `plot ${bytes}`,
+    'unset multiplot'
+  ].join('\n')
+  await writeFile(join(dir, 'lab.gp'), script + '\n')
+  try {
+    await execFileAsync('gnuplot', ['lab.gp'], { cwd: dir })
+    return 'lab.png'
+  } catch {
+    return undefined
+  }
+}
+
+export async function writeReport (dir: string, p: LabParams, runs: RunResult[], extraNotes: string[]): Promise<{ path: string, ratios: string[] }> {
+  const summaries = runs.map(r => summarize(r, p))
+  const png = await plot(dir, runs, summaries)
+  const ratios = ratioLines(summaries)
+  const md: string[] = [
+    `# modelswarm network lab — ${new Date().toISOString()}`,
+    '',
+    ...paramsTable(p),
+    '',
+    'Origin: a real MiniDFSCluster in the offline namespace; the seeder pulls over WebHDFS across the shaped line, and',
+    'the direct baseline reads the same files the same way. Byte figures come from the kernel\'s interface counters',
+    '(switch-side veth ends, `ip -s -j link`), so they include Ethernet/IP/TCP headers: one copy of F reads as slightly above 1.',
+    `Host rates: up ${formatRate(p.up)}, down ${formatRate(p.down)}; seeder up ${formatRate(p.seederUp)}; line ${formatRate(p.line)}.`,
+    '',
+    '## Summary',
+    '',
+    '| run | done | verified | last host, common start (s) | last host, own start (s) | last ÷ bound | line bytes ÷ F | seeder egress ÷ F | p50 (s) | p99 (s) | p99 ÷ p50 |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...summaries.map(s => `| ${s.label} | ${s.completed}/${s.total} | ${s.allVerified ? 'yes' : 'NO'} | ${f2(s.lastCommon)} | ${f2(s.lastOwn)} | ${f2(s.lastOverBound)} | ${f2(s.lineOverF)} | ${f2(s.seederOverF)} | ${f2(s.p50)} | ${f2(s.p99)} | ${f2(s.p99 / s.p50)} |`),
+    '',
+    '## Ratios',
+    '',
+    ...ratios.map(r => `- ${r}`),
+    '',
+    png === undefined ? '_No plot: gnuplot is missing or failed (apt-get install -y gnuplot-nox); the .dat files are here._' : `![completion CDF and bytes over time](${png})`,
+    ''
+  ]
+  for (const [i, run] of runs.entries()) {
+    md.push(`## ${summaries[i]!.label}`, '', ...hostsTable(run, summaries[i]!), '', ...run.notes.map(n => `- ${n}`), '')
+  }
+  if (extraNotes.length > 0) md.push('## Notes', '', ...extraNotes.map(n => `- ${n}`), '')
+  const path = join(dir, 'REPORT.md')
+  await writeFile(path, md.join('\n'))
+  return { path, ratios }
+}

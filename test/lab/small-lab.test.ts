@@ -1,0 +1,84 @@
+// Four hosts in real network namespaces fetch a model from a seeder that pulled it from a MiniDFSCluster
+// across the shaped line; both baselines run on the same network. Needs root (CI runs as root); a missing
+// tool fails the setup with the command that installs it.
+import { execFileSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { checkLabPrerequisites } from '../../src/lab/netns.ts'
+import { runLab, type LabOutcome } from '../../src/lab/run-lab.ts'
+import { checkLibtorrent } from '../../src/lab/torrent-run.ts'
+
+const MIB = 2 ** 20
+const MBIT = 1e6 / 8
+const F = 20 * MIB
+
+/** Kernel counters include Ethernet/IP/TCP headers (a few %), never less than the payload. */
+function expectOneCopy (bytes: number, copies: number): void {
+  expect(bytes).toBeGreaterThanOrEqual(copies * F)
+  expect(bytes).toBeLessThan(copies * F * 1.06)
+}
+
+describe('network lab, N = 4', () => {
+  let dir: string
+  let outcome: LabOutcome
+
+  beforeAll(async () => {
+    checkLabPrerequisites()
+    await checkLibtorrent()
+    dir = await mkdtemp(join(tmpdir(), 'ms-lab-'))
+    outcome = await runLab({
+      hosts: 4,
+      size: F,
+      files: 2,
+      line: 400 * MBIT,
+      up: 100 * MBIT,
+      down: 400 * MBIT,
+      seederUp: 200 * MBIT,
+      scenarios: ['warm'],
+      baselines: ['direct', 'bittorrent'],
+      outDir: dir,
+      timeoutMs: 90_000,
+      seed: 1,
+      pieceSize: MIB,
+      logLevel: 'info',
+      log: () => {}
+    })
+  }, 170_000)
+
+  afterAll(async () => {
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+  })
+
+  it('every host completes with outputs identical to the origin, in modelswarm and both baselines', () => {
+    expect(outcome.runs.map(r => r.system)).toEqual(['modelswarm', 'direct', 'bittorrent'])
+    for (const run of outcome.runs) {
+      expect(run.hosts).toHaveLength(4)
+      for (const h of run.hosts) {
+        expect(h.doneMs, `${run.system} ${h.host}`).toBeGreaterThan(0)
+        expect(h.verified, `${run.system} ${h.host}`).toBe(true)
+      }
+    }
+  })
+
+  it('the swarm takes one copy of the model over the line, the direct baseline one per host', () => {
+    const [swarm, direct, torrent] = outcome.runs
+    expectOneCopy(swarm!.lineBytes, 1)
+    expectOneCopy(direct!.lineBytes, 4)
+    expectOneCopy(torrent!.lineBytes, 1)
+    // Hosts exchanged bytes: the seeder's NIC sent less than one copy per host.
+    expect(swarm!.seederEgress).toBeGreaterThanOrEqual(F)
+    expect(swarm!.seederEgress).toBeLessThan(4 * F)
+  })
+
+  it('writes the report and tears the namespaces down', async () => {
+    const md = await readFile(outcome.reportPath, 'utf8')
+    for (const label of ['modelswarm warm', 'direct', 'bittorrent']) expect(md).toContain(`| ${label} | 4/4 | yes |`)
+    expect(outcome.ratios.some(r => r.startsWith('modelswarm warm ÷ bittorrent'))).toBe(true)
+    expect(existsSync(join(dir, 'results.json'))).toBe(true)
+    const left = execFileSync('ip', ['netns', 'list']).toString()
+    expect(left).not.toContain(`msl-${process.pid}-`)
+  })
+})

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest'
+import { splitSizes } from '../../src/lab/origin.ts'
+import { hostAddr, planTopology, tbfArgs } from '../../src/lab/topology.ts'
+
+describe('lab topology', () => {
+  it('gives every namespace a unique name and address, the line L both ways, hosts u up and d down', () => {
+    const t = planTopology({ id: '42', hosts: 3, line: 100, up: 10, down: 40, seederUp: 20 })
+    expect(t.nodes.map(n => n.netns)).toEqual(['msl-42-off', 'msl-42-seed', 'msl-42-h0', 'msl-42-h1', 'msl-42-h2'])
+    expect(new Set(t.nodes.map(n => n.addr)).size).toBe(5)
+    expect(t.offline.rates).toEqual({ up: 100, down: 100 })
+    expect(t.seeder.rates).toEqual({ up: 20 })
+    expect(t.hosts[2]!.rates).toEqual({ up: 10, down: 40 })
+    expect(t.switchNs).toBe('msl-42-sw')
+  })
+
+  it('keeps host addresses valid past 250 hosts', () => {
+    expect(hostAddr(0)).toBe('10.77.1.1')
+    expect(hostAddr(249)).toBe('10.77.1.250')
+    expect(hostAddr(250)).toBe('10.77.2.1')
+    expect(() => planTopology({ id: 'x', hosts: 0, line: 1, up: 1, down: 1, seederUp: 1 })).toThrow(RangeError)
+  })
+
+  it('shapes with tbf in bits per second', () => {
+    expect(tbfArgs('eth0', 3.125e6)).toEqual(['qdisc', 'replace', 'dev', 'eth0', 'root', 'tbf', 'rate', '25000000bit', 'burst', '512kb', 'latency', '100ms'])
+  })
+
+  it('splits the model into files that add up to F', () => {
+    const sizes = splitSizes(10, 3)
+    expect(sizes).toEqual([4, 3, 3])
+    expect(splitSizes(64 * 2 ** 20, 4).reduce((a, b) => a + b)).toBe(64 * 2 ** 20)
+  })
+})
