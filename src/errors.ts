@@ -138,9 +138,19 @@ export class ShortReadError extends ModelswarmError {
   }
 }
 
-/** A version's content changed at the origin after it was listed (a file rewritten or replaced, a hash recorded that no longer matches): never mixed, pulled again as a new revision. */
+/**
+ * A version's content changed at the origin after it was listed. `republished`: it was rewritten or
+ * replaced whole (other bytes under the same name), so it is pulled again as a new revision; otherwise
+ * the origin contradicts itself (a file shrank below its listed size, bytes differ from a hash taken
+ * earlier) and the version is refused until it is published again. Never a mix either way.
+ */
 export class OriginChangedError extends ModelswarmError {
-  constructor (message: string, options?: ErrorOptions) { super('MS_ORIGIN_CHANGED', message, options) }
+  readonly republished: boolean
+
+  constructor (message: string, options?: ErrorOptions & { republished?: boolean }) {
+    super('MS_ORIGIN_CHANGED', message, options)
+    this.republished = options?.republished ?? false
+  }
 }
 
 function infoOf (err: unknown): CodeInfo | undefined {

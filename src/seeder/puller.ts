@@ -164,9 +164,15 @@ async function readChunks (pull: Pull, from: number, end: number, buf: Buffer, c
 
 async function storeChunk (pull: Pull, index: number, data: Uint8Array, digest: Uint8Array): Promise<void> {
   const { ref, store, stats, opts } = pull
-  const stamp = opts.stamps?.[pathOf(store, index)]
-  if (stamp !== undefined && await pull.origin.stampOf(ref, pathOf(store, index), opts.signal) !== stamp) {
-    throw new OriginChangedError(`${formatModelVersion(ref)} ${pathOf(store, index)} changed at the origin during the pull (chunk ${index}) — versions must not change once their marker is written; the version is pulled again as a new revision`)
+  const path = pathOf(store, index)
+  const stamp = opts.stamps?.[path]
+  const now = stamp === undefined ? undefined : await pull.origin.stampOf(ref, path, opts.signal)
+  if (now !== stamp) {
+    // Stamps start with the file's size: one shorter than listed is a file cut short, not new content.
+    const size = Number(now!.split(':')[0])
+    const listed = store.header.files[store.layout.file[index]!]!.size
+    if (size < listed) throw new OriginChangedError(`${formatModelVersion(ref)} ${path} shrank to ${size} bytes during the pull (listed with ${listed}) — versions must not change once their marker is written`)
+    throw new OriginChangedError(`${formatModelVersion(ref)} ${path} changed at the origin during the pull (chunk ${index}) — versions must not change once their marker is written; the version is pulled again as a new revision`, { republished: true })
   }
   const known = store.hashOf(index)
   if (known !== undefined && !Buffer.from(known).equals(digest)) {

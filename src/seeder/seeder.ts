@@ -289,7 +289,7 @@ export class Seeder {
       if (signal.aborted) return
       // A complete version whose identity could not be checked (origin down) keeps serving what it holds.
       if (v.store.complete && !(err instanceof OriginChangedError)) return
-      if (err instanceof OriginChangedError) {
+      if (err instanceof OriginChangedError && err.republished) {
         // Never a mix: what was pulled of the old content goes, and the next listing admits the version anew.
         this.#log.originChanged(v.ref, err)
         await this.#cache.withdraw(v, 'changed at the origin')
@@ -323,7 +323,7 @@ export class Seeder {
     const listing = await this.#opts.origin.listVersion(v.ref, signal)
     const revision = revisionOf(listing)
     if (revision !== v.meta.header.revision) {
-      throw new OriginChangedError(`${key(v.ref)} changed at the origin since it was cached (revision ${v.meta.header.revision || 'none'} → ${revision}) — versions must not change once their marker is written; it is pulled again as a new revision`)
+      throw new OriginChangedError(`${key(v.ref)} changed at the origin since it was cached (revision ${v.meta.header.revision || 'none'} → ${revision}) — versions must not change once their marker is written; it is pulled again as a new revision`, { republished: true })
     }
     return listing.stamps
   }
