@@ -46,7 +46,13 @@ async function child (which: string, dir: string): Promise<void> {
     chunks = m.chunks.length
   }
   const cpu = process.cpuUsage(cpu0)
-  const result: RunResult = { seconds: (performance.now() - t0) / 1000, bytes, cpuSeconds: (cpu.user + cpu.system) / 1e6, maxRssMiB: process.resourceUsage().maxRSS / 1024, chunks }
+  const result: RunResult = {
+    seconds: (performance.now() - t0) / 1000,
+    bytes,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    maxRssMiB: process.resourceUsage().maxRSS / 1024,
+    chunks
+  }
   process.stdout.write(JSON.stringify(result) + '\n')
 }
 

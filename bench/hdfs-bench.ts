@@ -68,7 +68,9 @@ function cpuSeconds (pid: number): number {
  * seeder's start nor a missed first byte counts; returns the seconds from publication to the end of the
  * pull as the seeder logs them, and the seeder's CPU time meanwhile. `sample` is called every 10 ms.
  */
-async function seederPull (hdfs: MiniHdfs, work: string, run: string, root: string, extra: string[] = [], sample?: (bytes: number, at: number) => void): Promise<{ seconds: number, cpuSeconds: number }> {
+async function seederPull (
+  hdfs: MiniHdfs, work: string, run: string, root: string, extra: string[] = [], sample?: (bytes: number, at: number) => void
+): Promise<{ seconds: number, cpuSeconds: number }> {
   const cacheDir = join(work, `seeder-${run}`)
   await hdfs.command(`delete ${root}/m/v1/_SUCCESS`)
   const seeder = await startHdfsSeeder(hdfs, { root, cacheDir, user: 'root', extra: ['--chunk-size', CHUNK, '--log-level', 'info', ...extra] })

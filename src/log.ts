@@ -6,7 +6,8 @@ export type { Logger }
 export const DEFAULT_LOG_LEVEL = 'info'
 
 export function createLogger (opts: { level?: string, name?: string } = {}): Logger {
-  return pino({ level: opts.level ?? process.env.MODELSWARM_LOG_LEVEL ?? DEFAULT_LOG_LEVEL, name: opts.name, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: false }))
+  const level = opts.level ?? process.env.MODELSWARM_LOG_LEVEL ?? DEFAULT_LOG_LEVEL
+  return pino({ level, name: opts.name, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: false }))
 }
 
 /** For library use and tests: a logger that drops everything. */

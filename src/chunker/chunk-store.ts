@@ -104,7 +104,10 @@ export class ChunkStore {
   /** Persistence of bitfield bytes is serialised so an older byte never lands after a newer one. */
   #bitWrites: Promise<unknown> = Promise.resolve()
 
-  private constructor (init: { dir: string, header: ManifestHeader, hashes: Uint8Array, have: Bitfield, complete: boolean, hashFile: FileHandle, bitFile: FileHandle, lock: StoreLock, write: StoreWrite }) {
+  private constructor (init: {
+    dir: string, header: ManifestHeader, hashes: Uint8Array, have: Bitfield, complete: boolean,
+    hashFile: FileHandle, bitFile: FileHandle, lock: StoreLock, write: StoreWrite
+  }) {
     this.dir = init.dir
     this.header = init.header
     this.layout = chunkLayout(init.header)

@@ -72,7 +72,15 @@ export function option (name: OptionName, opts: { required?: boolean } = {}): Op
     : spec.parse !== undefined && !Array.isArray(spec.default) ? spec.parse(spec.default, undefined) : spec.default
   // Commander passes the default as `previous` to the first parse: repeatable flags must replace it, not extend it.
   // Commander prints InvalidArgumentError as a usage error naming the flag.
-  if (parse !== undefined) o.argParser((v: string, prev: unknown) => { try { return parse(v, prev === defaultValue ? undefined : prev) } catch (err) { throw new InvalidArgumentError((err as Error).message) } })
+  if (parse !== undefined) {
+    o.argParser((v: string, prev: unknown) => {
+      try {
+        return parse(v, prev === defaultValue ? undefined : prev)
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message)
+      }
+    })
+  }
   if (defaultValue !== undefined) o.default(defaultValue, Array.isArray(spec.default) ? spec.default.join(',') : String(spec.default))
   if (opts.required === true) o.makeOptionMandatory()
   return o

@@ -58,7 +58,10 @@ Example (as root):
 
 try {
   program.parse()
-  const o = program.opts<{ hosts: number, size: number, files: number, chunkSize?: number, line: number, up: number, down: number, seederUp: number, scenarios: Scenario[], baselines: Baseline[], pieceSize: number, out?: string, timeout: number, seed: number, logLevel: string, keepData?: boolean }>()
+  const o = program.opts<{
+    hosts: number, size: number, files: number, chunkSize?: number, line: number, up: number, down: number, seederUp: number,
+    scenarios: Scenario[], baselines: Baseline[], pieceSize: number, out?: string, timeout: number, seed: number, logLevel: string, keepData?: boolean
+  }>()
   const outDir = o.out ?? join('lab-results', new Date().toISOString().replace(/[:.]/g, '-'))
   const outcome = await runLab({ ...o, outDir, timeoutMs: o.timeout, log: line => process.stderr.write(`${line}\n`) })
   process.stdout.write(`${outcome.ratios.join('\n')}\nreport: ${outcome.reportPath}\n`)

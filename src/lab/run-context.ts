@@ -29,7 +29,9 @@ export async function runDir (ctx: RunContext, name: string): Promise<string> {
 }
 
 /** One host's outcome from the process that completed it (`done`: its first `{"ok":true}` line). */
-export async function hostOutcome (host: string, t0: number, startedAt: number, p: LabProcess | undefined, outDir: string, ctx: RunContext): Promise<HostResult> {
+export async function hostOutcome (
+  host: string, t0: number, startedAt: number, p: LabProcess | undefined, outDir: string, ctx: RunContext
+): Promise<HostResult> {
   const done = p?.stdout.find(l => l.msg.ok === true)
   return {
     host,

@@ -110,7 +110,9 @@ export async function runSwarm (ctx: RunContext, opts: SwarmOptions): Promise<Ru
         const rng = createRng(opts.seed)
         const candidates = slots.filter(s => !isDone(s))
         const victims: Slot[] = []
-        for (let k = Math.max(1, Math.round(CHURN_SHARE * slots.length)); k > 0 && candidates.length > 0; k--) victims.push(...candidates.splice(randomInt(rng, candidates.length), 1))
+        for (let k = Math.max(1, Math.round(CHURN_SHARE * slots.length)); k > 0 && candidates.length > 0; k--) {
+          victims.push(...candidates.splice(randomInt(rng, candidates.length), 1))
+        }
         ctx.log(`modelswarm churn: SIGKILL ${victims.map(v => topology.hosts[v.index]!.role).join(', ')}`)
         const restart = victims.slice(0, Math.ceil(victims.length / 2))
         for (const v of victims) {

@@ -204,7 +204,8 @@ async function metaFromItems (items: Uint8Array[], name: string, version: string
     rest = items.slice(1)
   }
   const meta = await VersionMeta.fromSignedHeader(rest[0] ?? new Uint8Array(), trust)
-  if (meta.header.name !== name || (version !== undefined && meta.header.version !== version) || (expectedHeaderId !== undefined && expectedHeaderId !== meta.headerId)) {
+  const wrongVersion = version !== undefined && meta.header.version !== version
+  if (meta.header.name !== name || wrongVersion || (expectedHeaderId !== undefined && expectedHeaderId !== meta.headerId)) {
     throw new IntegrityError(`asked for ${formatModelRef({ name, version })}, got a header for ${formatModelVersion(meta.header)}`)
   }
   for (const item of rest.slice(1)) await meta.addSigned(item, trust)

@@ -132,7 +132,9 @@ export class PiecePicker {
   addPeer (peer: string, bits: Bitfield, opts: { seeder?: boolean } = {}): void {
     if (bits.length !== this.numChunks) throw new InvalidInputError(`peer ${peer} sent a bitfield of ${bits.length} bits, expected ${this.numChunks}`)
     this.removePeer(peer)
-    const state: PeerState = { bits: bits.clone(), seeder: opts.seeder === true, inflight: new Set(), blocked: new Map(), rate: undefined, lastDoneAt: -Infinity, failures: 0 }
+    const state: PeerState = {
+      bits: bits.clone(), seeder: opts.seeder === true, inflight: new Set(), blocked: new Map(), rate: undefined, lastDoneAt: -Infinity, failures: 0
+    }
     this.#peers.set(peer, state)
     for (const i of state.bits.setIndexes()) this.#count(state, i, 1)
   }

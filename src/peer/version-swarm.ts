@@ -75,7 +75,9 @@ interface SwarmEvents {
   corrupt: [index: number, peer: string]
 }
 
-const DEFAULTS = { maxNeighbours: 12, maxRequestsPerPeer: 4, maxBufferedBytes: 32 * 1024 * 1024, maxUploads: 8, requestIdleMs: 20_000, tickMs: 2000, stallAfterMs: 30_000 }
+const DEFAULTS = {
+  maxNeighbours: 12, maxRequestsPerPeer: 4, maxBufferedBytes: 32 * 1024 * 1024, maxUploads: 8, requestIdleMs: 20_000, tickMs: 2000, stallAfterMs: 30_000
+}
 
 export interface VersionSwarmInit {
   components: SwarmComponents
@@ -137,7 +139,9 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
       onLeave: s => this.#onLeave(s),
       onDialFailed: peer => this.#download?.holderUnreachable(peer)
     })
-    this.#uploads = new UploadAdmission({ store: init.store, gate: init.gate, maxUploads: this.#opts.maxUploads, isBanned: p => this.#neighbours.isBanned(p), now: this.#now, stats: this.stats })
+    this.#uploads = new UploadAdmission({
+      store: init.store, gate: init.gate, maxUploads: this.#opts.maxUploads, isBanned: p => this.#neighbours.isBanned(p), now: this.#now, stats: this.stats
+    })
     // A seeder publishes; it never downloads.
     if (init.role === 'peer') {
       this.#download = new DownloadScheduler<Session>({

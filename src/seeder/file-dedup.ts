@@ -64,7 +64,9 @@ export function findTwins (target: ChunkStore, sums: FileChecksums, held: readon
  * Fills the missing chunks of file `fileIndex` of `store` from `source`, hashing each as it is read (the
  * hashes become part of the version's signed metadata, exactly as if pulled). Returns the bytes copied.
  */
-export async function copyFile (store: ChunkStore, fileIndex: number, source: string, onChunk: (index: number, digest: Uint8Array) => void, signal?: AbortSignal): Promise<number> {
+export async function copyFile (
+  store: ChunkStore, fileIndex: number, source: string, onChunk: (index: number, digest: Uint8Array) => void, signal?: AbortSignal
+): Promise<number> {
   const { layout } = store
   const first = layout.firstChunk[fileIndex]!
   const end = fileIndex + 1 < store.header.files.length ? layout.firstChunk[fileIndex + 1]! : layout.count

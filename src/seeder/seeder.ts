@@ -88,7 +88,9 @@ export class Seeder {
     // Burst of 20 ms of budget: any one-second window then carries at most 2 % over the rate (the goal is
     // ±3 %), while readers still get whole 64 KiB socket reads; 256 KiB floor for very low rates.
     // Starting empty: a full bucket let the pull's first second exceed the line budget by the burst.
-    this.#line = opts.lineRate === undefined ? undefined : new TokenBucket({ rate: opts.lineRate, burst: Math.max(256 * 1024, Math.floor(opts.lineRate / 50)), initial: 0 })
+    this.#line = opts.lineRate === undefined
+      ? undefined
+      : new TokenBucket({ rate: opts.lineRate, burst: Math.max(256 * 1024, Math.floor(opts.lineRate / 50)), initial: 0 })
     this.#pins = new Set((opts.pins ?? []).map(key))
     this.#publisher = new Publisher(opts.key)
     this.#cache = new VersionCache({
@@ -206,7 +208,8 @@ export class Seeder {
       try {
         const listing = await this.#opts.origin.listVersion(ref, this.#abort.signal)
         const total = listing.files.reduce((s, f) => s + f.size, 0)
-        const header = createHeader({ ...ref, revision: revisionOf(listing), chunkSize: this.#opts.chunkSize ?? chooseChunkSize(total), files: listing.files, dirs: listing.dirs })
+        const chunkSize = this.#opts.chunkSize ?? chooseChunkSize(total)
+        const header = createHeader({ ...ref, revision: revisionOf(listing), chunkSize, files: listing.files, dirs: listing.dirs })
         await this.#cache.enforceLimits({ ref, bytes: total })
         const v = await this.#publish(ref, header, listing.stamps)
         this.#cache.refused.delete(key(ref))
@@ -330,7 +333,9 @@ export class Seeder {
 
   /** Fills files identical to files of complete cached versions from local disk, so they never cross the line. */
   async #copyTwins (v: PublishedVersion, onChunk: (index: number, digest: Uint8Array) => void, signal: AbortSignal): Promise<void> {
-    const held = [...this.#cache.versions.values()].filter(o => o !== v && o.checksums !== undefined).map(o => ({ store: o.store, checksums: o.checksums!, version: o }))
+    const held = [...this.#cache.versions.values()]
+      .filter(o => o !== v && o.checksums !== undefined)
+      .map(o => ({ store: o.store, checksums: o.checksums!, version: o }))
     // A twin has the same length, so only files of a length some held file has are worth a checksum now;
     // HDFS computes a checksum by reading the file's block CRCs, which for a big shard costs seconds.
     const sizes = new Set(held.filter(h => h.store.complete).flatMap(h => h.store.header.files.map(f => f.size)))
@@ -364,7 +369,8 @@ export class Seeder {
     v.state = 'ready'
     v.finishedAt = this.#now()
     v.lastUsedAt = v.finishedAt
-    this.#log.versionPulled(v.ref, { bytesRead: v.pull.bytesRead, bytesRetried: v.pull.bytesRetried, bytesCopied: v.bytesCopied, seconds: (v.finishedAt - v.startedAt) / 1000 })
+    const { bytesRead, bytesRetried } = v.pull
+    this.#log.versionPulled(v.ref, { bytesRead, bytesRetried, bytesCopied: v.bytesCopied, seconds: (v.finishedAt - v.startedAt) / 1000 })
   }
 
   async #updateLatest (name: string): Promise<void> {

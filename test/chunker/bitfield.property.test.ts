@@ -34,7 +34,9 @@ describe('Bitfield (property)', () => {
   })
 
   it('keeps count equal to the bits set through any sequence of set and clear', () => {
-    fc.assert(fc.property(fc.integer({ min: 1, max: 70 }).chain(len => fc.tuple(fc.constant(len), fc.array(fc.tuple(fc.boolean(), fc.nat(len - 1)), { maxLength: 60 }))), ([len, ops]) => {
+    const lengthAndOps = fc.integer({ min: 1, max: 70 })
+      .chain(len => fc.tuple(fc.constant(len), fc.array(fc.tuple(fc.boolean(), fc.nat(len - 1)), { maxLength: 60 })))
+    fc.assert(fc.property(lengthAndOps, ([len, ops]) => {
       const b = new Bitfield(len)
       const model = new Set<number>()
       for (const [set, i] of ops) {

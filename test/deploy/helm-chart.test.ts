@@ -64,7 +64,9 @@ beforeAll(async () => {
 }, INSTALL_TIMEOUT_MS)
 afterAll(async () => { if (dir !== undefined) await rm(dir, { recursive: true, force: true }) })
 
-async function render (values: Record<string, unknown>, kubeVersion = KUBE_VERSIONS[0]!): Promise<{ code: number, yaml: string, stderr: string, file: string }> {
+async function render (
+  values: Record<string, unknown>, kubeVersion = KUBE_VERSIONS[0]!
+): Promise<{ code: number, yaml: string, stderr: string, file: string }> {
   const file = join(dir, `values-${Math.random().toString(36).slice(2)}.yaml`)
   await writeFile(file, stringify(values))
   const r = await runTool(tools.helm, ['template', 'ms', CHART, '--namespace', NS, '--kube-version', kubeVersion, '-f', file])
@@ -267,7 +269,8 @@ describe.each(Object.entries(VALUE_SETS))('chart rendered with %s', (_name, valu
     for (const c of members) expect(envMap(c).get('MODELSWARM_NO_BULK')?.value).toBe(npOn ? 'true' : undefined)
     if (!npOn) { expect(policies).toEqual([]); return }
     for (const np of policies) {
-      const target = podSpecs(objs).find(({ owner }) => Object.entries(np.spec.podSelector.matchLabels).every(([k, v]) => owner.spec.selector.matchLabels[k] === v))
+      const selects = (owner: any): boolean => Object.entries(np.spec.podSelector.matchLabels).every(([k, v]) => owner.spec.selector.matchLabels[k] === v)
+      const target = podSpecs(objs).find(({ owner }) => selects(owner))
       expect(target, np.metadata.name).toBeDefined()
       const open = np.spec.ingress.flatMap((r: Obj) => r.ports.map((p: Obj) => [p.port, p.endPort ?? p.port]))
       const declared = target!.spec.containers.flatMap((c: Obj) => c.ports.map((p: Obj) => p.containerPort as number)).sort((a: number, b: number) => a - b)

@@ -39,7 +39,9 @@ const started = new Set<string>()
  * Starts `args` in a new container sharing `bundle`'s rootfs. `argv` replaces the image's CMD after its
  * ENTRYPOINT, unless `entrypoint` replaces both.
  */
-export async function startContainer (bundle: ImageBundle, opts: { id: string, workDir: string, netns: string, argv: string[], entrypoint?: string[], mounts?: Mount[] }): Promise<Container> {
+export async function startContainer (
+  bundle: ImageBundle, opts: { id: string, workDir: string, netns: string, argv: string[], entrypoint?: string[], mounts?: Mount[] }
+): Promise<Container> {
   const config = structuredClone(bundle.config)
   const imageEntrypoint = (config.process.args as string[]).slice(0, 1)
   config.process.args = [...(opts.entrypoint ?? imageEntrypoint), ...opts.argv]

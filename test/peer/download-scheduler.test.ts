@@ -45,7 +45,9 @@ async function setup (chunks = 6) {
   const banned = new Set<string>()
   const connected: string[] = []
   const sent: SessionMessage[] = []
-  const events = { chunks: [] as number[], complete: 0, stalled: [] as string[], fatal: [] as Error[], bans: [] as string[], reported: [] as Array<[string, number]> }
+  const events = {
+    chunks: [] as number[], complete: 0, stalled: [] as string[], fatal: [] as Error[], bans: [] as string[], reported: [] as Array<[string, number]>
+  }
   const scheduler = new DownloadScheduler<Peer>({
     headerId: headerId(header),
     store,
@@ -97,7 +99,8 @@ async function setup (chunks = 6) {
   const settle = async (): Promise<void> => { for (let k = 0; k < 20; k++) await new Promise(resolve => setImmediate(resolve)) }
   /** Waits for the store's real file I/O (the scheduler's own time is the mock clock). */
   const until = async (cond: () => boolean): Promise<void> => { for (let k = 0; k < 500 && !cond(); k++) await new Promise(resolve => setTimeout(resolve, 10)) }
-  return { store, layout, scheduler, peers, events, sent, connected, banned, honest, addPeer, settle, until, advance: (ms: number) => { clock += ms; return clock } }
+  const advance = (ms: number): number => { clock += ms; return clock }
+  return { store, layout, scheduler, peers, events, sent, connected, banned, honest, addPeer, settle, until, advance }
 }
 
 describe('DownloadScheduler', () => {

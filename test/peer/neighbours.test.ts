@@ -20,7 +20,9 @@ const newPeer = async (): Promise<PeerId> => peerIdFromPrivateKey(await generate
 
 /** A session over a stream that accepts writes and never delivers a frame. */
 function idleSession (peer: PeerId, role: 'seeder' | 'peer'): Session {
-  const stream = { send: () => true, writableNeedsDrain: false, close: async () => {}, abort: () => {}, addEventListener: () => {}, removeEventListener: () => {} } as unknown as Stream
+  const stream = {
+    send: () => true, writableNeedsDrain: false, close: async () => {}, abort: () => {}, addEventListener: () => {}, removeEventListener: () => {}
+  } as unknown as Stream
   const never: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => ({ next: () => new Promise(() => {}) }) }
   const reader = new ByteReader(never, { idleMs: 3_600_000, abort: () => {}, what: 'test' })
   return new Session(stream, reader, peer, role, 8)

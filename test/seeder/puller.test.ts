@@ -70,7 +70,11 @@ describe('pullVersion', () => {
     const recording = new RecordingOrigin(origin)
     const store = await open(root, manifest)
     const seen: number[] = []
-    const stats = await pullVersion(recording, ref, store, { parallel: 2, rangeBytes: 4 * C, log: silentLogger, onChunk: (i, d) => { seen.push(i); expect(Buffer.from(d)).toEqual(Buffer.from(manifest.chunks[i]!)) } })
+    const onChunk = (i: number, d: Uint8Array): void => {
+      seen.push(i)
+      expect(Buffer.from(d)).toEqual(Buffer.from(manifest.chunks[i]!))
+    }
+    const stats = await pullVersion(recording, ref, store, { parallel: 2, rangeBytes: 4 * C, log: silentLogger, onChunk })
     expect(seen.sort((a, b) => a - b)).toEqual([...Array(11).keys()])
     expect(stats).toEqual({ bytesRead: 10.5 * C, bytesRetried: 0, chunksPulled: 11, retries: 0 })
     expect(origin.bytesRead).toBe(10.5 * C)

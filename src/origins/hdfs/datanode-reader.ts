@@ -260,10 +260,10 @@ class BodyRead {
     if (this.#finished) return
     if (this.#state === 'error-body') return this.#failWithStatus()
     if (this.#state === 'body' && this.#framing.kind === 'close') {
-      if (this.#req.length !== undefined && this.#received < this.#req.length) return this.#fail(new ShortReadError(this.#req.where, this.#req.length, this.#received))
+      if (this.#short) return this.#failShort()
       return this.#finish()
     }
-    if (this.#state === 'body' && this.#req.length !== undefined) return this.#fail(new ShortReadError(this.#req.where, this.#req.length, this.#received))
+    if (this.#state === 'body' && this.#req.length !== undefined) return this.#failShort()
     this.#fail(new HdfsConnectionError(this.#req.where, new Error(this.#state === 'head' ? 'connection closed before the response head' : 'connection closed mid-body')))
   }
 
@@ -290,9 +290,18 @@ class BodyRead {
 
   #finish (): void {
     if (this.#finished) return
-    if (this.#req.length !== undefined && this.#received < this.#req.length) return this.#fail(new ShortReadError(this.#req.where, this.#req.length, this.#received))
+    if (this.#short) return this.#failShort()
     this.#settle()
     this.#resolve()
+  }
+
+  /** Fewer body bytes arrived than were asked for. */
+  get #short (): boolean {
+    return this.#req.length !== undefined && this.#received < this.#req.length
+  }
+
+  #failShort (): void {
+    this.#fail(new ShortReadError(this.#req.where, this.#req.length!, this.#received))
   }
 
   #fail (err: Error): void {

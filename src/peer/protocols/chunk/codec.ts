@@ -149,7 +149,8 @@ export async function writeResponse (send: Send, decision: ServeDecision): Promi
     head.writeUInt32BE(decision.length, 1)
     await send(head)
     // The next slice is read from disk while the current one is sent, so the connection never waits on I/O.
-    const read = (off: number): Promise<Uint8Array> | undefined => off < decision.length ? decision.read(off, Math.min(UPLOAD_SLICE, decision.length - off), slices.take(UPLOAD_SLICE)) : undefined
+    const read = (off: number): Promise<Uint8Array> | undefined =>
+      off < decision.length ? decision.read(off, Math.min(UPLOAD_SLICE, decision.length - off), slices.take(UPLOAD_SLICE)) : undefined
     let next = read(0)
     try {
       for (let off = 0; next !== undefined; off += UPLOAD_SLICE) {

@@ -55,7 +55,9 @@ export interface ResolveRetryOptions {
  * `accept` takes. Throws NotFoundError once every seeder said it does not know the version three times
  * (a few rounds cover a publish race), TimeoutError after `timeoutMs`, or what `accept` throws when final.
  */
-export async function resolveFromSeeders<T> (components: SwarmComponents, bootstrap: readonly Bootstrap[], ref: ModelRef, accept: (items: Uint8Array[]) => Promise<T>, opts: ResolveRetryOptions): Promise<T> {
+export async function resolveFromSeeders<T> (
+  components: SwarmComponents, bootstrap: readonly Bootstrap[], ref: ModelRef, accept: (items: Uint8Array[]) => Promise<T>, opts: ResolveRetryOptions
+): Promise<T> {
   const want = formatModelRef(ref)
   const deadline = Date.now() + opts.timeoutMs
   const reasons = new Map<string, string>()
