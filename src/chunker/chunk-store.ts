@@ -26,6 +26,7 @@
 import { createHash } from 'node:crypto'
 import { open, rename, rm, statfs, chmod, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
+import pMap from 'p-map'
 import { DiskFullError, IntegrityError, InvalidInputError, ManifestError, ModelswarmError } from '../errors.ts'
 import { formatModelVersion } from '../model-version.ts'
 import { Bitfield } from './bitfield.ts'
@@ -77,6 +78,8 @@ export interface ResumeReport {
 
 const ZERO_HASH = new Uint8Array(HASH_BYTES)
 const MAX_OPEN_FILES = 128
+/** Files created or synced at once: enough to keep libuv's threadpool and the disk's queue busy. */
+const FILE_CONCURRENCY = 16
 
 export class ChunkStore {
   readonly dir: string
@@ -223,21 +226,33 @@ export class ChunkStore {
    * @throws DiskFullError | StoreWriteError when the hash cannot be written; it is then not recorded
    */
   async recordHash (index: number, digest: Uint8Array): Promise<void> {
-    this.#checkIndex(index)
-    if (digest.length !== HASH_BYTES || Buffer.from(digest).equals(ZERO_HASH)) throw new IntegrityError(`chunk ${index}: invalid hash`)
-    const known = this.hashOf(index)
-    if (known !== undefined) {
-      if (!Buffer.from(known).equals(digest)) throw new IntegrityError(`chunk ${index}: a different hash is already recorded`)
-      return
+    await this.recordHashes([[index, digest]])
+  }
+
+  /**
+   * Records many chunks' hashes (a signed batch, the metadata a fetch resolved) with one write of the
+   * range they span: 5,000 small files meant 5,000 separate writes. All are checked first; on a failed
+   * write none is recorded. Throws IntegrityError for an invalid hash or one differing from the recorded.
+   */
+  async recordHashes (entries: Iterable<readonly [number, Uint8Array]>): Promise<void> {
+    const fresh: Array<readonly [number, Uint8Array]> = []
+    for (const [index, digest] of entries) {
+      this.#checkIndex(index)
+      if (digest.length !== HASH_BYTES || Buffer.from(digest).equals(ZERO_HASH)) throw new IntegrityError(`chunk ${index}: invalid hash`)
+      const known = this.hashOf(index)
+      if (known === undefined) fresh.push([index, digest])
+      else if (!Buffer.from(known).equals(digest)) throw new IntegrityError(`chunk ${index}: a different hash is already recorded`)
     }
-    const at = index * HASH_BYTES
-    this.#hashes.set(digest, at)
-    this.#knownHashes++
+    if (fresh.length === 0) return
+    for (const [index, digest] of fresh) this.#hashes.set(digest, index * HASH_BYTES)
+    this.#knownHashes += fresh.length
+    const from = Math.min(...fresh.map(([i]) => i)) * HASH_BYTES
+    const to = (Math.max(...fresh.map(([i]) => i)) + 1) * HASH_BYTES
     try {
-      await this.#writeAt(this.#hashFile, [this.#hashes.subarray(at, at + HASH_BYTES)], at, join(this.#stateDir, 'hashes'))
+      await this.#writeAt(this.#hashFile, [this.#hashes.subarray(from, to)], from, join(this.#stateDir, 'hashes'))
     } catch (err) {
-      this.#hashes.fill(0, at, at + HASH_BYTES)
-      this.#knownHashes--
+      for (const [index] of fresh) this.#hashes.fill(0, index * HASH_BYTES, (index + 1) * HASH_BYTES)
+      this.#knownHashes -= fresh.length
       throw err
     }
   }
@@ -360,11 +375,11 @@ export class ChunkStore {
     if (this.#complete) return manifest
     try {
       await this.#closeHandles()
-      for (const f of this.header.files) {
+      await pMap(this.header.files, async f => {
         const path = join(this.#partialDir, f.path)
         await syncFile(path)
         await chmod(path, f.mode)
-      }
+      }, { concurrency: FILE_CONCURRENCY })
       // Directory modes last and deepest first: a directory closed to writes must not stop what goes inside it.
       for (const d of [...this.header.dirs].reverse()) await chmod(join(this.#partialDir, d.path), d.mode)
       await syncDir(this.#partialDir)
@@ -498,18 +513,18 @@ export class ChunkStore {
     if (free < missing + reserveBytes) {
       throw new DiskFullError(`${this.#partialDir}: needs ${missing} more bytes (+${reserveBytes} reserve) but the filesystem has ${free} free — free space or choose another directory`)
     }
-    // Empty directories are part of the version too.
-    for (const d of this.header.dirs) await makeDirs(join(this.#partialDir, d.path))
-    for (const f of this.header.files) {
-      const path = join(this.#partialDir, f.path)
-      await makeDirs(dirname(path))
-      const fh = await open(path, 'a')
+    // Every directory once (empty ones are part of the version too), then the files, several at a time:
+    // one after another, 5,000 small files took 3.6 s here, most of it waiting on each syscall in turn.
+    const dirs = new Set([...this.header.dirs.map(d => d.path), ...this.header.files.map(f => dirname(f.path))])
+    for (const d of [...dirs].sort()) if (d !== '.') await makeDirs(join(this.#partialDir, d))
+    await pMap(this.header.files, async f => {
+      const fh = await open(join(this.#partialDir, f.path), 'a')
       try {
         if ((await fh.stat()).size !== f.size) await fh.truncate(f.size)
       } finally {
         await fh.close()
       }
-    }
+    }, { concurrency: FILE_CONCURRENCY })
   }
 
   /**

@@ -91,7 +91,7 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
     })
     const { header } = meta
     store = await ChunkStore.open({ dir: opts.out, header, replaceRevision: true })
-    for (const i of meta.known.setIndexes()) await store.recordHash(i, meta.hashOf(i)!)
+    await store.recordHashes([...meta.known.setIndexes()].map(i => [i, meta.hashOf(i)!] as const))
     const resumedChunks = store.resume.resumed
     log.info({ version: formatModelVersion(header), chunks: store.layout.count, bytes: store.layout.totalSize, resumed: resumedChunks, discarded: store.resume.discarded }, 'fetching')
     swarm = new VersionSwarm({ components: node, meta, store, role: 'peer', trust, bulk: host.bulkAccess, log, options: opts.swarm })

@@ -199,14 +199,15 @@ export class PiecePicker {
   /**
    * A request ended without usable data: timed out, errored, or delivered bytes that failed verification
    * (call after requestDone in that case). The peer is not asked for the chunk again for `retryAfterMs`.
-   * A refusal (a seeder pointing elsewhere) blocks the same way but does not count against the peer.
+   * A refusal (a seeder pointing elsewhere, or a peer busy with other uploads) blocks the same way, for
+   * `retryAfterMs` when given, but does not count against the peer.
    */
-  requestFailed (peer: string, index: number, now: number, opts: { refused?: boolean } = {}): void {
+  requestFailed (peer: string, index: number, now: number, opts: { refused?: boolean, retryAfterMs?: number } = {}): void {
     const p = this.#peers.get(peer)
     const wasInflight = p !== undefined && this.#dropRequest(peer, p, index)
     const badData = !wasInflight && this.#verifying.delete(index)
     if (p !== undefined && (wasInflight || badData)) {
-      p.blocked.set(index, now + this.#retryAfterMs)
+      p.blocked.set(index, now + (opts.retryAfterMs ?? this.#retryAfterMs))
       if (opts.refused !== true) {
         p.failures++
         // Halving makes a failing peer look slow to the tail rules; a peer that never delivered starts at 0.

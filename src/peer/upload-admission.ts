@@ -29,9 +29,14 @@ export interface UploadAdmissionInit {
   stats: UploadStats
 }
 
+/** Uploads at once whatever their size: bounds per-upload overhead when chunks are tiny. */
+const MAX_SMALL_UPLOADS = 64
+
 export class UploadAdmission {
   readonly #init: UploadAdmissionInit
   #uploads = 0
+  /** Uploads in progress weighed by their share of a full chunk. */
+  #load = 0
 
   constructor (init: UploadAdmissionInit) {
     this.#init = init
@@ -40,16 +45,26 @@ export class UploadAdmission {
   /** Uploads in progress. */
   get active (): number { return this.#uploads }
 
-  /** Admission for one chunk request from `peer`; `failedHolders` are peers it tried in vain. */
+  /**
+   * Admission for one chunk request from `peer`; `failedHolders` are peers it tried in vain. Uploads are
+   * weighed by size: `maxUploads` full chunks at once, and small chunks (small files) by their share of
+   * one, up to MAX_SMALL_UPLOADS at once — what an upload holds is two slices of at most its own length.
+   */
   serve (peer: string, index: number, failedHolders: readonly string[] = []): ServeDecision {
     const { store, gate, stats } = this.#init
     if (this.#init.isBanned(peer) || index >= store.layout.count || !store.have.has(index)) return { status: 'missing' }
-    if (this.#uploads >= this.#init.maxUploads) return { status: 'busy' }
+    const length = store.layout.length[index]!
+    const weight = Math.min(1, length / store.header.chunkSize)
+    if (this.#load + weight > this.#init.maxUploads || this.#uploads >= MAX_SMALL_UPLOADS) return { status: 'busy' }
     const verdict = gate?.decide(peer, index, this.#init.now(), failedHolders)
     if (verdict !== undefined && !verdict.serve) return { status: 'refused', holders: verdict.holders }
     this.#uploads++
+    this.#load += weight
     let sent = 0
-    const length = store.layout.length[index]!
+    const done = (): void => {
+      this.#uploads--
+      this.#load -= weight
+    }
     return {
       status: 'ok',
       length,
@@ -60,10 +75,10 @@ export class UploadAdmission {
         gate?.served(index, bytes)
         if (sent === length) {
           stats.chunksUp++
-          this.#uploads--
+          done()
         }
       },
-      onEnd: () => { if (sent !== length) this.#uploads-- }
+      onEnd: () => { if (sent !== length) done() }
     }
   }
 }

@@ -245,10 +245,8 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
         if (this.#init.trust === undefined) return
         const fresh = await this.meta.addSigned(m.bytes, this.#init.trust)
         if (fresh.length === 0) return
-        for (const i of fresh) {
-          await this.store.recordHash(i, this.meta.hashOf(i)!)
-          this.#download?.setAvailable(i)
-        }
+        await this.store.recordHashes(fresh.map(i => [i, this.meta.hashOf(i)!] as const))
+        for (const i of fresh) this.#download?.setAvailable(i)
         this.#neighbours.broadcast(m, session)
         return
       }

@@ -18,6 +18,9 @@ export interface Published {
   readonly swarm: VersionSwarm
 }
 
+/** How long a chunk's hash may wait for others to share its signature: well under a chunk's transfer time. */
+const BATCH_MS = 20
+
 export class Publisher {
   readonly #key: PrivateKey
   /** Per model, the newest version's signed pointer. */
@@ -36,13 +39,15 @@ export class Publisher {
   }
 
   /**
-   * A sink for chunks as a pull stores them: chunks finishing in the same turn of the event loop share
-   * one signature and one message, signed, added to the version's metadata, relayed and announced.
+   * A sink for chunks as a pull stores them: chunks finishing within BATCH_MS share one signature and
+   * one message, signed, added to the version's metadata, relayed and announced. One per chunk made a
+   * version of 5,000 small files 5,000 signatures, each verified by every host (1.9 of its 8 CPU-s).
    * `flushed()` resolves once everything handed in so far is out.
    */
   hashBatcher (v: Published): { onChunk: (index: number, digest: Uint8Array) => void, flushed: () => Promise<void> } {
     let pending: Array<readonly [number, Uint8Array]> = []
     let flushing: Promise<void> = Promise.resolve()
+    let timer: NodeJS.Timeout | undefined
     const flush = (): void => {
       const batch = pending
       pending = []
@@ -55,10 +60,14 @@ export class Publisher {
     }
     return {
       onChunk: (index, digest) => {
-        if (pending.length === 0) setImmediate(flush)
+        if (pending.length === 0) timer = setTimeout(flush, BATCH_MS)
         pending.push([index, digest])
       },
-      flushed: () => flushing
+      flushed: () => {
+        clearTimeout(timer)
+        if (pending.length > 0) flush()
+        return flushing
+      }
     }
   }
 

@@ -15,6 +15,8 @@ export class BufferPool {
   /** A buffer of `n` bytes (uninitialised). */
   take (n: number): Buffer {
     if (n > this.size) return Buffer.allocUnsafeSlow(n)
+    // A small chunk (a small file's only one) must not hold a whole pooled buffer.
+    if (n <= this.size / 8) return Buffer.allocUnsafe(n)
     return Buffer.from(this.#free.pop() ?? new ArrayBuffer(this.size), 0, n)
   }
 
