@@ -1,7 +1,8 @@
 /** The `modelswarm` command line: seed, fetch, preheat and demo. */
+import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { EXIT, exitCodeFor, hintFor } from '../errors.ts'
-import { option } from './options.ts'
+import { normalizeBooleanEnv, option } from './options.ts'
 import { runSeed } from './seed-command.ts'
 import { runFetch } from './fetch-command.ts'
 import { runDemo } from './demo-command.ts'
@@ -10,8 +11,14 @@ import { runPreheat } from './preheat-command.ts'
 /** How long a failed command may take to wind down before the process is ended anyway. */
 const FORCED_EXIT_MS = 5000
 
+const PACKAGE = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+
+// `modelswarm --help | head` closes the pipe early: that is the reader's choice, not an error to report.
+process.stdout.on('error', err => { if ((err as NodeJS.ErrnoException).code === 'EPIPE') process.exit(EXIT.ok) })
+
 const program = new Command('modelswarm')
   .description('Peer-to-peer distribution of model versions: one pull from the origin, verified chunks from the swarm.')
+  .version(PACKAGE.version)
   .exitOverride()
   .showHelpAfterError('(run with --help for usage)')
   .addOption(option('logLevel'))
@@ -88,15 +95,25 @@ program.command('demo')
   .action(async (opts) => { await runDemo({ ...opts, logLevel: program.opts().logLevel }) })
 
 try {
+  normalizeBooleanEnv(process.env)
   await program.parseAsync(process.argv)
 } catch (err) {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage
   } else {
     const hint = hintFor(err)
-    process.stderr.write(`modelswarm: ${(err as Error).message}${hint === undefined ? '' : `\n  hint: ${hint}`}\n`)
     process.exitCode = exitCodeFor(err)
+    process.stderr.write(`modelswarm: ${(err as Error).message}${hint === undefined ? '' : `\n  hint: ${hint}`}\n`)
+    // Scripts that asked for JSON get the failure as JSON too, on stdout where they read the result.
+    if (wantsJson()) {
+      const code = (err as { code?: unknown }).code
+      process.stdout.write(JSON.stringify({ ok: false, code: typeof code === 'string' ? code : undefined, message: (err as Error).message, hint, exit: process.exitCode }) + '\n')
+    }
   }
   // Whatever a failed start or stop left behind (a socket, a timer) must not keep the process alive.
   setTimeout(() => process.exit(), FORCED_EXIT_MS).unref()
+}
+
+function wantsJson (): boolean {
+  return process.argv.includes('--json') || process.env.MODELSWARM_JSON === 'true'
 }

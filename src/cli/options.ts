@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path'
 import { InvalidArgumentError, Option } from 'commander'
+import { InvalidInputError } from '../errors.ts'
 import { parseModelVersion, type ModelVersion } from '../model-version.ts'
 import { FETCH_DEFAULTS } from '../peer/fetch.ts'
 import { DEFAULT_LISTEN } from '../peer/node.ts'
@@ -84,6 +85,28 @@ export function option (name: OptionName, opts: { required?: boolean } = {}): Op
   if (defaultValue !== undefined) o.default(defaultValue, Array.isArray(spec.default) ? spec.default.join(',') : String(spec.default))
   if (opts.required === true) o.makeOptionMandatory()
   return o
+}
+
+/** Values a boolean environment variable may take: anything else is a usage error rather than a guess. */
+const TRUE = new Set(['1', 'true', 'yes', 'on'])
+const FALSE = new Set(['0', 'false', 'no', 'off', ''])
+
+/**
+ * Commander turns a boolean flag on when its environment variable is merely present, so
+ * `MODELSWARM_JSON=false` meant JSON on and `MODELSWARM_NO_BULK=false` the fast path off. Before parsing,
+ * each boolean option's variable is read as a boolean: a false value is removed, a true one kept.
+ * Throws InvalidInputError naming the variable for any other value.
+ */
+export function normalizeBooleanEnv (env: NodeJS.ProcessEnv): void {
+  for (const spec of Object.values(OPTIONS as Record<string, OptionSpec>)) {
+    if (spec.flags.includes('<')) continue
+    const value = env[spec.env]
+    if (value === undefined) continue
+    const v = value.trim().toLowerCase()
+    if (TRUE.has(v)) env[spec.env] = 'true'
+    else if (FALSE.has(v)) delete env[spec.env]
+    else throw new InvalidInputError(`${spec.env}=${JSON.stringify(value)} is not a boolean: use true/false, 1/0, yes/no or on/off`)
+  }
 }
 
 /** The README table. */
