@@ -39,6 +39,8 @@ export interface DriverOptions {
   tickMs: number
   /** Passed to the PiecePicker. @default 16 */
   endgameThreshold: number
+  /** Passed to the PiecePicker: how long a chunk is not asked again of a peer that failed or refused it. @default 10_000 */
+  retryAfterMs: number
 }
 
 export const DRIVER_DEFAULTS: DriverOptions = {
@@ -48,7 +50,8 @@ export const DRIVER_DEFAULTS: DriverOptions = {
   maxUploads: 8,
   requestIdleMs: 20_000,
   tickMs: 2000,
-  endgameThreshold: 16
+  endgameThreshold: 16,
+  retryAfterMs: 10_000
 }
 
 export type ServeDecision =
@@ -112,7 +115,8 @@ export class HostModel {
   readonly #io: HostIo
   readonly #rng: Rng
   readonly #gate: UploadPolicy | undefined
-  readonly #picker: PiecePicker
+  /** Peers only: a seeder downloads nothing, so it keeps no picker (VersionSwarm keeps an idle one). */
+  readonly #picker: PiecePicker | undefined
   readonly #budget: number
   readonly #sessions = new Map<string, Neighbour>()
   /** The same neighbours in an array, so fillRequests can start at a random one without copying. */
@@ -134,8 +138,10 @@ export class HostModel {
     this.#rng = init.rng
     this.#gate = init.gate
     this.#budget = Math.max(2, Math.floor(init.options.maxBufferedBytes / init.chunkSize))
-    this.#picker = new PiecePicker({ numChunks: init.numChunks, have: this.have, rng: init.pickerRng, endgameThreshold: init.options.endgameThreshold })
-    for (const i of this.known.setIndexes()) this.#picker.setAvailable(i)
+    if (init.role === 'peer') {
+      this.#picker = new PiecePicker({ numChunks: init.numChunks, have: this.have, rng: init.pickerRng, endgameThreshold: init.options.endgameThreshold, retryAfterMs: init.options.retryAfterMs })
+      for (const i of this.known.setIndexes()) this.#picker!.setAvailable(i)
+    }
   }
 
   get complete (): boolean { return this.have.complete }
@@ -164,7 +170,7 @@ export class HostModel {
     for (let b = 0; b < bits.bytes.length; b++) interesting += popcount8(bits.bytes[b]! & ~this.have.bytes[b]!)
     this.#sessions.set(peer, { role, bits: bits.clone(), interesting })
     this.#order.push(peer)
-    this.#picker.addPeer(peer, bits, { seeder: role === 'seeder' })
+    this.#picker?.addPeer(peer, bits, { seeder: role === 'seeder' })
     this.#gate?.peerBitfield(peer, bits)
     if (this.role === 'seeder') this.#io.hint(peer, this.#hintsFor(peer))
     this.#schedule()
@@ -175,7 +181,7 @@ export class HostModel {
     const at = this.#order.indexOf(peer)
     this.#order[at] = this.#order[this.#order.length - 1]!
     this.#order.pop()
-    for (const index of this.#picker.removePeer(peer)) this.#cancel(peer, index)
+    for (const index of this.#picker?.removePeer(peer) ?? []) this.#cancel(peer, index)
     this.#gate?.peerGone(peer)
     this.#schedule()
   }
@@ -183,10 +189,12 @@ export class HostModel {
   onHave (peer: string, index: number): void {
     const s = this.#sessions.get(peer)
     if (s === undefined) return
-    if (s.bits.set(index) && !this.have.has(index)) s.interesting++
-    this.#picker.peerHas(peer, index)
+    const lacking = !this.have.has(index)
+    if (s.bits.set(index) && lacking) s.interesting++
+    this.#picker?.peerHas(peer, index)
     this.#gate?.peerHas(peer, index)
-    this.#schedule()
+    // A HAVE for a chunk held already cannot make a request possible (VersionSwarm schedules anyway).
+    if (lacking) this.#schedule()
   }
 
   onHints (hints: readonly string[]): void {
@@ -196,7 +204,7 @@ export class HostModel {
   /** The chunk's hash arrived (signed by the seeder). */
   onAvailable (index: number): void {
     if (!this.known.set(index)) return
-    this.#picker.setAvailable(index)
+    this.#picker?.setAvailable(index)
     this.#schedule()
   }
 
@@ -253,7 +261,8 @@ export class HostModel {
   // --- Download -------------------------------------------------------------------------------
 
   #schedule (): void {
-    if (this.#scheduled || this.role === 'seeder' || this.have.complete) return
+    // With the budget spent fillRequests does nothing; whatever frees a slot schedules again.
+    if (this.#scheduled || this.role === 'seeder' || this.have.complete || this.#requests.size + this.#writing >= this.#budget) return
     this.#scheduled = true
     this.#io.soon(() => {
       this.#scheduled = false
@@ -264,16 +273,16 @@ export class HostModel {
   #fillRequests (): void {
     if (this.have.complete) return
     const now = this.#io.now()
-    const tail = this.#picker.remaining <= this.#opts.endgameThreshold
+    const tail = this.#picker!.remaining <= this.#opts.endgameThreshold
     const n = this.#order.length
     const start = n > 0 ? randomInt(this.#rng, n) : 0
     for (let k = 0; k < n && this.#requests.size + this.#writing < this.#budget; k++) {
       const peer = this.#order[(start + k) % n]!
       // Outside the tail the picker can only pick what the peer has and this host lacks: skip the scan.
       if (!tail && this.#sessions.get(peer)!.interesting === 0) continue
-      const inflight = this.#picker.peerStats(peer)?.inflight ?? 0
+      const inflight = this.#picker!.peerStats(peer)?.inflight ?? 0
       const free = Math.min(this.#opts.maxRequestsPerPeer - inflight, this.#budget - this.#requests.size - this.#writing)
-      for (const index of this.#picker.pick(peer, free, now)) this.#request(peer, index)
+      for (const index of this.#picker!.pick(peer, free, now)) this.#request(peer, index)
     }
   }
 
@@ -287,7 +296,7 @@ export class HostModel {
   onFailed (peer: string, index: number): void {
     if (!this.#requests.delete(`${peer}/${index}`)) return
     this.#holderFailed(peer, index)
-    this.#picker.requestFailed(peer, index, this.#io.now())
+    this.#picker!.requestFailed(peer, index, this.#io.now())
     this.#schedule()
   }
 
@@ -295,7 +304,7 @@ export class HostModel {
   onResponse (peer: string, index: number, res: Exclude<ServeDecision, { status: 'ok' }>): void {
     if (!this.#requests.delete(`${peer}/${index}`)) return
     if (res.status === 'missing') this.#holderFailed(peer, index)
-    this.#picker.requestFailed(peer, index, this.#io.now(), { refused: res.status !== 'missing' })
+    this.#picker!.requestFailed(peer, index, this.#io.now(), { refused: res.status !== 'missing' })
     if (res.status === 'refused') for (const h of res.holders) if (this.#wantMoreNeighbours()) this.connect(h)
     this.#schedule()
   }
@@ -303,7 +312,7 @@ export class HostModel {
   /** The chunk's last byte arrived; the caller calls onWritten once it is verified and written. */
   onDelivered (peer: string, index: number, bytes: number): boolean {
     if (!this.#requests.delete(`${peer}/${index}`)) return false
-    this.#picker.requestDone(peer, index, bytes, this.#io.now())
+    this.#picker!.requestDone(peer, index, bytes, this.#io.now())
     this.#writing++
     this.#schedule()
     return true
@@ -324,7 +333,7 @@ export class HostModel {
 
   #onVerified (index: number): void {
     this.#failedHolders.delete(index)
-    for (const c of this.#picker.markHave(index)) this.#cancel(c.peer, c.index)
+    for (const c of this.#picker!.markHave(index)) this.#cancel(c.peer, c.index)
     this.have.set(index)
     for (const s of this.#sessions.values()) if (s.bits.has(index)) s.interesting--
     this.#io.announce(index, this.#order)
@@ -339,9 +348,9 @@ export class HostModel {
 
   tick (): void {
     const now = this.#io.now()
-    for (const r of this.#picker.timedOut(now, () => this.#opts.requestIdleMs * 2)) {
+    for (const r of this.#picker?.timedOut(now, () => this.#opts.requestIdleMs * 2) ?? []) {
       this.#cancel(r.peer, r.index)
-      this.#picker.requestFailed(r.peer, r.index, now)
+      this.#picker!.requestFailed(r.peer, r.index, now)
     }
     if (this.role === 'peer' && !this.have.complete && this.#wantMoreNeighbours()) {
       for (const h of this.#io.discover()) if (this.#wantMoreNeighbours()) this.connect(h)

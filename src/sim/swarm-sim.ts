@@ -209,7 +209,7 @@ class SwarmSim {
         q.after(lat, () => { if (target.alive && target.model === model) model.onHints(hints) })
       },
       discover: () => this.#discover(node.id),
-      soon: fn => { q.after(0, () => { if (current()) fn() }) },
+      soon: fn => { q.defer(() => { if (current()) fn() }) },
       complete: () => this.#completedHost(node)
     }
   }
