@@ -48,6 +48,8 @@ const OPTIONS: Array<{ flag: string, help: string, apply: Apply }> = [
   { flag: 'uploads', help: 'concurrent uploads per node (maxUploads)', apply: (s, t) => { s.driver.maxUploads = int('--uploads', t, 1) } },
   { flag: 'endgame', help: 'missing chunks at which the picker\'s tail rules start', apply: (s, t) => { s.driver.endgameThreshold = int('--endgame', t) } },
   { flag: 'retry-after', help: 'how long a peer is not asked again for a chunk it refused, was busy for, or failed (picker retryAfterMs)', apply: (s, t) => { s.driver.retryAfterMs = parseDuration(t) } },
+  { flag: 'busy-retry', help: 'candidate rule: how long a busy answer blocks the chunk on that peer (default: as a refusal, --retry-after)', apply: (s, t) => { s.driver.busyRetryMs = parseDuration(t) } },
+  { flag: 'uploads-per-peer', help: 'candidate rule: concurrent uploads to one requester (default: no limit)', apply: (s, t) => { s.driver.maxUploadsPerPeer = int('--uploads-per-peer', t, 1) } },
   { flag: 'max-refusals', help: 'seeder refusals of one peer for one chunk before it serves anyway (0: never refuse)', apply: (s, t) => { s.policy.maxRefusals = int('--max-refusals', t) } },
   { flag: 'max-hints', help: 'holders named in a refusal', apply: (s, t) => { s.policy.maxHints = int('--max-hints', t, 1) } },
   { flag: 'late', help: 'fraction of hosts joining late, uniformly over --late-window', apply: (s, t) => { s.arrivals.lateFraction = num('--late', t) } },
@@ -87,9 +89,11 @@ export interface RunRow { scenario: Scenario, summary: SimSummary }
 
 export function runOne (s: Scenario): RunRow {
   const t0 = performance.now()
+  const cpu0 = process.cpuUsage()
   const result = simulate(s)
   const wallMs = performance.now() - t0
-  return { scenario: s, summary: summarize(s, result, { wallMs, peakRssBytes: process.resourceUsage().maxRSS * 1024 }) }
+  const cpu = process.cpuUsage(cpu0)
+  return { scenario: s, summary: summarize(s, result, { wallMs, cpuMs: (cpu.user + cpu.system) / 1000, peakRssBytes: process.resourceUsage().maxRSS * 1024 }) }
 }
 
 const Mbit = (bytesPerSecond: number): string => `${+(bytesPerSecond * 8 / 1e6).toPrecision(4)}`
@@ -97,7 +101,9 @@ const Mbit = (bytesPerSecond: number): string => `${+(bytesPerSecond * 8 / 1e6).
 function describe (s: Scenario): string {
   const budget = Math.max(2, Math.floor(s.driver.maxBufferedBytes / s.chunkSize))
   return `N=${s.hosts} F=${formatBytes(s.modelBytes)} chunk=${formatBytes(s.chunkSize)} u/d/us/L=${Mbit(s.up)}/${Mbit(s.down)}/${Mbit(s.seederUp)}/${Mbit(s.line)}Mbit/s ${s.warm ? 'warm' : 'cold'} ` +
-    `inflight=${budget} perPeer=${s.driver.maxRequestsPerPeer} nbrs=${s.driver.maxNeighbours} refusals=${s.policy.maxRefusals ?? 2}` +
+    `inflight=${budget} perPeer=${s.driver.maxRequestsPerPeer} nbrs=${s.driver.maxNeighbours} uploads=${s.driver.maxUploads} refusals=${s.policy.maxRefusals ?? 2} retry=${s.driver.retryAfterMs / 1000}s` +
+    (s.driver.busyRetryMs !== undefined ? ` busyRetry=${s.driver.busyRetryMs / 1000}s` : '') +
+    (s.driver.maxUploadsPerPeer !== undefined ? ` uploadsPerPeer=${s.driver.maxUploadsPerPeer}` : '') +
     (s.arrivals.lateFraction > 0 ? ` late=${s.arrivals.lateFraction}/${s.arrivals.windowMs / 1000}s` : '') +
     (s.failures.killFraction > 0 ? ` kill=${s.failures.killFraction} restart=${s.failures.restartFraction}` : '')
 }
@@ -108,7 +114,7 @@ export function formatRow (row: RunRow, lab?: number): string {
   const compare = lab === undefined ? '' : ` | lab last ${f(lab, 1)} s, sim ÷ lab ${f(m.lastS / lab)}`
   return `${describe(row.scenario)}\n  bound ${f(m.boundS, 1)} s | p50 ${f(m.p50S, 1)} s p99 ${f(m.p99S, 1)} s last ${f(m.lastS, 1)} s = ${f(m.lastOverBound)} × bound` +
     ` | seeder egress ${f(m.seederEgressOverF)} F, line ${f(m.lineBytesOverF)} F, received ${f(m.downloadOverhead, 3)} F/host` +
-    ` | done ${m.completed}/${m.hosts}${m.killed > 0 ? ` (${m.killed} killed)` : ''} | sim ${f(m.wallS, 1)} s, ${m.events} events, peak RSS ${f(m.peakRssMiB, 0)} MiB${compare}`
+    ` | done ${m.completed}/${m.hosts}${m.killed > 0 ? ` (${m.killed} killed)` : ''} | sim ${f(m.wallS, 1)} s wall, ${f(m.cpuS, 1)} CPU-s, ${m.events} events, peak RSS ${f(m.peakRssMiB, 0)} MiB${compare}`
 }
 
 interface LabFigure { hosts: number, start: 'warm' | 'cold', lastS: number }

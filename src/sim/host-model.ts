@@ -41,6 +41,13 @@ export interface DriverOptions {
   endgameThreshold: number
   /** Passed to the PiecePicker: how long a chunk is not asked again of a peer that failed or refused it. @default 10_000 */
   retryAfterMs: number
+  /**
+   * Candidate rule, not in VersionSwarm: how long a 'busy' answer keeps the chunk off that peer. Undefined
+   * is VersionSwarm's behaviour (busy counts as a refusal: blocked for retryAfterMs).
+   */
+  busyRetryMs: number | undefined
+  /** Candidate rule, not in VersionSwarm: concurrent uploads one node serves to one requester (busy beyond). Undefined: no limit. */
+  maxUploadsPerPeer: number | undefined
 }
 
 export const DRIVER_DEFAULTS: DriverOptions = {
@@ -51,7 +58,9 @@ export const DRIVER_DEFAULTS: DriverOptions = {
   requestIdleMs: 20_000,
   tickMs: 2000,
   endgameThreshold: 16,
-  retryAfterMs: 10_000
+  retryAfterMs: 10_000,
+  busyRetryMs: undefined,
+  maxUploadsPerPeer: undefined
 }
 
 export type ServeDecision =
@@ -126,6 +135,7 @@ export class HostModel {
   readonly #failedHolders = new Map<number, Set<string>>()
   #writing = 0
   #uploads = 0
+  readonly #uploadsTo = new Map<string, number>()
   #scheduled = false
 
   constructor (init: HostModelInit) {
@@ -246,15 +256,21 @@ export class HostModel {
   serve (peer: string, index: number, failedHolders: readonly string[]): ServeDecision {
     if (!this.have.has(index)) return { status: 'missing' }
     if (this.#uploads >= this.#opts.maxUploads) return { status: 'busy' }
+    const to = this.#uploadsTo.get(peer) ?? 0
+    if (to >= (this.#opts.maxUploadsPerPeer ?? Infinity)) return { status: 'busy' }
     const verdict = this.#gate?.decide(peer, index, this.#io.now(), failedHolders)
     if (verdict !== undefined && !verdict.serve) return { status: 'refused', holders: verdict.holders }
     this.#uploads++
+    this.#uploadsTo.set(peer, to + 1)
     return { status: 'ok' }
   }
 
-  /** An upload admitted by serve ended after `bytes` bytes (all of them or fewer). */
-  uploadEnded (index: number, bytes: number): void {
+  /** An upload admitted by serve, to `peer`, ended after `bytes` bytes (all of them or fewer). */
+  uploadEnded (peer: string, index: number, bytes: number): void {
     this.#uploads--
+    const to = this.#uploadsTo.get(peer)! - 1
+    if (to === 0) this.#uploadsTo.delete(peer)
+    else this.#uploadsTo.set(peer, to)
     this.#gate?.served(index, bytes)
   }
 
@@ -304,7 +320,10 @@ export class HostModel {
   onResponse (peer: string, index: number, res: Exclude<ServeDecision, { status: 'ok' }>): void {
     if (!this.#requests.delete(`${peer}/${index}`)) return
     if (res.status === 'missing') this.#holderFailed(peer, index)
-    this.#picker!.requestFailed(peer, index, this.#io.now(), { refused: res.status !== 'missing' })
+    // The picker blocks for its retryAfterMs from the time given; dating a busy answer back shortens its block.
+    const busyRetry = this.#opts.busyRetryMs
+    const at = res.status === 'busy' && busyRetry !== undefined ? this.#io.now() - this.#opts.retryAfterMs + busyRetry : this.#io.now()
+    this.#picker!.requestFailed(peer, index, at, { refused: res.status !== 'missing' })
     if (res.status === 'refused') for (const h of res.holders) if (this.#wantMoreNeighbours()) this.connect(h)
     this.#schedule()
   }

@@ -25,10 +25,12 @@ export interface SimSummary {
   downloadOverhead: number
   events: number
   wallS: number
+  /** CPU seconds the run took (user + system), which a shared machine does not inflate as it does wall time. */
+  cpuS: number
   peakRssMiB: number
 }
 
-export function summarize (s: Scenario, r: SimResult, cost: { wallMs: number, peakRssBytes: number }): SimSummary {
+export function summarize (s: Scenario, r: SimResult, cost: { wallMs: number, cpuMs: number, peakRssBytes: number }): SimSummary {
   const done = r.hosts.filter(h => h.completedAt !== undefined)
   const times = done.map(h => h.completedAt!).sort((a, b) => a - b)
   const own = done.map(h => h.completedAt! - h.startedAt).sort((a, b) => a - b)
@@ -49,6 +51,7 @@ export function summarize (s: Scenario, r: SimResult, cost: { wallMs: number, pe
     downloadOverhead: done.length === 0 ? NaN : r.hostBytesDown / (done.length * s.modelBytes),
     events: r.events,
     wallS: cost.wallMs / 1000,
+    cpuS: cost.cpuMs / 1000,
     peakRssMiB: cost.peakRssBytes / 2 ** 20
   }
 }

@@ -257,7 +257,7 @@ class SwarmSim {
       const serverModel = to.model
       req.flow = this.#net.start([to.up, from.down], bytes, () => {
         req.flow = undefined
-        serverModel.uploadEnded(index, bytes)
+        serverModel.uploadEnded(from.id, index, bytes)
         q.after(lat, () => {
           if (req.cancelled) return
           this.#forget(req)
@@ -274,7 +274,7 @@ class SwarmSim {
     if (req.flow !== undefined) {
       const sent = this.#net.abort(req.flow)
       req.flow = undefined
-      if (req.to.alive) req.to.model.uploadEnded(req.index, sent)
+      if (req.to.alive) req.to.model.uploadEnded(req.from.id, req.index, sent)
     }
   }
 
