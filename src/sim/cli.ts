@@ -50,6 +50,7 @@ const OPTIONS: Array<{ flag: string, help: string, apply: Apply }> = [
   { flag: 'retry-after', help: 'how long a peer is not asked again for a chunk it refused, was busy for, or failed (picker retryAfterMs)', apply: (s, t) => { s.driver.retryAfterMs = parseDuration(t) } },
   { flag: 'busy-retry', help: 'candidate rule: how long a busy answer blocks the chunk on that peer (default: as a refusal, --retry-after)', apply: (s, t) => { s.driver.busyRetryMs = parseDuration(t) } },
   { flag: 'uploads-per-peer', help: 'candidate rule: concurrent uploads to one requester (default: no limit)', apply: (s, t) => { s.driver.maxUploadsPerPeer = int('--uploads-per-peer', t, 1) } },
+  { flag: 'upload-queue', help: 'candidate rule: requests queued when upload slots are taken, instead of busy (default 0)', apply: (s, t) => { s.driver.uploadQueue = int('--upload-queue', t) } },
   { flag: 'max-refusals', help: 'seeder refusals of one peer for one chunk before it serves anyway (0: never refuse)', apply: (s, t) => { s.policy.maxRefusals = int('--max-refusals', t) } },
   { flag: 'max-hints', help: 'holders named in a refusal', apply: (s, t) => { s.policy.maxHints = int('--max-hints', t, 1) } },
   { flag: 'late', help: 'fraction of hosts joining late, uniformly over --late-window', apply: (s, t) => { s.arrivals.lateFraction = num('--late', t) } },
@@ -104,6 +105,7 @@ function describe (s: Scenario): string {
     `inflight=${budget} perPeer=${s.driver.maxRequestsPerPeer} nbrs=${s.driver.maxNeighbours} uploads=${s.driver.maxUploads} refusals=${s.policy.maxRefusals ?? 2} retry=${s.driver.retryAfterMs / 1000}s` +
     (s.driver.busyRetryMs !== undefined ? ` busyRetry=${s.driver.busyRetryMs / 1000}s` : '') +
     (s.driver.maxUploadsPerPeer !== undefined ? ` uploadsPerPeer=${s.driver.maxUploadsPerPeer}` : '') +
+    (s.driver.uploadQueue > 0 ? ` uploadQueue=${s.driver.uploadQueue}` : '') +
     (s.arrivals.lateFraction > 0 ? ` late=${s.arrivals.lateFraction}/${s.arrivals.windowMs / 1000}s` : '') +
     (s.failures.killFraction > 0 ? ` kill=${s.failures.killFraction} restart=${s.failures.restartFraction}` : '')
 }

@@ -48,6 +48,11 @@ export interface DriverOptions {
   busyRetryMs: number | undefined
   /** Candidate rule, not in VersionSwarm: concurrent uploads one node serves to one requester (busy beyond). Undefined: no limit. */
   maxUploadsPerPeer: number | undefined
+  /**
+   * Candidate rule, not in VersionSwarm: requests a node holds in a FIFO queue when its upload slots are
+   * taken, served as slots free, instead of answering 'busy'. 0 is VersionSwarm's behaviour.
+   */
+  uploadQueue: number
 }
 
 export const DRIVER_DEFAULTS: DriverOptions = {
@@ -60,11 +65,13 @@ export const DRIVER_DEFAULTS: DriverOptions = {
   endgameThreshold: 16,
   retryAfterMs: 10_000,
   busyRetryMs: undefined,
-  maxUploadsPerPeer: undefined
+  maxUploadsPerPeer: undefined,
+  uploadQueue: 0
 }
 
 export type ServeDecision =
   | { status: 'ok' }
+  | { status: 'queued' }
   | { status: 'missing' }
   | { status: 'busy' }
   | { status: 'refused', holders: string[] }
@@ -136,6 +143,7 @@ export class HostModel {
   #writing = 0
   #uploads = 0
   readonly #uploadsTo = new Map<string, number>()
+  readonly #uploadQueue: Array<{ peer: string, index: number, failedHolders: readonly string[] }> = []
   #scheduled = false
 
   constructor (init: HostModelInit) {
@@ -252,17 +260,51 @@ export class HostModel {
 
   // --- Upload ---------------------------------------------------------------------------------
 
-  /** Upload admission for one request (VersionSwarm#serve). On 'ok' the caller must call uploadEnded. */
+  /**
+   * Upload admission for one request (VersionSwarm#serve). On 'ok' the caller must call uploadEnded; a
+   * 'queued' request is answered later, through admitQueued, unless the caller unqueues it first.
+   */
   serve (peer: string, index: number, failedHolders: readonly string[]): ServeDecision {
     if (!this.have.has(index)) return { status: 'missing' }
-    if (this.#uploads >= this.#opts.maxUploads) return { status: 'busy' }
-    const to = this.#uploadsTo.get(peer) ?? 0
-    if (to >= (this.#opts.maxUploadsPerPeer ?? Infinity)) return { status: 'busy' }
+    if (!this.#slotFor(peer)) {
+      if (this.#uploadQueue.length >= this.#opts.uploadQueue) return { status: 'busy' }
+      this.#uploadQueue.push({ peer, index, failedHolders })
+      return { status: 'queued' }
+    }
+    return this.#admit(peer, index, failedHolders)
+  }
+
+  #slotFor (peer: string): boolean {
+    return this.#uploads < this.#opts.maxUploads && (this.#uploadsTo.get(peer) ?? 0) < (this.#opts.maxUploadsPerPeer ?? Infinity)
+  }
+
+  #admit (peer: string, index: number, failedHolders: readonly string[]): Exclude<ServeDecision, { status: 'queued' | 'busy' | 'missing' }> {
     const verdict = this.#gate?.decide(peer, index, this.#io.now(), failedHolders)
     if (verdict !== undefined && !verdict.serve) return { status: 'refused', holders: verdict.holders }
     this.#uploads++
-    this.#uploadsTo.set(peer, to + 1)
+    this.#uploadsTo.set(peer, (this.#uploadsTo.get(peer) ?? 0) + 1)
     return { status: 'ok' }
+  }
+
+  /** The requester abandoned a queued request. */
+  unqueue (peer: string, index: number): void {
+    const at = this.#uploadQueue.findIndex(q => q.peer === peer && q.index === index)
+    if (at >= 0) this.#uploadQueue.splice(at, 1)
+  }
+
+  /** Queued requests that a free slot now admits, first come first served, with their answers. */
+  admitQueued (): Array<{ peer: string, index: number, decision: Exclude<ServeDecision, { status: 'queued' | 'busy' }> }> {
+    const out: Array<{ peer: string, index: number, decision: Exclude<ServeDecision, { status: 'queued' | 'busy' }> }> = []
+    for (let k = 0; k < this.#uploadQueue.length && this.#uploads < this.#opts.maxUploads;) {
+      const q = this.#uploadQueue[k]!
+      if (!this.#slotFor(q.peer)) {
+        k++
+        continue
+      }
+      this.#uploadQueue.splice(k, 1)
+      out.push({ peer: q.peer, index: q.index, decision: this.#admit(q.peer, q.index, q.failedHolders) })
+    }
+    return out
   }
 
   /** An upload admitted by serve, to `peer`, ended after `bytes` bytes (all of them or fewer). */
@@ -317,7 +359,7 @@ export class HostModel {
   }
 
   /** A non-'ok' answer. */
-  onResponse (peer: string, index: number, res: Exclude<ServeDecision, { status: 'ok' }>): void {
+  onResponse (peer: string, index: number, res: Exclude<ServeDecision, { status: 'ok' | 'queued' }>): void {
     if (!this.#requests.delete(`${peer}/${index}`)) return
     if (res.status === 'missing') this.#holderFailed(peer, index)
     // The picker blocks for its retryAfterMs from the time given; dating a busy answer back shortens its block.

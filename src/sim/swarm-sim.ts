@@ -17,7 +17,7 @@ import { UploadPolicy } from '../seeder/upload-policy.ts'
 import { createRng, randomInt, type Rng } from '../util/random.ts'
 import { TokenBucket } from '../util/token-bucket.ts'
 import { EventQueue, type Scheduled } from './event-queue.ts'
-import { HostModel, type HostIo, type Role } from './host-model.ts'
+import { HostModel, type HostIo, type Role, type ServeDecision } from './host-model.ts'
 import { Link, Network, type Flow } from './network.ts'
 import type { Scenario } from './scenario.ts'
 
@@ -65,6 +65,8 @@ interface Req {
   fromModel: HostModel
   index: number
   flow: Flow | undefined
+  /** Waiting in the server's upload queue. */
+  queued: boolean
   cancelled: boolean
 }
 
@@ -237,7 +239,7 @@ class SwarmSim {
   #request (from: SimNode, fromModel: HostModel, to: SimNode, index: number, failedHolders: readonly string[]): void {
     const q = this.#queue
     const lat = this.#s.latencyMs
-    const req: Req = { from, to, fromModel, index, flow: undefined, cancelled: false }
+    const req: Req = { from, to, fromModel, index, flow: undefined, queued: false, cancelled: false }
     this.#reqs.set(reqKey(from.id, to.id, index), req)
     from.reqs.add(req)
     to.reqs.add(req)
@@ -245,36 +247,54 @@ class SwarmSim {
       if (req.cancelled) return
       if (!to.alive) return // the requester detaches from the dead node and cancels
       const decision = to.model.serve(from.id, index, failedHolders)
-      if (decision.status !== 'ok') {
-        q.after(lat, () => {
-          if (req.cancelled) return
-          this.#forget(req)
-          fromModel.onResponse(to.id, index, decision)
-        })
-        return
-      }
-      const bytes = this.#layout.length[index]!
-      const serverModel = to.model
-      req.flow = this.#net.start([to.up, from.down], bytes, () => {
-        req.flow = undefined
-        serverModel.uploadEnded(from.id, index, bytes)
-        q.after(lat, () => {
-          if (req.cancelled) return
-          this.#forget(req)
-          if (fromModel.onDelivered(to.id, index, bytes)) fromModel.onWritten(index)
-        })
+      if (decision.status === 'queued') req.queued = true
+      else this.#answer(req, decision)
+    })
+  }
+
+  /** Carries out the server's answer to a request: a transfer, or a message back. */
+  #answer (req: Req, decision: Exclude<ServeDecision, { status: 'queued' }>): void {
+    const q = this.#queue
+    const lat = this.#s.latencyMs
+    const { from, to, fromModel, index } = req
+    req.queued = false
+    if (decision.status !== 'ok') {
+      q.after(lat, () => {
+        if (req.cancelled) return
+        this.#forget(req)
+        fromModel.onResponse(to.id, index, decision)
+      })
+      return
+    }
+    const bytes = this.#layout.length[index]!
+    const serverModel = to.model
+    req.flow = this.#net.start([to.up, from.down], bytes, () => {
+      req.flow = undefined
+      this.#uploadEnded(to, serverModel, from.id, index, bytes)
+      q.after(lat, () => {
+        if (req.cancelled) return
+        this.#forget(req)
+        if (fromModel.onDelivered(to.id, index, bytes)) fromModel.onWritten(index)
       })
     })
+  }
+
+  /** An upload ended: the slot goes to queued requests, if the server queues. */
+  #uploadEnded (server: SimNode, serverModel: HostModel, peer: string, index: number, bytes: number): void {
+    serverModel.uploadEnded(peer, index, bytes)
+    if (!server.alive || server.model !== serverModel) return
+    for (const a of serverModel.admitQueued()) this.#answer(this.#reqs.get(reqKey(a.peer, server.id, a.index))!, a.decision)
   }
 
   #cancel (req: Req | undefined): void {
     if (req === undefined || req.cancelled) return
     req.cancelled = true
     this.#forget(req)
+    if (req.queued && req.to.alive) req.to.model.unqueue(req.from.id, req.index)
     if (req.flow !== undefined) {
       const sent = this.#net.abort(req.flow)
       req.flow = undefined
-      if (req.to.alive) req.to.model.uploadEnded(req.from.id, req.index, sent)
+      if (req.to.alive) this.#uploadEnded(req.to, req.to.model, req.from.id, req.index, sent)
     }
   }
 
