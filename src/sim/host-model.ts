@@ -42,10 +42,12 @@ export interface DriverOptions {
   /** Passed to the PiecePicker: how long a chunk is not asked again of a peer that failed or refused it. @default 10_000 */
   retryAfterMs: number
   /**
-   * Candidate rule, not in VersionSwarm: how long a 'busy' answer keeps the chunk off that peer. Undefined
-   * is VersionSwarm's behaviour (busy counts as a refusal: blocked for retryAfterMs).
+   * Candidate rule, not in VersionSwarm: after a 'busy' answer, ask that peer for nothing for this long,
+   * and leave the chunk free for other peers at once. Undefined is VersionSwarm's behaviour: busy counts
+   * as a refusal of that one chunk (blocked on that peer for retryAfterMs), so the next pick asks the same
+   * busy peer for another chunk, and again, one round trip each.
    */
-  busyRetryMs: number | undefined
+  busyBackoffMs: number | undefined
   /** Candidate rule, not in VersionSwarm: concurrent uploads one node serves to one requester (busy beyond). Undefined: no limit. */
   maxUploadsPerPeer: number | undefined
   /**
@@ -64,7 +66,7 @@ export const DRIVER_DEFAULTS: DriverOptions = {
   tickMs: 2000,
   endgameThreshold: 16,
   retryAfterMs: 10_000,
-  busyRetryMs: undefined,
+  busyBackoffMs: undefined,
   maxUploadsPerPeer: undefined,
   uploadQueue: 0
 }
@@ -140,6 +142,8 @@ export class HostModel {
   readonly #dialing = new Set<string>()
   readonly #requests = new Set<string>()
   readonly #failedHolders = new Map<number, Set<string>>()
+  /** Candidate rule busyBackoffMs: peers not to ask before this time. */
+  readonly #busyUntil = new Map<string, number>()
   #writing = 0
   #uploads = 0
   readonly #uploadsTo = new Map<string, number>()
@@ -338,6 +342,7 @@ export class HostModel {
       const peer = this.#order[(start + k) % n]!
       // Outside the tail the picker can only pick what the peer has and this host lacks: skip the scan.
       if (!tail && this.#sessions.get(peer)!.interesting === 0) continue
+      if ((this.#busyUntil.get(peer) ?? -Infinity) > now) continue
       const inflight = this.#picker!.peerStats(peer)?.inflight ?? 0
       const free = Math.min(this.#opts.maxRequestsPerPeer - inflight, this.#budget - this.#requests.size - this.#writing)
       for (const index of this.#picker!.pick(peer, free, now)) this.#request(peer, index)
@@ -362,9 +367,10 @@ export class HostModel {
   onResponse (peer: string, index: number, res: Exclude<ServeDecision, { status: 'ok' | 'queued' }>): void {
     if (!this.#requests.delete(`${peer}/${index}`)) return
     if (res.status === 'missing') this.#holderFailed(peer, index)
-    // The picker blocks for its retryAfterMs from the time given; dating a busy answer back shortens its block.
-    const busyRetry = this.#opts.busyRetryMs
-    const at = res.status === 'busy' && busyRetry !== undefined ? this.#io.now() - this.#opts.retryAfterMs + busyRetry : this.#io.now()
+    const backoff = res.status === 'busy' ? this.#opts.busyBackoffMs : undefined
+    if (backoff !== undefined) this.#busyUntil.set(peer, this.#io.now() + backoff)
+    // The picker blocks the chunk for its retryAfterMs from the time given: dated back, a busy answer blocks nothing.
+    const at = backoff !== undefined ? this.#io.now() - this.#opts.retryAfterMs : this.#io.now()
     this.#picker!.requestFailed(peer, index, at, { refused: res.status !== 'missing' })
     if (res.status === 'refused') for (const h of res.holders) if (this.#wantMoreNeighbours()) this.connect(h)
     this.#schedule()

@@ -121,4 +121,37 @@ describe('HostModel (VersionSwarm driving around the real picker)', () => {
     expect(calls.cancel).toEqual([['a', 0]])
     expect(calls.request.at(-1)).toEqual(['b', 0, undefined])
   })
+
+  it('candidate busyBackoffMs: a busy peer is asked nothing for a while, and the chunk goes elsewhere at once', () => {
+    const { host, calls, flush, all, setNow } = peer(2, { busyBackoffMs: 500, maxRequestsPerPeer: 1 })
+    host.attach('a', 'peer', all)
+    flush()
+    const [, first] = calls.request[0]!
+    host.onResponse('a', first, { status: 'busy' })
+    flush()
+    expect(calls.request).toHaveLength(1)
+    host.attach('b', 'peer', all)
+    flush()
+    // b is asked, possibly for the very chunk a was busy for; a is left alone until 500 ms have passed
+    expect(calls.request.slice(1).map(r => r[0])).toEqual(['b'])
+    setNow(501)
+    host.tick()
+    flush()
+    expect(calls.request.slice(2).map(r => r[0])).toEqual(['a'])
+  })
+
+  it('candidate uploadQueue: with its slots taken a node queues requests and admits them first come first served', () => {
+    const { host } = peer(4, { maxUploads: 1, uploadQueue: 1 })
+    for (const i of [0, 1, 2, 3]) host.have.set(i)
+    expect(host.serve('x', 0, [])).toEqual({ status: 'ok' })
+    expect(host.serve('y', 1, [])).toEqual({ status: 'queued' })
+    expect(host.serve('z', 2, [])).toEqual({ status: 'busy' })
+    host.uploadEnded('x', 0, 4 * MiB)
+    expect(host.admitQueued()).toEqual([{ peer: 'y', index: 1, decision: { status: 'ok' } }])
+    expect(host.admitQueued()).toEqual([])
+    expect(host.serve('z', 2, [])).toEqual({ status: 'queued' })
+    host.unqueue('z', 2)
+    host.uploadEnded('y', 1, 4 * MiB)
+    expect(host.admitQueued()).toEqual([])
+  })
 })
