@@ -14,7 +14,7 @@ import { InvalidInputError } from '../errors.ts'
 import { formatBytes, parseBytes, parseDuration, parseRate } from '../util/units.ts'
 import { summarize, type SimSummary } from './report.ts'
 import { defaultScenario, type Scenario } from './scenario.ts'
-import { simulate } from './swarm-sim.ts'
+import { simulate, type Progress } from './swarm-sim.ts'
 
 type Apply = (s: Scenario, text: string) => void
 
@@ -88,10 +88,10 @@ export function scenariosFrom (values: ReadonlyMap<string, readonly string[]>): 
 
 export interface RunRow { scenario: Scenario, summary: SimSummary }
 
-export function runOne (s: Scenario): RunRow {
+export function runOne (s: Scenario, onProgress?: (p: Progress) => void): RunRow {
   const t0 = performance.now()
   const cpu0 = process.cpuUsage()
-  const result = simulate(s)
+  const result = simulate(s, onProgress)
   const wallMs = performance.now() - t0
   const cpu = process.cpuUsage(cpu0)
   return { scenario: s, summary: summarize(s, result, { wallMs, cpuMs: (cpu.user + cpu.system) / 1000, peakRssBytes: process.resourceUsage().maxRSS * 1024 }) }
@@ -126,6 +126,7 @@ function main (argv: string[]): void {
     .description('Chunk-level swarm simulation with the real piece picker, upload policy and pull planner. Every option takes a comma-separated list; runs are all combinations.')
     .exitOverride()
     .option('--json', 'one JSON object per run instead of text')
+    .option('--progress', 'print simulated time and hosts done to stderr every simulated minute')
     .option('--compare <file>', 'lab figures to print beside the simulated ones: [{"hosts":8,"start":"warm","lastS":21.3}]')
   for (const o of OPTIONS) program.addOption(new Option(`--${o.flag} <values>`, o.help))
   program.parse(argv)
@@ -137,7 +138,11 @@ function main (argv: string[]): void {
   }
   const lab = typeof opts.compare === 'string' ? JSON.parse(readFileSync(opts.compare, 'utf8')) as LabFigure[] : []
   for (const s of scenariosFrom(values)) {
-    const row = runOne(s)
+    const t0 = performance.now()
+    const progress = opts.progress === true
+      ? (p: Progress) => { console.error(`  t=${(p.at / 1000).toFixed(0)} s: ${p.completed}/${p.expected} hosts done, ${p.events} events, ${((performance.now() - t0) / 1000).toFixed(0)} s wall`) }
+      : undefined
+    const row = runOne(s, progress)
     const measured = lab.find(l => l.hosts === s.hosts && (l.start === 'warm') === s.warm)?.lastS
     if (opts.json === true) console.log(JSON.stringify({ scenario: s, ...row.summary, ...(measured !== undefined ? { labLastS: measured } : {}) }))
     else console.log(formatRow(row, measured))

@@ -74,8 +74,17 @@ const SEEDER = 's'
 /** Opening a session: TCP handshake, Noise XX, hello and bitfield — about two round trips. */
 const SESSION_DELAYS = 4
 
-export function simulate (s: Scenario): SimResult {
-  return new SwarmSim(s).run()
+export interface Progress {
+  /** Simulated time, ms. */
+  at: number
+  completed: number
+  expected: number
+  events: number
+}
+
+/** Runs a scenario to the end; `onProgress` is called every simulated minute (long runs take minutes). */
+export function simulate (s: Scenario, onProgress?: (p: Progress) => void): SimResult {
+  return new SwarmSim(s, onProgress).run()
 }
 
 class SwarmSim {
@@ -96,8 +105,11 @@ class SwarmSim {
   #completed = 0
   #lineBytes = 0
 
-  constructor (s: Scenario) {
+  readonly #onProgress: ((p: Progress) => void) | undefined
+
+  constructor (s: Scenario, onProgress?: (p: Progress) => void) {
     this.#s = s
+    this.#onProgress = onProgress
     this.#rng = createRng(s.seed)
     const fileSize = Math.ceil(s.modelBytes / s.files)
     const files = Array.from({ length: s.files }, (_, i) => ({ path: `model-${String(i).padStart(5, '0')}.bin`, size: Math.min(fileSize, s.modelBytes - i * fileSize), mode: 0o644 }))
@@ -126,6 +138,7 @@ class SwarmSim {
       this.#queue.at(at, () => this.#start(node, new Bitfield(this.#layout.count)))
     }
     this.#scheduleFailures()
+    if (this.#onProgress !== undefined) this.#reportProgress(this.#onProgress)
     this.#queue.run(s.maxSimMs, () => this.#completed >= this.#expected)
     let down = 0
     let up = 0
@@ -142,6 +155,13 @@ class SwarmSim {
       hostBytesUp: up,
       events: this.#queue.processed
     }
+  }
+
+  #reportProgress (report: (p: Progress) => void): void {
+    this.#queue.after(60_000, () => {
+      report({ at: this.#queue.now, completed: this.#completed, expected: this.#expected, events: this.#queue.processed })
+      if (this.#completed < this.#expected) this.#reportProgress(report)
+    })
   }
 
   #newNode (id: string, role: Role, up: number, down: number): SimNode {
