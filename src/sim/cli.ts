@@ -53,6 +53,7 @@ const OPTIONS: Array<{ flag: string, help: string, apply: Apply }> = [
   { flag: 'upload-queue', help: 'candidate rule: requests queued when upload slots are taken, instead of busy (default 0)', apply: (s, t) => { s.driver.uploadQueue = int('--upload-queue', t) } },
   { flag: 'max-refusals', help: 'seeder refusals of one peer for one chunk before it serves anyway (0: never refuse)', apply: (s, t) => { s.policy.maxRefusals = int('--max-refusals', t) } },
   { flag: 'max-hints', help: 'holders named in a refusal', apply: (s, t) => { s.policy.maxHints = int('--max-hints', t, 1) } },
+  { flag: 'until', help: 'stop at this simulated time (e.g. 60s); hosts not done by then count as not done', apply: (s, t) => { s.maxSimMs = parseDuration(t) } },
   { flag: 'late', help: 'fraction of hosts joining late, uniformly over --late-window', apply: (s, t) => { s.arrivals.lateFraction = num('--late', t) } },
   { flag: 'late-window', help: 'window for late joiners (e.g. 60s)', apply: (s, t) => { s.arrivals.windowMs = parseDuration(t) } },
   { flag: 'kill', help: 'fraction of hosts killed at random times in --kill-window', apply: (s, t) => { s.failures.killFraction = num('--kill', t) } },
