@@ -51,6 +51,7 @@ const OPTIONS: Array<{ flag: string, help: string, apply: Apply }> = [
   { flag: 'busy-backoff', help: 'candidate rule: after a busy answer ask that peer nothing for this long, and leave the chunk free (default: busy blocks that chunk on that peer for --retry-after)', apply: (s, t) => { s.driver.busyBackoffMs = parseDuration(t) } },
   { flag: 'uploads-per-peer', help: 'candidate rule: concurrent uploads to one requester (default: no limit)', apply: (s, t) => { s.driver.maxUploadsPerPeer = int('--uploads-per-peer', t, 1) } },
   { flag: 'upload-queue', help: 'candidate rule: requests queued when upload slots are taken, instead of busy (default 0)', apply: (s, t) => { s.driver.uploadQueue = int('--upload-queue', t) } },
+  { flag: 'hints', help: 'members the seeder hints to a newcomer: most (those holding the most chunks, as VersionSwarm) or random (candidate rule)', apply: (s, t) => { s.driver.hints = t === 'most' || t === 'random' ? t : bad('--hints', t, 'most or random') } },
   { flag: 'max-refusals', help: 'seeder refusals of one peer for one chunk before it serves anyway (0: never refuse)', apply: (s, t) => { s.policy.maxRefusals = int('--max-refusals', t) } },
   { flag: 'max-hints', help: 'holders named in a refusal', apply: (s, t) => { s.policy.maxHints = int('--max-hints', t, 1) } },
   { flag: 'until', help: 'stop at this simulated time (e.g. 60s); hosts not done by then count as not done', apply: (s, t) => { s.maxSimMs = parseDuration(t) } },
@@ -107,6 +108,7 @@ function describe (s: Scenario): string {
     (s.driver.busyBackoffMs !== undefined ? ` busyBackoff=${s.driver.busyBackoffMs / 1000}s` : '') +
     (s.driver.maxUploadsPerPeer !== undefined ? ` uploadsPerPeer=${s.driver.maxUploadsPerPeer}` : '') +
     (s.driver.uploadQueue > 0 ? ` uploadQueue=${s.driver.uploadQueue}` : '') +
+    (s.driver.hints !== 'most' ? ` hints=${s.driver.hints}` : '') +
     (s.arrivals.lateFraction > 0 ? ` late=${s.arrivals.lateFraction}/${s.arrivals.windowMs / 1000}s` : '') +
     (s.failures.killFraction > 0 ? ` kill=${s.failures.killFraction} restart=${s.failures.restartFraction}` : '')
 }

@@ -55,6 +55,11 @@ export interface DriverOptions {
    * taken, served as slots free, instead of answering 'busy'. 0 is VersionSwarm's behaviour.
    */
   uploadQueue: number
+  /**
+   * How the seeder picks the members it hints to a newcomer: 'most' (VersionSwarm: those holding the most
+   * chunks, so every newcomer of a moment gets the same few) or 'random' (candidate rule: a uniform sample).
+   */
+  hints: 'most' | 'random'
 }
 
 export const DRIVER_DEFAULTS: DriverOptions = {
@@ -68,7 +73,8 @@ export const DRIVER_DEFAULTS: DriverOptions = {
   retryAfterMs: 10_000,
   busyBackoffMs: undefined,
   maxUploadsPerPeer: undefined,
-  uploadQueue: 0
+  uploadQueue: 0,
+  hints: 'most'
 }
 
 export type ServeDecision =
@@ -236,14 +242,14 @@ export class HostModel {
     return peers + this.#dialing.size < this.#opts.maxNeighbours
   }
 
-  /** Up to maxNeighbours members holding the most, ties in random order (VersionSwarm#hintsFor). */
+  /** Up to maxNeighbours members holding the most, ties in random order (VersionSwarm#hintsFor); or a random sample. */
   #hintsFor (exclude: string): string[] {
     const k = this.#opts.maxNeighbours
     const best: Array<{ id: string, count: number, key: number }> = []
     for (const id of this.#order) {
       const s = this.#sessions.get(id)!
       if (id === exclude || s.role !== 'peer') continue
-      const item = { id, count: s.bits.count, key: this.#rng() }
+      const item = { id, count: this.#opts.hints === 'most' ? s.bits.count : 0, key: this.#rng() }
       let at = best.length
       while (at > 0 && (best[at - 1]!.count < item.count || (best[at - 1]!.count === item.count && best[at - 1]!.key > item.key))) at--
       if (at >= k) continue
