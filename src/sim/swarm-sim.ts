@@ -165,6 +165,7 @@ class SwarmSim {
   }
 
   #newNode (id: string, role: Role, up: number, down: number): SimNode {
+    // The model is made when the node starts; until then nothing can reach it (no one has its id).
     return { id, role, model: undefined as unknown as HostModel, up: new Link(up), down: new Link(down), alive: false, reqs: new Set(), startedAt: NaN, completedAt: undefined, killed: false, tick: undefined }
   }
 
@@ -383,9 +384,7 @@ class SwarmSim {
       this.#liveAt.set(last, at)
     }
     this.#liveAt.delete(node.id)
-    for (const req of [...node.reqs]) {
-      if (req.to === node || req.from === node) this.#cancel(req)
-    }
+    for (const req of [...node.reqs]) this.#cancel(req)
     const neighbours = node.model.neighbourIds().slice()
     this.#queue.after(this.#s.latencyMs, () => {
       for (const id of neighbours) {
