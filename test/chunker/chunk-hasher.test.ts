@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtemp, mkdir, writeFile, symlink } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, writeFile, symlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { hashChunks, listModelFiles, manifestFromDirectory, readFileRange } from '../../src/chunker/chunk-hasher.ts'
 import { chunkLayout } from '../../src/chunker/manifest.ts'
 import { InvalidInputError } from '../../src/errors.ts'
+import { tempDir } from '../support/temp.ts'
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex')
 
@@ -41,7 +41,7 @@ describe('hashChunks', () => {
 
 describe('directories', () => {
   async function model (): Promise<{ dir: string, files: Record<string, Buffer> }> {
-    const dir = await mkdtemp(join(tmpdir(), 'ms-hasher-'))
+    const dir = await tempDir('ms-hasher-')
     const files: Record<string, Buffer> = {
       'config.json': Buffer.from('{"a":1}'),
       'empty': Buffer.alloc(0),

@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, mkdir, readdir, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ChunkStore } from '../../src/chunker/chunk-store.ts'
 import { manifestFromDirectory } from '../../src/chunker/chunk-hasher.ts'
 import { readSourceChunk } from './source-chunk.ts'
+import { tempDir } from '../support/temp.ts'
 
 describe('ChunkStore.remove', () => {
   it('deletes a complete store and a partial one, leaving nothing behind, and a removed store reopens empty', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'ms-store-rm-'))
+    const root = await tempDir('ms-store-rm-')
     const src = join(root, 'src')
     await mkdir(src)
     await writeFile(join(src, 'a.bin'), randomBytes(4096 * 3))

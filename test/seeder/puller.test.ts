@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { manifestFromDirectory } from '../../src/chunker/chunk-hasher.ts'
 import { ChunkStore } from '../../src/chunker/chunk-store.ts'
@@ -12,13 +11,14 @@ import type { Origin, OriginListing, ReadSink } from '../../src/origins/origin.t
 import type { ModelVersion } from '../../src/model-version.ts'
 import { pullVersion } from '../../src/seeder/puller.ts'
 import { errorOf } from '../support/errors.ts'
+import { tempDir } from '../support/temp.ts'
 
 const C = 4096
 const ref = { name: 'm', version: 'v1' }
 
 /** A real model directory: big.bin (9.5 chunks), small.bin (1 chunk), empty. */
 async function model (): Promise<{ root: string, origin: LocalDirOrigin, manifest: Manifest, files: Record<string, Buffer> }> {
-  const root = await mkdtemp(join(tmpdir(), 'ms-puller-'))
+  const root = await tempDir('ms-puller-')
   const files = { 'big.bin': randomBytes(9.5 * C), 'small.bin': randomBytes(C), empty: Buffer.alloc(0) }
   const dir = join(root, 'origin', ref.name, ref.version)
   await mkdir(dir, { recursive: true })

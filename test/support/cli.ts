@@ -3,13 +3,13 @@
  * the same bin a user runs, and tests read its JSON output.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { hashFileRange, listModelFiles } from '../../src/chunker/chunk-hasher.ts'
 import { generateModel } from '../../src/cli/demo-model.ts'
+import { tempDir } from './temp.ts'
 
 export const BIN = fileURLToPath(new URL('../../bin/modelswarm.js', import.meta.url))
 
@@ -66,7 +66,7 @@ export interface TestModel { root: string, origin: string, source: string, name:
 
 /** A generated model in a local origin, published with _SUCCESS unless `publish` is false. */
 export async function makeModel (size: number, opts: { name?: string, version?: string, publish?: boolean } = {}): Promise<TestModel> {
-  const root = await mkdtemp(join(tmpdir(), 'ms-it-'))
+  const root = await tempDir('ms-it-')
   const name = opts.name ?? 'it-llm'
   const version = opts.version ?? 'v1'
   const origin = join(root, 'origin')
