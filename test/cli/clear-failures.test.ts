@@ -2,23 +2,17 @@
  * Inputs that used to hang, spin or wait out a 10-minute timeout, run as a user runs them (the real
  * binary, real processes): each now ends at once with a clear error and its documented status, or works.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { spawn } from 'node:child_process'
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { BIN, run, startFetch, startSeeder, type Proc, type TestModel } from '../support/cli.ts'
+import { BIN, run, startFetch, startSeeder, type TestModel, track } from '../support/cli.ts'
+import { tempDir } from '../support/temp.ts'
 
-const procs: Proc[] = []
-const track = <T extends Proc>(p: T): T => { procs.push(p); return p }
-afterEach(async () => { await Promise.all(procs.splice(0).map(p => p.kill('SIGKILL'))) })
-const roots: string[] = []
-afterAll(async () => { await Promise.all(roots.map(r => rm(r, { recursive: true, force: true }))) })
 
 async function emptyModel (): Promise<TestModel> {
-  const root = await mkdtemp(join(tmpdir(), 'ms-failures-'))
-  roots.push(root)
+  const root = await tempDir('ms-failures-')
   const source = join(root, 'origin', 'it-llm', 'v1')
   await mkdir(source, { recursive: true })
   await writeFile(join(source, 'empty.txt'), '')

@@ -6,15 +6,13 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { makeModel, startFetch, startSeeder, treeDigests, type Proc } from '../support/cli.ts'
+import { killTracked, makeModel, startFetch, startSeeder, track, treeDigests } from '../support/cli.ts'
 import { canMount, mountTmpfs } from '../support/tmpfs.ts'
 
 const MiB = 1024 * 1024
-const procs: Proc[] = []
-const track = <T extends Proc>(p: T): T => { procs.push(p); return p }
 const cleanups: Array<() => Promise<unknown>> = []
 afterEach(async () => {
-  await Promise.all(procs.splice(0).map(p => p.kill('SIGKILL')))
+  await killTracked()
   for (const c of cleanups.splice(0).reverse()) await c()
 })
 

@@ -3,19 +3,13 @@
  * fetch over IPv6 used to fall back to libp2p streams: `ECONNREFUSED ::1:<bulk port>`), on the port
  * `--bulk-port` fixes, so a firewall that opens known ports keeps the fast path.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { rm } from 'node:fs/promises'
+import { describe, expect, it } from 'vitest'
 import { connect, createServer } from 'node:net'
 import { join } from 'node:path'
-import { makeModel, run, startFetch, treeDigests, type Proc } from '../support/cli.ts'
+import { makeModel, run, startFetch, track, treeDigests } from '../support/cli.ts'
 import { SWARM_MSG } from '../../src/peer/swarm-log.ts'
 
 const MiB = 1024 * 1024
-const procs: Proc[] = []
-const track = <T extends Proc>(p: T): T => { procs.push(p); return p }
-afterEach(async () => { await Promise.all(procs.splice(0).map(p => p.kill('SIGKILL'))) })
-const roots: string[] = []
-afterAll(async () => { await Promise.all(roots.map(r => rm(r, { recursive: true, force: true }))) })
 
 async function freePort (): Promise<number> {
   const s = createServer()
@@ -33,7 +27,6 @@ const reachable = (host: string, port: number): Promise<boolean> => new Promise(
 describe('addresses', () => {
   it('a seeder on IPv4 and IPv6 serves the bulk path on both, on the fixed --bulk-port; a fetch over IPv6 keeps the fast path', async () => {
     const model = await makeModel(8 * MiB)
-    roots.push(model.root)
     const bulkPort = await freePort()
     const seeder = track(run(['--log-level', 'info', 'seed', '--origin', model.origin, '--cache-dir', join(model.root, 'seeder'), '--listen', '/ip4/127.0.0.1/tcp/0', '--listen', '/ip6/::1/tcp/0',
       '--bulk-port', String(bulkPort), '--admin', '127.0.0.1:0', '--chunk-size', '1MiB', '--json']))

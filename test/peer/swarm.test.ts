@@ -2,16 +2,13 @@
  * The swarm's user stories, each with real processes on loopback: a `modelswarm seed` daemon and
  * `modelswarm fetch` processes, talking libp2p (TCP + Noise + yamux) to each other.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Bitfield } from '../../src/chunker/bitfield.ts'
-import { makeModel, run, seederVersions, startFetch, startSeeder, treeDigests, type Proc } from '../support/cli.ts'
+import { makeModel, run, seederVersions, startFetch, startSeeder, track, treeDigests } from '../support/cli.ts'
 
 const MiB = 1024 * 1024
-const procs: Proc[] = []
-const track = <T extends Proc>(p: T): T => { procs.push(p); return p }
-afterEach(async () => { await Promise.all(procs.splice(0).map(p => p.kill('SIGKILL'))) })
 
 describe('swarm', () => {
   it('eight hosts fetch one model; outputs are byte-identical and the seeder sends far less than 8 copies', async () => {

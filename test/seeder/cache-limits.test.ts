@@ -3,18 +3,15 @@
  * on the origin): keep-K retention with preheat on demand, capacity with LRU eviction and pins, and a
  * clear refusal when a version cannot fit.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateModel } from '../../src/cli/demo-model.ts'
-import { run, type Proc, type SeederProc } from '../support/cli.ts'
+import { type Proc, run, type SeederProc, track } from '../support/cli.ts'
 import { models, waitForVersion } from '../hdfs/seeder-process.ts'
 
 const MiB = 1024 * 1024
-const procs: Proc[] = []
-const track = <T extends Proc>(p: T): T => { procs.push(p); return p }
-afterEach(async () => { await Promise.all(procs.splice(0).map(p => p.kill('SIGKILL'))) })
 const roots: string[] = []
 afterAll(async () => { await Promise.all(roots.map(r => rm(r, { recursive: true, force: true }))) })
 const tempRoot = async (): Promise<string> => { const r = await mkdtemp(join(tmpdir(), 'ms-cache-')); roots.push(r); return r }

@@ -3,7 +3,7 @@
  * processes: a `modelswarm seed --hdfs` daemon and `modelswarm fetch` hosts. Bytes over the line are
  * counted by the seeder's WebHDFS client at the HTTP layer and read from its admin API.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,13 +12,10 @@ import { chunkLayout, decodeHeader } from '../../src/chunker/manifest.ts'
 import { startMiniHdfs, type MiniHdfs } from '../hdfs/mini-hdfs.ts'
 import { contentBytes } from '../hdfs/mini-hdfs-content.ts'
 import { cachePath, expectedDigests, models, startHdfsSeeder, totalSize, waitForVersion, writeFiles, type HdfsFile } from '../hdfs/seeder-process.ts'
-import { startFetch, treeDigests, type Proc } from '../support/cli.ts'
+import { startFetch, track, treeDigests } from '../support/cli.ts'
 
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
-const procs: Proc[] = []
-const track = <T extends Proc>(p: T): T => { procs.push(p); return p }
-afterEach(async () => { await Promise.all(procs.splice(0).map(p => p.kill('SIGKILL'))) })
 
 const V1: HdfsFile[] = [
   { path: 'config.json', size: 2000, seed: 3 },

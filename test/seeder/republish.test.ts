@@ -4,20 +4,15 @@
  * starts, detects a change made while it was down and one made in place during a pull, withdraws what
  * it pulled of the old content and pulls the new one as another revision; hosts get the new bytes whole.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createHash } from 'node:crypto'
-import { mkdir, mkdtemp, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { seederVersions, startFetch, startSeeder, type Proc, type TestModel } from '../support/cli.ts'
+import { seederVersions, startFetch, startSeeder, type TestModel, track } from '../support/cli.ts'
+import { tempDir } from '../support/temp.ts'
 
 const MiB = 1024 * 1024
 const SIZE = 16 * MiB
-const procs: Proc[] = []
-const track = <T extends Proc>(p: T): T => { procs.push(p); return p }
-afterEach(async () => { await Promise.all(procs.splice(0).map(p => p.kill('SIGKILL'))) })
-const roots: string[] = []
-afterAll(async () => { await Promise.all(roots.map(r => rm(r, { recursive: true, force: true }))) })
 
 /** Deterministic, incompressible content; `tag` makes A and B differ in every chunk. */
 function content (tag: string): Buffer {
@@ -27,8 +22,7 @@ function content (tag: string): Buffer {
 }
 
 async function origin (): Promise<TestModel> {
-  const root = await mkdtemp(join(tmpdir(), 'ms-republish-'))
-  roots.push(root)
+  const root = await tempDir('ms-republish-')
   const source = join(root, 'origin', 'it-llm', 'v1')
   await mkdir(join(source, 'cfg'), { recursive: true, mode: 0o750 })
   await writeFile(join(source, 'cfg', 'config.json'), '{}')

@@ -4,22 +4,16 @@
  * blaming the network; the seeder, told, re-verifies its copy, drops it, pulls it again and says so; a
  * rerun gets byte-identical output.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { open, rm } from 'node:fs/promises'
+import { describe, expect, it } from 'vitest'
+import { open } from 'node:fs/promises'
 import { join } from 'node:path'
-import { makeModel, seederVersions, startFetch, startSeeder, treeDigests, type Proc } from '../support/cli.ts'
+import { makeModel, seederVersions, startFetch, startSeeder, track, treeDigests } from '../support/cli.ts'
 
 const MiB = 1024 * 1024
-const procs: Proc[] = []
-const track = <T extends Proc>(p: T): T => { procs.push(p); return p }
-afterEach(async () => { await Promise.all(procs.splice(0).map(p => p.kill('SIGKILL'))) })
-const roots: string[] = []
-afterAll(async () => { await Promise.all(roots.map(r => rm(r, { recursive: true, force: true }))) })
 
 describe('a rotten chunk in the seeder\'s cache', () => {
   it('fails the host fast with the chunk and seeder named, and the seeder repairs its copy from the origin', async () => {
     const model = await makeModel(32 * MiB)
-    roots.push(model.root)
     const seeder = track(await startSeeder(model, ['--chunk-size', '4MiB']))
     await seeder.waitFor(m => m.msg === 'version pulled')
     const [v] = await seederVersions(seeder.admin)

@@ -7,6 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { afterEach } from 'vitest'
 import { hashFileRange, listModelFiles } from '../../src/chunker/chunk-hasher.ts'
 import { generateModel } from '../../src/cli/demo-model.ts'
 import { tempDir } from './temp.ts'
@@ -25,6 +26,21 @@ export interface Proc {
   waitFor: (pred: (m: Record<string, any>) => boolean, timeoutMs?: number) => Promise<Record<string, any>>
   kill: (signal?: NodeJS.Signals) => Promise<number | null>
 }
+
+/**
+ * Registers a process to be SIGKILLed after each test of the file (a file-level afterEach registered when
+ * this module loads), so a failed test never leaves a seeder or a fetch running.
+ */
+export function track<T extends Proc> (p: T): T {
+  tracked.push(p)
+  return p
+}
+const tracked: Proc[] = []
+/** SIGKILLs the tracked processes now (a test that must unmount or remove something they use first). */
+export async function killTracked (): Promise<void> {
+  await Promise.all(tracked.splice(0).map(p => p.kill('SIGKILL')))
+}
+afterEach(killTracked)
 
 const live = new Set<ChildProcess>()
 process.on('exit', () => { for (const p of live) p.kill('SIGKILL') })
