@@ -54,6 +54,7 @@ export const ERROR_CODES = {
   MS_ORIGIN_CHANGED: { exit: EXIT.integrity, http: 409, retriable: false, hint: 'versions must not change once their completion marker is written; publish changed content under a new version' },
   MS_SHORT_READ: { ...failure },
   MS_ADMIN_UNAVAILABLE: { ...failure, hint: 'check --admin: the seeder prints its admin address at start' },
+  MS_ADMIN_UNAUTHORIZED: { exit: EXIT.failure, http: 401, retriable: false, hint: 'pass the seeder\'s admin token with --admin-token-file (or MODELSWARM_ADMIN_TOKEN_FILE)' },
   MS_DEMO: { ...failure },
   /** The network lab could not set up, run or tear down (a missing tool, not root, a process that failed). */
   MS_LAB: { ...failure, hint: 'the lab needs root, iproute2, Java + Maven, and for its baselines python3-libtorrent (see README, Network lab)' },

@@ -10,7 +10,7 @@ import { FETCH_DEFAULTS } from '../peer/fetch.ts'
 import { DEFAULT_LISTEN } from '../peer/node.ts'
 import { DEFAULT_LOG_LEVEL } from '../log.ts'
 import { DEFAULT_MARKER } from '../origins/origin.ts'
-import { DEFAULT_ADMIN } from '../seeder/admin-server.ts'
+import { DEFAULT_ADMIN, DEFAULT_ORIGIN_GRACE_MS } from '../seeder/admin-server.ts'
 import { SEEDER_DEFAULTS } from '../seeder/seeder.ts'
 import { formatHostPort, parseHostPort } from '../util/host-port.ts'
 import { formatBytes, formatDuration, parseBytes, parseDuration, parseRate } from '../util/units.ts'
@@ -49,6 +49,8 @@ export const OPTIONS = {
   readSize: { flags: '--read-size <bytes>', env: 'MODELSWARM_READ_SIZE', help: 'longest single ranged read from the origin, in whole chunks (fewer, longer reads spare the NameNode and DataNodes per-request work)', default: formatBytes(SEEDER_DEFAULTS.readSize), parse: (v: string) => parseBytes(v) },
   chunkSize: { flags: '--chunk-size <bytes>', env: 'MODELSWARM_CHUNK_SIZE', help: 'fixed chunk size (default: 4–64 MiB chosen from the model size)', parse: (v: string) => parseBytes(v) },
   admin: { flags: '--admin <host:port>', env: 'MODELSWARM_ADMIN', help: 'the seeder\'s admin HTTP address: seed serves /healthz, /readyz, /v1/models and POST /v1/preheat there; preheat calls it', default: DEFAULT_ADMIN, parse: (v: string) => formatHostPort(parseHostPort(v, '--admin')) },
+  adminTokenFile: { flags: '--admin-token-file <file>', env: 'MODELSWARM_ADMIN_TOKEN_FILE', help: 'file holding the admin API\'s bearer token (e.g. a mounted Kubernetes Secret): seed requires it for POST /v1/preheat, preheat sends it', parse: (v: string) => absolutePath(v, '--admin-token-file') },
+  originGrace: { flags: '--origin-grace <duration>', env: 'MODELSWARM_ORIGIN_GRACE', help: 'how long the origin may be unreachable before /readyz fails (cached versions are served meanwhile)', default: formatDuration(DEFAULT_ORIGIN_GRACE_MS), parse: (v: string) => parseDuration(v) },
   // fetch
   out: { flags: '--out <dir>', env: 'MODELSWARM_OUT', help: 'output directory; appears complete in one rename (partial state beside it)', parse: (v: string) => absolutePath(v, '--out') },
   bootstrap: { flags: '--bootstrap <multiaddr...>', env: 'MODELSWARM_BOOTSTRAP', help: 'seeder addresses ending in /p2p/<peer id> (comma-separated in the env var)', parse: list },

@@ -4,10 +4,13 @@
  */
 import { ERROR_CODES, ModelswarmError, NotFoundError, type ErrorCode } from '../errors.ts'
 import { formatModelVersion, parseModelVersion } from '../model-version.ts'
+import { readToken } from './seed-command.ts'
 
 export interface PreheatCommandOptions {
   /** The seeder's admin address, host:port. */
   admin: string
+  /** File holding the admin API's bearer token. */
+  adminTokenFile?: string
   json: boolean
 }
 
@@ -21,9 +24,14 @@ export async function runPreheat (model: string, opts: PreheatCommandOptions): P
   const url = `http://${opts.admin}/v1/preheat`
   let res: Response
   try {
-    res = await fetch(url, { method: 'POST', body: JSON.stringify({ name, version }), signal: AbortSignal.timeout(30_000) })
+    const token = await readToken(opts.adminTokenFile)
+    const headers = token === undefined ? undefined : { authorization: `Bearer ${token}` }
+    res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ name, version }), signal: AbortSignal.timeout(30_000) })
   } catch (err) {
-    throw new AdminUnavailableError(`cannot reach the seeder's admin endpoint at ${url}: ${(err as Error).message}`, { cause: err })
+    if (err instanceof ModelswarmError) throw err
+    // fetch says only "fetch failed"; the reason (ECONNREFUSED, a DNS error) is its cause.
+    const cause = (err as { cause?: { code?: string, message?: string } }).cause
+    throw new AdminUnavailableError(`cannot reach the seeder's admin endpoint at ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}`, { cause: err })
   }
   const body = await res.json().catch(() => ({})) as { state?: string, error?: string, code?: string }
   if (res.status === 202) {

@@ -1,4 +1,5 @@
 /** `modelswarm seed`: the seeder daemon. */
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { InvalidInputError } from '../errors.ts'
 import { createLogger, type Logger } from '../log.ts'
@@ -34,6 +35,8 @@ export interface SeedCommandOptions {
   readSize: number
   chunkSize?: number
   admin: string
+  adminTokenFile?: string
+  originGrace: number
   json: boolean
   bulk: boolean
   bulkPort: number
@@ -66,10 +69,11 @@ export async function runSeed (opts: SeedCommandOptions): Promise<void> {
       pins: opts.pin,
       inUseWindowMs: opts.inUseWindow
     })
+    // The admin API answers from the start: /readyz says `recovering` while a big cache is published again.
+    const admin = await startAdminServer(seeder, opts.admin, { originGraceMs: opts.originGrace, token: await readToken(opts.adminTokenFile) })
+    defer(() => admin.close())
     defer(() => seeder.stop())
     await seeder.start()
-    const admin = await startAdminServer(seeder, opts.admin)
-    defer(() => admin.close())
     const peerId = node.peerId.toString()
     const addrs = node.getMultiaddrs().map(a => a.toString())
     if (opts.json) process.stdout.write(JSON.stringify({ peerId, addrs, admin: admin.url, keyCreated: created }) + '\n')
@@ -84,6 +88,14 @@ export async function runSeed (opts: SeedCommandOptions): Promise<void> {
     const signal = await untilSignal()
     log.info({ signal }, 'stopping')
   })
+}
+
+/** The admin token from its file (a mounted Secret), trimmed; undefined when none is configured. */
+export async function readToken (file: string | undefined): Promise<string | undefined> {
+  if (file === undefined) return undefined
+  const token = (await readFile(file, 'utf8').catch((err: unknown) => { throw new InvalidInputError(`--admin-token-file ${file}: ${(err as Error).message}`, { cause: err }) })).trim()
+  if (token === '') throw new InvalidInputError(`--admin-token-file ${file} is empty`)
+  return token
 }
 
 function createOrigin (opts: SeedCommandOptions, log: Logger): Origin {

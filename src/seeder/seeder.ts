@@ -80,6 +80,9 @@ export class Seeder {
   /** Pulls run one at a time: they share the line anyway, and a finished version is a dedup source for the next. */
   #pulls: Promise<void> = Promise.resolve()
   #originError: string | undefined
+  /** Since when (ms) the origin has been unreachable. */
+  #originDownSince: number | undefined
+  #recovering = true
 
   constructor (opts: SeederOptions) {
     this.#opts = opts
@@ -112,6 +115,12 @@ export class Seeder {
   get refused (): ReadonlyMap<string, RefusedVersion> { return this.#cache.refused }
   get key (): PrivateKey { return this.#opts.key }
   get originReachable (): boolean { return this.#originError === undefined }
+  /** Since when (ms since the epoch) the origin has been unreachable, while it is. */
+  get originDownSince (): number | undefined { return this.#originDownSince }
+  /** True until the versions an earlier run left in the cache are published again. */
+  get recovering (): boolean { return this.#recovering }
+  /** Pinned versions, as NAME@VERSION. */
+  get pins (): ReadonlySet<string> { return this.#pins }
   /** Why the last listing of the origin failed, while it does. */
   get originError (): string | undefined { return this.#originError }
   get origin (): Origin { return this.#opts.origin }
@@ -122,6 +131,7 @@ export class Seeder {
     for (const { ref, header } of await this.#cache.recover()) {
       await this.#publish(ref, header).catch(err => this.#log.recoveryFailed(ref, err as Error))
     }
+    this.#recovering = false
     await this.poll()
     this.#timer = setInterval(() => { void this.poll() }, this.#opts.pollIntervalMs ?? SEEDER_DEFAULTS.pollIntervalMs)
   }
@@ -148,6 +158,7 @@ export class Seeder {
         const ready = await this.#opts.origin.listReady(this.#abort.signal)
         if (this.#originError !== undefined) this.#log.originReachable(this.#opts.origin.description)
         this.#originError = undefined
+        this.#originDownSince = undefined
         await this.#cache.forgetUnlisted(new Set(ready.map(key)))
         const wanted = wantedVersions(ready, this.#opts.keepVersions, v => this.#pins.has(key(v)))
           .sort((a, b) => compareVersions(b.version, a.version))
@@ -161,6 +172,7 @@ export class Seeder {
         const message = (err as Error).message
         if (this.#originError === undefined) this.#log.originUnreachable(this.#opts.origin.description, message)
         this.#originError = message
+        this.#originDownSince ??= this.#now()
       }
       try {
         this.#cache.noteUsage()

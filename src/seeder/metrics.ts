@@ -1,0 +1,107 @@
+/**
+ * The seeder's Prometheus metrics (prom-client), read from its snapshot at each scrape: bytes over the
+ * line and bytes served per version, chunks held and repaired, hosts per state, whether the origin is up,
+ * and Node's process metrics. Names and units follow Prometheus conventions (`_bytes_total`, `_seconds`);
+ * labels are the model and version (bounded by what the cache holds) and the host state — never a peer id.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
+import type { Seeder } from './seeder.ts'
+import { snapshotOf, type VersionSnapshot } from './snapshot.ts'
+
+/** A host that has not reported for this long is counted as gone, in ms (reports come every 2 s). */
+export const HOST_GONE_MS = 30_000
+
+type VersionCounter = 'bytesPulled' | 'bytesRetried' | 'bytesCopied' | 'egressBytes' | 'chunksRepaired'
+
+export function seederMetrics (seeder: Seeder): Registry {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'modelswarm_' })
+  const labelNames = ['model', 'version'] as const
+  let snapshot = snapshotOf(seeder)
+  // One snapshot per scrape, taken by the first collector (prom-client collects the metrics in order).
+  new Gauge({
+    name: 'modelswarm_origin_up',
+    help: 'Whether the origin answered the last listing (1) or not (0).',
+    registers: [registry],
+    collect () {
+      snapshot = snapshotOf(seeder)
+      this.set(seeder.originReachable ? 1 : 0)
+    }
+  })
+  new Counter({
+    name: 'modelswarm_origin_read_bytes_total',
+    help: 'Bytes received from the origin at its transport layer (the line), retries included.',
+    registers: [registry],
+    collect () {
+      this.reset()
+      this.inc(snapshot.line.originBytesRead)
+    }
+  })
+  const perVersion = (name: string, help: string, field: VersionCounter): void => {
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect () {
+        this.reset()
+        for (const v of held(snapshot.versions)) this.inc({ model: v.name, version: v.version }, v[field] ?? 0)
+      }
+    })
+  }
+  perVersion('modelswarm_pulled_bytes_total', 'Bytes read from the origin for a version, retries included.', 'bytesPulled')
+  perVersion('modelswarm_retried_bytes_total', 'Of the pulled bytes, those of attempts that failed and were read again.', 'bytesRetried')
+  perVersion('modelswarm_copied_bytes_total', 'Bytes filled from identical files of other cached versions instead of the origin.', 'bytesCopied')
+  perVersion('modelswarm_sent_bytes_total', 'Bytes this seeder uploaded to hosts for a version.', 'egressBytes')
+  perVersion('modelswarm_chunks_repaired_total', 'Chunks found rotten in the cache after a host reported them, dropped and pulled again.', 'chunksRepaired')
+  new Gauge({
+    name: 'modelswarm_version_bytes',
+    help: 'Size of a version (F), in bytes.',
+    labelNames,
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const v of held(snapshot.versions)) this.set({ model: v.name, version: v.version }, v.bytes ?? 0)
+    }
+  })
+  new Gauge({
+    name: 'modelswarm_version_chunks_held_ratio',
+    help: 'Share of a version\'s chunks the seeder holds (1 once pulled).',
+    labelNames,
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const v of held(snapshot.versions)) this.set({ model: v.name, version: v.version }, (v.chunks ?? 0) === 0 ? 1 : (v.chunksHeld ?? 0) / v.chunks!)
+    }
+  })
+  new Gauge({
+    name: 'modelswarm_version_state',
+    help: 'The state a version is in (1 for its state: pulling, ready or failed).',
+    labelNames: [...labelNames, 'state'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const v of snapshot.versions) this.set({ model: v.name, version: v.version, state: v.state }, 1)
+    }
+  })
+  new Gauge({
+    name: 'modelswarm_hosts',
+    help: 'Hosts per state, from their progress reports: downloading, seeding, stalled, or gone (no report for 30 s).',
+    labelNames: [...labelNames, 'state'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const v of held(snapshot.versions)) {
+        const counts = { downloading: 0, seeding: 0, stalled: 0, gone: 0 }
+        for (const h of v.hosts ?? []) counts[h.ageMs > HOST_GONE_MS ? 'gone' : h.state]++
+        for (const [state, n] of Object.entries(counts)) this.set({ model: v.name, version: v.version, state }, n)
+      }
+    }
+  })
+  return registry
+}
+
+/** Versions the seeder holds (a refused one has no counters). */
+function held (versions: readonly VersionSnapshot[]): VersionSnapshot[] {
+  return versions.filter(v => v.headerId !== undefined)
+}
