@@ -7,6 +7,7 @@ import { runSeed } from './seed-command.ts'
 import { runFetch } from './fetch-command.ts'
 import { runDemo } from './demo-command.ts'
 import { runPreheat } from './preheat-command.ts'
+import { runStatus } from './status-command.ts'
 
 /** How long a failed command may take to wind down before the process is ended anyway. */
 const FORCED_EXIT_MS = 5000
@@ -88,6 +89,22 @@ Exit status: 0 accepted (the pull runs in the seeder; watch /v1/models), 2 usage
 Example:
   modelswarm preheat qa-llm@2026-11-24T10-00 --admin seeder-0.modelswarm:7070`)
   .action(async (model: string, opts) => { await runPreheat(model, opts) })
+
+program.command('status')
+  .description('Show what the seeders see: each version, who holds it, who is stuck; or one version\'s hosts.')
+  .argument('[model]', 'NAME@VERSION for its hosts')
+  .addOption(option('seeders'))
+  .addOption(option('watch'))
+  .addOption(option('json'))
+  .addHelpText('after', `
+Columns: PULLED is the share of the version the seeders hold, LINE the bytes it took over the line, HOSTS
+counts hosts done, fetching, stalled (no progress, with a reason) and gone (no report for 30 s), OFFLOAD
+the bytes hosts sent each other for every byte the seeders sent.
+
+Example:
+  modelswarm status --seeders seeder-0.modelswarm:7070,seeder-1.modelswarm:7070
+  modelswarm status qa-llm@2026-11-24T10-00 --watch`)
+  .action(async (model: string | undefined, opts) => { await runStatus(model, { ...opts, watch: opts.watch === true ? 2000 : opts.watch }) })
 
 program.command('demo')
   .description('Generate a model, start a seeder and several fetch processes on loopback, and report.')

@@ -51,6 +51,8 @@ export const OPTIONS = {
   admin: { flags: '--admin <host:port>', env: 'MODELSWARM_ADMIN', help: 'the seeder\'s admin HTTP address: seed serves /healthz, /readyz, /v1/models and POST /v1/preheat there; preheat calls it', default: DEFAULT_ADMIN, parse: (v: string) => formatHostPort(parseHostPort(v, '--admin')) },
   adminTokenFile: { flags: '--admin-token-file <file>', env: 'MODELSWARM_ADMIN_TOKEN_FILE', help: 'file holding the admin API\'s bearer token (e.g. a mounted Kubernetes Secret): seed requires it for POST /v1/preheat, preheat sends it', parse: (v: string) => absolutePath(v, '--admin-token-file') },
   originGrace: { flags: '--origin-grace <duration>', env: 'MODELSWARM_ORIGIN_GRACE', help: 'how long the origin may be unreachable before /readyz fails (cached versions are served meanwhile)', default: formatDuration(DEFAULT_ORIGIN_GRACE_MS), parse: (v: string) => parseDuration(v) },
+  seeders: { flags: '--seeders <host:port...>', env: 'MODELSWARM_SEEDERS', help: 'admin addresses of the seeders status asks (comma-separated in the env var)', default: [DEFAULT_ADMIN], parse: (v: string, prev: unknown) => list(v, prev).map(a => formatHostPort(parseHostPort(a, '--seeders'))) },
+  watch: { flags: '--watch [interval]', env: 'MODELSWARM_WATCH', help: 'redraw every interval (default 2s) until interrupted', parse: (v: string) => parseDuration(v) },
   // fetch
   out: { flags: '--out <dir>', env: 'MODELSWARM_OUT', help: 'output directory; appears complete in one rename (partial state beside it)', parse: (v: string) => absolutePath(v, '--out') },
   bootstrap: { flags: '--bootstrap <multiaddr...>', env: 'MODELSWARM_BOOTSTRAP', help: 'seeder addresses ending in /p2p/<peer id> (comma-separated in the env var)', parse: list },

@@ -8,6 +8,7 @@
  */
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { hostname } from 'node:os'
 import type { Bitfield } from '../chunker/bitfield.ts'
 import type { ChunkStore } from '../chunker/chunk-store.ts'
 import { IntegrityError } from '../errors.ts'
@@ -98,6 +99,7 @@ export class DownloadScheduler<N extends Neighbour> {
   /** Bytes of chunks requested and not yet written (in flight or being written), in all and per peer. */
   #bytesInFlight = 0
   #haves: number[] = []
+  #lastReport = { at: 0, bytesDown: 0 }
   readonly #peerBytes = new Map<string, number>()
   #lastProgressAt: number
   #stalledReason: string | undefined
@@ -112,6 +114,7 @@ export class DownloadScheduler<N extends Neighbour> {
     this.#picker = new PiecePicker({ numChunks: store.layout.count, have: store.have, rng: init.rng })
     for (const i of init.known.setIndexes()) this.#picker.setAvailable(i)
     this.#lastProgressAt = init.now()
+    this.#lastReport = { at: init.now(), bytesDown: 0 }
   }
 
   get stalledReason (): string | undefined { return this.#stalledReason }
@@ -200,15 +203,19 @@ export class DownloadScheduler<N extends Neighbour> {
     this.schedule()
   }
 
-  /** This node's progress, for the seeders' view of the swarm. */
+  /** This node's progress, for the seeders' view of the swarm; the rate is over the time since the last report. */
   report (stats: { bytesDown: number, bytesUp: number }): ProgressReport {
     const { have } = this.#init.store
+    const now = this.#init.now()
+    const rateDown = now > this.#lastReport.at ? (stats.bytesDown - this.#lastReport.bytesDown) * 1000 / (now - this.#lastReport.at) : 0
+    this.#lastReport = { at: now, bytesDown: stats.bytesDown }
     return {
       have: have.count,
       total: this.#init.store.layout.count,
       bytesDown: stats.bytesDown,
       bytesUp: stats.bytesUp,
-      rateDown: 0,
+      rateDown: Math.max(0, Math.round(rateDown)),
+      hostname: hostname(),
       state: have.complete ? 'seeding' : this.#stalledReason !== undefined ? 'stalled' : 'downloading',
       ...(this.#stalledReason !== undefined ? { reason: this.#stalledReason } : {})
     }

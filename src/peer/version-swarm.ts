@@ -102,8 +102,8 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   readonly meta: VersionMeta
   readonly store: ChunkStore
   readonly stats: SwarmStats = { bytesDown: 0, bytesUp: 0, chunksDown: 0, chunksUp: 0, rejected: 0, banned: [] }
-  /** Last progress report of each peer (seeders keep these for `status`). */
-  readonly reports = new Map<string, ProgressReport & { at: number }>()
+  /** Last progress report of each peer, when it came and from which IP (seeders keep these for `status`). */
+  readonly reports = new Map<string, ProgressReport & { at: number, address?: string }>()
   readonly #init: VersionSwarmInit
   readonly #opts: Required<Omit<VersionSwarmOptions, 'seed'>>
   readonly #now: () => number
@@ -269,9 +269,12 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
       case 'peers':
         for (const hint of m.peers) if (this.#neighbours.wantMore()) void this.#neighbours.connect(hint)
         return
-      case 'report':
-        this.reports.set(key, { ...m.report, at: this.#now() })
+      case 'report': {
+        // Where the host is reached: its address beside its name for the operator's view.
+        const address = this.#init.components.getConnections(session.peer)[0]?.remoteAddr
+        this.reports.set(key, { ...m.report, at: this.#now(), ...(address === undefined ? {} : { address: ipOf(address) }) })
         return
+      }
       case 'bulk': {
         // A node run with the bulk path off neither serves nor uses it.
         if (this.#init.bulk === undefined) return

@@ -11,6 +11,8 @@ export interface HostSnapshot extends ProgressReport {
   /** When its last report arrived, ms since the epoch, and how long ago. */
   at: number
   ageMs: number
+  /** The IP the seeder reaches it at. */
+  address?: string
 }
 
 export interface VersionSnapshot {

@@ -33,7 +33,12 @@ export interface ProgressReport {
   state: 'downloading' | 'seeding' | 'stalled'
   /** Why it is stalled, when it is. */
   reason?: string
+  /** The host's name, so an operator sees more than a peer id. */
+  hostname?: string
 }
+
+const STATES = new Set(['downloading', 'seeding', 'stalled'])
+const MAX_REPORT_TEXT = 512
 
 const TYPES = { hello: 1, signed: 2, bitfield: 3, have: 4, peers: 5, report: 6, bulk: 7, corrupt: 8 } as const
 
@@ -69,9 +74,15 @@ export function decodeSessionMessage (frame: Uint8Array): SessionMessage {
       return { type: 'peers', peers: o.slice(0, MAX_HINTS) }
     }
     case TYPES.report: {
+      // Reports end up in the seeder's API: only the known fields, bounded, pass.
       const o = parse(body)
-      if (typeof o?.have !== 'number' || typeof o.total !== 'number') throw new ProtocolError('bad report')
-      return { type: 'report', report: o }
+      const nums = ['have', 'total', 'bytesDown', 'bytesUp', 'rateDown'] as const
+      if (!nums.every(k => typeof o?.[k] === 'number' && Number.isFinite(o[k]) && o[k] >= 0) || !STATES.has(o.state)) throw new ProtocolError('bad report')
+      const text = (v: unknown): string | undefined => typeof v === 'string' ? v.slice(0, MAX_REPORT_TEXT) : undefined
+      const report: ProgressReport = { have: o.have, total: o.total, bytesDown: o.bytesDown, bytesUp: o.bytesUp, rateDown: o.rateDown, state: o.state }
+      const reason = text(o.reason)
+      const hostname = text(o.hostname)
+      return { type: 'report', report: { ...report, ...(reason === undefined ? {} : { reason }), ...(hostname === undefined ? {} : { hostname }) } }
     }
     case TYPES.bulk: {
       const o = parse(body)
