@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { hashFileRange, listModelFiles } from '../chunker/chunk-hasher.ts'
 import { ModelswarmError } from '../errors.ts'
 import { formatBytes } from '../util/units.ts'
+import { SWARM_MSG } from '../peer/swarm-log.ts'
 import { generateModel } from './demo-model.ts'
 
 export interface DemoOptions {
@@ -62,7 +63,7 @@ export async function runDemo (opts: DemoOptions): Promise<void> {
       onJsonLines(proc.stdout!, m => { if (m.ok === true) host.result = { seconds: m.seconds as number, bytes: m.bytes as number } })
       onJsonLines(proc.stderr!, m => {
         if (m.event === 'progress') host.pct = Math.floor((m.bytes as number) * 100 / Math.max(1, m.total as number))
-        if (m.msg === 'stopped seeding') host.bytesUp = m.bytesUp as number
+        if (m.msg === SWARM_MSG.stoppedSeeding) host.bytesUp = m.bytesUp as number
       })
       hosts.push(host)
     }

@@ -6,6 +6,7 @@ import { fetchModel } from '../peer/fetch.ts'
 import { showProgress } from './progress.ts'
 import { abortOnSignal, InterruptedError } from './signals.ts'
 import { formatBytes, formatRate } from '../util/units.ts'
+import { SWARM_MSG } from '../peer/swarm-log.ts'
 
 export interface FetchCommandOptions {
   out: string
@@ -55,7 +56,7 @@ export async function runFetch (model: string, opts: FetchCommandOptions): Promi
         else process.stdout.write(`${formatModelVersion(result)} → ${opts.out}: ${formatBytes(result.bytes)} in ${result.seconds.toFixed(1)} s (${formatRate(result.bytes / result.seconds)}), manifest ${result.manifestId}\n`)
       }
     })
-    log.info({ bytesUp: result.stats.bytesUp, chunksUp: result.stats.chunksUp }, 'stopped seeding')
+    log.info({ bytesUp: result.stats.bytesUp, chunksUp: result.stats.chunksUp }, SWARM_MSG.stoppedSeeding)
   } catch (err) {
     stopProgress?.()
     // Stopped while lingering after a complete download is a normal end.

@@ -13,6 +13,7 @@ import type { Logger } from '../log.ts'
 import { formatModelRef, formatModelVersion, type ModelVersion } from '../model-version.ts'
 import { sleep } from '../util/sleep.ts'
 import { resolve, resolveFromSeeders, type Bootstrap } from './protocols/resolve/client.ts'
+import { SWARM_MSG } from './swarm-log.ts'
 import { bulkHostsFor, createNode, type SwarmNode } from './node.ts'
 import { verifyLatest, VersionMeta } from './publications.ts'
 import { TrustList } from './signed.ts'
@@ -93,7 +94,8 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
     store = await ChunkStore.open({ dir: opts.out, header, replaceRevision: true })
     await store.recordHashes([...meta.known.setIndexes()].map(i => [i, meta.hashOf(i)!] as const))
     const resumedChunks = store.resume.resumed
-    log.info({ version: formatModelVersion(header), chunks: store.layout.count, bytes: store.layout.totalSize, resumed: resumedChunks, discarded: store.resume.discarded }, 'fetching')
+    const { count: chunks, totalSize: bytes } = store.layout
+    log.info({ version: formatModelVersion(header), chunks, bytes, resumed: resumedChunks, discarded: store.resume.discarded }, SWARM_MSG.fetching)
     swarm = new VersionSwarm({ components: node, meta, store, role: 'peer', trust, bulk: host.bulkAccess, log, options: opts.swarm })
     host.add(swarm)
     host.setResolver(r => r.name === header.name && r.version === header.version ? meta.signedItems() : undefined)

@@ -11,7 +11,11 @@ export const SWARM_MSG = {
   bulkUnreachable: 'bulk endpoint unreachable; using libp2p streams',
   downloadStalled: 'download stalled',
   downloadProgressing: 'download progressing again',
-  downloadComplete: 'download complete'
+  downloadComplete: 'download complete',
+  /** A fetch resolved its version and opened its store: the transfer starts. */
+  fetching: 'fetching',
+  /** A fetch ended its seeding (after --linger, or on a stop signal): its upload totals. */
+  stoppedSeeding: 'stopped seeding'
 } as const
 
 export class SwarmLog {

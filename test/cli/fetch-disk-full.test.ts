@@ -8,6 +8,7 @@ import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { killTracked, makeModel, startFetch, startSeeder, track, treeDigests } from '../support/cli.ts'
 import { canMount, mountTmpfs } from '../support/tmpfs.ts'
+import { SWARM_MSG } from '../../src/peer/swarm-log.ts'
 
 const MiB = 1024 * 1024
 const cleanups: Array<() => Promise<unknown>> = []
@@ -27,7 +28,7 @@ describe.skipIf(!canMount)('fetch onto a disk that fills up', () => {
     const out = join(fs.dir, 'model')
 
     const first = track(startFetch(seeder, out))
-    await first.waitFor(m => m.msg === 'fetching')
+    await first.waitFor(m => m.msg === SWARM_MSG.fetching)
     // Another writer takes the disk, leaving half a chunk: the next chunk write is cut short, then ENOSPC.
     await fs.fill(MiB / 2)
     expect(await first.exited).toBe(6)
