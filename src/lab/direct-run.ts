@@ -3,7 +3,7 @@
  * line (WebHDFS OPEN, one `curl` per host, all hosts at once). Same namespaces, rates and bytes as the swarm.
  */
 import { join } from 'node:path'
-import { delta, sampleCounters } from './counters.ts'
+import { runBytes, sampleCounters } from './counters.ts'
 import { LabError } from './lab-error.ts'
 import { spawnIn, type LabProcess } from './processes.ts'
 import { hostOutcome, runDir, until, type RunContext } from './run-context.ts'
@@ -25,7 +25,6 @@ export async function runDirect (ctx: RunContext): Promise<RunResult> {
   await ctx.origin.writeVersion(root)
   const urls = ctx.origin.files.map(f => ({ url: ctx.origin.openUrl(root, f), path: f.path }))
   const sampler = await sampleCounters(topology.switchNs, 500)
-  const first = sampler.samples[0]!
   const procs: LabProcess[] = []
   try {
     const t0 = Date.now()
@@ -48,8 +47,7 @@ export async function runDirect (ctx: RunContext): Promise<RunResult> {
       end,
       hosts,
       samples: sampler.samples,
-      lineBytes: delta(first, last, topology.offline.role, 'rx'),
-      seederEgress: delta(first, last, topology.seeder.role, 'rx'),
+      ...runBytes(sampler.samples, last, t0, { offline: topology.offline.role, seeder: topology.seeder.role }),
       notes: ['every host reads the origin over the line with curl (WebHDFS OPEN); no CPU/RSS figures (curl exits)']
     }
   } finally {

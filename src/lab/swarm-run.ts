@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { createRng, randomInt } from '../util/random.ts'
-import { delta, sampleCounters } from './counters.ts'
+import { runBytes, sampleCounters } from './counters.ts'
 import { HDFS_USER, LAB_MODEL } from './origin.ts'
 import { procStats, spawnIn, type LabProcess } from './processes.ts'
 import { hostBytesIn, hostOutcome, MODELSWARM_BIN, runDir, until, type RunContext } from './run-context.ts'
@@ -148,7 +148,6 @@ export async function runSwarm (ctx: RunContext, opts: SwarmOptions): Promise<Ru
     const version = await seederVersion(topology.seeder.netns)
     const seederStats = procStats(seeder.proc.pid)
     const last = await sampler.stop()
-    const atT0 = sampler.samples.findLast(x => x.at <= t0) ?? first
     notes.push(`seeder's own count: egress ${String(version?.egressBytes ?? '?')} B, pulled ${String(version?.bytesPulled ?? '?')} B`)
     return {
       system: 'modelswarm',
@@ -157,8 +156,7 @@ export async function runSwarm (ctx: RunContext, opts: SwarmOptions): Promise<Ru
       end,
       hosts,
       samples: sampler.samples,
-      lineBytes: delta(first, last, topology.offline.role, 'rx'),
-      seederEgress: delta(atT0, last, topology.seeder.role, 'rx'),
+      ...runBytes(sampler.samples, last, t0, { offline: topology.offline.role, seeder: topology.seeder.role }),
       seederStats,
       notes
     }

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { delta, sampleCounters } from './counters.ts'
+import { runBytes, sampleCounters } from './counters.ts'
 import { curlArgv } from './direct-run.ts'
 import { LabError } from './lab-error.ts'
 import { LAB_MODEL } from './origin.ts'
@@ -38,7 +38,6 @@ export async function runTorrent (ctx: RunContext, opts: { pieceSize: number }):
   const root = '/lab/bittorrent'
   await ctx.origin.writeVersion(root)
   const sampler = await sampleCounters(topology.switchNs, 500)
-  const first = sampler.samples[0]!
   const procs: LabProcess[] = []
   try {
     ctx.log('bittorrent: seeder reads the files from the origin over the line')
@@ -72,7 +71,6 @@ export async function runTorrent (ctx: RunContext, opts: { pieceSize: number }):
     }
     const seederStats = procStats(seeder.proc.pid)
     const last = await sampler.stop()
-    const atT0 = sampler.samples.findLast(x => x.at <= t0) ?? first
     return {
       system: 'bittorrent',
       scenario: 'warm',
@@ -80,8 +78,7 @@ export async function runTorrent (ctx: RunContext, opts: { pieceSize: number }):
       end,
       hosts,
       samples: sampler.samples,
-      lineBytes: delta(first, last, topology.offline.role, 'rx'),
-      seederEgress: delta(atT0, last, topology.seeder.role, 'rx'),
+      ...runBytes(sampler.samples, last, t0, { offline: topology.offline.role, seeder: topology.seeder.role }),
       seederStats,
       notes: [`libtorrent ${opts.pieceSize}-byte pieces, v1 torrent, DHT/LSD/UPnP/NAT-PMP off, every peer given every other by connect_peer`]
     }
