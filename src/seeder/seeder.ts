@@ -16,7 +16,7 @@ import type { SwarmHost } from '../peer/swarm-host.ts'
 import { VersionSwarm, type VersionSwarmOptions } from '../peer/version-swarm.ts'
 import { createRng } from '../util/random.ts'
 import { TokenBucket } from '../util/token-bucket.ts'
-import { copyFile, findTwins, readChecksums, writeChecksums, type FileChecksums } from './file-dedup.ts'
+import { copyTwinChunks, findTwins, readChecksums, writeChecksums, type FileChecksums } from './file-dedup.ts'
 import { Publisher } from './publisher.ts'
 import { emptyPullStats, pullVersion } from './puller.ts'
 import { compareVersions, wantedVersions } from './retention.ts'
@@ -357,7 +357,7 @@ export class Seeder {
     if (twins.size === 0) return
     // The versions copied from are in use: keep them out of eviction's reach meanwhile.
     for (const o of held) o.version.lastUsedAt = this.#now()
-    for (const [fileIndex, source] of twins) v.bytesCopied += await copyFile(v.store, fileIndex, source, onChunk, signal)
+    v.bytesCopied += await copyTwinChunks(v.store, twins, onChunk, signal)
     this.#log.twinsCopied(v.ref, twins.size, v.bytesCopied)
   }
 

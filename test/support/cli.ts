@@ -40,7 +40,8 @@ const tracked: Proc[] = []
 export async function killTracked (): Promise<void> {
   await Promise.all(tracked.splice(0).map(p => p.kill('SIGKILL')))
 }
-afterEach(killTracked)
+// Benchmarks share these helpers outside vitest; their processes die with them (below).
+if (process.env.VITEST !== undefined) afterEach(killTracked)
 
 const live = new Set<ChildProcess>()
 process.on('exit', () => { for (const p of live) p.kill('SIGKILL') })
