@@ -8,6 +8,7 @@ import { runFetch } from './fetch-command.ts'
 import { runDemo } from './demo-command.ts'
 import { runPreheat } from './preheat-command.ts'
 import { runStatus } from './status-command.ts'
+import { applyConfigFile } from './config-file.ts'
 
 /** How long a failed command may take to wind down before the process is ended anyway. */
 const FORCED_EXIT_MS = 5000
@@ -23,6 +24,9 @@ const program = new Command('modelswarm')
   .exitOverride()
   .showHelpAfterError('(run with --help for usage)')
   .addOption(option('logLevel'))
+  .addOption(option('config'))
+  // The file's values go in before the subcommand parses its flags and env vars, which then override them.
+  .hook('preSubcommand', async (_, command) => { await applyConfigFile(program, command) })
 
 program.command('seed')
   .description('Run a seeder: watch the origin, pull each new version once, serve it to the swarm while pulling.')
@@ -135,5 +139,6 @@ try {
 }
 
 function wantsJson (): boolean {
-  return process.argv.includes('--json') || process.env.MODELSWARM_JSON === 'true'
+  // From a flag, the env var or the config file, once parsed; from the raw arguments if parsing failed first.
+  return process.argv.includes('--json') || process.env.MODELSWARM_JSON === 'true' || program.commands.some(c => c.opts().json === true)
 }
