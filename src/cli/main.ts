@@ -1,6 +1,6 @@
 /** The `modelswarm` command line: seed, fetch, preheat and demo. */
 import { readFileSync } from 'node:fs'
-import { Command, CommanderError } from 'commander'
+import { Argument, Command, CommanderError } from 'commander'
 import { EXIT, exitCodeFor, hintFor } from '../errors.ts'
 import { normalizeBooleanEnv, option } from './options.ts'
 import { runSeed } from './seed-command.ts'
@@ -9,6 +9,7 @@ import { runDemo } from './demo-command.ts'
 import { runPreheat } from './preheat-command.ts'
 import { runStatus } from './status-command.ts'
 import { applyConfigFile } from './config-file.ts'
+import { completionScript, SHELLS, type Shell } from './completion.ts'
 
 /** How long a failed command may take to wind down before the process is ended anyway. */
 const FORCED_EXIT_MS = 5000
@@ -117,6 +118,16 @@ program.command('demo')
   .addOption(option('lineRate'))
   .addOption(option('dir'))
   .action(async (opts) => { await runDemo({ ...opts, logLevel: program.opts().logLevel }) })
+
+program.command('completion')
+  .description('Print a shell completion script (bash, zsh or fish) for modelswarm\'s commands and flags.')
+  .addArgument(new Argument('<shell>', 'bash, zsh or fish').choices(SHELLS))
+  .addHelpText('after', `
+Example:
+  source <(modelswarm completion bash)        # in ~/.bashrc
+  source <(modelswarm completion zsh)         # in ~/.zshrc, after compinit
+  modelswarm completion fish > ~/.config/fish/completions/modelswarm.fish`)
+  .action((shell: Shell) => { process.stdout.write(completionScript(program, shell)) })
 
 try {
   normalizeBooleanEnv(process.env)
