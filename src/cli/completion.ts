@@ -59,7 +59,10 @@ function flagOf (o: Option): CompletionFlag {
   const value = o.argChoices !== undefined
     ? 'choice'
     : placeholder === undefined ? 'none' : placeholder === 'dir' ? 'dir' : placeholder === 'file' ? 'file' : 'any'
-  return { long: o.long!, ...(o.short === undefined ? {} : { short: o.short }), value, ...(o.argChoices === undefined ? {} : { choices: o.argChoices }), help: firstSentence(o.description) }
+  const flag: CompletionFlag = { long: o.long!, value, help: firstSentence(o.description) }
+  if (o.short !== undefined) flag.short = o.short
+  if (o.argChoices !== undefined) flag.choices = o.argChoices
+  return flag
 }
 
 /** The help text up to its first clause, for the one-line descriptions shells show. */
