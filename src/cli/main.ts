@@ -103,8 +103,9 @@ program.command('status')
   .addOption(option('json'))
   .addHelpText('after', `
 Columns: PULLED is the share of the version the seeders hold, LINE the bytes it took over the line, HOSTS
-counts hosts done, fetching, stalled (no progress, with a reason) and gone (no report for 30 s), OFFLOAD
-the bytes hosts sent each other for every byte the seeders sent.
+counts hosts done, fetching, stalled (no progress, or no report for 30 s while its connection stays open
+or was cut for not answering pings: frozen or unreachable; with the reason) and gone (no report for 30 s,
+connection closed), OFFLOAD the bytes hosts sent each other for every byte the seeders sent.
 
 Example:
   modelswarm status --seeders seeder-0.modelswarm:7070,seeder-1.modelswarm:7070

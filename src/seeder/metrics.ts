@@ -7,9 +7,11 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import type { Seeder } from './seeder.ts'
 import { snapshotOf, type VersionSnapshot } from './snapshot.ts'
+import { hostState, type HostState } from './host-state.ts'
 
-/** A host that has not reported for this long is counted as gone, in ms (reports come every 2 s). */
-export const HOST_GONE_MS = 30_000
+/** The `state` label of modelswarm_hosts for each host state (the names hosts report). */
+const HOST_LABEL: Record<HostState, string> = { fetching: 'downloading', complete: 'seeding', stalled: 'stalled', gone: 'gone' }
+
 
 type VersionCounter = 'bytesPulled' | 'bytesRetried' | 'bytesCopied' | 'egressBytes' | 'chunksRepaired'
 
@@ -86,14 +88,14 @@ export function seederMetrics (seeder: Seeder): Registry {
   })
   new Gauge({
     name: 'modelswarm_hosts',
-    help: 'Hosts per state, from their progress reports: downloading, seeding, stalled, or gone (no report for 30 s).',
+    help: 'Hosts per state, from their progress reports: downloading, seeding, stalled (no progress, or no report while connected or not answering), or gone (no report for 30 s, connection closed).',
     labelNames: [...labelNames, 'state'],
     registers: [registry],
     collect () {
       this.reset()
       for (const v of held(snapshot.versions)) {
         const counts = { downloading: 0, seeding: 0, stalled: 0, gone: 0 }
-        for (const h of v.hosts ?? []) counts[h.ageMs > HOST_GONE_MS ? 'gone' : h.state]++
+        for (const h of v.hosts ?? []) counts[HOST_LABEL[hostState(h).state] as keyof typeof counts]++
         for (const [state, n] of Object.entries(counts)) this.set({ model: v.name, version: v.version, state }, n)
       }
     }
