@@ -13,7 +13,7 @@ import { hostState, type HostState } from './host-state.ts'
 const HOST_LABEL: Record<HostState, string> = { fetching: 'downloading', complete: 'seeding', stalled: 'stalled', gone: 'gone' }
 
 
-type VersionCounter = 'bytesPulled' | 'bytesRetried' | 'bytesCopied' | 'egressBytes' | 'chunksRepaired'
+type VersionCounter = 'bytesPulled' | 'bytesRetried' | 'bytesCopied' | 'egressBytes' | 'chunksRepaired' | 'chunksReportedCorrupt'
 
 export function seederMetrics (seeder: Seeder): Registry {
   const registry = new Registry()
@@ -56,6 +56,17 @@ export function seederMetrics (seeder: Seeder): Registry {
   perVersion('modelswarm_copied_bytes_total', 'Bytes filled from identical files of other cached versions instead of the origin.', 'bytesCopied')
   perVersion('modelswarm_sent_bytes_total', 'Bytes this seeder uploaded to hosts for a version.', 'egressBytes')
   perVersion('modelswarm_chunks_repaired_total', 'Chunks found rotten in the cache after a host reported them, dropped and pulled again.', 'chunksRepaired')
+  perVersion('modelswarm_verification_failures_total', 'Chunks hosts reported failing verification after receiving them from this seeder (re-hashed here; see modelswarm_chunks_repaired_total).', 'chunksReportedCorrupt')
+  new Counter({
+    name: 'modelswarm_peer_sent_bytes_total',
+    help: 'Bytes the hosts reporting to this seeder sent each other, from their reports (every seeder a host reports to counts it: take the max over seeders, not the sum).',
+    labelNames,
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const v of held(snapshot.versions)) this.inc({ model: v.name, version: v.version }, (v.hosts ?? []).reduce((s, h) => s + h.bytesUp, 0))
+    }
+  })
   new Gauge({
     name: 'modelswarm_version_bytes',
     help: 'Size of a version (F), in bytes.',

@@ -37,6 +37,8 @@ export interface VersionSnapshot {
   bytesCopied?: number
   /** Chunks found rotten in the cache after a host's report, dropped and pulled again. */
   chunksRepaired?: number
+  /** Chunks hosts reported failing verification after receiving them from this seeder. */
+  chunksReportedCorrupt?: number
   /** Bytes this seeder uploaded to hosts. */
   egressBytes?: number
   neighbours?: number
@@ -75,6 +77,7 @@ export function snapshotOf (seeder: Seeder, now = Date.now()): SeederSnapshot {
     bytesRetried: v.pull.bytesRetried,
     bytesCopied: v.bytesCopied,
     chunksRepaired: v.chunksRepaired,
+    chunksReportedCorrupt: v.chunksReportedCorrupt,
     egressBytes: v.swarm.stats.bytesUp,
     neighbours: v.swarm.neighbours,
     lastUsedAgeMs: now - v.lastUsedAt,
