@@ -1,4 +1,4 @@
-/** The `modelswarm` command line: seed, fetch, preheat and demo. */
+/** The `modelswarm` command line: seed, fetch, preheat, status, demo and completion. */
 import { readFileSync } from 'node:fs'
 import { Argument, Command, CommanderError } from 'commander'
 import { EXIT, exitCodeFor, hintFor } from '../errors.ts'
