@@ -4,6 +4,7 @@ import { formatModelVersion, parseModelRef } from '../model-version.ts'
 import { createLogger } from '../log.ts'
 import { fetchModel } from '../peer/fetch.ts'
 import { showProgress } from './progress.ts'
+import { TtyLog, wantsTtyLog } from './tty-log.ts'
 import { abortOnSignal, InterruptedError } from './signals.ts'
 import { formatBytes, formatRate } from '../util/units.ts'
 import { SWARM_MSG } from '../peer/swarm-log.ts'
@@ -29,7 +30,8 @@ function cpuSeconds (): number {
 
 export async function runFetch (model: string, opts: FetchCommandOptions): Promise<void> {
   const { name, version } = parseModelRef(model)
-  const log = createLogger({ level: opts.logLevel })
+  const tty = wantsTtyLog(process.stderr, opts.json) ? new TtyLog(process.stderr) : undefined
+  const log = createLogger({ level: opts.logLevel, destination: tty })
   const signal = abortOnSignal()
   let stopProgress: (() => void) | undefined
   try {
@@ -47,7 +49,7 @@ export async function runFetch (model: string, opts: FetchCommandOptions): Promi
       log,
       signal,
       onSwarm: swarm => {
-        stopProgress = showProgress(swarm, { tty: process.stderr.isTTY === true && !opts.json, log })
+        stopProgress = showProgress(swarm, { tty, log })
       },
       onComplete: result => {
         stopProgress?.()

@@ -1,6 +1,6 @@
-/** The `modelswarm` command line: seed, fetch, preheat and demo. */
+/** The `modelswarm` command line: seed, fetch, preheat, status, demo and completion. */
 import { readFileSync } from 'node:fs'
-import { Command, CommanderError } from 'commander'
+import { Argument, Command, CommanderError } from 'commander'
 import { EXIT, exitCodeFor, hintFor } from '../errors.ts'
 import { normalizeBooleanEnv, option } from './options.ts'
 import { runSeed } from './seed-command.ts'
@@ -8,6 +8,8 @@ import { runFetch } from './fetch-command.ts'
 import { runDemo } from './demo-command.ts'
 import { runPreheat } from './preheat-command.ts'
 import { runStatus } from './status-command.ts'
+import { applyConfigFile } from './config-file.ts'
+import { completionScript, SHELLS, type Shell } from './completion.ts'
 
 /** How long a failed command may take to wind down before the process is ended anyway. */
 const FORCED_EXIT_MS = 5000
@@ -23,6 +25,9 @@ const program = new Command('modelswarm')
   .exitOverride()
   .showHelpAfterError('(run with --help for usage)')
   .addOption(option('logLevel'))
+  .addOption(option('config'))
+  // The file's values go in before the subcommand parses its flags and env vars, which then override them.
+  .hook('preSubcommand', async (_, command) => { await applyConfigFile(program, command) })
 
 program.command('seed')
   .description('Run a seeder: watch the origin, pull each new version once, serve it to the swarm while pulling.')
@@ -98,8 +103,9 @@ program.command('status')
   .addOption(option('json'))
   .addHelpText('after', `
 Columns: PULLED is the share of the version the seeders hold, LINE the bytes it took over the line, HOSTS
-counts hosts done, fetching, stalled (no progress, with a reason) and gone (no report for 30 s), OFFLOAD
-the bytes hosts sent each other for every byte the seeders sent.
+counts hosts done, fetching, stalled (no progress, or no report for 30 s while its connection stays open
+or was cut for not answering pings: frozen or unreachable; with the reason) and gone (no report for 30 s,
+connection closed), OFFLOAD the bytes hosts sent each other for every byte the seeders sent.
 
 Example:
   modelswarm status --seeders seeder-0.modelswarm:7070,seeder-1.modelswarm:7070
@@ -113,6 +119,16 @@ program.command('demo')
   .addOption(option('lineRate'))
   .addOption(option('dir'))
   .action(async (opts) => { await runDemo({ ...opts, logLevel: program.opts().logLevel }) })
+
+program.command('completion')
+  .description('Print a shell completion script (bash, zsh or fish) for modelswarm\'s commands and flags.')
+  .addArgument(new Argument('<shell>', 'bash, zsh or fish').choices(SHELLS))
+  .addHelpText('after', `
+Example:
+  source <(modelswarm completion bash)        # in ~/.bashrc
+  source <(modelswarm completion zsh)         # in ~/.zshrc, after compinit
+  modelswarm completion fish > ~/.config/fish/completions/modelswarm.fish`)
+  .action((shell: Shell) => { process.stdout.write(completionScript(program, shell)) })
 
 try {
   normalizeBooleanEnv(process.env)
@@ -135,5 +151,6 @@ try {
 }
 
 function wantsJson (): boolean {
-  return process.argv.includes('--json') || process.env.MODELSWARM_JSON === 'true'
+  // From a flag, the env var or the config file, once parsed; from the raw arguments if parsing failed first.
+  return process.argv.includes('--json') || process.env.MODELSWARM_JSON === 'true' || program.commands.some(c => c.opts().json === true)
 }

@@ -30,6 +30,7 @@ export const OPTIONS = {
   logLevel: { flags: '--log-level <level>', env: 'MODELSWARM_LOG_LEVEL', help: 'trace, debug, info, warn, error or silent', default: DEFAULT_LOG_LEVEL },
   noBulk: { flags: '--no-bulk', env: 'MODELSWARM_NO_BULK', help: 'move chunks over libp2p streams (Noise) instead of the faster TLS-PSK bulk path keyed through libp2p' },
   bulkPort: { flags: '--bulk-port <port>', env: 'MODELSWARM_BULK_PORT', help: 'TCP port of the TLS bulk endpoint, on the same IPs as --listen (0: one the kernel picks; fix it where a firewall or NetworkPolicy opens only known ports, or the bulk path is lost)', default: '0', parse: (v: string) => port(v, '--bulk-port') },
+  config: { flags: '--config <file>', env: 'MODELSWARM_CONFIG', help: 'YAML or JSON file of option values under their long flag names (cache-dir: /nvme/modelswarm), at the top level or in a section per command (seed:, fetch: …); flags and env vars override it', parse: (v: string) => absolutePath(v, '--config') },
   json: { flags: '--json', env: 'MODELSWARM_JSON', help: 'machine-readable output: JSON result on stdout, JSON progress lines instead of a bar', default: false },
   // seed
   origin: { flags: '--origin <dir>', env: 'MODELSWARM_ORIGIN', help: 'local origin directory holding <name>/<version>/ with a completion marker when complete (exactly one of --origin and --hdfs)', parse: (v: string) => absolutePath(v, '--origin') },
@@ -67,6 +68,15 @@ export const OPTIONS = {
 
 export type OptionName = keyof typeof OPTIONS
 
+/**
+ * Values a later source replaces rather than extends: a list from the config file or the env var is
+ * replaced by `--listen X` on the command line, as a default is (commander passes the current value to the parser).
+ */
+const replaceable = new WeakSet<object>()
+export function markReplaceable (value: unknown): void {
+  if (typeof value === 'object' && value !== null) replaceable.add(value)
+}
+
 /** A commander Option built from the table; defaults pass through the parser like user input. */
 export function option (name: OptionName, opts: { required?: boolean } = {}): Option {
   const spec: OptionSpec = OPTIONS[name]
@@ -80,7 +90,7 @@ export function option (name: OptionName, opts: { required?: boolean } = {}): Op
   if (parse !== undefined) {
     o.argParser((v: string, prev: unknown) => {
       try {
-        return parse(v, prev === defaultValue ? undefined : prev)
+        return parse(v, prev === defaultValue || (typeof prev === 'object' && prev !== null && replaceable.has(prev)) ? undefined : prev)
       } catch (err) {
         throw new InvalidArgumentError((err as Error).message)
       }

@@ -14,6 +14,7 @@ import type { ModelVersion } from '../model-version.ts'
 import { Seeder } from '../seeder/seeder.ts'
 import { WebHdfsClient } from '../origins/hdfs/webhdfs-client.ts'
 import { untilSignal } from './signals.ts'
+import { TtyLog, wantsTtyLog } from './tty-log.ts'
 import { withCleanup } from '../util/cleanup.ts'
 
 export interface SeedCommandOptions {
@@ -44,7 +45,7 @@ export interface SeedCommandOptions {
 }
 
 export async function runSeed (opts: SeedCommandOptions): Promise<void> {
-  const log = createLogger({ level: opts.logLevel })
+  const log = createLogger({ level: opts.logLevel, destination: wantsTtyLog(process.stderr, opts.json) ? new TtyLog(process.stderr) : undefined })
   const origin = createOrigin(opts, log)
   const { key, created } = await loadOrCreateKey(join(opts.cacheDir, 'identity.key'))
   await withCleanup(async defer => {

@@ -102,8 +102,11 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   readonly meta: VersionMeta
   readonly store: ChunkStore
   readonly stats: SwarmStats = { bytesDown: 0, bytesUp: 0, chunksDown: 0, chunksUp: 0, rejected: 0, banned: [] }
-  /** Last progress report of each peer, when it came and from which IP (seeders keep these for `status`). */
-  readonly reports = new Map<string, ProgressReport & { at: number, address?: string }>()
+  /**
+   * Last progress report of each peer, when it came and from which IP (seeders keep these for `status`),
+   * and, once its session ended, when and whether because it stopped answering (see `unresponsive`).
+   */
+  readonly reports = new Map<string, ProgressReport & { at: number, address?: string, ended?: { at: number, unresponsive: boolean } }>()
   readonly #init: VersionSwarmInit
   readonly #opts: Required<Omit<VersionSwarmOptions, 'seed'>>
   readonly #now: () => number
@@ -136,7 +139,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
       log: this.#log,
       onJoin: s => this.#onJoin(s),
       onMessage: (s, m) => this.#onMessage(s, m),
-      onLeave: s => this.#onLeave(s),
+      onLeave: (s, err) => this.#onLeave(s, err),
       onDialFailed: peer => this.#download?.holderUnreachable(peer)
     })
     this.#uploads = new UploadAdmission({
@@ -223,6 +226,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   }
 
   #onJoin (session: Session): void {
+    delete this.reports.get(session.peerKey)?.ended
     for (const bytes of this.meta.signedItems()) session.send({ type: 'signed', bytes })
     session.send({ type: 'bitfield', bytes: this.store.have.bytes.slice() })
     if (this.#init.bulk !== undefined) session.send({ type: 'bulk', grant: this.#init.bulk.grant(session.peerKey) })
@@ -232,7 +236,9 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     }
   }
 
-  #onLeave (session: Session): void {
+  #onLeave (session: Session, err: Error | undefined): void {
+    const report = this.reports.get(session.peerKey)
+    if (report !== undefined) report.ended = { at: this.#now(), unresponsive: unresponsive(err) }
     this.#download?.peerLeft(session.peerKey)
     this.#init.gate?.peerGone(session.peerKey)
   }
@@ -332,4 +338,13 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     const report = this.#download.report(this.stats)
     for (const s of this.#neighbours.all()) if (s.remoteRole === 'seeder') s.send({ type: 'report', report })
   }
+}
+
+/**
+ * Whether a session ended because the neighbour stopped answering rather than hanging up: libp2p's
+ * connection monitor aborts a connection whose ping times out (a frozen process, or a host cut off from
+ * the network: the kernel of a killed process closes its sockets instead), and an idle read times out.
+ */
+export function unresponsive (err: Error | undefined): boolean {
+  return err?.name === 'TimeoutError'
 }

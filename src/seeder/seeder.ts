@@ -251,9 +251,12 @@ export class Seeder {
     const policy = new UploadPolicy({ numChunks: store.layout.count, rng: createRng(0x5eed) })
     const swarm = new VersionSwarm({ components: host.node, meta, store, role: 'seeder', gate: policy, bulk: host.bulkAccess, log: this.#opts.log.child({ component: 'seeder' }), options: this.#opts.swarm, now: this.#now })
     const now = this.#now()
-    const v: PublishedVersion = { ref, meta, store, swarm, state: 'pulling', pull: emptyPullStats(), bytesCopied: 0, chunksRepaired: 0, checksums: await readChecksums(store), stamps, lastUsedAt: now, startedAt: now }
+    const v: PublishedVersion = { ref, meta, store, swarm, state: 'pulling', pull: emptyPullStats(), bytesCopied: 0, chunksRepaired: 0, chunksReportedCorrupt: 0, checksums: await readChecksums(store), stamps, lastUsedAt: now, startedAt: now }
     this.#cache.add(v)
-    swarm.on('corrupt', (index, peer) => { void this.#repair(v, index, peer) })
+    swarm.on('corrupt', (index, peer) => {
+      v.chunksReportedCorrupt++
+      void this.#repair(v, index, peer)
+    })
     host.add(swarm)
     swarm.start()
     await this.#updateLatest(ref.name)

@@ -38,6 +38,8 @@ export interface PublishedVersion {
   bytesCopied: number
   /** Chunks found rotten on disk after a host reported them, dropped and pulled again. */
   chunksRepaired: number
+  /** Chunks hosts reported failing verification after receiving them from this seeder. */
+  chunksReportedCorrupt: number
   /** Origin checksums of the version's files, once known. */
   checksums?: FileChecksums
   /** Each file's stamp at the origin listing the header was made from (undefined for a version recovered from disk). */
