@@ -1,0 +1,100 @@
+/**
+ * `fetch --cache-dir`: a fetch that goes through the host cache. The version is downloaded into
+ * `<cache-dir>/<name>/<version>/` under that store's lock by whichever process gets the lock first; every
+ * other process fetching it waits for that one (or finds it done) and never downloads it again. Each then
+ * places the cached version at its own `--out` (src/peer/host-cache.ts).
+ *
+ * The process holding the cache store also seeds it; one that found it held by another does not (the host
+ * already serves the version through that one, under that one's upload cap).
+ */
+import { decodeManifest, manifestId } from '../chunker/manifest.ts'
+import { StoreLockedError } from '../errors.ts'
+import { formatModelVersion } from '../model-version.ts'
+import { sleep } from '../util/sleep.ts'
+import { fetchModel, FETCH_DEFAULTS, type FetchOptions, type FetchResult } from './fetch.ts'
+import { placeVersion, versionCacheDir, waitForCacheTurn, type Placement } from './host-cache.ts'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+
+/** How often a fetch waiting for another process's download of the same version looks again, ms. */
+export const CACHE_POLL_MS = 250
+
+export interface CachedFetchOptions extends FetchOptions {
+  /** A concrete version: the cache directory is chosen from it (resolve `@latest` first). */
+  version: string
+  cacheDir: string
+}
+
+export interface CachedFetchResult extends FetchResult {
+  /** Whether this process held the cache's store: fetched what was missing of it (stats say how much) and seeded it. */
+  holder: boolean
+  placement: Placement
+}
+
+/**
+ * Fetches `name@version` into the host cache (or waits for the process that is doing so), places it at
+ * `out`, then calls `onComplete` and `seedWhile` (or lingers) as fetchModel does.
+ * @throws what fetchModel throws, and what placeVersion throws (`out` holding something else)
+ */
+export async function fetchViaHostCache (opts: CachedFetchOptions): Promise<CachedFetchResult> {
+  const started = Date.now()
+  const v = { name: opts.name, version: opts.version }
+  const dir = versionCacheDir(opts.cacheDir, v)
+  const log = opts.log.child({ component: 'host-cache' })
+  for (;;) {
+    const turn = await waitForCacheTurn(dir, {
+      pollMs: CACHE_POLL_MS,
+      signal: opts.signal,
+      onWait: () => log.info({ version: formatModelVersion(v), dir }, 'another process is fetching this version into the host cache; waiting for it')
+    })
+    if (turn === 'free') {
+      let completed = false
+      let placed: Placement | undefined
+      try {
+        const result = await fetchModel({
+          ...opts,
+          out: dir,
+          onComplete: undefined,
+          seedWhile: async r => {
+            completed = true
+            placed = await placeVersion(dir, opts.out)
+            log.info({ version: formatModelVersion(v), out: opts.out, ...placed }, 'placed from the host cache')
+            opts.onComplete?.(r)
+            await seedAfter(opts, r)
+          }
+        })
+        return { ...result, holder: true, placement: placed! }
+      } catch (err) {
+        // Another process opened the store between our look and our open: wait for it like for any other.
+        if (err instanceof StoreLockedError && !completed) continue
+        throw err
+      }
+    }
+    // Complete, and held by another process that seeds it: take the files, leave the seeding to that one.
+    const placement = await placeVersion(dir, opts.out)
+    log.info({ version: formatModelVersion(v), out: opts.out, ...placement }, 'placed from the host cache')
+    const result: CachedFetchResult = { ...await cachedResult(dir, v.name, v.version, started), holder: false, placement }
+    opts.onComplete?.(result)
+    await seedAfter({ ...opts, lingerMs: 0 }, result)
+    return result
+  }
+}
+
+/** What fetchModel does once complete: `seedWhile`, else linger. */
+async function seedAfter (opts: FetchOptions, result: FetchResult): Promise<void> {
+  if (opts.seedWhile !== undefined) await opts.seedWhile(result)
+  else if ((opts.lingerMs ?? FETCH_DEFAULTS.lingerMs) > 0) await sleep(opts.lingerMs!, opts.signal).catch(() => {})
+}
+
+async function cachedResult (dir: string, name: string, version: string, started: number): Promise<FetchResult> {
+  const manifest = decodeManifest(await readFile(join(`${dir}.modelswarm`, 'manifest.json')))
+  return {
+    name,
+    version,
+    manifestId: manifestId(manifest),
+    bytes: manifest.files.reduce((n, f) => n + f.size, 0),
+    seconds: (Date.now() - started) / 1000,
+    resumedChunks: 0,
+    stats: { bytesDown: 0, bytesUp: 0, chunksDown: 0, chunksUp: 0, rejected: 0, banned: [] }
+  }
+}
