@@ -59,8 +59,9 @@ export async function fetchViaHostCache (opts: CachedFetchOptions): Promise<Cach
             completed = true
             placed = await placeVersion(dir, opts.out)
             log.info({ version: formatModelVersion(v), out: opts.out, ...placed }, 'placed from the host cache')
-            opts.onComplete?.(r)
-            await seedAfter(opts, r)
+            const done: CachedFetchResult = { ...r, holder: true, placement: placed }
+            opts.onComplete?.(done)
+            await seedAfter(opts, done)
           }
         })
         return { ...result, holder: true, placement: placed! }

@@ -1,0 +1,80 @@
+/**
+ * Several containers on one host share a host cache (`fetch --cache-dir`): real fetch processes against a
+ * real seeder, and the seeder's own count of bytes it sent (`/v1/models` egressBytes) says whether a version
+ * crossed the network once or twice.
+ */
+import { describe, expect, it } from 'vitest'
+import { stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { makeModel, seederVersions, startFetch, startSeeder, track, treeDigests, type Proc } from '../support/cli.ts'
+import { MODEL_SERVER, serverReport } from '../support/model-server.ts'
+
+async function egress (admin: string): Promise<number> {
+  return (await seederVersions(admin)).reduce((n, v) => n + (v.egressBytes ?? 0), 0)
+}
+
+async function result (f: Proc): Promise<Record<string, any>> {
+  expect(await f.exited).toBe(0)
+  return f.stdout.find(m => m.ok === true)!
+}
+
+/** Whether `a` and `b` are one file (a hard link), and its permission bits. */
+async function sameInode (a: string, b: string): Promise<{ same: boolean, mode: number }> {
+  const [sa, sb] = await Promise.all([stat(a), stat(b)])
+  return { same: sa.ino === sb.ino && sa.dev === sb.dev, mode: sb.mode & 0o777 }
+}
+
+describe('host cache', () => {
+  it('later fetches of a version take it from the cache — while the first serves it and after — with no bytes from the swarm, as read-only hard links', async () => {
+    const model = await makeModel(16 * 1024 * 1024)
+    const seeder = track(await startSeeder(model))
+    const cache = join(model.root, 'cache')
+    const report = join(model.root, 'report.json')
+    // The first container downloads into the cache and keeps serving (and seeding) it.
+    const serving = track(startFetch(seeder, join(model.root, 'a'), ['--cache-dir', cache, '--', process.execPath, MODEL_SERVER, report], `${model.name}@${model.version}`))
+    await serverReport(report, () => serving.proc.exitCode === null)
+    const first = serving.stdout.find(m => m.ok === true)!
+    expect(first.stats.bytesDown).toBeGreaterThanOrEqual(model.size)
+    const sentOnce = await egress(seeder.admin)
+    expect(sentOnce).toBeGreaterThanOrEqual(model.size)
+    // A second container while the first holds the cache; @latest resolves to the same version and directory.
+    const second = await result(track(startFetch(seeder, join(model.root, 'b'), ['--cache-dir', cache])))
+    expect(second.version).toBe(model.version)
+    expect(second.holder).toBe(false)
+    expect(second.stats.bytesDown).toBe(0)
+    expect(second.manifestId).toBe(first.manifestId)
+    expect(await serving.kill('SIGTERM')).toBe(42)
+    // A third after the first has gone: it opens the cache itself, and still downloads nothing.
+    const third = await result(track(startFetch(seeder, join(model.root, 'c'), ['--cache-dir', cache], `${model.name}@${model.version}`)))
+    expect(third.holder).toBe(true)
+    expect(third.stats.bytesDown).toBe(0)
+    expect(await egress(seeder.admin)).toBe(sentOnce)
+    const source = await treeDigests(model.source)
+    for (const d of ['a', 'b', 'c']) expect(await treeDigests(join(model.root, d))).toEqual(source)
+    const shard = Object.keys(source).find(p => p.endsWith('.safetensors'))!
+    const link = await sameInode(join(cache, model.name, model.version, shard), join(model.root, 'b', shard))
+    expect(link.same).toBe(true)
+    expect(link.mode & 0o222).toBe(0)
+    // Each --out is a complete fetch output of its own: fetching into it again finds it done.
+    const again = await result(track(startFetch(seeder, join(model.root, 'b'), [], `${model.name}@${model.version}`)))
+    expect(again.stats.bytesDown).toBe(0)
+  })
+
+  it('two fetches started together download the version once: one waits for the other', async () => {
+    const model = await makeModel(32 * 1024 * 1024)
+    // A shaped line keeps the seeder pulling (and both fetches running) for a few seconds.
+    const seeder = track(await startSeeder(model, ['--line-rate', '8MiB/s']))
+    const cache = join(model.root, 'cache')
+    const fetches = ['a', 'b'].map(d => track(startFetch(seeder, join(model.root, d), ['--cache-dir', cache], `${model.name}@${model.version}`)))
+    const results = await Promise.all(fetches.map(result))
+    const down = results.map(r => r.stats.bytesDown).sort((x, y) => x - y)
+    expect(down[0]).toBe(0)
+    expect(down[1]).toBeGreaterThanOrEqual(model.size)
+    const sent = await egress(seeder.admin)
+    expect(sent).toBeGreaterThanOrEqual(model.size)
+    expect(sent).toBeLessThan(1.5 * model.size)
+    expect(fetches.some(f => f.stderr.some(m => typeof m.msg === 'string' && m.msg.includes('waiting for it')))).toBe(true)
+    const source = await treeDigests(model.source)
+    for (const d of ['a', 'b']) expect(await treeDigests(join(model.root, d))).toEqual(source)
+  })
+})
