@@ -8,7 +8,7 @@ import { basename, join } from 'node:path'
 import { generateModel } from '../../src/cli/demo-model.ts'
 import { listModelFiles } from '../../src/chunker/chunk-hasher.ts'
 import { sleep } from '../../src/util/sleep.ts'
-import { makeModel, startFetch, startSeeder, track, treeDigests } from '../support/cli.ts'
+import { makeModel, seederVersions, startFetch, startSeeder, track, treeDigests } from '../support/cli.ts'
 import { MODEL_SERVER, serverReport, serverSignals } from '../support/model-server.ts'
 
 /** File sizes of a model directory (relative path → bytes), the origin's marker excluded. */
@@ -89,5 +89,34 @@ describe('follow mode', () => {
 
     // The server's exit ends follow, with its status.
     expect(await f.kill('SIGTERM')).toBe(42)
+  })
+
+  it('two followers sharing a host cache take each new version from the swarm once and both switch to it', async () => {
+    const model = await makeModel(8 * 1024 * 1024)
+    const seeder = track(await startSeeder(model))
+    const cache = join(model.root, 'cache')
+    const followers = ['a', 'b'].map(d => {
+      const root = join(model.root, d)
+      return { root, proc: track(startFetch(seeder, root, ['--follow', '--follow-interval', '200ms', '--keep', '1', '--cache-dir', cache])) }
+    })
+    const switched = async (version: string): Promise<void> => {
+      for (const f of followers) await f.proc.waitFor(m => m.ok === true && m.version === version)
+    }
+    await switched('v1')
+    const source = join(model.origin, model.name, 'v2')
+    await generateModel(source, 12 * 1024 * 1024)
+    await writeFile(join(source, '_SUCCESS'), '')
+    await switched('v2')
+    const v2 = (await seederVersions(seeder.admin)).find(v => v.version === 'v2')!
+    const v2Size = Object.values(await sizes(source)).reduce((n, b) => n + b, 0)
+    expect(v2.egressBytes).toBeGreaterThanOrEqual(v2Size)
+    expect(v2.egressBytes).toBeLessThan(1.5 * v2Size)
+    const results = followers.map(f => f.proc.stdout.find(m => m.ok === true && m.version === 'v2')!)
+    expect(results.map(r => r.stats.bytesDown).sort((x, y) => x - y)[0]).toBe(0)
+    for (const f of followers) expect(await treeDigests(join(f.root, 'current'))).toEqual(await treeDigests(source))
+    // --keep 1: v1 left each follower's versions/ and, once no process held it, the cache.
+    for (const f of followers) expect((await readdir(join(f.root, 'versions'))).filter(n => !n.includes('.'))).toEqual(['v2'])
+    for (const f of followers) expect(await f.proc.kill('SIGTERM')).toBe(0)
+    expect((await readdir(join(cache, model.name))).filter(n => !n.includes('.'))).toEqual(['v2'])
   })
 })

@@ -4,10 +4,11 @@
  * crossed the network once or twice.
  */
 import { describe, expect, it } from 'vitest'
-import { stat } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { makeModel, seederVersions, startFetch, startSeeder, track, treeDigests, type Proc } from '../support/cli.ts'
 import { MODEL_SERVER, serverReport } from '../support/model-server.ts'
+import { sleep } from '../../src/util/sleep.ts'
 
 async function egress (admin: string): Promise<number> {
   return (await seederVersions(admin)).reduce((n, v) => n + (v.egressBytes ?? 0), 0)
@@ -76,5 +77,26 @@ describe('host cache', () => {
     expect(fetches.some(f => f.stderr.some(m => typeof m.msg === 'string' && m.msg.includes('waiting for it')))).toBe(true)
     const source = await treeDigests(model.source)
     for (const d of ['a', 'b']) expect(await treeDigests(join(model.root, d))).toEqual(source)
+  })
+
+  it('when the fetch filling the cache dies, the one waiting for it resumes the version instead of starting over', async () => {
+    const model = await makeModel(16 * 1024 * 1024)
+    // A slow line keeps the first fetch trickling behind the seeder's pull while the second starts.
+    const seeder = track(await startSeeder(model, ['--line-rate', '2MiB/s']))
+    const cache = join(model.root, 'cache')
+    const bitfield = join(cache, model.name, `${model.version}.modelswarm`, 'bitfield')
+    const first = track(startFetch(seeder, join(model.root, 'a'), ['--cache-dir', cache], `${model.name}@${model.version}`))
+    // Kill it once it holds some verified chunks (their bits are on disk).
+    while (!(await readFile(bitfield).catch(() => Buffer.alloc(0))).some(b => b !== 0)) {
+      expect(first.proc.exitCode).toBeNull()
+      await sleep(20)
+    }
+    const second = track(startFetch(seeder, join(model.root, 'b'), ['--cache-dir', cache], `${model.name}@${model.version}`))
+    await second.waitFor(m => typeof m.msg === 'string' && m.msg.includes('waiting for it'))
+    await first.kill('SIGKILL')
+    const r = await result(second)
+    expect(r.resumedChunks).toBeGreaterThan(0)
+    expect(r.stats.bytesDown).toBeLessThan(model.size)
+    expect(await treeDigests(join(model.root, 'b'))).toEqual(await treeDigests(model.source))
   })
 })
