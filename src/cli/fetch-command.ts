@@ -1,5 +1,5 @@
 /** `modelswarm fetch NAME[@VERSION] [-- CMD ARGS…]`. */
-import { EXIT } from '../errors.ts'
+import { EXIT, InvalidInputError } from '../errors.ts'
 import { parseModelRef } from '../model-version.ts'
 import { createLogger, type Logger } from '../log.ts'
 import { fetchViaHostCache } from '../peer/cached-fetch.ts'
@@ -53,10 +53,15 @@ export async function runFetch (model: string, command: string[], opts: FetchCom
     onSwarm: swarm => {
       stopProgress?.()
       stopProgress = showProgress(swarm, { tty: process.stderr.isTTY === true && !opts.json, log })
+    },
+    onComplete: () => {
+      stopProgress?.()
+      stopProgress = undefined
     }
   }
   try {
     if (opts.follow) {
+      if (version !== undefined) throw new InvalidInputError(`--follow tracks ${name}@latest: drop @${version}`)
       const { out: root, cacheDir, followInterval: intervalMs, keep, followSignal, json } = opts
       await runFollow(base, command, { root, cacheDir, intervalMs, keep, followSignal, json }, signal)
       return
@@ -65,8 +70,7 @@ export async function runFetch (model: string, command: string[], opts: FetchCom
     const fetchOpts: FetchOptions = {
       ...base,
       onComplete: result => {
-        stopProgress?.()
-        stopProgress = undefined
+        base.onComplete?.(result)
         printResult(result, opts.out, opts.json)
       },
       seedWhile: command.length === 0 ? undefined : async result => { child = await serve(command, { dir: opts.out, ...result }, log) }

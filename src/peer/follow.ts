@@ -45,8 +45,8 @@ export interface FollowSwitch {
 }
 
 export interface FollowOptions {
-  /** Fetch options shared by every version's fetch; name, version, out and the completion hooks are follow's. */
-  fetch: Omit<FetchOptions, 'version' | 'out' | 'onComplete' | 'seedWhile' | 'signal'>
+  /** Fetch options shared by every version's fetch (`onComplete` is called for each); version, out, seedWhile and signal are follow's. */
+  fetch: Omit<FetchOptions, 'version' | 'out' | 'seedWhile' | 'signal'>
   /** The `--out` directory: versions/ and the `current` link live there. */
   root: string
   /** Host cache directory: versions are fetched there and placed in ROOT/versions/. */

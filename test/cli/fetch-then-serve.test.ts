@@ -6,7 +6,6 @@ import { describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { makeModel, startFetch, startSeeder, track, treeDigests } from '../support/cli.ts'
 import { MODEL_SERVER as SERVER, serverReport, serverSignals } from '../support/model-server.ts'
-import { sleep } from '../../src/util/sleep.ts'
 
 describe('fetch-then-serve', () => {
   it('starts the command on the complete model with its location in the environment, forwards SIGTERM and exits with its status', async () => {
@@ -23,10 +22,13 @@ describe('fetch-then-serve', () => {
     expect(started.env.MODELSWARM_MANIFEST_ID).toBe(result.manifestId)
     // Every file complete and verified when the server started.
     expect(started.files).toEqual(await treeDigests(model.source))
-    // Still running (and seeding) while the server runs.
-    await sleep(500)
+    // Still running, and seeding: another host fetching now gets chunks from it (the seeder sends what
+    // the swarm lacks and names holders for the rest).
+    const other = track(startFetch(seeder, join(model.root, 'other')))
+    expect(await other.exited).toBe(0)
     expect(f.proc.exitCode).toBeNull()
     expect(await f.kill('SIGTERM')).toBe(42)
+    expect(f.stderr.find(m => m.msg === 'stopped seeding')?.bytesUp).toBeGreaterThan(0)
     expect((await serverSignals(report)).map(s => s.signal)).toEqual(['SIGTERM'])
     expect(f.stderr.some(m => m.msg === 'child exited' && m.code === 42)).toBe(true)
   })
@@ -43,11 +45,14 @@ describe('fetch-then-serve', () => {
     expect(missing.text.join('\n')).toMatch(/cannot start .*no-such-server/)
   })
 
-  it('--upload-rate needs a unit', async () => {
+  it('usage errors: --upload-rate without a unit, --follow with a pinned version', async () => {
     const model = await makeModel(1024)
     const seeder = track(await startSeeder(model))
     const f = track(startFetch(seeder, join(model.root, 'out'), ['--upload-rate', '400']))
     expect(await f.exited).toBe(2)
     expect(f.text.join('\n')).toMatch(/--upload-rate needs a unit/)
+    const pinned = track(startFetch(seeder, join(model.root, 'out'), ['--follow'], `${model.name}@${model.version}`))
+    expect(await pinned.exited).toBe(2)
+    expect(pinned.text.join('\n')).toMatch(/--follow tracks it-llm@latest: drop @v1/)
   })
 })
