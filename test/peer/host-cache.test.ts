@@ -64,7 +64,7 @@ describe('host cache', () => {
   it('two fetches started together download the version once: one waits for the other', async () => {
     const model = await makeModel(32 * 1024 * 1024)
     // A shaped line keeps the seeder pulling (and both fetches running) for a few seconds.
-    const seeder = track(await startSeeder(model, ['--line-rate', '8MiB/s']))
+    const seeder = track(await startSeeder(model, ['--line-rate', '4MiB/s']))
     const cache = join(model.root, 'cache')
     const fetches = ['a', 'b'].map(d => track(startFetch(seeder, join(model.root, d), ['--cache-dir', cache], `${model.name}@${model.version}`)))
     const results = await Promise.all(fetches.map(result))
@@ -86,11 +86,12 @@ describe('host cache', () => {
     const cache = join(model.root, 'cache')
     const bitfield = join(cache, model.name, `${model.version}.modelswarm`, 'bitfield')
     const first = track(startFetch(seeder, join(model.root, 'a'), ['--cache-dir', cache], `${model.name}@${model.version}`))
-    // Kill it once it holds some verified chunks (their bits are on disk).
+    // Freeze it once it holds some verified chunks (their bits are on disk): alive, it keeps the lock.
     while (!(await readFile(bitfield).catch(() => Buffer.alloc(0))).some(b => b !== 0)) {
       expect(first.proc.exitCode).toBeNull()
       await sleep(20)
     }
+    first.proc.kill('SIGSTOP')
     const second = track(startFetch(seeder, join(model.root, 'b'), ['--cache-dir', cache], `${model.name}@${model.version}`))
     await second.waitFor(m => typeof m.msg === 'string' && m.msg.includes('waiting for it'))
     await first.kill('SIGKILL')
