@@ -3,9 +3,9 @@ import { EXIT, InvalidInputError } from '../errors.ts'
 import { parseModelRef } from '../model-version.ts'
 import { createLogger, type Logger } from '../log.ts'
 import { fetchViaHostCache } from '../peer/cached-fetch.ts'
-import { fetchModel, type FetchOptions } from '../peer/fetch.ts'
+import { FETCH_DEFAULTS, fetchModel, type FetchOptions } from '../peer/fetch.ts'
 import { LatestResolver } from '../peer/latest-resolver.ts'
-import { exitStatusOf, modelEnv, startChild, type ChildExit } from './child-process.ts'
+import { exitStatusOf, modelEnv, startChild, type ChildExit, type ModelEnv } from './child-process.ts'
 import { printResult, uploadBudget } from './fetch-output.ts'
 import { runFollow } from './follow-command.ts'
 import { showProgress } from './progress.ts'
@@ -93,7 +93,7 @@ export async function runFetch (model: string, command: string[], opts: FetchCom
 }
 
 /** Runs `command` with the model in its environment until it exits; this process's stop signals reach it. */
-async function serve (command: string[], model: Parameters<typeof modelEnv>[0], log: Logger): Promise<ChildExit> {
+async function serve (command: string[], model: ModelEnv, log: Logger): Promise<ChildExit> {
   const child = await startChild(command, modelEnv(model))
   log.info({ pid: child.pid, command: command[0], version: `${model.name}@${model.version}` }, 'serving: child started; seeding while it runs')
   const exit = await child.exited
@@ -105,7 +105,7 @@ async function serve (command: string[], model: Parameters<typeof modelEnv>[0], 
 async function resolveLatest (opts: FetchOptions): Promise<string> {
   const resolver = await LatestResolver.start({ name: opts.name, bootstrap: opts.bootstrap, trust: opts.trust, log: opts.log })
   try {
-    return (await resolver.resolve(opts.idleTimeoutMs ?? 0, opts.signal)).header.version
+    return (await resolver.resolve(opts.idleTimeoutMs ?? FETCH_DEFAULTS.idleTimeoutMs, opts.signal)).header.version
   } finally {
     await resolver.stop()
   }
