@@ -5,14 +5,14 @@
  * places the cached version at its own `--out` (src/peer/host-cache.ts).
  *
  * The process holding the cache store also seeds it; one that found it held by another does not (the host
- * already serves the version through that one, under that one's upload cap).
+ * already serves the version through that one, under that one's upload cap) until that one has gone.
  */
 import { decodeManifest, manifestId } from '../chunker/manifest.ts'
 import { StoreLockedError } from '../errors.ts'
 import { formatModelVersion } from '../model-version.ts'
 import { sleep } from '../util/sleep.ts'
 import { fetchModel, FETCH_DEFAULTS, type FetchOptions, type FetchResult } from './fetch.ts'
-import { placeVersion, versionCacheDir, waitForCacheTurn, type Placement } from './host-cache.ts'
+import { isHeld, placeVersion, versionCacheDir, waitForCacheTurn, type Placement } from './host-cache.ts'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 
@@ -71,13 +71,49 @@ export async function fetchViaHostCache (opts: CachedFetchOptions): Promise<Cach
         throw err
       }
     }
-    // Complete, and held by another process that seeds it: take the files, leave the seeding to that one.
+    // Complete, and held by another process that seeds it: take the files, leave the seeding to that one
+    // while it lasts.
     const placement = await placeVersion(dir, opts.out)
     log.info({ version: formatModelVersion(v), out: opts.out, ...placement }, 'placed from the host cache')
     const result: CachedFetchResult = { ...await cachedResult(dir, v.name, v.version, started), holder: false, placement }
     opts.onComplete?.(result)
-    await seedAfter({ ...opts, lingerMs: 0 }, result)
+    if (opts.seedWhile === undefined) return result
+    const serving = opts.seedWhile(result)
+    const served = new AbortController()
+    const takeover = seedWhenReleased(dir, opts, serving, served.signal)
+    try {
+      await serving
+    } finally {
+      served.abort()
+      await takeover
+    }
     return result
+  }
+}
+
+/** How often a process serving a cached version that another one seeds checks whether that one has gone, ms. */
+export const TAKEOVER_POLL_MS = 2000
+
+/**
+ * While `serving` runs, waits for the process seeding the cached version to release it (its container
+ * stopped), then opens the cache's store and seeds it until `serving` settles, so the host keeps serving the
+ * version to others while any of its processes uses it. Never throws: seeding is a service, not the job.
+ */
+async function seedWhenReleased (dir: string, opts: CachedFetchOptions, serving: Promise<unknown>, stop: AbortSignal): Promise<void> {
+  const log = opts.log.child({ component: 'host-cache' })
+  while (!stop.aborted) {
+    await sleep(TAKEOVER_POLL_MS, stop).catch(() => {})
+    if (stop.aborted || await isHeld(dir).catch(() => true)) continue
+    try {
+      log.info({ version: formatModelVersion(opts), dir }, 'the process seeding the host cache\'s copy has gone; seeding it from here')
+      await fetchModel({ ...opts, out: dir, onSwarm: undefined, onComplete: undefined, signal: stop, seedWhile: async () => await serving.catch(() => {}) })
+      return
+    } catch (err) {
+      if (stop.aborted) return
+      if (err instanceof StoreLockedError) continue
+      log.warn({ err: (err as Error).message }, 'could not seed the host cache\'s copy')
+      return
+    }
   }
 }
 

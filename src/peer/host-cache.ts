@@ -68,6 +68,13 @@ export async function waitForCacheTurn (dir: string, opts: CacheTurnOptions): Pr
   }
 }
 
+/** Whether some process (this one included) has the cached version's store open now. */
+export async function isHeld (dir: string): Promise<boolean> {
+  const lock = await tryLock(`${dir}.modelswarm`)
+  await lock?.release()
+  return lock === undefined
+}
+
 async function tryLock (stateDir: string): Promise<StoreLock | undefined> {
   try {
     return await acquireStoreLock(stateDir)

@@ -26,7 +26,7 @@ async function sameInode (a: string, b: string): Promise<{ same: boolean, mode: 
 }
 
 describe('host cache', () => {
-  it('later fetches of a version take it from the cache — while the first serves it and after — with no bytes from the swarm, as read-only hard links', async () => {
+  it('later fetches of a version take it from the cache with no bytes from the swarm, as read-only hard links; a server outliving the one that seeded takes over seeding', async () => {
     const model = await makeModel(16 * 1024 * 1024)
     const seeder = track(await startSeeder(model))
     const cache = join(model.root, 'cache')
@@ -39,16 +39,23 @@ describe('host cache', () => {
     const sentOnce = await egress(seeder.admin)
     expect(sentOnce).toBeGreaterThanOrEqual(model.size)
     // A second container while the first holds the cache; @latest resolves to the same version and directory.
-    const second = await result(track(startFetch(seeder, join(model.root, 'b'), ['--cache-dir', cache])))
+    const secondReport = join(model.root, 'report-b.json')
+    const serving2 = track(startFetch(seeder, join(model.root, 'b'), ['--cache-dir', cache, '--', process.execPath, MODEL_SERVER, secondReport]))
+    const second = await serving2.waitFor(m => m.ok === true)
     expect(second.version).toBe(model.version)
     expect(second.holder).toBe(false)
     expect(second.stats.bytesDown).toBe(0)
     expect(second.manifestId).toBe(first.manifestId)
+    expect((await serverReport(secondReport, () => serving2.proc.exitCode === null)).files).toEqual(await treeDigests(model.source))
+    // The first container stops: the second, still serving, takes over seeding the host's copy.
     expect(await serving.kill('SIGTERM')).toBe(42)
-    // A third after the first has gone: it opens the cache itself, and still downloads nothing.
+    await serving2.waitFor(m => typeof m.msg === 'string' && m.msg.includes('seeding it from here'))
+    await serving2.waitFor(m => m.msg === 'fetching' && m.resumed > 0)
+    // A third container finds the cache held by the second: it downloads nothing either.
     const third = await result(track(startFetch(seeder, join(model.root, 'c'), ['--cache-dir', cache], `${model.name}@${model.version}`)))
-    expect(third.holder).toBe(true)
+    expect(third.holder).toBe(false)
     expect(third.stats.bytesDown).toBe(0)
+    expect(await serving2.kill('SIGTERM')).toBe(42)
     expect(await egress(seeder.admin)).toBe(sentOnce)
     const source = await treeDigests(model.source)
     for (const d of ['a', 'b', 'c']) expect(await treeDigests(join(model.root, d))).toEqual(source)
