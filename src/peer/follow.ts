@@ -172,27 +172,37 @@ export async function switchCurrent (root: string, version: string): Promise<voi
   await syncDir(root)
 }
 
-/** Deletes versions beyond `keep`, in ROOT/versions and in the host cache. */
+/**
+ * Deletes versions beyond `keep`, in ROOT/versions and in the host cache. A failure is logged, never thrown:
+ * a version left on disk costs space, not the switch (another follower may be pruning the same cache).
+ */
 async function prune (opts: FollowOptions, current: string, log: Logger): Promise<void> {
   const inUse = new Set([current])
-  const mine = await heldVersions(join(opts.root, 'versions'))
-  for (const v of versionsToRemove(mine, opts.keep, inUse)) {
-    await ChunkStore.remove(followVersionDir(opts.root, v)).catch(err => log.warn({ err: (err as Error).message, version: v }, 'could not remove an old version'))
-    log.info({ version: v }, 'removed an old version')
+  const removeLogged = async (v: string, where: string, remove: () => Promise<boolean>): Promise<void> => {
+    try {
+      if (await remove()) log.info({ version: v, where }, 'removed an old version')
+    } catch (err) {
+      log.warn({ err: (err as Error).message, version: v, where }, 'could not remove an old version')
+    }
+  }
+  for (const v of versionsToRemove(await heldVersions(join(opts.root, 'versions')), opts.keep, inUse)) {
+    await removeLogged(v, opts.root, async () => { await ChunkStore.remove(followVersionDir(opts.root, v)); return true })
   }
   if (opts.cacheDir === undefined) return
   const cacheModelDir = join(opts.cacheDir, opts.fetch.name)
   for (const v of versionsToRemove(await heldVersions(cacheModelDir), opts.keep, inUse)) {
     const dir = join(cacheModelDir, v)
-    // A version another process has open (fetching or seeding it) stays; its lock says so.
-    const lock = await acquireStoreLock(`${dir}.modelswarm`).catch((err: unknown) => { if (err instanceof StoreLockedError) return undefined; throw err })
-    if (lock === undefined) continue
-    try {
-      await ChunkStore.remove(dir)
-      log.info({ version: v, cache: opts.cacheDir }, 'removed an old version from the host cache')
-    } finally {
-      await lock.release()
-    }
+    await removeLogged(v, opts.cacheDir, async () => {
+      // A version another process has open (fetching or seeding it) stays; its lock says so.
+      const lock = await acquireStoreLock(`${dir}.modelswarm`).catch((err: unknown) => { if (err instanceof StoreLockedError) return undefined; throw err })
+      if (lock === undefined) return false
+      try {
+        await ChunkStore.remove(dir)
+        return true
+      } finally {
+        await lock.release()
+      }
+    })
   }
 }
 
