@@ -20,6 +20,7 @@ import { StoreLockedError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { formatModelVersion } from '../model-version.ts'
 import { makeDirs, syncDir } from '../util/files.ts'
+import { backoffDelay } from '../util/backoff.ts'
 import { sleep } from '../util/sleep.ts'
 import { fetchViaHostCache } from './cached-fetch.ts'
 import { FETCH_DEFAULTS, fetchModel, type FetchOptions, type FetchResult } from './fetch.ts'
@@ -73,6 +74,11 @@ export function followVersionDir (root: string, version: string): string {
   return join(root, 'versions', version)
 }
 
+/** Longest wait before fetching a version that failed again, ms. */
+const MAX_RETRY_MS = 5 * 60_000
+
+interface Fetched { held: Held, result: FetchResult }
+
 interface Held {
   version: string
   /** Resolves to release the version: its fetch stops seeding and returns. */
@@ -82,13 +88,16 @@ interface Held {
 
 /**
  * Runs until `signal` aborts. The first version is awaited with fetch's rules (its failure ends follow
- * with that error); a later version that fails to fetch is logged and tried again at the next poll.
+ * with that error); a later version that fails to fetch is logged and tried again after a backoff that
+ * starts at the poll interval and grows to MAX_RETRY_MS, while the current version keeps serving.
  * @returns the version `current` names at the end, undefined when stopped before the first switch
  * @throws what the first resolve or fetch throws (not when it failed because `signal` aborted)
  */
 export async function follow (opts: FollowOptions): Promise<string | undefined> {
   const log = opts.log.child({ component: 'follow' })
   let held: Held | undefined
+  // A version that failed to fetch is tried again after a growing delay, not at every poll.
+  const failed = new Map<string, { attempts: number, retryAt: number }>()
   try {
     for (let first = true; !opts.signal.aborted; first = false) {
       const meta = first
@@ -96,18 +105,18 @@ export async function follow (opts: FollowOptions): Promise<string | undefined> 
           .catch(err => { if (opts.signal.aborted) return undefined; throw err })
         : await opts.resolver.poll(opts.signal)
       const version = meta?.header.version
-      if (version !== undefined && version !== held?.version) {
+      const retry = version === undefined ? undefined : failed.get(version)
+      if (version !== undefined && version !== held?.version && (retry === undefined || Date.now() >= retry.retryAt)) {
         log.info({ version: formatModelVersion(meta!.header), from: held?.version }, 'following: new version')
         const next = await fetchVersion(opts, version, first, log)
-        if (next !== undefined) {
+        if (next === undefined) {
+          const attempts = (retry?.attempts ?? 0) + 1
+          failed.set(version, { attempts, retryAt: Date.now() + backoffDelay(attempts, { baseMs: opts.intervalMs, maxMs: MAX_RETRY_MS }) })
+        } else {
+          failed.delete(version)
           const previous = held
           held = next.held
-          await switchCurrent(opts.root, version)
-          log.info({ version: formatModelVersion(next.result), current: currentLink(opts.root) }, 'switched current')
-          await opts.onSwitch({ result: next.result, dir: followVersionDir(opts.root, version), first })
-          previous?.release()
-          await previous?.run
-          await prune(opts, held.version, log)
+          await switchTo(opts, next, first, previous, log)
         }
       }
       await sleep(opts.intervalMs, opts.signal).catch(() => {})
@@ -119,11 +128,22 @@ export async function follow (opts: FollowOptions): Promise<string | undefined> 
   }
 }
 
+/** Points `current` at the new complete version, tells the caller, then releases and prunes what it replaced. */
+async function switchTo (opts: FollowOptions, next: Fetched, first: boolean, previous: Held | undefined, log: Logger): Promise<void> {
+  const { version } = next.held
+  await switchCurrent(opts.root, version)
+  log.info({ version: formatModelVersion(next.result), current: currentLink(opts.root) }, 'switched current')
+  await opts.onSwitch({ result: next.result, dir: followVersionDir(opts.root, version), first })
+  previous?.release()
+  await previous?.run
+  await prune(opts, version, log)
+}
+
 /**
  * Starts the fetch of `version` and waits until it is complete on disk; its swarm keeps seeding until the
  * returned `held.release()`. Undefined when a later version fails (logged); a first failure throws.
  */
-async function fetchVersion (opts: FollowOptions, version: string, first: boolean, log: Logger): Promise<{ held: Held, result: FetchResult } | undefined> {
+async function fetchVersion (opts: FollowOptions, version: string, first: boolean, log: Logger): Promise<Fetched | undefined> {
   let release!: () => void
   const released = new Promise<void>(resolve => { release = resolve })
   let completed!: (r: FetchResult) => void
@@ -151,7 +171,7 @@ async function fetchVersion (opts: FollowOptions, version: string, first: boolea
     // Follow was stopped (the child exited, a stop signal): not a failure of this version.
     if (opts.signal.aborted) return undefined
     if (first) throw err
-    log.warn({ err: (err as Error).message, version }, 'fetching the new version failed; trying again at the next poll')
+    log.warn({ err: (err as Error).message, version }, 'fetching the new version failed; trying again later (the current version keeps serving)')
     return undefined
   }
 }
