@@ -16,6 +16,8 @@ export const EXIT = {
   timeout: 5,
   diskFull: 6,
   locked: 7,
+  /** The command after `fetch … --` could not be started (a shell's "command not found"). */
+  childStart: 127,
   interrupted: 130
 } as const
 
@@ -56,6 +58,7 @@ export const ERROR_CODES = {
   MS_ADMIN_UNAVAILABLE: { ...failure, hint: 'check --admin: the seeder prints its admin address at start' },
   MS_ADMIN_UNAUTHORIZED: { exit: EXIT.failure, http: 401, retriable: false, hint: 'pass the seeder\'s admin token with --admin-token-file (or MODELSWARM_ADMIN_TOKEN_FILE)' },
   MS_DEMO: { ...failure },
+  MS_CHILD_START: { exit: EXIT.childStart, http: 500, retriable: false, hint: 'the command after -- must be an executable file on PATH or a path to one' },
   /** The network lab could not set up, run or tear down (a missing tool, not root, a process that failed). */
   MS_LAB: { ...failure, hint: 'the lab needs root, iproute2, Java + Maven, and for its baselines python3-libtorrent (see README, Network lab)' },
   MS_HDFS_FILE_NOT_FOUND: { exit: EXIT.failure, http: 404, retriable: false, hint: 'check --hdfs-root and the version directory' },

@@ -63,24 +63,44 @@ Example:
   .action(async (opts) => { await runSeed({ ...opts, logLevel: program.opts().logLevel }) })
 
 program.command('fetch')
-  .description('Download NAME[@VERSION] (default @latest) from the swarm into --out, verifying every chunk.')
+  .description('Download NAME[@VERSION] (default @latest) from the swarm into --out, verifying every chunk; then optionally run CMD with it.')
   .argument('<model>', 'NAME or NAME@VERSION')
+  .argument('[command...]', 'after --: a command to run once the model is complete (an inference server), seeding while it runs')
   .addOption(option('out', { required: true }))
   .addOption(option('bootstrap', { required: true }))
   .addOption(option('trust', { required: true }))
   .addOption(option('listen'))
   .addOption(option('linger'))
   .addOption(option('timeout'))
+  .addOption(option('uploadRate'))
+  .addOption(option('hostCache'))
+  .addOption(option('follow'))
+  .addOption(option('followInterval'))
+  .addOption(option('followSignal'))
+  .addOption(option('keep'))
   .addOption(option('noBulk'))
   .addOption(option('bulkPort'))
   .addOption(option('json'))
   .addHelpText('after', `
-Exit status: 0 done, 2 usage, 3 not found, 4 integrity, 5 timeout, 6 disk full, 7 directory locked, 130 interrupted.
+With -- CMD ARGS: once the model is complete, CMD runs with MODELSWARM_MODEL_DIR (the model's directory),
+MODELSWARM_MODEL_NAME, MODELSWARM_MODEL_VERSION and MODELSWARM_MANIFEST_ID in its environment; SIGTERM,
+SIGINT and SIGHUP are passed on to it; fetch seeds (under --upload-rate) until it exits, then exits with
+its status (128 + signal number if a signal ended it).
 
-Example:
+With --follow: --out holds versions/<version>/ and a link current -> versions/<version>, switched in one
+rename when a new version is complete; the child is started once (MODELSWARM_MODEL_DIR is --out/current)
+and gets --follow-signal on each switch.
+
+Exit status: 0 done, 2 usage, 3 not found, 4 integrity, 5 timeout, 6 disk full, 7 directory locked, 127 command not found, 130 interrupted.
+With -- CMD, once the command has started: the command's status.
+
+Examples:
   modelswarm fetch qa-llm@2026-11-24T10-00 --out /models/qa-llm \\
-    --bootstrap /dns4/modelswarm-seeder/tcp/4001/p2p/12D3KooW... --trust 12D3KooW...`)
-  .action(async (model: string, opts) => { await runFetch(model, { ...opts, logLevel: program.opts().logLevel }) })
+    --bootstrap /dns4/modelswarm-seeder/tcp/4001/p2p/12D3KooW... --trust 12D3KooW...
+  modelswarm fetch qa-llm --out /models/qa-llm --cache-dir /var/cache/modelswarm --upload-rate 100MiB/s \\
+    --bootstrap ... --trust ... -- python -m server --model-dir /models/qa-llm
+  modelswarm fetch qa-llm --follow --out /models/qa-llm --bootstrap ... --trust ... -- ./serve.sh`)
+  .action(async (model: string, command: string[], opts) => { await runFetch(model, command, { ...opts, logLevel: program.opts().logLevel }) })
 
 program.command('preheat')
   .description('Ask a running seeder to pull NAME@VERSION now, before hosts ask for it.')

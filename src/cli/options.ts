@@ -2,11 +2,13 @@
  * Every command-line option once: flag, env var, default, help and parser. Commander's options and
  * the README's table are both derived from this list (`npm run docs:options` rewrites it; a test checks it).
  */
+import { constants } from 'node:os'
 import { resolve } from 'node:path'
 import { InvalidArgumentError, Option } from 'commander'
 import { InvalidInputError } from '../errors.ts'
 import { parseModelVersion, type ModelVersion } from '../model-version.ts'
 import { FETCH_DEFAULTS } from '../peer/fetch.ts'
+import { FOLLOW_DEFAULTS } from '../peer/follow.ts'
 import { DEFAULT_LISTEN } from '../peer/node.ts'
 import { DEFAULT_LOG_LEVEL } from '../log.ts'
 import { DEFAULT_MARKER } from '../origins/origin.ts'
@@ -60,6 +62,12 @@ export const OPTIONS = {
   trust: { flags: '--trust <peer-id...>', env: 'MODELSWARM_TRUST', help: 'seeder public keys (peer ids) whose signatures are accepted', parse: list },
   linger: { flags: '--linger <duration>', env: 'MODELSWARM_LINGER', help: 'keep seeding this long after the download completes', default: formatDuration(FETCH_DEFAULTS.lingerMs), parse: (v: string) => parseDuration(v) },
   timeout: { flags: '--timeout <duration>', env: 'MODELSWARM_TIMEOUT', help: 'give up after this long without progress', default: formatDuration(FETCH_DEFAULTS.idleTimeoutMs), parse: (v: string) => parseDuration(v) },
+  uploadRate: { flags: '--upload-rate <rate>', env: 'MODELSWARM_UPLOAD_RATE', help: 'cap on what fetch uploads to other hosts while it runs and serves, e.g. 50MiB/s or 400Mbit/s, so seeding leaves the NIC to inference traffic (unset: uncapped)', parse: (v: string) => rateWithUnit(v, '--upload-rate') },
+  hostCache: { flags: '--cache-dir <dir>', env: 'MODELSWARM_HOST_CACHE', help: '(fetch) host cache shared by every fetch on the host: a version is downloaded once into <dir>/<name>/<version>/ and hard-linked into each --out, read-only (seed\'s --cache-dir is its own store)', parse: (v: string) => absolutePath(v, '--cache-dir') },
+  follow: { flags: '--follow', env: 'MODELSWARM_FOLLOW', help: 'track NAME@latest: fetch each new version into --out/versions/<version>/, switch --out/current to it in one rename, signal the child (see --follow-signal)', default: false },
+  followInterval: { flags: '--follow-interval <duration>', env: 'MODELSWARM_FOLLOW_INTERVAL', help: 'how often --follow asks the seeders for the latest version', default: formatDuration(FOLLOW_DEFAULTS.intervalMs), parse: (v: string) => parseDuration(v) },
+  followSignal: { flags: '--follow-signal <signal>', env: 'MODELSWARM_FOLLOW_SIGNAL', help: 'signal sent to the child after --follow switches current to a new version', default: FOLLOW_DEFAULTS.signal, parse: (v: string) => signalName(v, '--follow-signal') },
+  keep: { flags: '--keep <n>', env: 'MODELSWARM_KEEP', help: 'versions --follow keeps on disk (in --out and the host cache), the current one included; older ones are deleted', default: String(FOLLOW_DEFAULTS.keep), parse: (v: string) => positiveInt(v, '--keep') },
   // demo
   hosts: { flags: '--hosts <n>', env: 'MODELSWARM_DEMO_HOSTS', help: 'fetch processes the demo starts', default: '8', parse: (v: string) => positiveInt(v, '--hosts') },
   size: { flags: '--size <bytes>', env: 'MODELSWARM_DEMO_SIZE', help: 'size of the generated demo model', default: '256MiB', parse: (v: string) => parseBytes(v) },
@@ -134,6 +142,19 @@ function absolutePath (v: string, flag: string): string {
   const p = resolve(v)
   if (v.trim() === '' || p === '/') throw new InvalidArgumentError(`${flag} must name a directory other than /, got ${JSON.stringify(v)}`)
   return p
+}
+
+/** A rate for a cap: a bare number is refused (bytes? bits?) rather than read as bytes per second. */
+function rateWithUnit (v: string, flag: string): number {
+  if (/^\s*[\d.]+\s*$/.test(v)) throw new InvalidArgumentError(`${flag} needs a unit, e.g. 50MiB/s or 400Mbit/s; got ${JSON.stringify(v)}`)
+  return parseRate(v)
+}
+
+/** A signal name such as SIGHUP or HUP, checked against the signals this platform knows. */
+function signalName (v: string, flag: string): NodeJS.Signals {
+  const name = (v.toUpperCase().startsWith('SIG') ? v.toUpperCase() : `SIG${v.toUpperCase()}`) as NodeJS.Signals
+  if (!(name in constants.signals)) throw new InvalidArgumentError(`${flag} must be a signal name such as SIGHUP or SIGUSR1, got ${JSON.stringify(v)}`)
+  return name
 }
 
 function port (v: string, flag: string): number {

@@ -52,6 +52,11 @@ export interface FetchOptions {
   onSwarm?: (swarm: VersionSwarm) => void
   /** Called when the model is complete on disk, before lingering. */
   onComplete?: (result: FetchResult) => void
+  /**
+   * Once the model is complete, keep seeding until the promise this returns settles (in place of
+   * `lingerMs`), e.g. while a child process serves the model; a rejection ends the fetch with it.
+   */
+  seedWhile?: (result: FetchResult) => Promise<unknown>
   signal?: AbortSignal
 }
 
@@ -122,7 +127,8 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
       stats: swarm.stats
     }
     opts.onComplete?.(result)
-    if ((opts.lingerMs ?? FETCH_DEFAULTS.lingerMs) > 0) {
+    if (opts.seedWhile !== undefined) await opts.seedWhile(result)
+    else if ((opts.lingerMs ?? FETCH_DEFAULTS.lingerMs) > 0) {
       log.info({ lingerMs: opts.lingerMs }, 'download complete; seeding before exit')
       // A stop request while lingering ends the linger, not the (successful) fetch.
       await sleep(opts.lingerMs!, opts.signal).catch(() => {})
@@ -196,7 +202,7 @@ function waitComplete (swarm: VersionSwarm, idleTimeoutMs: number, signal?: Abor
   })
 }
 
-async function metaFromItems (items: Uint8Array[], name: string, version: string | undefined, trust: TrustList): Promise<VersionMeta> {
+export async function metaFromItems (items: Uint8Array[], name: string, version: string | undefined, trust: TrustList): Promise<VersionMeta> {
   let rest = items
   let expectedHeaderId: string | undefined
   if (version === undefined) {
@@ -219,7 +225,7 @@ async function metaFromItems (items: Uint8Array[], name: string, version: string
  * handshake with UnexpectedPeerError: an integrity error (exit 4) at once, not a reachability problem to
  * retry until --timeout.
  */
-async function dialBootstrap (node: SwarmNode, addr: string, signal: AbortSignal): Promise<void> {
+export async function dialBootstrap (node: SwarmNode, addr: string, signal: AbortSignal): Promise<void> {
   try {
     await node.dial(multiaddr(addr), { signal })
   } catch (err) {
@@ -238,7 +244,7 @@ function isWrongPeer (err: unknown): boolean {
   return e.name === 'UnexpectedPeerError' || (e.name === 'EncryptionFailedError' && /does not match expected remote identity key/.test(e.message))
 }
 
-function parseBootstrap (addr: string): Bootstrap {
+export function parseBootstrap (addr: string): Bootstrap {
   let ma
   try {
     ma = multiaddr(addr)

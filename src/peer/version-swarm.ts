@@ -13,6 +13,7 @@ import { IntegrityError, ProtocolError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { formatModelVersion } from '../model-version.ts'
 import { createRng, type Rng } from '../util/random.ts'
+import type { TokenBucket } from '../util/token-bucket.ts'
 import { DownloadScheduler } from './download-scheduler.ts'
 import { Neighbours } from './neighbours.ts'
 import { ipOf } from './node.ts'
@@ -52,6 +53,8 @@ export interface VersionSwarmOptions {
   stallAfterMs?: number
   /** Seed for tie-breaks. @default random */
   seed?: number
+  /** Caps what this node uploads, in bytes per second; one bucket may be shared by several swarms. @default uncapped */
+  uploadBudget?: TokenBucket
 }
 
 export interface SwarmStats {
@@ -108,7 +111,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
    */
   readonly reports = new Map<string, ProgressReport & { at: number, address?: string, ended?: { at: number, unresponsive: boolean } }>()
   readonly #init: VersionSwarmInit
-  readonly #opts: Required<Omit<VersionSwarmOptions, 'seed'>>
+  readonly #opts: Required<Omit<VersionSwarmOptions, 'seed' | 'uploadBudget'>>
   readonly #now: () => number
   readonly #log: SwarmLog
   readonly #neighbours: Neighbours
@@ -124,7 +127,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     this.meta = init.meta
     this.store = init.store
     this.role = init.role
-    const { seed, ...rest } = init.options ?? {}
+    const { seed, uploadBudget, ...rest } = init.options ?? {}
     this.#opts = { ...DEFAULTS, ...rest }
     this.#now = init.now ?? Date.now
     const rng = init.rng ?? createRng(seed ?? Math.floor(Math.random() * 2 ** 31))
@@ -143,7 +146,8 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
       onDialFailed: peer => this.#download?.holderUnreachable(peer)
     })
     this.#uploads = new UploadAdmission({
-      store: init.store, gate: init.gate, maxUploads: this.#opts.maxUploads, isBanned: p => this.#neighbours.isBanned(p), now: this.#now, stats: this.stats
+      store: init.store, gate: init.gate, maxUploads: this.#opts.maxUploads, isBanned: p => this.#neighbours.isBanned(p), now: this.#now, stats: this.stats,
+      budget: uploadBudget
     })
     // A seeder publishes; it never downloads.
     if (init.role === 'peer') {

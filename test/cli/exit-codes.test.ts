@@ -29,7 +29,7 @@ describe('exitCodeFor', () => {
   })
 
   it('the EXIT constants are the documented numbers', () => {
-    expect(EXIT).toEqual({ ok: 0, failure: 1, usage: 2, notFound: 3, integrity: 4, timeout: 5, diskFull: 6, locked: 7, interrupted: 130 })
+    expect(EXIT).toEqual({ ok: 0, failure: 1, usage: 2, notFound: 3, integrity: 4, timeout: 5, diskFull: 6, locked: 7, childStart: 127, interrupted: 130 })
   })
 
   it('errors a user can act on carry a hint; usage errors point at --help', () => {
@@ -88,7 +88,7 @@ const envOf = (names: OptionName[]): string[] => names.map(n => OPTIONS[n].env)
 describe('modelswarm binary', () => {
   it.each([
     ['--help', [], ['logLevel']],
-    ['fetch --help', ['fetch'], ['out', 'bootstrap', 'trust', 'listen', 'linger', 'timeout', 'noBulk', 'json']],
+    ['fetch --help', ['fetch'], ['out', 'bootstrap', 'trust', 'listen', 'linger', 'timeout', 'uploadRate', 'hostCache', 'follow', 'followInterval', 'followSignal', 'keep', 'noBulk', 'json']],
     ['seed --help', ['seed'], ['origin', 'hdfs', 'hdfsRoot', 'hdfsUser', 'hdfsToken', 'marker', 'cacheDir', 'cacheCapacity', 'keepVersions', 'pin', 'inUseWindow', 'listen', 'lineRate', 'pollInterval', 'parallelReads', 'chunkSize', 'admin', 'noBulk', 'json']]
   ] as Array<[string, string[], OptionName[]]>)('`modelswarm %s` exits 0 and names the env var of every option', async (_label, command, options) => {
     const r = await modelswarm([...command, '--help'])
@@ -110,6 +110,7 @@ describe('modelswarm binary', () => {
       timeout: EXIT.timeout,
       'disk full': EXIT.diskFull,
       'directory locked': EXIT.locked,
+      'command not found': EXIT.childStart,
       interrupted: EXIT.interrupted
     })
   })
