@@ -77,16 +77,17 @@ describe('a version re-published at the origin', () => {
 
   it('overwritten in place during a pull: the seeder stops at the next chunk, withdraws the old bytes and pulls the new; hosts get the new content whole', async () => {
     const model = await origin()
-    // 2 MiB/s leaves the overwrite 5 s to land before the pull ends: at 4 MiB/s a loaded machine (load 15 on
-    // 2 cores) sometimes finished the pull first, and a version complete before it changes is served as pulled.
+    // B is made before the pull starts: on a loaded machine (load 15 on 2 cores) making it took 5 s, and the
+    // pull finished first — a version complete before it changes is served as pulled.
+    const b = content('B')
     const seeder = track(await startSeeder(model, ['--chunk-size', '1MiB', '--line-rate', '2MiB/s']))
     await chunksHeld(seeder.admin, 6)
     const fh = await open(join(model.source, 'a.bin'), 'r+')
-    await fh.write(content('B'), 0, SIZE, 0)
+    await fh.write(b, 0, SIZE, 0)
     await fh.close()
     const out = join(model.root, 'host')
     const reruns = await fetchNew(seeder, out)
-    expect((await readFile(join(out, 'a.bin'))).equals(content('B'))).toBe(true)
+    expect((await readFile(join(out, 'a.bin'))).equals(b)).toBe(true)
     expect(seeder.stderr.some(m => m.msg?.startsWith('version changed at the origin'))).toBe(true)
     console.log(`in-place overwrite: host reran ${reruns} time(s), output = new content`)
   })
