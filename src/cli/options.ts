@@ -11,6 +11,7 @@ import { DEFAULT_LISTEN } from '../peer/node.ts'
 import { DEFAULT_LOG_LEVEL } from '../log.ts'
 import { DEFAULT_MARKER } from '../origins/origin.ts'
 import { DEFAULT_ADMIN, DEFAULT_ORIGIN_GRACE_MS } from '../seeder/admin-server.ts'
+import { DEFAULT_GATEWAY_LISTEN } from '../gateway/gateway-server.ts'
 import { SEEDER_DEFAULTS } from '../seeder/seeder.ts'
 import { formatHostPort, parseHostPort } from '../util/host-port.ts'
 import { formatBytes, formatDuration, parseBytes, parseDuration, parseRate } from '../util/units.ts'
@@ -59,6 +60,10 @@ export const OPTIONS = {
   trust: { flags: '--trust <peer-id...>', env: 'MODELSWARM_TRUST', help: 'seeder public keys (peer ids) whose signatures are accepted', parse: list },
   linger: { flags: '--linger <duration>', env: 'MODELSWARM_LINGER', help: 'keep seeding this long after the download completes', default: formatDuration(FETCH_DEFAULTS.lingerMs), parse: (v: string) => parseDuration(v) },
   timeout: { flags: '--timeout <duration>', env: 'MODELSWARM_TIMEOUT', help: 'give up after this long without progress', default: formatDuration(FETCH_DEFAULTS.idleTimeoutMs), parse: (v: string) => parseDuration(v) },
+  // gateway
+  gatewayListen: { flags: '--gateway-listen <host:port>', env: 'MODELSWARM_GATEWAY_LISTEN', help: 'address of the read gateway\'s S3 endpoint (loopback by default: each host\'s services read through their own host)', default: DEFAULT_GATEWAY_LISTEN, parse: (v: string) => formatHostPort(parseHostPort(v, '--gateway-listen')) },
+  keysFile: { flags: '--keys-file <file>', env: 'MODELSWARM_KEYS_FILE', help: 'the gateway\'s S3 access keys, one ACCESS_KEY_ID:SECRET_ACCESS_KEY per line (e.g. a mounted Secret); requests are SigV4-checked against them', parse: (v: string) => absolutePath(v, '--keys-file') },
+  anonymous: { flags: '--anonymous', env: 'MODELSWARM_ANONYMOUS', help: 'let the gateway serve unsigned requests too (signed ones are still checked)', default: false },
   // demo
   hosts: { flags: '--hosts <n>', env: 'MODELSWARM_DEMO_HOSTS', help: 'fetch processes the demo starts', default: '8', parse: (v: string) => positiveInt(v, '--hosts') },
   size: { flags: '--size <bytes>', env: 'MODELSWARM_DEMO_SIZE', help: 'size of the generated demo model', default: '256MiB', parse: (v: string) => parseBytes(v) },
