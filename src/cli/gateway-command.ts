@@ -37,10 +37,12 @@ export async function runGateway (opts: GatewayCommandOptions): Promise<void> {
     // One node to ask the seeders what `latest` is; each fetch runs its own node, as `modelswarm fetch` does.
     const node = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: [] })
     defer(() => node.stop())
+    const { bootstrap, listen, bulk, bulkPort } = opts
     const catalog = new VersionCatalog({
       cacheDir: opts.cacheDir,
-      fetch: { bootstrap: opts.bootstrap, trust: opts.trust, listen: opts.listen, bulk: opts.bulk, bulkPort: opts.bulkPort, lingerMs: opts.linger, idleTimeoutMs: opts.timeout },
-      resolveLatest: name => resolveLatest(node, { name, bootstrap: opts.bootstrap, trust, timeoutMs: Math.min(opts.timeout, 30_000), log, signal: stop.signal }),
+      fetch: { bootstrap, trust: opts.trust, listen, bulk, bulkPort, lingerMs: opts.linger, idleTimeoutMs: opts.timeout },
+      // A request waits for `latest` at most 30 s, however long --timeout lets a fetch go without progress.
+      resolveLatest: name => resolveLatest(node, { name, bootstrap, trust, timeoutMs: Math.min(opts.timeout, 30_000), log, signal: stop.signal }),
       log,
       signal: stop.signal
     })

@@ -226,7 +226,9 @@ async function objectRequest (req: IncomingMessage, res: ServerResponse, opts: G
     'accept-ranges': 'bytes'
   }
   const ifMatch = req.headers['if-match']
-  if (ifMatch !== undefined && !etagListHas(ifMatch, etag)) throw new S3Error(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold')
+  if (ifMatch !== undefined && !etagListHas(ifMatch, etag)) {
+    throw new S3Error(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold')
+  }
   const ifNoneMatch = req.headers['if-none-match']
   if (ifNoneMatch !== undefined && etagListHas(ifNoneMatch, etag)) {
     res.writeHead(304, { etag, 'last-modified': headers['last-modified'] as string })

@@ -34,7 +34,11 @@ export async function waitForStart (view: VersionView, file: number, range: Byte
 
 /** Writes bytes [range.start, range.end] of the file to `out`; never a byte of a chunk not yet verified. */
 export async function streamRange (view: VersionView, file: number, range: ByteRange, out: Writable, signal: AbortSignal): Promise<void> {
-  if (range.end < range.start) return
+  if (range.end < range.start) {
+    // An empty file: no chunk to wait for, no byte to read.
+    out.end()
+    return
+  }
   if (view.complete) {
     await pipeline(createReadStream(view.filePaths(file)[0]!, { start: range.start, end: range.end, highWaterMark: READ_BYTES }), out, { signal })
     return

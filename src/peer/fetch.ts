@@ -142,8 +142,11 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
  * as the read gateway needs before it knows which version to fetch.
  * @throws NotFoundError when no seeder knows the model, TimeoutError, IntegrityError | UntrustedSignerError
  */
-export async function resolveLatest (node: SwarmNode, opts: { name: string, bootstrap: string[], trust: TrustList, timeoutMs: number, log: Logger, signal?: AbortSignal }): Promise<string> {
-  const meta = await resolveFromSeeders(node, opts.bootstrap.map(parseBootstrap), { name: opts.name, version: undefined }, items => metaFromItems(items, opts.name, undefined, opts.trust), {
+export async function resolveLatest (
+  node: SwarmNode, opts: { name: string, bootstrap: string[], trust: TrustList, timeoutMs: number, log: Logger, signal?: AbortSignal }
+): Promise<string> {
+  const accept = (items: Uint8Array[]): Promise<VersionMeta> => metaFromItems(items, opts.name, undefined, opts.trust)
+  const meta = await resolveFromSeeders(node, opts.bootstrap.map(parseBootstrap), { name: opts.name, version: undefined }, accept, {
     dial: (addr, signal) => dialBootstrap(node, addr, signal),
     timeoutMs: opts.timeoutMs,
     dialTimeoutMs: 10_000,
