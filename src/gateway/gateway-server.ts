@@ -202,7 +202,9 @@ async function listEntries (opts: GatewayOptions, bucket: string, held: readonly
   return entries.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
 }
 
-async function objectRequest (req: IncomingMessage, res: ServerResponse, opts: GatewayOptions, bucket: string, key: string, signal: AbortSignal): Promise<void> {
+async function objectRequest (
+  req: IncomingMessage, res: ServerResponse, opts: GatewayOptions, bucket: string, key: string, signal: AbortSignal
+): Promise<void> {
   await requireBucket(opts, bucket)
   const cut = key.indexOf('/')
   const version = key.slice(0, cut)

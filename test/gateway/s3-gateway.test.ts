@@ -4,12 +4,14 @@
  * reading the model through it as an inference service would.
  */
 import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import {
-  DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListBucketsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, type ListObjectsV2CommandOutput
+  DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListBucketsCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
+  type ListObjectsV2CommandOutput
 } from '@aws-sdk/client-s3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { makeModel, run, seederVersions, startSeeder, track, treeDigests, type Proc, type SeederProc, type TestModel } from '../support/cli.ts'
@@ -111,7 +113,6 @@ describe('read gateway', () => {
     expect(JSON.parse((await body(s3, 'latest/config.json')).toString())).toEqual({ model_type: 'demo', hidden_size: 4096 })
     for (const path of Object.keys(expected)) {
       const bytes = await body(s3, `v1/${path}`)
-      const { createHash } = await import('node:crypto')
       expect(createHash('sha256').update(bytes).digest('hex'), path).toBe(expected[path])
       expect((await body(s3, `latest/${path}`)).equals(bytes)).toBe(true)
     }
