@@ -33,11 +33,14 @@ export interface GatewayOptions {
 
 export interface GatewayServer { url: string, close: () => Promise<void> }
 
+const RESPONSE_BUFFER_BYTES = 4 * 1024 * 1024
+
 const READ_ONLY = 'This S3 endpoint is a read-only modelswarm gateway: models are published at the origin and reach hosts through the swarm.'
 
 export async function startGateway (hostPort: string, opts: GatewayOptions): Promise<GatewayServer> {
   const { host, port } = parseHostPort(hostPort, '--gateway-listen')
-  const server: Server = createServer((req, res) => { void handle(req, res, opts) })
+  // Large response buffers let the next disk read overlap the socket write (16 KiB, the default, serialises them).
+  const server: Server = createServer({ highWaterMark: RESPONSE_BUFFER_BYTES }, (req, res) => { void handle(req, res, opts) })
   // Readers may wait for chunks still arriving: no server-side idle cut-off on a response being written.
   server.timeout = 0
   await new Promise<void>((resolve, reject) => {
