@@ -3,18 +3,20 @@
  * read straight from its file; a version still arriving is read chunk by chunk, each part only once its
  * chunk is verified, with the next few chunks the reader needs asked for ahead of the rarest-first order.
  */
-import { createReadStream } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import type { Writable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
+import { BufferPool } from '../util/buffer-pool.ts'
 import { readFullyAt } from '../util/files.ts'
-import { rangeParts, type ByteRange, type RangePart } from './byte-range.ts'
+import { rangeParts, type ByteRange } from './byte-range.ts'
 import type { VersionView } from './version-view.ts'
 
 /** Chunks ahead of the reader's position that are asked for first: enough to keep a few requests in flight. */
 export const READ_AHEAD_CHUNKS = 8
-/** Bytes read from disk at once (also the read stream's buffer): large reads keep the syscall count low. */
+/** Bytes read from disk at once: large reads keep the syscall count low. */
 const READ_BYTES = 1024 * 1024
+/** Reads written to the socket and not yet taken by it, per response: reading overlaps writing. */
+const WRITES_IN_FLIGHT = 4
+const pool = new BufferPool(READ_BYTES, 64)
 
 /**
  * Resolves once the first bytes of the range are readable: verified (an immediate resolve for a complete
@@ -34,28 +36,23 @@ export async function waitForStart (view: VersionView, file: number, range: Byte
 
 /** Writes bytes [range.start, range.end] of the file to `out`; never a byte of a chunk not yet verified. */
 export async function streamRange (view: VersionView, file: number, range: ByteRange, out: Writable, signal: AbortSignal): Promise<void> {
-  if (range.end < range.start) {
-    // An empty file: no chunk to wait for, no byte to read.
-    out.end()
-    return
-  }
-  if (view.complete) {
-    await pipeline(createReadStream(view.filePaths(file)[0]!, { start: range.start, end: range.end, highWaterMark: READ_BYTES }), out, { signal })
-    return
-  }
-  const parts = rangeParts(view.layout, file, range.start, range.end)
   let fh: FileHandle | undefined
   let release = (): void => {}
   try {
-    for (let k = 0; k < parts.length; k++) {
-      const part = parts[k]!
-      if (!view.has(part.chunk)) {
-        release()
-        release = view.prioritize(parts.slice(k, k + READ_AHEAD_CHUNKS).map(p => p.chunk))
-        await view.waitFor(part.chunk, signal)
+    if (view.complete) {
+      if (range.end >= range.start) await copyRange(fh = await openFirst(view.filePaths(file)), range.start, range.end - range.start + 1, out, signal)
+    } else {
+      const parts = rangeParts(view.layout, file, range.start, range.end)
+      for (let k = 0; k < parts.length; k++) {
+        const part = parts[k]!
+        if (!view.has(part.chunk)) {
+          release()
+          release = view.prioritize(parts.slice(k, k + READ_AHEAD_CHUNKS).map(p => p.chunk))
+          await view.waitFor(part.chunk, signal)
+        }
+        fh ??= await openFirst(view.filePaths(file))
+        await copyRange(fh, part.fileOffset, part.length, out, signal)
       }
-      fh ??= await openFirst(view.filePaths(file))
-      await copyPart(fh, part, out, signal)
     }
     out.end()
   } finally {
@@ -81,31 +78,46 @@ async function openFirst (paths: readonly string[]): Promise<FileHandle> {
   throw last
 }
 
-async function copyPart (fh: FileHandle, part: RangePart, out: Writable, signal: AbortSignal): Promise<void> {
-  for (let done = 0; done < part.length;) {
-    signal.throwIfAborted()
-    const buf = Buffer.allocUnsafe(Math.min(READ_BYTES, part.length - done))
-    const n = await readFullyAt(fh, buf, part.fileOffset + done)
-    if (n < buf.length) throw new Error(`short read at ${part.fileOffset + done}: the file is shorter than its manifest says`)
-    done += n
-    if (!out.write(buf)) await drained(out, signal)
+/**
+ * Copies `length` bytes at `position` of the file to `out`: the next read overlaps the writes of the
+ * previous ones (at most WRITES_IN_FLIGHT), and buffers go back to a pool once the socket has taken them —
+ * a fresh 1 MiB buffer per read (fs read streams) spent a tenth of the gateway's CPU in GC.
+ */
+async function copyRange (fh: FileHandle, position: number, length: number, out: Writable, signal: AbortSignal): Promise<void> {
+  const inFlight: Array<Promise<void>> = []
+  try {
+    for (let done = 0; done < length;) {
+      signal.throwIfAborted()
+      if (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift()
+      const n = Math.min(READ_BYTES, length - done)
+      const buf = pool.take(n)
+      if (await readFullyAt(fh, buf, position + done) < n) {
+        pool.give(buf)
+        throw new Error(`short read at ${position + done}: the file is shorter than its manifest says`)
+      }
+      inFlight.push(written(out, buf, signal))
+      done += n
+    }
+    await Promise.all(inFlight)
+  } catch (err) {
+    for (const p of inFlight) p.catch(() => {})
+    throw err
   }
 }
 
-function drained (out: Writable, signal: AbortSignal): Promise<void> {
+/**
+ * Resolves once `out` has taken `buf` (its write callback), then returns the buffer to the pool. On abort it
+ * rejects at once and leaves the buffer to the garbage collector: a dead socket may still hold it.
+ */
+function written (out: Writable, buf: Buffer, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    const done = (err?: Error): void => {
-      out.off('drain', onDrain)
-      out.off('close', onClose)
-      signal.removeEventListener('abort', onAbort)
-      if (err === undefined) resolve()
-      else reject(err)
-    }
-    const onDrain = (): void => done()
-    const onClose = (): void => done(new Error('connection closed'))
-    const onAbort = (): void => done(signal.reason as Error)
-    out.once('drain', onDrain)
-    out.once('close', onClose)
+    const onAbort = (): void => reject(signal.reason as Error)
     signal.addEventListener('abort', onAbort, { once: true })
+    out.write(buf, err => {
+      signal.removeEventListener('abort', onAbort)
+      if (err !== undefined && err !== null) return reject(err)
+      pool.give(buf)
+      resolve()
+    })
   })
 }
