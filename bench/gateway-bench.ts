@@ -2,13 +2,15 @@
  * npm run bench:gateway [-- --size 512MiB --rounds 3]
  * The read gateway against the disk, in one run: a seeder holds a generated model; a `modelswarm gateway`
  * fetches it into its host cache; then, interleaved, every shard is read whole (1) through the gateway
- * with the AWS SDK's GetObject and (2) straight from the host cache's files (page cache warm for both).
+ * with the AWS SDK's GetObject, (2) with a plain unsigned HTTP GET (the gateway's own cost, without the
+ * SDK's) and (3) straight from the host cache's files (page cache warm for all).
  * Prints GiB/s of each, gateway ÷ disk (goal ≥ 0.8) and the gateway process's CPU-s per GiB served. Then a
  * fresh gateway over an empty cache: time to the first byte of a ranged read near the end of the last
  * shard, against the time until the whole version is verified.
  */
 import { createReadStream, existsSync } from 'node:fs'
 import { readFile, rm, writeFile } from 'node:fs/promises'
+import { get } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -45,22 +47,31 @@ try {
   // Held: a gateway whose cache already holds the version (fetched once, then read many times).
   const held = startGateway(seeder, 'cache-held')
   procs.push(held)
-  const s3 = client((await held.waitFor(m => typeof m.gateway === 'string')).gateway as string)
+  const url = (await held.waitFor(m => typeof m.gateway === 'string')).gateway as string
+  const s3 = client(url)
   await readObject(s3, `v1/${shards[0]!}`, 'bytes=0-0')
   const cacheDir = join(root, 'cache-held', 'bench-llm', 'v1')
   while (!existsSync(`${cacheDir}.modelswarm/complete`)) await new Promise(resolve => setTimeout(resolve, 100))
 
   const viaGateway: number[] = []
+  const viaHttp: number[] = []
   const fromDisk: number[] = []
   const cpuPerGiB: number[] = []
+  const httpCpuPerGiB: number[] = []
   for (let r = 0; r < rounds; r++) {
-    const cpu0 = await cpuSeconds(held.proc.pid!)
+    let cpu0 = await cpuSeconds(held.proc.pid!)
     let t = performance.now()
     let bytes = 0
     for (const s of shards) bytes += (await readObject(s3, `v1/${s}`)).bytes
     const gw = (performance.now() - t) / 1000
     cpuPerGiB.push((await cpuSeconds(held.proc.pid!) - cpu0) / (bytes / GiB))
     viaGateway.push(bytes / GiB / gw)
+    cpu0 = await cpuSeconds(held.proc.pid!)
+    t = performance.now()
+    bytes = 0
+    for (const s of shards) bytes += await httpGet(`${url}/bench-llm/v1/${s}`)
+    httpCpuPerGiB.push((await cpuSeconds(held.proc.pid!) - cpu0) / (bytes / GiB))
+    viaHttp.push(bytes / GiB / ((performance.now() - t) / 1000))
     t = performance.now()
     let diskBytes = 0
     for (const s of shards) diskBytes += await readFileBytes(join(cacheDir, s))
@@ -90,8 +101,9 @@ try {
 | path | GiB/s | gateway CPU-s per GiB |
 |---|---|---|
 | GetObject through the gateway (AWS SDK) | ${gw.toFixed(2)} | ${median(cpuPerGiB).toFixed(2)} |
+| plain HTTP GET through the gateway (node:http, unsigned) | ${median(viaHttp).toFixed(2)} | ${median(httpCpuPerGiB).toFixed(2)} |
 | the same files from disk (fs read stream) | ${disk.toFixed(2)} | |
-gateway ÷ disk: ${(gw / disk).toFixed(2)} (goal ≥ 0.8)
+gateway ÷ disk: ${(gw / disk).toFixed(2)} with the AWS SDK, ${(median(viaHttp) / disk).toFixed(2)} with plain HTTP (goal ≥ 0.8)
 ranged read (1 MiB at 90 % of the last shard) during a fetch from an empty cache: first byte after ${ttfb.toFixed(0)} ms; whole version verified after ${whole.toFixed(0)} ms (${(ttfb / whole).toFixed(2)} of it)
 `)
 } finally {
@@ -100,7 +112,7 @@ ranged read (1 MiB at 90 % of the last shard) during a fetch from an empty cache
 }
 
 function startGateway (s: SeederProc, cache: string): Proc {
-  return run(['--log-level', 'warn', 'gateway', '--cache-dir', join(root, cache), '--gateway-listen', '127.0.0.1:0', '--keys-file', join(root, 'keys'),
+  return run(['--log-level', 'warn', 'gateway', '--cache-dir', join(root, cache), '--gateway-listen', '127.0.0.1:0', '--keys-file', join(root, 'keys'), '--anonymous',
     '--bootstrap', s.addr, '--trust', s.peerId, '--listen', '/ip4/127.0.0.1/tcp/0', '--json'])
 }
 
@@ -119,6 +131,18 @@ async function readObject (c: S3Client, key: string, range?: string): Promise<{ 
     if (range !== undefined) parts.push(chunk)
   }
   return { bytes, firstByteMs, body: Buffer.concat(parts) }
+}
+
+/** Bytes of an unsigned GET, read and dropped. */
+function httpGet (url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    get(url, res => {
+      let n = 0
+      res.on('data', (chunk: Buffer) => { n += chunk.length })
+      res.on('end', () => resolve(n))
+      res.on('error', reject)
+    }).on('error', reject)
+  })
 }
 
 async function readFileBytes (path: string): Promise<number> {
