@@ -225,6 +225,15 @@ describe('read gateway, read during fetch', () => {
   })
 })
 
+describe('read gateway, start', () => {
+  it('refuses to start without access keys unless anonymous access is asked for', async () => {
+    const root = await tempDir('ms-gw-start-')
+    const p = track(run(['gateway', '--cache-dir', join(root, 'cache'), '--gateway-listen', '127.0.0.1:0', '--bootstrap', '/ip4/127.0.0.1/tcp/1/p2p/x', '--trust', 'x']))
+    expect(await p.exited).toBe(2)
+    expect(p.text.join('\n')).toMatch(/--keys-file.*--anonymous/)
+  })
+})
+
 /** The `aws` CLI (awscli from PyPI), from MODELSWARM_TEST_AWS or the PATH; undefined when not installed. */
 function awsCli (): string | undefined {
   const candidates = [process.env.MODELSWARM_TEST_AWS, ...(process.env.PATH ?? '').split(':').map(d => join(d, 'aws'))]
