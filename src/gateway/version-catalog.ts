@@ -3,6 +3,7 @@
  * src/peer/host-cache.ts), the version each model's `latest` names, and the swarm fetches it starts for
  * versions the host lacks — one fetch per version however many requests ask for it at once.
  */
+import { statSync } from 'node:fs'
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { decodeHeader, type ManifestHeader } from '../chunker/manifest.ts'
@@ -149,7 +150,9 @@ export class VersionCatalog {
       log,
       signal,
       onSwarm: swarm => {
-        view = new VersionView({ header: swarm.store.header, dir, complete: swarm.store.have.complete, lastModified: new Date(this.#now()) })
+        // The same Last-Modified as peek() gives once the version is complete: the state's header file's mtime.
+        const lastModified = statSync(join(`${dir}${STATE_SUFFIX}`, 'header.json'), { throwIfNoEntry: false })?.mtime ?? new Date(this.#now())
+        view = new VersionView({ header: swarm.store.header, dir, complete: swarm.store.have.complete, lastModified })
         view.attach(swarm)
         ready(view)
       },

@@ -216,12 +216,18 @@ describe('read gateway, read during fetch', () => {
     expect(existsSync(join(gateway.cacheDir, 'it-llm', 'v1.modelswarm', 'complete'))).toBe(false)
     expect(during!.state).toBe('pulling')
     expect(range.equals(source.subarray(MiB + 10, 2 * MiB + 10))).toBe(true)
+    const headDuring = await s3.send(new HeadObjectCommand({ Bucket: 'it-llm', Key: `v1/${first}` }))
     const [header8, config] = await others
     expect(gateway.stderr.filter(m => m.msg === 'gateway: fetching a version the host lacks')).toHaveLength(1)
     expect(header8.equals((await readFile(join(model.source, 'model.safetensors'))).subarray(0, 8))).toBe(true)
     expect(config.equals(await readFile(join(model.source, 'config.json')))).toBe(true)
     // The whole file, read while the rest still arrives, streams as chunks are verified.
     expect((await body(s3, `v1/${first}`)).equals(source)).toBe(true)
+    // Once the version is complete, the object's ETag and Last-Modified are what they were during the fetch.
+    await gateway.waitFor(m => m.msg === 'download complete', 90_000)
+    while (!existsSync(join(gateway.cacheDir, 'it-llm', 'v1.modelswarm', 'complete'))) await new Promise(resolve => setTimeout(resolve, 100))
+    const headAfter = await s3.send(new HeadObjectCommand({ Bucket: 'it-llm', Key: `v1/${first}` }))
+    expect([headAfter.ETag, headAfter.LastModified]).toEqual([headDuring.ETag, headDuring.LastModified])
   })
 })
 
