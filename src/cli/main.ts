@@ -1,4 +1,4 @@
-/** The `modelswarm` command line: seed, fetch, preheat, status, demo and completion. */
+/** The `modelswarm` command line: seed, fetch, gateway, preheat, status, demo and completion. */
 import { readFileSync } from 'node:fs'
 import { Argument, Command, CommanderError } from 'commander'
 import { EXIT, exitCodeFor, hintFor } from '../errors.ts'
@@ -10,6 +10,7 @@ import { runPreheat } from './preheat-command.ts'
 import { runStatus } from './status-command.ts'
 import { applyConfigFile } from './config-file.ts'
 import { completionScript, SHELLS, type Shell } from './completion.ts'
+import { runGateway } from './gateway-command.ts'
 
 /** How long a failed command may take to wind down before the process is ended anyway. */
 const FORCED_EXIT_MS = 5000
@@ -131,6 +132,27 @@ Example:
   modelswarm status --seeders seeder-0.modelswarm:7070,seeder-1.modelswarm:7070
   modelswarm status qa-llm@2026-11-24T10-00 --watch`)
   .action(async (model: string | undefined, opts) => { await runStatus(model, { ...opts, watch: opts.watch === true ? 2000 : opts.watch }) })
+
+program.command('gateway')
+  .description('Serve the host cache as a read-only S3 endpoint (bucket = model, key = VERSION/path or latest/path); a version the host lacks is fetched from the swarm, and ranged reads return as soon as their chunks are verified.')
+  .addOption(option('gatewayListen'))
+  .addOption(option('keysFile'))
+  .addOption(option('anonymous'))
+  .addOption(option('hostCache', { required: true }))
+  .addOption(option('bootstrap', { required: true }))
+  .addOption(option('trust', { required: true }))
+  .addOption(option('listen'))
+  .addOption(option('linger'))
+  .addOption(option('timeout'))
+  .addOption(option('noBulk'))
+  .addOption(option('bulkPort'))
+  .addOption(option('json'))
+  .addHelpText('after', `
+Example:
+  modelswarm gateway --cache-dir /nvme/modelswarm --keys-file /etc/modelswarm/keys \\
+    --bootstrap /dns4/modelswarm-seeder/tcp/4001/p2p/12D3KooW... --trust 12D3KooW...
+  AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... aws --endpoint-url http://127.0.0.1:9000 s3 ls s3://qa-llm/latest/`)
+  .action(async (opts) => { await runGateway({ ...opts, logLevel: program.opts().logLevel }) })
 
 program.command('demo')
   .description('Generate a model, start a seeder and several fetch processes on loopback, and report.')

@@ -13,6 +13,7 @@ import { DEFAULT_LISTEN } from '../peer/node.ts'
 import { DEFAULT_LOG_LEVEL } from '../log.ts'
 import { DEFAULT_MARKER } from '../origins/origin.ts'
 import { DEFAULT_ADMIN, DEFAULT_ORIGIN_GRACE_MS } from '../seeder/admin-server.ts'
+import { DEFAULT_GATEWAY_LISTEN } from '../gateway/gateway-server.ts'
 import { SEEDER_DEFAULTS } from '../seeder/seeder.ts'
 import { formatHostPort, parseHostPort } from '../util/host-port.ts'
 import { formatBytes, formatDuration, parseBytes, parseDuration, parseRate } from '../util/units.ts'
@@ -63,11 +64,15 @@ export const OPTIONS = {
   linger: { flags: '--linger <duration>', env: 'MODELSWARM_LINGER', help: 'keep seeding this long after the download completes', default: formatDuration(FETCH_DEFAULTS.lingerMs), parse: (v: string) => parseDuration(v) },
   timeout: { flags: '--timeout <duration>', env: 'MODELSWARM_TIMEOUT', help: 'give up after this long without progress', default: formatDuration(FETCH_DEFAULTS.idleTimeoutMs), parse: (v: string) => parseDuration(v) },
   uploadRate: { flags: '--upload-rate <rate>', env: 'MODELSWARM_UPLOAD_RATE', help: 'cap on what fetch uploads to other hosts while it runs and serves, e.g. 50MiB/s or 400Mbit/s, so seeding leaves the NIC to inference traffic (unset: uncapped)', parse: (v: string) => rateWithUnit(v, '--upload-rate') },
-  hostCache: { flags: '--cache-dir <dir>', env: 'MODELSWARM_HOST_CACHE', help: '(fetch) host cache shared by every fetch on the host: a version is downloaded once into <dir>/<name>/<version>/ and hard-linked into each --out, read-only (seed\'s --cache-dir is its own store)', parse: (v: string) => absolutePath(v, '--cache-dir') },
+  hostCache: { flags: '--cache-dir <dir>', env: 'MODELSWARM_HOST_CACHE', help: '(fetch, gateway) host cache shared by every fetch and the gateway on the host: a version is downloaded once into <dir>/<name>/<version>/ and hard-linked into each --out, read-only (seed\'s --cache-dir is its own store)', parse: (v: string) => absolutePath(v, '--cache-dir') },
   follow: { flags: '--follow', env: 'MODELSWARM_FOLLOW', help: 'track NAME@latest: fetch each new version into --out/versions/<version>/, switch --out/current to it in one rename, signal the child (see --follow-signal)', default: false },
   followInterval: { flags: '--follow-interval <duration>', env: 'MODELSWARM_FOLLOW_INTERVAL', help: 'how often --follow asks the seeders for the latest version', default: formatDuration(FOLLOW_DEFAULTS.intervalMs), parse: (v: string) => parseDuration(v) },
   followSignal: { flags: '--follow-signal <signal>', env: 'MODELSWARM_FOLLOW_SIGNAL', help: 'signal sent to the child after --follow switches current to a new version', default: FOLLOW_DEFAULTS.signal, parse: (v: string) => signalName(v, '--follow-signal') },
   keep: { flags: '--keep <n>', env: 'MODELSWARM_KEEP', help: 'versions --follow keeps on disk (in --out and the host cache), the current one included; older ones are deleted', default: String(FOLLOW_DEFAULTS.keep), parse: (v: string) => positiveInt(v, '--keep') },
+  // gateway
+  gatewayListen: { flags: '--gateway-listen <host:port>', env: 'MODELSWARM_GATEWAY_LISTEN', help: 'address of the read gateway\'s S3 endpoint (loopback by default: each host\'s services read through their own host)', default: DEFAULT_GATEWAY_LISTEN, parse: (v: string) => formatHostPort(parseHostPort(v, '--gateway-listen')) },
+  keysFile: { flags: '--keys-file <file>', env: 'MODELSWARM_KEYS_FILE', help: 'the gateway\'s S3 access keys, one ACCESS_KEY_ID:SECRET_ACCESS_KEY per line (e.g. a mounted Secret); requests are SigV4-checked against them', parse: (v: string) => absolutePath(v, '--keys-file') },
+  anonymous: { flags: '--anonymous', env: 'MODELSWARM_ANONYMOUS', help: 'let the gateway serve unsigned requests too (signed ones are still checked)', default: false },
   // demo
   hosts: { flags: '--hosts <n>', env: 'MODELSWARM_DEMO_HOSTS', help: 'fetch processes the demo starts', default: '8', parse: (v: string) => positiveInt(v, '--hosts') },
   size: { flags: '--size <bytes>', env: 'MODELSWARM_DEMO_SIZE', help: 'size of the generated demo model', default: '256MiB', parse: (v: string) => parseBytes(v) },

@@ -148,6 +148,12 @@ export class DownloadScheduler<N extends Neighbour> {
     this.schedule()
   }
 
+  /** Reorders requests: chunks with a higher priority are asked for first (see PiecePicker.setPriority). */
+  setPriority (index: number, priority: number): void {
+    this.#picker.setPriority(index, priority)
+    this.schedule()
+  }
+
   /** A neighbour's full bitfield. */
   peerBitfield (from: N, bits: Bitfield): void {
     this.#hinted.delete(from.peerKey)

@@ -142,6 +142,28 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
   }
 }
 
+/**
+ * The version the bootstrap seeders now call latest for `name` (its signed pointer checked against
+ * `trust`), asked through `node` and dialing the seeders as fetch does: what a long-running reader such
+ * as the read gateway needs before it knows which version to fetch.
+ * @throws NotFoundError when no seeder knows the model, TimeoutError, IntegrityError | UntrustedSignerError
+ */
+export async function resolveLatest (
+  node: SwarmNode, opts: { name: string, bootstrap: string[], trust: TrustList, timeoutMs: number, log: Logger, signal?: AbortSignal }
+): Promise<string> {
+  const accept = (items: Uint8Array[]): Promise<VersionMeta> => metaFromItems(items, opts.name, undefined, opts.trust)
+  const meta = await resolveFromSeeders(node, opts.bootstrap.map(parseBootstrap), { name: opts.name, version: undefined }, accept, {
+    dial: (addr, signal) => dialBootstrap(node, addr, signal),
+    timeoutMs: opts.timeoutMs,
+    dialTimeoutMs: 10_000,
+    resolveTimeoutMs: 30_000,
+    isFinal: err => err instanceof IntegrityError || err instanceof UntrustedSignerError,
+    log: opts.log,
+    signal: opts.signal
+  })
+  return meta.header.version
+}
+
 /** How often a fetch without a seeder neighbour, or stalled, asks a seeder whether its version is still what it fetches. */
 const REPUBLISH_CHECK_MS = 5000
 

@@ -12,9 +12,10 @@
  * Per peer: its bitfield, whether it is a seeder, throughput (EWMA), failure count, and chunks it may not
  * be asked for again before a retry time (after a failure or a refusal).
  *
- * Ordering, one comparison as in anacrolix/torrent's request order: fewer non-seeder copies first (rarest
- * first), then a random rank fixed per picker (so ties break the same way for one seed and differently
- * across peers).
+ * Ordering, one comparison as in anacrolix/torrent's request order: higher priority first (set by a reader
+ * waiting for those chunks, e.g. the read gateway; 0 for every chunk otherwise), then fewer non-seeder copies
+ * (rarest first), then a random rank fixed per picker (so ties break the same way for one seed and
+ * differently across peers). Priority only reorders: which peers may be asked for a chunk is unchanged.
  *
  * Eligibility of chunk c for peer P:
  *  - P has c, and c is not blocked on P (a failure or refusal within `retryAfterMs`).
@@ -84,6 +85,7 @@ export class PiecePicker {
   readonly #copies: Int32Array
   readonly #failures: Int32Array
   readonly #rank: Uint32Array
+  readonly #priority: Float64Array
   readonly #wanted: IndexSet
   readonly #requests = new Map<number, Map<string, number>>()
   readonly #verifying = new Set<number>()
@@ -103,6 +105,7 @@ export class PiecePicker {
     this.#holders = new Int32Array(n)
     this.#copies = new Int32Array(n)
     this.#failures = new Int32Array(n)
+    this.#priority = new Float64Array(n)
     this.#wanted = new IndexSet(n)
     this.#endgameThreshold = init.endgameThreshold ?? 16
     this.#maxDuplicates = init.maxDuplicatesInEndgame ?? 1
@@ -126,6 +129,15 @@ export class PiecePicker {
   setAvailable (index: number): void {
     this.#available.set(index)
     this.#refresh(index)
+  }
+
+  /**
+   * Sets a chunk's priority: higher is picked first, ahead of rarity; 0 (the default) restores the normal
+   * order. A reader sets it for chunks it waits on and clears it once served.
+   */
+  setPriority (index: number, priority: number): void {
+    if (!Number.isInteger(index) || index < 0 || index >= this.numChunks) throw new InvalidInputError(`chunk index ${index} out of range`)
+    this.#priority[index] = priority
   }
 
   /** Adds a peer (or replaces one that reconnected, dropping its old requests). */
@@ -168,7 +180,7 @@ export class PiecePicker {
     for (let k = 0; k < this.#wanted.size; k++) {
       const c = this.#wanted.at(k)
       if (this.#holders[c]! > 0) obtainable++
-      if (this.#eligible(peer, p, c, now, tail, slow, best)) insertBounded(picks, c, max, this.#rarer)
+      if (this.#eligible(peer, p, c, now, tail, slow, best)) insertBounded(picks, c, max, this.#before)
     }
     for (const c of picks) this.#addRequest(peer, p, c, now)
     if (picks.length < max && tail && !slow && obtainable === picks.length) {
@@ -260,8 +272,11 @@ export class PiecePicker {
     return { rate: p.rate === undefined ? undefined : p.rate * 1000, failures: p.failures, inflight: p.inflight.size }
   }
 
-  readonly #rarer = (a: number, b: number): boolean =>
-    this.#copies[a] !== this.#copies[b] ? this.#copies[a]! < this.#copies[b]! : this.#rank[a]! < this.#rank[b]!
+  /** The single request order: priority, then rarity, then the fixed random rank. */
+  readonly #before = (a: number, b: number): boolean =>
+    this.#priority[a] !== this.#priority[b]
+      ? this.#priority[a]! > this.#priority[b]!
+      : this.#copies[a] !== this.#copies[b] ? this.#copies[a]! < this.#copies[b]! : this.#rank[a]! < this.#rank[b]!
 
   #eligible (peer: string, p: PeerState, c: number, now: number, tail: boolean, slow: boolean, best: number): boolean {
     if (!p.bits.has(c) || (p.blocked.get(c) ?? -Infinity) > now) return false

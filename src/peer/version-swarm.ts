@@ -187,6 +187,14 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   get seeders (): number { return this.#neighbours.all().filter(s => s.remoteRole === 'seeder').length }
   get stalledReason (): string | undefined { return this.#download?.stalledReason }
 
+  /**
+   * Asks for chunk `index` ahead of the rarest-first order while `priority` > 0 (a reader waits for it), back
+   * in that order at 0. A no-op on a seeder, which downloads nothing.
+   */
+  setPriority (index: number, priority: number): void {
+    this.#download?.setPriority(index, priority)
+  }
+
   /** Starts timers: reports, discovery, timeouts; and downloading when this node lacks chunks. */
   start (discover?: () => Promise<PeerHint[]>): void {
     this.#discover = discover
