@@ -63,7 +63,7 @@ export const OPTIONS = {
   trust: { flags: '--trust <peer-id...>', env: 'MODELSWARM_TRUST', help: 'seeder public keys (peer ids) whose signatures are accepted', parse: list },
   linger: { flags: '--linger <duration>', env: 'MODELSWARM_LINGER', help: 'keep seeding this long after the download completes', default: formatDuration(FETCH_DEFAULTS.lingerMs), parse: (v: string) => parseDuration(v) },
   timeout: { flags: '--timeout <duration>', env: 'MODELSWARM_TIMEOUT', help: 'give up after this long without progress', default: formatDuration(FETCH_DEFAULTS.idleTimeoutMs), parse: (v: string) => parseDuration(v) },
-  uploadRate: { flags: '--upload-rate <rate>', env: 'MODELSWARM_UPLOAD_RATE', help: 'cap on what fetch uploads to other hosts while it runs and serves, e.g. 50MiB/s or 400Mbit/s, so seeding leaves the NIC to inference traffic (unset: uncapped)', parse: (v: string) => rateWithUnit(v, '--upload-rate') },
+  uploadRate: { flags: '--upload-rate <rate>', env: 'MODELSWARM_UPLOAD_RATE', help: 'cap on what fetch uploads to other hosts while it runs and serves, e.g. 50MiB/s or 400Mbit/s, so seeding leaves the NIC to inference traffic (unset: uncapped)', parse: (v: string) => parseRate(v) },
   hostCache: { flags: '--cache-dir <dir>', env: 'MODELSWARM_HOST_CACHE', help: '(fetch, gateway) host cache shared by every fetch and the gateway on the host: a version is downloaded once into <dir>/<name>/<version>/ and hard-linked into each --out, read-only (seed\'s --cache-dir is its own store)', parse: (v: string) => absolutePath(v, '--cache-dir') },
   follow: { flags: '--follow', env: 'MODELSWARM_FOLLOW', help: 'track NAME@latest: fetch each new version into --out/versions/<version>/, switch --out/current to it in one rename, signal the child (see --follow-signal)', default: false },
   followInterval: { flags: '--follow-interval <duration>', env: 'MODELSWARM_FOLLOW_INTERVAL', help: 'how often --follow asks the seeders for the latest version', default: formatDuration(FOLLOW_DEFAULTS.intervalMs), parse: (v: string) => parseDuration(v) },
@@ -147,12 +147,6 @@ function absolutePath (v: string, flag: string): string {
   const p = resolve(v)
   if (v.trim() === '' || p === '/') throw new InvalidArgumentError(`${flag} must name a directory other than /, got ${JSON.stringify(v)}`)
   return p
-}
-
-/** A rate for a cap: a bare number is refused (bytes? bits?) rather than read as bytes per second. */
-function rateWithUnit (v: string, flag: string): number {
-  if (/^\s*[\d.]+\s*$/.test(v)) throw new InvalidArgumentError(`${flag} needs a unit, e.g. 50MiB/s or 400Mbit/s; got ${JSON.stringify(v)}`)
-  return parseRate(v)
 }
 
 /** A signal name such as SIGHUP or HUP, checked against the signals this platform knows. */

@@ -50,7 +50,7 @@ describe('fetch-then-serve', () => {
     const seeder = track(await startSeeder(model))
     const f = track(startFetch(seeder, join(model.root, 'out'), ['--upload-rate', '400']))
     expect(await f.exited).toBe(2)
-    expect(f.text.join('\n')).toMatch(/--upload-rate needs a unit/)
+    expect(f.text.join('\n')).toMatch(/--upload-rate <rate>' argument '400' is invalid. invalid rate "400": expected bytes or bits per second with a unit/)
     const pinned = track(startFetch(seeder, join(model.root, 'out'), ['--follow'], `${model.name}@${model.version}`))
     expect(await pinned.exited).toBe(2)
     expect(pinned.text.join('\n')).toMatch(/--follow tracks it-llm@latest: drop @v1/)
