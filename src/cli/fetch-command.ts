@@ -7,8 +7,11 @@ import { showProgress } from './progress.ts'
 import { abortOnSignal, InterruptedError } from './signals.ts'
 import { formatBytes, formatRate } from '../util/units.ts'
 import { SWARM_MSG } from '../peer/swarm-log.ts'
+import { loadKey } from '../seeder/identity.ts'
+import { loadMembership, type MembershipCommandOptions } from './membership-options.ts'
 
-export interface FetchCommandOptions {
+export interface FetchCommandOptions extends MembershipCommandOptions {
+  identityFile?: string
   out: string
   bootstrap: string[]
   trust: string[]
@@ -30,6 +33,8 @@ function cpuSeconds (): number {
 export async function runFetch (model: string, opts: FetchCommandOptions): Promise<void> {
   const { name, version } = parseModelRef(model)
   const log = createLogger({ level: opts.logLevel })
+  const membership = await loadMembership(opts)
+  const privateKey = opts.identityFile === undefined ? undefined : await loadKey(opts.identityFile)
   const signal = abortOnSignal()
   let stopProgress: (() => void) | undefined
   try {
@@ -39,6 +44,8 @@ export async function runFetch (model: string, opts: FetchCommandOptions): Promi
       out: opts.out,
       bootstrap: opts.bootstrap,
       trust: opts.trust,
+      ...membership,
+      privateKey,
       listen: opts.listen,
       bulk: opts.bulk,
       bulkPort: opts.bulkPort,

@@ -1,4 +1,4 @@
-/** The `modelswarm` command line: seed, fetch, preheat and demo. */
+/** The `modelswarm` command line: seed, fetch, preheat, status, keygen and demo. */
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { EXIT, exitCodeFor, hintFor } from '../errors.ts'
@@ -8,6 +8,7 @@ import { runFetch } from './fetch-command.ts'
 import { runDemo } from './demo-command.ts'
 import { runPreheat } from './preheat-command.ts'
 import { runStatus } from './status-command.ts'
+import { runKeygen } from './keygen-command.ts'
 
 /** How long a failed command may take to wind down before the process is ended anyway. */
 const FORCED_EXIT_MS = 5000
@@ -48,6 +49,10 @@ program.command('seed')
   .addOption(option('originGrace'))
   .addOption(option('noBulk'))
   .addOption(option('bulkPort'))
+  .addOption(option('swarmKeyFile'))
+  .addOption(option('allowPeers'))
+  .addOption(option('allowCidr'))
+  .addOption(option('identityFile'))
   .addOption(option('json'))
   .addHelpText('after', `
 Example:
@@ -68,9 +73,13 @@ program.command('fetch')
   .addOption(option('timeout'))
   .addOption(option('noBulk'))
   .addOption(option('bulkPort'))
+  .addOption(option('swarmKeyFile'))
+  .addOption(option('allowPeers'))
+  .addOption(option('allowCidr'))
+  .addOption(option('identityFile'))
   .addOption(option('json'))
   .addHelpText('after', `
-Exit status: 0 done, 2 usage, 3 not found, 4 integrity, 5 timeout, 6 disk full, 7 directory locked, 130 interrupted.
+Exit status: 0 done, 2 usage, 3 not found, 4 integrity, 5 timeout, 6 disk full, 7 directory locked, 8 refused by the swarm, 130 interrupted.
 
 Example:
   modelswarm fetch qa-llm@2026-11-24T10-00 --out /models/qa-llm \\
@@ -105,6 +114,17 @@ Example:
   modelswarm status --seeders seeder-0.modelswarm:7070,seeder-1.modelswarm:7070
   modelswarm status qa-llm@2026-11-24T10-00 --watch`)
   .action(async (model: string | undefined, opts) => { await runStatus(model, { ...opts, watch: opts.watch === true ? 2000 : opts.watch }) })
+
+program.command('keygen')
+  .description('Create a swarm key (members only) and/or an identity key, each with mode 0600; an existing file is kept.')
+  .addOption(option('swarmKeyFile'))
+  .addOption(option('identityFile'))
+  .addOption(option('json'))
+  .addHelpText('after', `
+Example:
+  modelswarm keygen --swarm-key-file /etc/modelswarm/swarm.key --identity-file /etc/modelswarm/identity.key
+  kubectl create secret generic modelswarm-swarm-key --from-file=swarm.key=/etc/modelswarm/swarm.key`)
+  .action(async (opts) => { await runKeygen(opts) })
 
 program.command('demo')
   .description('Generate a model, start a seeder and several fetch processes on loopback, and report.')

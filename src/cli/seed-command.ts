@@ -15,8 +15,11 @@ import { Seeder } from '../seeder/seeder.ts'
 import { WebHdfsClient } from '../origins/hdfs/webhdfs-client.ts'
 import { untilSignal } from './signals.ts'
 import { withCleanup } from '../util/cleanup.ts'
+import { Membership } from '../peer/membership.ts'
+import { loadMembership, type MembershipCommandOptions } from './membership-options.ts'
 
-export interface SeedCommandOptions {
+export interface SeedCommandOptions extends MembershipCommandOptions {
+  identityFile?: string
   origin?: string
   hdfs?: string[]
   hdfsRoot: string[]
@@ -46,12 +49,13 @@ export interface SeedCommandOptions {
 export async function runSeed (opts: SeedCommandOptions): Promise<void> {
   const log = createLogger({ level: opts.logLevel })
   const origin = createOrigin(opts, log)
-  const { key, created } = await loadOrCreateKey(join(opts.cacheDir, 'identity.key'))
+  const membership = new Membership({ ...await loadMembership(opts), log: log.child({ component: 'membership' }) })
+  const { key, created } = await loadOrCreateKey(opts.identityFile ?? join(opts.cacheDir, 'identity.key'))
   await withCleanup(async defer => {
-    const node = await createNode({ privateKey: key, listen: opts.listen, dhtServer: true })
+    const node = await createNode({ privateKey: key, listen: opts.listen, dhtServer: true, membership })
     defer(() => node.stop())
     const host = new SwarmHost(node, log)
-    await host.start({ bulk: opts.bulk ? { hosts: bulkHostsFor(opts.listen), port: opts.bulkPort } : undefined })
+    await host.start({ bulk: opts.bulk ? { hosts: bulkHostsFor(opts.listen), port: opts.bulkPort, admit: ip => membership.admitsBulk(ip) } : undefined })
     defer(() => host.stop())
     const seeder = new Seeder({
       origin,
@@ -84,7 +88,7 @@ export async function runSeed (opts: SeedCommandOptions): Promise<void> {
   admin:                          ${admin.url}/v1/models
 `)
     }
-    log.info({ peerId, addrs, admin: admin.url, origin: origin.description }, 'seeder started')
+    log.info({ peerId, addrs, admin: admin.url, origin: origin.description, ...membership.describe() }, 'seeder started')
     const signal = await untilSignal()
     log.info({ signal }, 'stopping')
   })
