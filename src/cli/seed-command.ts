@@ -15,6 +15,7 @@ import { Seeder } from '../seeder/seeder.ts'
 import { WebHdfsClient } from '../origins/hdfs/webhdfs-client.ts'
 import { untilSignal } from './signals.ts'
 import { withCleanup } from '../util/cleanup.ts'
+import { makeDirs } from '../util/files.ts'
 import { Membership } from '../peer/membership.ts'
 import { loadMembership, type MembershipCommandOptions } from './membership-options.ts'
 
@@ -50,6 +51,8 @@ export async function runSeed (opts: SeedCommandOptions): Promise<void> {
   const log = createLogger({ level: opts.logLevel })
   const origin = createOrigin(opts, log)
   const membership = new Membership({ ...await loadMembership(opts), log: log.child({ component: 'membership' }) })
+  // The default key file's creation used to be what made the cache directory; with --identity-file it is not.
+  await makeDirs(opts.cacheDir)
   const { key, created } = await loadOrCreateKey(opts.identityFile ?? join(opts.cacheDir, 'identity.key'))
   await withCleanup(async defer => {
     const node = await createNode({ privateKey: key, listen: opts.listen, dhtServer: true, membership })
