@@ -1,7 +1,7 @@
 /**
  * Members only, with real processes: a seeder in a private swarm (swarm key) or behind an allow-list;
  * outsiders run the real `modelswarm fetch` and are turned away with exit 8 and a clear message while the
- * seeder logs each refusal; members fetch. The bulk endpoint turns outsiders away too.
+ * seeder logs each refusal; members fetch. The bulk endpoint and the DHT turn outsiders away too.
  */
 import { describe, expect, it } from 'vitest'
 import { join } from 'node:path'
@@ -10,10 +10,16 @@ import { createServer, type AddressInfo } from 'node:net'
 import { writeFile } from 'node:fs/promises'
 import { once } from 'node:events'
 import { EXIT } from '../../src/errors.ts'
-import { MEMBERSHIP_MSG } from '../../src/peer/membership.ts'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { multiaddr } from '@multiformats/multiaddr'
+import { silentLogger } from '../../src/log.ts'
+import { Membership, MEMBERSHIP_MSG } from '../../src/peer/membership.ts'
+import { createNode } from '../../src/peer/node.ts'
+import { versionCid } from '../../src/peer/swarm-host.ts'
+import { loadSwarmKey } from '../../src/peer/swarm-key.ts'
 import { SWARM_MSG } from '../../src/peer/swarm-log.ts'
 import { BULK_TLS } from '../../src/peer/protocols/chunk/bulk-tls.ts'
-import { makeModel, run, startFetch, startSeeder, treeDigests, track, type Proc, type SeederProc } from '../support/cli.ts'
+import { makeModel, run, seederVersions, startFetch, startSeeder, treeDigests, track, type Proc, type SeederProc } from '../support/cli.ts'
 
 /** `modelswarm keygen` as a user runs it; its JSON answer. */
 async function keygen (args: string[]): Promise<Record<string, any>> {
@@ -54,6 +60,10 @@ describe('a private swarm (swarm key)', () => {
     expect(refusals(seeder).every(m => m.remote === '127.0.0.1')).toBe(true)
     // Nor over the bulk path: its keys are granted only over a libp2p session, which outsiders never get.
     await expect(bulkHandshake(bulkPort)).rejects.toThrow()
+    // Nor the DHT: a node without the key finds no provider through the seeder; one with it does.
+    const { headerId } = (await seederVersions(seeder.admin))[0]!
+    expect(await dhtLookup(seeder, headerId as string, undefined)).toEqual({ dialed: false, providers: [] })
+    expect(await dhtLookup(seeder, headerId as string, await loadSwarmKey(key))).toEqual({ dialed: true, providers: [seeder.peerId] })
 
     // Two members: the second also trades with the first, so member-to-member links pass the key too.
     const outA = join(model.root, 'a')
@@ -128,6 +138,30 @@ async function freePort (): Promise<number> {
   const { port } = server.address() as AddressInfo
   await new Promise(resolve => server.close(resolve))
   return port
+}
+
+/**
+ * A libp2p node in this process (with the swarm key or without) dials the seeder and asks the DHT who
+ * provides the version, for up to 10 s.
+ */
+async function dhtLookup (seeder: SeederProc, headerId: string, swarmKey: Uint8Array | undefined): Promise<{ dialed: boolean, providers: string[] }> {
+  const node = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], membership: new Membership({ swarmKey, log: silentLogger }) })
+  try {
+    const dialed = await node.dial(multiaddr(seeder.addr), { signal: AbortSignal.timeout(10_000) }).then(() => true, () => false)
+    const cid = await versionCid(headerId)
+    for (const end = Date.now() + 10_000; Date.now() < end; await new Promise(resolve => setTimeout(resolve, 250))) {
+      const providers: string[] = []
+      try {
+        for await (const p of node.contentRouting.findProviders(cid, { signal: AbortSignal.timeout(3000) })) providers.push(p.id.toString())
+      } catch {
+        // no route: nothing found this round
+      }
+      if (providers.length > 0 || !dialed) return { dialed, providers }
+    }
+    return { dialed, providers: [] }
+  } finally {
+    await node.stop()
+  }
 }
 
 /** A TLS-PSK handshake with a made-up identity and key: what an outsider who found the bulk port can try. */
