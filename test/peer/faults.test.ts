@@ -67,7 +67,7 @@ describe('faults during distribution', () => {
       `faults: SIGKILL of host-${restartedIndex} at ${atKill.get(restartedIndex)}/${chunks} chunks (restarted) and host-${goneIndex} at ${atKill.get(goneIndex)}/${chunks} (gone for good), during a ${(v!.bytes / MiB).toFixed(0)} MiB pull at 5 MiB/s`,
       `survived: ${survivors.length}/${survivors.length} untouched hosts completed (${results.map(r => r.seconds.toFixed(1)).join(' ')} s), outputs verified`,
       `restarted host-${restartedIndex}: resumed ${resumed.resumedChunks} chunks, fetched the other ${resumed.stats.chunksDown} (+${resumed.stats.duplicates} endgame duplicates), output verified`,
-      `bytes re-fetched: ${results.reduce((n, r) => n + r.stats.duplicates, resumed.stats.duplicates)} endgame duplicate chunks over all hosts; no verified chunk requested again`,
+      `bytes re-fetched: ${results.reduce((n, r) => n + r.stats.duplicates, resumed.stats.duplicates)} endgame duplicate chunks over all hosts (two copies of a chunk in flight); resumed chunks are never asked for`,
       `line: ${(v!.bytesPulled / v!.bytes).toFixed(2)} x F pulled; seeder egress ${(v!.egressBytes / v!.bytes).toFixed(2)} x F`
     ].join('\n  '))
   })
@@ -87,7 +87,7 @@ describe('faults during distribution', () => {
     const stalled = staller.stdout.filter(m => typeof m.stalled === 'number')
     expect(stalled.length).toBeGreaterThan(0)
     console.log([
-      `faults: 1 stalling peer holding all ${model.size / MiB} MiB, ${stalled.length} requests to it never answered (from ${new Set(stalled.map(m => m.peer)).size} hosts)`,
+      `faults: 1 stalling peer holding all ${(model.size / MiB).toFixed(1)} MiB, ${stalled.length} requests to it never answered (from ${new Set(stalled.map(m => m.peer)).size} hosts)`,
       `survived: ${results.length}/${hosts.length} hosts completed in ${results.map(r => r.seconds.toFixed(1)).join(' ')} s (all done ${((Date.now() - started) / 1000).toFixed(1)} s after start), outputs verified`
     ].join('\n  '))
   })
