@@ -105,6 +105,9 @@ describe('an allow-list', () => {
     await expectRefused(out, seeder, /not in its --allow-peers/, m => m.peer === outsider.identity.peerId)
     const anonymous = track(startFetch(seeder, join(model.root, 'out-y'), ['--timeout', '2m']))
     expect(await anonymous.exited).toBe(EXIT.refused)
+    // Nor can an unlisted node use the seeder's DHT.
+    const { headerId } = (await seederVersions(seeder.admin))[0]!
+    expect((await dhtLookup(seeder, headerId as string, undefined)).providers).toEqual([])
 
     const ok = track(startFetch(seeder, join(model.root, 'ok'), ['--identity-file', join(model.root, 'member.key')]))
     expect(await ok.exited, ok.text.join('\n')).toBe(0)
@@ -123,6 +126,8 @@ describe('an allow-list', () => {
     // The bulk endpoint: a TLS client is dropped before its handshake, whatever PSK it offers.
     await expect(bulkHandshake(bulkPort)).rejects.toThrow()
     await closed.waitFor(m => m.msg === MEMBERSHIP_MSG.refused && /bulk endpoint/.test(m.reason as string), 10_000)
+    const { headerId } = (await seederVersions(closed.admin))[0]!
+    expect(await dhtLookup(closed, headerId as string, undefined)).toEqual({ dialed: false, providers: [] })
     await closed.kill()
 
     const open = track(await startSeeder({ ...model, root: join(model.root, 'open') }, ['--allow-cidr', '127.0.0.0/8']))
