@@ -16,6 +16,8 @@ export const EXIT = {
   timeout: 5,
   diskFull: 6,
   locked: 7,
+  /** Not admitted to the swarm: no or another swarm key, or outside the allow-list. */
+  refused: 8,
   /** The command after `fetch … --` could not be started (a shell's "command not found"). */
   childStart: 127,
   interrupted: 130
@@ -58,6 +60,10 @@ export const ERROR_CODES = {
   MS_ADMIN_UNAVAILABLE: { ...failure, hint: 'check --admin: the seeder prints its admin address at start' },
   MS_ADMIN_UNAUTHORIZED: { exit: EXIT.failure, http: 401, retriable: false, hint: 'pass the seeder\'s admin token with --admin-token-file (or MODELSWARM_ADMIN_TOKEN_FILE)' },
   MS_DEMO: { ...failure },
+  /** Every seeder refused this node's connections (swarm key or allow-list), round after round. */
+  MS_NOT_MEMBER: { exit: EXIT.refused, http: 403, retriable: false, hint: 'give this host the swarm\'s key (--swarm-key-file, the same file every member uses) and check the seeders\' --allow-peers / --allow-cidr; the seeder logs each refusal' },
+  /** A swarm key file that is missing or not in the /key/swarm/psk/1.0.0/ format. */
+  MS_SWARM_KEY: { ...usage, hint: 'create one with `modelswarm keygen --swarm-key-file FILE` and give every member the same file' },
   MS_CHILD_START: { exit: EXIT.childStart, http: 500, retriable: false, hint: 'the command after -- must be an executable file on PATH or a path to one' },
   /** The network lab could not set up, run or tear down (a missing tool, not root, a process that failed). */
   MS_LAB: { ...failure, hint: 'the lab needs root, iproute2, Java + Maven, and for its baselines python3-libtorrent (see README, Network lab)' },
@@ -122,6 +128,16 @@ export class NotFoundError extends ModelswarmError {
 /** No progress within the allowed time. */
 export class TimeoutError extends ModelswarmError {
   constructor (message: string, options?: ErrorOptions) { super('MS_TIMEOUT', message, options) }
+}
+
+/** The swarm's members refused this node: it lacks their swarm key or is outside their allow-list. */
+export class NotMemberError extends ModelswarmError {
+  constructor (message: string, options?: ErrorOptions) { super('MS_NOT_MEMBER', message, options) }
+}
+
+/** A swarm key file that cannot be read or is not a /key/swarm/psk/1.0.0/ key. */
+export class SwarmKeyError extends ModelswarmError {
+  constructor (message: string, options?: ErrorOptions) { super('MS_SWARM_KEY', message, options) }
 }
 
 /** A manifest or version header that fails decoding or validation. */

@@ -12,8 +12,11 @@ import { showProgress } from './progress.ts'
 import { TtyLog, wantsTtyLog } from './tty-log.ts'
 import { abortOnSignal, InterruptedError } from './signals.ts'
 import { SWARM_MSG } from '../peer/swarm-log.ts'
+import { loadKey } from '../seeder/identity.ts'
+import { loadMembership, type MembershipCommandOptions } from './membership-options.ts'
 
-export interface FetchCommandOptions {
+export interface FetchCommandOptions extends MembershipCommandOptions {
+  identityFile?: string
   out: string
   bootstrap: string[]
   trust: string[]
@@ -36,6 +39,8 @@ export async function runFetch (model: string, command: string[], opts: FetchCom
   const { name, version } = parseModelRef(model)
   const tty = wantsTtyLog(process.stderr, opts.json) ? new TtyLog(process.stderr) : undefined
   const log = createLogger({ level: opts.logLevel, destination: tty })
+  const membership = await loadMembership(opts)
+  const privateKey = opts.identityFile === undefined ? undefined : await loadKey(opts.identityFile)
   const signal = abortOnSignal()
   let stopProgress: (() => void) | undefined
   const base: FetchOptions = {
@@ -44,6 +49,8 @@ export async function runFetch (model: string, command: string[], opts: FetchCom
     out: opts.out,
     bootstrap: opts.bootstrap,
     trust: opts.trust,
+    ...membership,
+    privateKey,
     listen: opts.listen,
     bulk: opts.bulk,
     bulkPort: opts.bulkPort,

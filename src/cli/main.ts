@@ -1,4 +1,4 @@
-/** The `modelswarm` command line: seed, fetch, gateway, preheat, status, demo and completion. */
+/** The `modelswarm` command line: seed, fetch, gateway, preheat, status, keygen, demo and completion. */
 import { readFileSync } from 'node:fs'
 import { Argument, Command, CommanderError } from 'commander'
 import { EXIT, exitCodeFor, hintFor } from '../errors.ts'
@@ -11,6 +11,7 @@ import { runStatus } from './status-command.ts'
 import { applyConfigFile } from './config-file.ts'
 import { completionScript, SHELLS, type Shell } from './completion.ts'
 import { runGateway } from './gateway-command.ts'
+import { runKeygen } from './keygen-command.ts'
 
 /** How long a failed command may take to wind down before the process is ended anyway. */
 const FORCED_EXIT_MS = 5000
@@ -54,6 +55,10 @@ program.command('seed')
   .addOption(option('originGrace'))
   .addOption(option('noBulk'))
   .addOption(option('bulkPort'))
+  .addOption(option('swarmKeyFile'))
+  .addOption(option('allowPeers'))
+  .addOption(option('allowCidr'))
+  .addOption(option('identityFile'))
   .addOption(option('json'))
   .addHelpText('after', `
 Example:
@@ -81,6 +86,10 @@ program.command('fetch')
   .addOption(option('keep'))
   .addOption(option('noBulk'))
   .addOption(option('bulkPort'))
+  .addOption(option('swarmKeyFile'))
+  .addOption(option('allowPeers'))
+  .addOption(option('allowCidr'))
+  .addOption(option('identityFile'))
   .addOption(option('json'))
   .addHelpText('after', `
 With -- CMD ARGS: once the model is complete, CMD runs with MODELSWARM_MODEL_DIR (the model's directory),
@@ -92,7 +101,8 @@ With --follow: --out holds versions/<version>/ and a link current -> versions/<v
 rename when a new version is complete; the child is started once (MODELSWARM_MODEL_DIR is --out/current)
 and gets --follow-signal on each switch.
 
-Exit status: 0 done, 2 usage, 3 not found, 4 integrity, 5 timeout, 6 disk full, 7 directory locked, 127 command not found, 130 interrupted.
+Exit status: 0 done, 2 usage, 3 not found, 4 integrity, 5 timeout, 6 disk full, 7 directory locked, 8 refused by the swarm,
+127 command not found, 130 interrupted.
 With -- CMD, once the command has started: the command's status.
 
 Examples:
@@ -153,6 +163,16 @@ Example:
     --bootstrap /dns4/modelswarm-seeder/tcp/4001/p2p/12D3KooW... --trust 12D3KooW...
   AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... aws --endpoint-url http://127.0.0.1:9000 s3 ls s3://qa-llm/latest/`)
   .action(async (opts) => { await runGateway({ ...opts, logLevel: program.opts().logLevel }) })
+program.command('keygen')
+  .description('Create a swarm key (members only) and/or an identity key, each with mode 0600; an existing file is kept.')
+  .addOption(option('swarmKeyFile'))
+  .addOption(option('identityFile'))
+  .addOption(option('json'))
+  .addHelpText('after', `
+Example:
+  modelswarm keygen --swarm-key-file /etc/modelswarm/swarm.key --identity-file /etc/modelswarm/identity.key
+  kubectl create secret generic modelswarm-swarm-key --from-file=swarm.key=/etc/modelswarm/swarm.key`)
+  .action(async (opts) => { await runKeygen(opts) })
 
 program.command('demo')
   .description('Generate a model, start a seeder and several fetch processes on loopback, and report.')

@@ -10,6 +10,7 @@ import { parseModelVersion, type ModelVersion } from '../model-version.ts'
 import { FETCH_DEFAULTS } from '../peer/fetch.ts'
 import { FOLLOW_DEFAULTS } from '../peer/follow.ts'
 import { DEFAULT_LISTEN } from '../peer/node.ts'
+import { parseCidr } from '../peer/allow-list.ts'
 import { DEFAULT_LOG_LEVEL } from '../log.ts'
 import { DEFAULT_MARKER } from '../origins/origin.ts'
 import { DEFAULT_ADMIN, DEFAULT_ORIGIN_GRACE_MS } from '../seeder/admin-server.ts'
@@ -34,6 +35,10 @@ export const OPTIONS = {
   noBulk: { flags: '--no-bulk', env: 'MODELSWARM_NO_BULK', help: 'move chunks over libp2p streams (Noise) instead of the faster TLS-PSK bulk path keyed through libp2p' },
   bulkPort: { flags: '--bulk-port <port>', env: 'MODELSWARM_BULK_PORT', help: 'TCP port of the TLS bulk endpoint, on the same IPs as --listen (0: one the kernel picks; fix it where a firewall or NetworkPolicy opens only known ports, or the bulk path is lost)', default: '0', parse: (v: string) => port(v, '--bulk-port') },
   config: { flags: '--config <file>', env: 'MODELSWARM_CONFIG', help: 'YAML or JSON file of option values under their long flag names (cache-dir: /nvme/modelswarm), at the top level or in a section per command (seed:, fetch: …); flags and env vars override it', parse: (v: string) => absolutePath(v, '--config') },
+  swarmKeyFile: { flags: '--swarm-key-file <file>', env: 'MODELSWARM_SWARM_KEY_FILE', help: 'swarm key (go-libp2p/IPFS swarm.key format, made by `modelswarm keygen`; e.g. a mounted Secret): only nodes holding the same key can connect, fetch, serve or use the DHT (a libp2p private network); keygen writes it', parse: (v: string) => absolutePath(v, '--swarm-key-file') },
+  allowPeers: { flags: '--allow-peers <peer-id...>', env: 'MODELSWARM_ALLOW_PEERS', help: 'accept connections only from these peer ids, and dial no others (comma-separated in the env var; fetch also admits its --bootstrap and --trust seeders)', parse: list },
+  allowCidr: { flags: '--allow-cidr <cidr...>', env: 'MODELSWARM_ALLOW_CIDR', help: 'accept connections (libp2p and bulk) only from these address ranges, e.g. 10.0.0.0/8,fd00::/8, and dial no others; with --allow-peers a node must pass both', parse: (v: string, prev: unknown) => list(v, prev).map(c => { parseCidr(c); return c }) },
+  identityFile: { flags: '--identity-file <file>', env: 'MODELSWARM_IDENTITY_FILE', help: 'libp2p identity key: seed creates it when missing (default <cache-dir>/identity.key); fetch needs it made by `modelswarm keygen` (default: a new identity per run) so --allow-peers can name the host; keygen writes it', parse: (v: string) => absolutePath(v, '--identity-file') },
   json: { flags: '--json', env: 'MODELSWARM_JSON', help: 'machine-readable output: JSON result on stdout, JSON progress lines instead of a bar', default: false },
   // seed
   origin: { flags: '--origin <dir>', env: 'MODELSWARM_ORIGIN', help: 'local origin directory holding <name>/<version>/ with a completion marker when complete (exactly one of --origin and --hdfs)', parse: (v: string) => absolutePath(v, '--origin') },

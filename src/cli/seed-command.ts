@@ -16,8 +16,12 @@ import { WebHdfsClient } from '../origins/hdfs/webhdfs-client.ts'
 import { untilSignal } from './signals.ts'
 import { TtyLog, wantsTtyLog } from './tty-log.ts'
 import { withCleanup } from '../util/cleanup.ts'
+import { makeDirs } from '../util/files.ts'
+import { Membership } from '../peer/membership.ts'
+import { loadMembership, type MembershipCommandOptions } from './membership-options.ts'
 
-export interface SeedCommandOptions {
+export interface SeedCommandOptions extends MembershipCommandOptions {
+  identityFile?: string
   origin?: string
   hdfs?: string[]
   hdfsRoot: string[]
@@ -47,12 +51,15 @@ export interface SeedCommandOptions {
 export async function runSeed (opts: SeedCommandOptions): Promise<void> {
   const log = createLogger({ level: opts.logLevel, destination: wantsTtyLog(process.stderr, opts.json) ? new TtyLog(process.stderr) : undefined })
   const origin = createOrigin(opts, log)
-  const { key, created } = await loadOrCreateKey(join(opts.cacheDir, 'identity.key'))
+  const membership = new Membership({ ...await loadMembership(opts), log: log.child({ component: 'membership' }) })
+  // The default key file's creation used to be what made the cache directory; with --identity-file it is not.
+  await makeDirs(opts.cacheDir)
+  const { key, created } = await loadOrCreateKey(opts.identityFile ?? join(opts.cacheDir, 'identity.key'))
   await withCleanup(async defer => {
-    const node = await createNode({ privateKey: key, listen: opts.listen, dhtServer: true })
+    const node = await createNode({ privateKey: key, listen: opts.listen, dhtServer: true, membership })
     defer(() => node.stop())
     const host = new SwarmHost(node, log)
-    await host.start({ bulk: opts.bulk ? { hosts: bulkHostsFor(opts.listen), port: opts.bulkPort } : undefined })
+    await host.start({ bulk: opts.bulk ? { hosts: bulkHostsFor(opts.listen), port: opts.bulkPort, admit: ip => membership.admitsBulk(ip) } : undefined })
     defer(() => host.stop())
     const seeder = new Seeder({
       origin,
@@ -85,7 +92,7 @@ export async function runSeed (opts: SeedCommandOptions): Promise<void> {
   admin:                          ${admin.url}/v1/models
 `)
     }
-    log.info({ peerId, addrs, admin: admin.url, origin: origin.description }, 'seeder started')
+    log.info({ peerId, addrs, admin: admin.url, origin: origin.description, ...membership.describe() }, 'seeder started')
     const signal = await untilSignal()
     log.info({ signal }, 'stopping')
   })

@@ -132,6 +132,6 @@ async function cachedResult (dir: string, name: string, version: string, started
     bytes: manifest.files.reduce((n, f) => n + f.size, 0),
     seconds: (Date.now() - started) / 1000,
     resumedChunks: 0,
-    stats: { bytesDown: 0, bytesUp: 0, chunksDown: 0, chunksUp: 0, rejected: 0, banned: [] }
+    stats: { bytesDown: 0, bytesUp: 0, chunksDown: 0, chunksUp: 0, rejected: 0, duplicates: 0, banned: [] }
   }
 }

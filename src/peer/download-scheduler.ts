@@ -48,7 +48,8 @@ export interface SchedulerOptions {
   stallAfterMs: number
 }
 
-export interface DownloadStats { bytesDown: number, chunksDown: number, rejected: number }
+/** `chunksDown` counts chunks this download verified and wrote; `duplicates` second copies that arrived after (endgame). */
+export interface DownloadStats { bytesDown: number, chunksDown: number, rejected: number, duplicates: number }
 
 export interface SchedulerEvents {
   chunk: (index: number, from: string) => void
@@ -300,8 +301,9 @@ export class DownloadScheduler<N extends Neighbour> {
     this.#picker.requestDone(key, index, res.data.length, now)
     this.#writing++
     try {
-      await store.writeChunk(index, res.data, res.digest)
-      this.#onVerified(index, key)
+      // False: another copy of the chunk (an endgame duplicate) was written first; that one was counted.
+      if (await store.writeChunk(index, res.data, res.digest)) this.#onVerified(index, key)
+      else stats.duplicates++
     } catch (err) {
       if (err instanceof IntegrityError) {
         this.#picker.requestFailed(key, index, now)

@@ -3,7 +3,7 @@
  * directory (verified chunk by chunk, resumable), then keep seeding for a while.
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { PeerId } from '@libp2p/interface'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ChunkStore } from '../chunker/chunk-store.ts'
@@ -14,6 +14,8 @@ import { formatModelRef, formatModelVersion, type ModelVersion } from '../model-
 import { sleep } from '../util/sleep.ts'
 import { resolve, resolveFromSeeders, type Bootstrap } from './protocols/resolve/client.ts'
 import { SWARM_MSG } from './swarm-log.ts'
+import type { AllowList } from './allow-list.ts'
+import { Membership, refusalReason } from './membership.ts'
 import { bulkHostsFor, createNode, type SwarmNode } from './node.ts'
 import { verifyLatest, VersionMeta } from './publications.ts'
 import { TrustList } from './signed.ts'
@@ -42,6 +44,12 @@ export interface FetchOptions {
   bulk?: boolean
   /** TCP port of the bulk endpoint; 0 lets the kernel choose. @default 0 */
   bulkPort?: number
+  /** This host's libp2p identity (a seeder's --allow-peers may list it). @default a new key per run */
+  privateKey?: PrivateKey
+  /** The swarm key (swarm-key.ts): only members holding it can connect. @default an open swarm */
+  swarmKey?: Uint8Array
+  /** Who may connect to this host, and whom it dials; the bootstrap and trusted seeders are always admitted. */
+  allow?: AllowList
   /** Keep seeding this long after the download completes. @default 0 */
   lingerMs?: number
   /** Give up after this long without a verified chunk (or without finding the version). @default 10 min */
@@ -78,13 +86,19 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
   if (opts.bootstrap.length === 0) throw new InvalidInputError('no bootstrap address: pass --bootstrap <multiaddr> or set MODELSWARM_BOOTSTRAP')
   const bootstrap = opts.bootstrap.map(parseBootstrap)
   const idleTimeoutMs = opts.idleTimeoutMs ?? FETCH_DEFAULTS.idleTimeoutMs
-  const node = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: opts.listen })
+  const membership = new Membership({
+    swarmKey: opts.swarmKey,
+    allow: opts.allow?.withPeers([...bootstrap.map(b => b.peer.toString()), ...opts.trust]),
+    log: opts.log.child({ component: 'membership' })
+  })
+  const node = await createNode({ privateKey: opts.privateKey ?? await generateKeyPair('Ed25519'), listen: opts.listen, membership })
   const log = opts.log.child({ component: 'fetch', peer: node.peerId.toString() })
   const host = new SwarmHost(node, log)
   let swarm: VersionSwarm | undefined
   let store: ChunkStore | undefined
   try {
-    await host.start({ bulk: opts.bulk === false ? undefined : { hosts: bulkHostsFor(opts.listen), port: opts.bulkPort ?? 0 } })
+    const admit = (ip: string | undefined): boolean => membership.admitsBulk(ip)
+    await host.start({ bulk: opts.bulk === false ? undefined : { hosts: bulkHostsFor(opts.listen), port: opts.bulkPort ?? 0, admit } })
     const ref = { name: opts.name, version: opts.version }
     const meta = await resolveFromSeeders(node, bootstrap, ref, items => metaFromItems(items, opts.name, opts.version, trust), {
       dial: (addr, signal) => dialBootstrap(node, addr, signal),
@@ -92,6 +106,7 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
       dialTimeoutMs: 10_000,
       resolveTimeoutMs: 30_000,
       isFinal: err => err instanceof IntegrityError || err instanceof UntrustedSignerError,
+      refusal: refusalReason,
       log,
       signal: opts.signal
     })

@@ -64,6 +64,8 @@ export interface SwarmStats {
   chunksUp: number
   /** Chunks received that failed verification. */
   rejected: number
+  /** Verified chunks received again after another copy was written (endgame duplicates). */
+  duplicates: number
   banned: string[]
 }
 
@@ -104,7 +106,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   readonly role: Role
   readonly meta: VersionMeta
   readonly store: ChunkStore
-  readonly stats: SwarmStats = { bytesDown: 0, bytesUp: 0, chunksDown: 0, chunksUp: 0, rejected: 0, banned: [] }
+  readonly stats: SwarmStats = { bytesDown: 0, bytesUp: 0, chunksDown: 0, chunksUp: 0, rejected: 0, duplicates: 0, banned: [] }
   /**
    * Last progress report of each peer, when it came and from which IP (seeders keep these for `status`),
    * and, once its session ended, when and whether because it stopped answering (see `unresponsive`).

@@ -75,7 +75,7 @@ async function setup (chunks = 6) {
     rng: createRng(7),
     log: new SwarmLog(silentLogger),
     options: { maxRequestsPerPeer: 2, maxBufferedBytes: 4 * CHUNK, requestIdleMs: 1000, stallAfterMs: 5000 },
-    stats: { bytesDown: 0, chunksDown: 0, rejected: 0 },
+    stats: { bytesDown: 0, chunksDown: 0, rejected: 0, duplicates: 0 },
     events: {
       chunk: i => events.chunks.push(i),
       complete: () => { events.complete++ },
