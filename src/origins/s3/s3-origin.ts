@@ -4,7 +4,7 @@
  * (`<name>/<version>/_SUCCESS` by default) exists.
  *
  * Watching: each poll lists PREFIX/ and each model's prefix with a `/` delimiter (one page per 1,000
- * names), and probes the marker (HeadObject) only of versions not yet seen ready; versions seen ready are
+ * names), and probes the marker (a one-key listing) only of versions not yet seen ready; versions seen ready are
  * remembered, as the HDFS origin does. A version's content identity is each object's size, ETag and
  * modification time (`stampOf`): an object uploaded again under the same key changes its time, so a
  * re-published version gets another revision and is never spliced with the earlier bytes.
@@ -63,10 +63,11 @@ export class S3Origin implements Origin {
   async isReady (ref: ModelVersion, signal?: AbortSignal): Promise<boolean> {
     const dir = this.#versionPrefix(ref)
     if (this.#ready.has(dir)) return true
-    const found = await this.#head(dir + this.#marker, signal).then(() => true, (err: unknown) => {
-      if (err instanceof S3Error && err.code === 'MS_S3_NO_SUCH_KEY') return false
-      throw err
-    })
+    // A one-key listing rather than HeadObject: a HEAD's 404 has no body, so it cannot tell a missing
+    // marker from a missing bucket. The marker is the first key of its own prefix when it exists.
+    const key = dir + this.#marker
+    let found = false
+    await this.#list(key, undefined, signal, page => { found ||= page.Contents?.[0]?.Key === key }, 1)
     if (found) this.#ready.add(dir)
     return found
   }
@@ -173,15 +174,16 @@ export class S3Origin implements Origin {
     return childNames(prefix, common)
   }
 
-  /** ListObjectsV2 over every page of `prefix`. */
-  async #list (prefix: string, delimiter: string | undefined, signal: AbortSignal | undefined, onPage: (p: ListObjectsV2CommandOutput) => void): Promise<void> {
+  /** ListObjectsV2 over every page of `prefix`, or only the first `limit` keys. */
+  async #list (prefix: string, delimiter: string | undefined, signal: AbortSignal | undefined,
+    onPage: (p: ListObjectsV2CommandOutput) => void, limit?: number): Promise<void> {
     let token: string | undefined
     do {
       try {
-        const input = { Bucket: this.#location.bucket, Prefix: prefix, Delimiter: delimiter, MaxKeys: this.#pageSize, ContinuationToken: token }
+        const input = { Bucket: this.#location.bucket, Prefix: prefix, Delimiter: delimiter, MaxKeys: limit ?? this.#pageSize, ContinuationToken: token }
         const page = await this.#client.send(new ListObjectsV2Command(input), { abortSignal: signal })
         onPage(page)
-        token = page.IsTruncated === true ? page.NextContinuationToken : undefined
+        token = page.IsTruncated === true && limit === undefined ? page.NextContinuationToken : undefined
       } catch (err) {
         throw s3ErrorFrom(err, this.#url(prefix))
       }

@@ -109,6 +109,8 @@ describe('S3 origin against moto', () => {
     expect(noBucket).toMatchObject({ code: 'MS_S3_NO_SUCH_BUCKET', s3Code: 'NoSuchBucket', status: 404 })
     expect((noBucket as Error).message).toMatch(/s3:\/\/no-such-bucket\/models\/.*check the bucket in --origin/)
     expect(isRetriable(noBucket)).toBe(false)
+    // A preheat's marker probe says the same, not "no marker".
+    await expect(origin({ bucket: 'no-such-bucket' }).isReady({ name: 'llm', version: 'v1' })).rejects.toMatchObject({ code: 'MS_S3_NO_SUCH_BUCKET' })
 
     const noKey = await errorOf(origin().read({ name: 'qa', version: 'v1' }, 'gone.bin', 0, 1, collect(1).sink))
     expect(noKey).toMatchObject({ code: 'MS_S3_NO_SUCH_KEY' })
