@@ -41,12 +41,16 @@ describe('S3 seeder against moto', () => {
   afterAll(async () => { await moto?.stop() })
 
   it('publish with a marker → the seeder pulls it once, four hosts get byte-identical files; bytes read from the bucket = model size; the secret is in no log, ps or API answer', async () => {
+    const t0 = performance.now()
     await putFiles(s3, BUCKET, 'prod/llm/v1/', V1)
     await putMarker(s3, BUCKET, 'prod/llm/v1/')
+    const t1 = performance.now()
     const seeder = track(await startS3Seeder(moto, { url: `s3://${BUCKET}/prod`, cacheDir: join(work, 'seeder'), secretFile: join(work, 'secret'), extra: ['--chunk-size', '8MiB'] }))
     const v = await waitForVersion(seeder.admin, 'llm@v1', x => x.state === 'ready')
+    const t2 = performance.now()
     const hosts = Array.from({ length: 4 }, (_, i) => track(startFetch(seeder, join(work, `host-${i}`), ['--linger', '10m'], 'llm@v1')))
     await Promise.all(hosts.map(h => h.waitFor(m => m.ok === true, 110_000)))
+    console.log(`upload ${((t1 - t0) / 1000).toFixed(1)} s, seeder start + pull ${((t2 - t1) / 1000).toFixed(1)} s, four hosts ${((performance.now() - t2) / 1000).toFixed(1)} s`)
     const expected = expectedDigests(V1)
     for (let i = 0; i < hosts.length; i++) expect(await treeDigests(join(work, `host-${i}`))).toEqual(expected)
     const { line } = await models(seeder.admin)
