@@ -94,6 +94,7 @@ export class S3Origin implements Origin {
   }
 
   async read (ref: ModelVersion, path: string, offset: number, length: number, sink: ReadSink, signal?: AbortSignal): Promise<void> {
+    if (length === 0) return
     const key = this.#versionPrefix(ref) + path
     const where = this.#url(key)
     let done = 0
