@@ -39,6 +39,8 @@ interface CodeInfo {
 const usage = { exit: EXIT.usage, http: 400, retriable: false } as const
 const failure = { exit: EXIT.failure, http: 503, retriable: true } as const
 const hdfsHint = 'check --hdfs (every NameNode of the pair) and that the NameNodes and DataNodes are up'
+const s3Hint = 'check --s3-endpoint (or AWS_ENDPOINT_URL_S3) and that the object store is up and reachable'
+const s3CredentialsHint = '--s3-access-key-id with --s3-secret-access-key-file, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, --s3-profile, or a pod or instance role'
 
 export const ERROR_CODES = {
   MS_INVALID_INPUT: { ...usage, hint: 'see --help' },
@@ -75,7 +77,14 @@ export const ERROR_CODES = {
   MS_HDFS_REMOTE: { ...failure, hint: hdfsHint },
   MS_HDFS_HTTP: { ...failure, hint: hdfsHint },
   MS_HDFS_CONNECTION: { ...failure, hint: hdfsHint },
-  MS_HDFS_NO_NAMENODE: { ...failure, hint: hdfsHint }
+  MS_HDFS_NO_NAMENODE: { ...failure, hint: hdfsHint },
+  MS_S3_NO_SUCH_BUCKET: { exit: EXIT.failure, http: 404, retriable: false, hint: 'check the bucket in --origin s3://BUCKET/PREFIX, and --s3-endpoint and --s3-region for the server holding it' },
+  MS_S3_NO_SUCH_KEY: { exit: EXIT.failure, http: 404, retriable: false, hint: 'check the prefix in --origin s3://BUCKET/PREFIX and the version\'s objects' },
+  MS_S3_ACCESS_DENIED: { exit: EXIT.failure, http: 403, retriable: false, hint: `check the S3 credentials (${s3CredentialsHint}) and that they allow s3:ListBucket and s3:GetObject on the bucket` },
+  MS_S3_NO_CREDENTIALS: { exit: EXIT.failure, http: 503, retriable: false, hint: `give S3 credentials: ${s3CredentialsHint}` },
+  MS_S3_NO_REGION: { ...usage, hint: 'pass --s3-region, or set AWS_REGION or a region in the AWS profile' },
+  MS_S3_REMOTE: { ...failure, hint: s3Hint },
+  MS_S3_CONNECTION: { ...failure, hint: s3Hint }
 } as const satisfies Record<string, CodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

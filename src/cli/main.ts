@@ -38,6 +38,12 @@ program.command('seed')
   .addOption(option('hdfsRoot'))
   .addOption(option('hdfsUser'))
   .addOption(option('hdfsToken'))
+  .addOption(option('s3Endpoint'))
+  .addOption(option('s3Region'))
+  .addOption(option('s3PathStyle'))
+  .addOption(option('s3Profile'))
+  .addOption(option('s3AccessKeyId'))
+  .addOption(option('s3SecretAccessKeyFile'))
   .addOption(option('marker'))
   .addOption(option('cacheDir'))
   .addOption(option('cacheCapacity'))
@@ -65,6 +71,8 @@ Example:
   modelswarm seed --origin /data/models --cache-dir /nvme/modelswarm --listen /ip4/0.0.0.0/tcp/4001 --line-rate 400MiB/s
   modelswarm seed --hdfs http://nn1:9870,http://nn2:9870 --hdfs-root /models --hdfs-user modelswarm \\
     --cache-dir /nvme/modelswarm --cache-capacity 2TiB --keep-versions 3 --line-rate 400MiB/s
+  modelswarm seed --origin s3://models-bucket/prod --s3-endpoint http://minio:9000 --s3-path-style \\
+    --cache-dir /nvme/modelswarm   (credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or a role)
   (prints the peer id that fetchers pass to --trust and the address they pass to --bootstrap)`)
   .action(async (opts) => { await runSeed({ ...opts, logLevel: program.opts().logLevel }) })
 

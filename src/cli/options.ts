@@ -13,6 +13,7 @@ import { DEFAULT_LISTEN } from '../peer/node.ts'
 import { parseCidr } from '../peer/allow-list.ts'
 import { DEFAULT_LOG_LEVEL } from '../log.ts'
 import { DEFAULT_MARKER } from '../origins/origin.ts'
+import { isS3Url, parseEndpoint, parseS3Url } from '../origins/s3/s3-url.ts'
 import { DEFAULT_ADMIN, DEFAULT_ORIGIN_GRACE_MS } from '../seeder/admin-server.ts'
 import { DEFAULT_GATEWAY_LISTEN } from '../gateway/gateway-server.ts'
 import { SEEDER_DEFAULTS } from '../seeder/seeder.ts'
@@ -41,11 +42,17 @@ export const OPTIONS = {
   identityFile: { flags: '--identity-file <file>', env: 'MODELSWARM_IDENTITY_FILE', help: 'libp2p identity key: seed creates it when missing (default <cache-dir>/identity.key); fetch needs it made by `modelswarm keygen` (default: a new identity per run) so --allow-peers can name the host; keygen writes it', parse: (v: string) => absolutePath(v, '--identity-file') },
   json: { flags: '--json', env: 'MODELSWARM_JSON', help: 'machine-readable output: JSON result on stdout, JSON progress lines instead of a bar', default: false },
   // seed
-  origin: { flags: '--origin <dir>', env: 'MODELSWARM_ORIGIN', help: 'local origin directory holding <name>/<version>/ with a completion marker when complete (exactly one of --origin and --hdfs)', parse: (v: string) => absolutePath(v, '--origin') },
+  origin: { flags: '--origin <dir|s3-url>', env: 'MODELSWARM_ORIGIN', help: 'origin holding <name>/<version>/ with a completion marker when complete: a local directory, or s3://BUCKET/PREFIX (see the --s3-* options; exactly one of --origin and --hdfs)', parse: (v: string) => isS3Url(v) ? (parseS3Url(v), v) : absolutePath(v, '--origin') },
   hdfs: { flags: '--hdfs <url...>', env: 'MODELSWARM_HDFS', help: 'WebHDFS NameNode URLs, e.g. http://nn1:9870,http://nn2:9870 (all NameNodes of an HA pair; exactly one of --origin and --hdfs)', parse: list },
   hdfsRoot: { flags: '--hdfs-root <path...>', env: 'MODELSWARM_HDFS_ROOT', help: 'HDFS directories holding <name>/<version>/', default: ['/models'], parse: list },
   hdfsUser: { flags: '--hdfs-user <name>', env: 'MODELSWARM_HDFS_USER', help: 'HDFS user (simple authentication, sent as user.name)' },
   hdfsToken: { flags: '--hdfs-token <token>', env: 'MODELSWARM_HDFS_TOKEN', help: 'HDFS delegation token (replaces --hdfs-user on secure clusters); prefer the env var, which stays out of ps' },
+  s3Endpoint: { flags: '--s3-endpoint <url>', env: 'MODELSWARM_S3_ENDPOINT', help: 'S3-compatible server of an s3:// origin, e.g. http://minio:9000 (unset: AWS, or AWS_ENDPOINT_URL_S3)', parse: (v: string) => parseEndpoint(v) },
+  s3Region: { flags: '--s3-region <region>', env: 'MODELSWARM_S3_REGION', help: 'region of the s3:// origin\'s bucket (unset: AWS_REGION or the AWS profile\'s; us-east-1 with --s3-endpoint)' },
+  s3PathStyle: { flags: '--s3-path-style', env: 'MODELSWARM_S3_PATH_STYLE', help: 'address the bucket as ENDPOINT/BUCKET/KEY instead of BUCKET.ENDPOINT/KEY (most non-AWS servers need it)', default: false },
+  s3Profile: { flags: '--s3-profile <name>', env: 'MODELSWARM_S3_PROFILE', help: 'AWS profile (shared config and credentials files) for the s3:// origin (unset: AWS_PROFILE or default)' },
+  s3AccessKeyId: { flags: '--s3-access-key-id <id>', env: 'MODELSWARM_S3_ACCESS_KEY_ID', help: 'access key id for the s3:// origin, with --s3-secret-access-key-file (unset: the standard AWS chain: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, profiles, web identity, container and instance roles)' },
+  s3SecretAccessKeyFile: { flags: '--s3-secret-access-key-file <file>', env: 'MODELSWARM_S3_SECRET_ACCESS_KEY_FILE', help: 'file holding the secret access key (e.g. a mounted Kubernetes Secret): the key itself is never a flag, so it stays out of ps', parse: (v: string) => absolutePath(v, '--s3-secret-access-key-file') },
   marker: { flags: '--marker <file>', env: 'MODELSWARM_MARKER', help: 'file whose presence in a version directory makes the version ready', default: DEFAULT_MARKER },
   cacheCapacity: { flags: '--cache-capacity <bytes>', env: 'MODELSWARM_CACHE_CAPACITY', help: 'cache size limit, e.g. 2TiB; least recently used versions are evicted to make room (unset: the disk\'s free space)', parse: (v: string) => parseBytes(v) },
   keepVersions: { flags: '--keep-versions <n>', env: 'MODELSWARM_KEEP_VERSIONS', help: 'versions kept per model, newest first; older ones are evicted and not pulled unless pinned or preheated (unset: all)', parse: (v: string) => positiveInt(v, '--keep-versions') },

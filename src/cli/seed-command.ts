@@ -10,6 +10,9 @@ import { HdfsOrigin } from '../origins/hdfs/hdfs-origin.ts'
 import { loadOrCreateKey } from '../seeder/identity.ts'
 import { LocalDirOrigin } from '../origins/local-origin.ts'
 import type { Origin } from '../origins/origin.ts'
+import { createS3Client } from '../origins/s3/s3-client.ts'
+import { S3Origin } from '../origins/s3/s3-origin.ts'
+import { isS3Url, parseS3Url } from '../origins/s3/s3-url.ts'
 import type { ModelVersion } from '../model-version.ts'
 import { Seeder } from '../seeder/seeder.ts'
 import { WebHdfsClient } from '../origins/hdfs/webhdfs-client.ts'
@@ -27,6 +30,12 @@ export interface SeedCommandOptions extends MembershipCommandOptions {
   hdfsRoot: string[]
   hdfsUser?: string
   hdfsToken?: string
+  s3Endpoint?: string
+  s3Region?: string
+  s3PathStyle?: boolean
+  s3Profile?: string
+  s3AccessKeyId?: string
+  s3SecretAccessKeyFile?: string
   marker: string
   cacheDir: string
   cacheCapacity?: number
@@ -50,7 +59,7 @@ export interface SeedCommandOptions extends MembershipCommandOptions {
 
 export async function runSeed (opts: SeedCommandOptions): Promise<void> {
   const log = createLogger({ level: opts.logLevel, destination: wantsTtyLog(process.stderr, opts.json) ? new TtyLog(process.stderr) : undefined })
-  const origin = createOrigin(opts, log)
+  const origin = await createOrigin(opts, log)
   const membership = new Membership({ ...await loadMembership(opts), log: log.child({ component: 'membership' }) })
   // The default key file's creation used to be what made the cache directory; with --identity-file it is not.
   await makeDirs(opts.cacheDir)
@@ -98,17 +107,32 @@ export async function runSeed (opts: SeedCommandOptions): Promise<void> {
   })
 }
 
-/** The admin token from its file (a mounted Secret), trimmed; undefined when none is configured. */
-export async function readToken (file: string | undefined): Promise<string | undefined> {
+/** A secret from its file (a mounted Secret), trimmed; undefined when none is configured. */
+export async function readToken (file: string | undefined, flag = '--admin-token-file'): Promise<string | undefined> {
   if (file === undefined) return undefined
-  const token = (await readFile(file, 'utf8').catch((err: unknown) => { throw new InvalidInputError(`--admin-token-file ${file}: ${(err as Error).message}`, { cause: err }) })).trim()
-  if (token === '') throw new InvalidInputError(`--admin-token-file ${file} is empty`)
+  const token = (await readFile(file, 'utf8').catch((err: unknown) => { throw new InvalidInputError(`${flag} ${file}: ${(err as Error).message}`, { cause: err }) })).trim()
+  if (token === '') throw new InvalidInputError(`${flag} ${file} is empty`)
   return token
 }
 
-function createOrigin (opts: SeedCommandOptions, log: Logger): Origin {
+async function createOrigin (opts: SeedCommandOptions, log: Logger): Promise<Origin> {
   const hdfs = opts.hdfs ?? []
-  if ((opts.origin === undefined) === (hdfs.length === 0)) throw new InvalidInputError('give exactly one origin: --origin DIR or --hdfs URL[,URL…]')
+  if ((opts.origin === undefined) === (hdfs.length === 0)) throw new InvalidInputError('give exactly one origin: --origin DIR, --origin s3://BUCKET/PREFIX or --hdfs URL[,URL…]')
+  const s3 = opts.origin !== undefined && isS3Url(opts.origin)
+  const s3Values = [opts.s3Endpoint, opts.s3Region, opts.s3Profile, opts.s3AccessKeyId, opts.s3SecretAccessKeyFile]
+  const s3Flags = s3Values.some(v => v !== undefined) || opts.s3PathStyle === true
+  if (s3Flags && !s3) throw new InvalidInputError('the --s3-* options apply only to --origin s3://BUCKET/PREFIX')
+  if (s3) {
+    const client = createS3Client({
+      endpoint: opts.s3Endpoint,
+      region: opts.s3Region,
+      pathStyle: opts.s3PathStyle,
+      profile: opts.s3Profile,
+      accessKeyId: opts.s3AccessKeyId,
+      secretAccessKey: await readToken(opts.s3SecretAccessKeyFile, '--s3-secret-access-key-file')
+    })
+    return new S3Origin({ client, location: parseS3Url(opts.origin!), endpoint: opts.s3Endpoint, marker: opts.marker })
+  }
   if (opts.origin !== undefined) return new LocalDirOrigin(opts.origin, { marker: opts.marker })
   const client = new WebHdfsClient({ namenodes: hdfs, user: opts.hdfsUser, delegationToken: opts.hdfsToken, log: log.child({ component: 'webhdfs' }) })
   return new HdfsOrigin({ client, roots: opts.hdfsRoot, marker: opts.marker })

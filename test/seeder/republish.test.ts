@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { createHash } from 'node:crypto'
 import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { seederVersions, startFetch, startSeeder, type TestModel, track } from '../support/cli.ts'
+import { fetchUntilNew, seederVersions, startSeeder, type TestModel, track } from '../support/cli.ts'
 import { tempDir } from '../support/temp.ts'
 
 const MiB = 1024 * 1024
@@ -40,19 +40,6 @@ async function chunksHeld (admin: string, atLeast: number): Promise<void> {
   throw new Error(`the seeder never held ${atLeast} chunks`)
 }
 
-/** Fetches until done; a fetch that started on the old content ends with exit 4 naming the re-publish, and a rerun gets the new one. */
-async function fetchNew (seeder: { peerId: string, addr: string }, out: string): Promise<number> {
-  let reruns = 0
-  for (;;) {
-    const f = track(startFetch(seeder, out, ['--timeout', '60s']))
-    const code = await f.exited
-    if (code === 0) return reruns
-    expect(code).toBe(4)
-    expect(f.text.join('\n')).toMatch(/re-published at the origin/)
-    expect(++reruns).toBeLessThan(3)
-  }
-}
-
 describe('a version re-published at the origin', () => {
   it('changed while the seeder was down: the restarted seeder pulls the new content as a new revision; no host gets a mix', async () => {
     const model = await origin()
@@ -66,7 +53,7 @@ describe('a version re-published at the origin', () => {
     await writeFile(join(model.source, '_SUCCESS'), '')
     const second = track(await startSeeder(model, ['--chunk-size', '1MiB']))
     const out = join(model.root, 'host')
-    await fetchNew(second, out)
+    await fetchUntilNew(second, out)
     expect((await readFile(join(out, 'a.bin'))).equals(content('B'))).toBe(true)
     expect(second.stderr.some(m => m.msg?.startsWith('version changed at the origin'))).toBe(true)
     const [after] = await seederVersions(second.admin)
@@ -86,7 +73,7 @@ describe('a version re-published at the origin', () => {
     await fh.write(b, 0, SIZE, 0)
     await fh.close()
     const out = join(model.root, 'host')
-    const reruns = await fetchNew(seeder, out)
+    const reruns = await fetchUntilNew(seeder, out)
     expect((await readFile(join(out, 'a.bin'))).equals(b)).toBe(true)
     expect(seeder.stderr.some(m => m.msg?.startsWith('version changed at the origin'))).toBe(true)
     console.log(`in-place overwrite: host reran ${reruns} time(s), output = new content`)
@@ -100,7 +87,7 @@ describe('a version re-published at the origin', () => {
     await writeFile(headerFile, (await readFile(headerFile, 'utf8')).replace('"modelswarm-manifest/3"', '"modelswarm-manifest/2"'))
     const second = track(await startSeeder(model, ['--chunk-size', '1MiB']))
     const out = join(model.root, 'host')
-    expect(await fetchNew(second, out)).toBe(0)
+    expect(await fetchUntilNew(second, out)).toBe(0)
     expect((await readFile(join(out, 'a.bin'))).equals(content('A'))).toBe(true)
     expect(second.stderr.some(m => m.msg?.startsWith('cannot recover cached version: removed'))).toBe(true)
   })

@@ -1,32 +1,54 @@
 /**
- * Command-line tools from PyPI that tests drive as real clients or servers (the `aws` CLI, moto's server),
- * pinned, each installed on first use into its own virtualenv under the user's cache folder, outside the
- * clone, so CI's fresh clones on one machine install it once. A tool already on the PATH is not used: the
+ * Command-line tools from PyPI that tests drive as real clients or servers (moto's S3 server, the `aws` CLI),
+ * pinned, each installed once into its own venv under `$MODELSWARM_TEST_TOOLS` (default
+ * `~/.cache/modelswarm-test-tools`), outside the clone, so CI's fresh clones on one machine share it. A
+ * `.installed` file written last marks a finished install, so a killed one is redone. The vitest global
+ * setup installs them before any test runs (a first install takes one to two minutes); every failure says
+ * why (no python3, pip failing): tests never skip silently. A tool already on the PATH is not used: the
  * pinned version is what the tests were written against.
  */
 import { execFile } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { access, rm, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 
-const run = promisify(execFile)
+const TOOLS = process.env.MODELSWARM_TEST_TOOLS ?? join(homedir(), '.cache', 'modelswarm-test-tools')
+const installs = new Map<string, Promise<string>>()
 
-/**
- * Path of executable `bin` of PyPI package `pkg` at `version`, installing it first if needed (≈ 30 s for
- * awscli). Throws with pip's output when it cannot be installed, so a test fails with the reason rather than skip.
- */
-export async function pypiTool (pkg: string, version: string, bin: string): Promise<string> {
-  const venv = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'modelswarm-test', `${pkg}-${version}`)
-  const path = join(venv, 'bin', bin)
-  if (existsSync(path)) return path
-  try {
-    await run('python3', ['-m', 'venv', venv])
-    await run(join(venv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', `${pkg}==${version}`], { maxBuffer: 16 * 1024 * 1024 })
-  } catch (err) {
-    const e = err as Error & { stderr?: string }
-    throw new Error(`cannot install ${pkg}==${version} from PyPI into ${venv}: ${e.stderr ?? e.message}`, { cause: err })
+/** The test tools and the versions the tests were written against. */
+export const PYPI_TOOLS = {
+  moto: { requirement: 'moto[server]==5.2.5', bin: 'moto_server' },
+  aws: { requirement: 'awscli==1.46.3', bin: 'aws' }
+} as const
+
+/** Path of the tool's executable, installing it first unless present. Rejects naming what failed. */
+export function pypiTool (tool: keyof typeof PYPI_TOOLS): Promise<string> {
+  const { requirement, bin } = PYPI_TOOLS[tool]
+  let install = installs.get(tool)
+  if (install === undefined) {
+    install = installTool(requirement, bin)
+    installs.set(tool, install)
+    install.catch(() => installs.delete(tool))
   }
-  if (!existsSync(path)) throw new Error(`${pkg}==${version} installed into ${venv} but has no ${bin}`)
+  return install
+}
+
+async function installTool (requirement: string, bin: string): Promise<string> {
+  const venv = join(TOOLS, requirement.replace(/[^A-Za-z0-9.]+/g, '-'))
+  const path = join(venv, 'bin', bin)
+  const installed = join(venv, '.installed')
+  if (await access(installed).then(() => true, () => false)) return path
+  await rm(venv, { recursive: true, force: true })
+  const run = promisify(execFile)
+  const python = process.env.MODELSWARM_PYTHON ?? 'python3'
+  try {
+    await run(python, ['-m', 'venv', venv], { timeout: 120_000 })
+    await run(join(venv, 'bin', 'pip'), ['install', '-q', '--disable-pip-version-check', requirement], { timeout: 600_000, maxBuffer: 16 << 20 })
+  } catch (err) {
+    const e = err as { stderr?: string, message: string }
+    throw new Error(`cannot install ${requirement} into ${venv} with ${python}: ${e.stderr?.trim().split('\n').slice(-5).join(' | ') || e.message}`, { cause: err })
+  }
+  await writeFile(installed, `${requirement}\n`)
   return path
 }
