@@ -8,10 +8,11 @@
  * pinned version is what the tests were written against.
  */
 import { execFile } from 'node:child_process'
-import { access, rm, writeFile } from 'node:fs/promises'
+import { access, mkdir, open, rm, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { lock, unlock } from 'os-lock'
 
 const TOOLS = process.env.MODELSWARM_TEST_TOOLS ?? join(homedir(), '.cache', 'modelswarm-test-tools')
 const installs = new Map<string, Promise<string>>()
@@ -39,6 +40,23 @@ async function installTool (requirement: string, bin: string): Promise<string> {
   const path = join(venv, 'bin', bin)
   const installed = join(venv, '.installed')
   if (await access(installed).then(() => true, () => false)) return path
+  // Two test runs on one machine (two clones) must not install into one venv at once: an fcntl lock, which
+  // the kernel drops if the holder dies. A venv cannot be built elsewhere and renamed: its scripts name its path.
+  await mkdir(TOOLS, { recursive: true })
+  const fh = await open(`${venv}.lock`, 'a')
+  try {
+    await lock(fh.fd, { exclusive: true })
+    if (await access(installed).then(() => true, () => false)) return path
+    await install(venv, requirement, installed)
+  } finally {
+    await unlock(fh.fd).catch(() => {})
+    await fh.close()
+  }
+  if (!await access(path).then(() => true, () => false)) throw new Error(`${requirement} installed into ${venv} but has no ${bin}`)
+  return path
+}
+
+async function install (venv: string, requirement: string, installed: string): Promise<void> {
   await rm(venv, { recursive: true, force: true })
   const run = promisify(execFile)
   const python = process.env.MODELSWARM_PYTHON ?? 'python3'
@@ -50,5 +68,4 @@ async function installTool (requirement: string, bin: string): Promise<string> {
     throw new Error(`cannot install ${requirement} into ${venv} with ${python}: ${e.stderr?.trim().split('\n').slice(-5).join(' | ') || e.message}`, { cause: err })
   }
   await writeFile(installed, `${requirement}\n`)
-  return path
 }
