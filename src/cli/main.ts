@@ -109,8 +109,7 @@ With --follow: --out holds versions/<version>/ and a link current -> versions/<v
 rename when a new version is complete; the child is started once (MODELSWARM_MODEL_DIR is --out/current)
 and gets --follow-signal on each switch.
 
-Exit status: 0 done, 2 usage, 3 not found, 4 integrity, 5 timeout, 6 disk full, 7 directory locked, 8 refused by the swarm,
-127 command not found, 130 interrupted.
+Exit status: 0 done, 2 usage, 3 not found, 4 integrity, 5 timeout, 6 disk full, 7 directory locked, 8 refused by the swarm, 127 command not found, 130 interrupted.
 With -- CMD, once the command has started: the command's status.
 
 Examples:
