@@ -33,7 +33,7 @@ printf '%s\\n' "\${COMPREPLY[@]}"`
 
 /** The long flags `modelswarm CMD --help` lists. */
 function helpFlags (command: string): string[] {
-  return [...new Set([...modelswarm(command, '--help').matchAll(/^ {2}(?:-\w, )?(--[a-z-]+)/gm)].map(m => m[1]!))].sort()
+  return [...new Set([...modelswarm(command, '--help').matchAll(/^ {2}(?:-\w, )?(--[a-z0-9-]+)/gm)].map(m => m[1]!))].sort()
 }
 
 describe('modelswarm completion', () => {
@@ -42,7 +42,7 @@ describe('modelswarm completion', () => {
   it('bash: the script parses and completes subcommands, flags, argument choices and directories', async () => {
     expect(spawnSync('bash', ['-n'], { input: bash }).status).toBe(0)
     expect(bashComplete(bash, ['modelswarm', 'se'])).toEqual(['seed'])
-    expect(bashComplete(bash, ['modelswarm', ''])).toEqual(['completion', 'demo', 'fetch', 'preheat', 'seed', 'status'])
+    expect(bashComplete(bash, ['modelswarm', ''])).toEqual(['completion', 'demo', 'fetch', 'gateway', 'keygen', 'preheat', 'seed', 'status'])
     expect(bashComplete(bash, ['modelswarm', 'seed', '--cache-d'])).toEqual(['--cache-dir'])
     expect(bashComplete(bash, ['modelswarm', '--log-level', 'debug', 'fetch', '--o'])).toEqual(['--out'])
     expect(bashComplete(bash, ['modelswarm', 'completion', ''])).toEqual(['bash', 'fish', 'zsh'])
