@@ -47,6 +47,12 @@ const VALUE_SETS: Record<string, Record<string, unknown>> = {
     swarm: { extraTrust: [OTHER_PEER], extraBootstrap: [`/dns4/seeder.other.svc.cluster.local/tcp/4001/p2p/${OTHER_PEER}`], bulk: { port: null } },
     agent: { enabled: true, models: ['qa-llm'] }
   },
+  'fetch -- <server> in the server container, through the host cache, members only': {
+    seeder: { ...HDFS.seeder, peerId: PEER },
+    swarm: { swarmKey: { existingSecret: 'modelswarm-swarm-key' } },
+    agent: { enabled: true, models: ['qa-llm'] },
+    inference: { enabled: true, fetchMode: 'wrap', volume: 'hostCache' }
+  },
   'members only: swarm key, allow-lists, admin token': {
     seeder: { ...HDFS.seeder, peerId: PEER, adminToken: { existingSecret: 'modelswarm-admin', key: 'bearer' } },
     swarm: { swarmKey: { existingSecret: 'modelswarm-swarm-key' }, allowCidr: ['10.244.0.0/16', 'fd00::/8'], allowPeers: [PEER, OTHER_PEER] },
@@ -253,11 +259,21 @@ describe.each(Object.entries(VALUE_SETS))('chart rendered with %s', (_name, valu
       expect(ds.spec.template.spec.volumes.find((v: Obj) => v.name === 'host-cache').hostPath.path).toBe('/var/lib/modelswarm-host')
     }
     const dep = objs.find(o => o.kind === 'Deployment')
-    if (dep !== undefined) {
+    const inference = values.inference as Obj | undefined
+    if (dep !== undefined && inference?.fetchMode === 'wrap') {
+      // One container: fetch, then the server's own arguments after `--`.
+      const [server] = dep.spec.template.spec.containers
+      expect(dep.spec.template.spec.initContainers).toBeUndefined()
+      expect(server.command).toEqual(['modelswarm'])
+      expect(server.args.slice(0, 2)).toEqual(['fetch', inference.model ?? 'qa-llm'])
+      const out = server.args[server.args.indexOf('--out') + 1]
+      expect(server.args.slice(server.args.indexOf('--') + 1)).toEqual(['--model', out])
+      expect(server.args).toContain('--upload-rate')
+    } else if (dep !== undefined) {
       const fetch = dep.spec.template.spec.initContainers.find((c: Obj) => c.name === 'fetch-model')
       const out = fetch.args[fetch.args.indexOf('--out') + 1]
       expect(dep.spec.template.spec.containers[0].args).toContain(out)
-      if ((values.inference as Obj).fetchMode === 'init') {
+      if (inference?.fetchMode === 'init') {
         expect(fetch.restartPolicy).toBeUndefined()
         expect(fetch.args).not.toContain('--linger')
       } else {
@@ -265,6 +281,13 @@ describe.each(Object.entries(VALUE_SETS))('chart rendered with %s', (_name, valu
         expect(fetch.args).toContain('--linger')
         expect(fetch.startupProbe.exec.command).toEqual(['test', '-d', out])
       }
+    }
+    // With the host cache, every fetcher on a node shares it: the version crosses the network once per node.
+    const fetcher = [...(dep?.spec.template.spec.initContainers ?? []), ...(dep?.spec.template.spec.containers ?? [])].find((c: Obj) => c.args?.[0] === 'fetch')
+    if (fetcher !== undefined && (values.inference as Obj).volume === 'hostCache') {
+      expect(fetcher.args[fetcher.args.indexOf('--cache-dir') + 1]).toBe('/var/lib/modelswarm-host')
+      expect(fetcher.volumeMounts.find((m: Obj) => m.name === 'host-cache').mountPath).toBe('/var/lib/modelswarm-host')
+      expect(dep.spec.template.spec.volumes.find((v: Obj) => v.name === 'host-cache').hostPath.path).toBe('/var/lib/modelswarm-host')
     }
   })
 
@@ -346,7 +369,7 @@ describe('chart refuses what cannot work', () => {
     ['image tag latest', { ...HDFS, image: { tag: 'latest' } }, /not "latest"/],
     ['bulk ports overlapping the agents\' libp2p ports', { seeder: { ...HDFS.seeder, peerId: PEER }, swarm: { bulk: { port: 4002 } }, agent: { enabled: true, models: ['a', 'b'] } }, /swarm\.bulk\.port 4002\.\.4003 overlaps the libp2p ports 4001\.\.4002/],
     ['a range that is not one', { ...HDFS, swarm: { allowCidr: ['pods'] } }, /does not match pattern/],
-    ['fetch -- <server> mode (not there yet)', { seeder: { ...HDFS.seeder, peerId: PEER }, inference: { enabled: true, fetchMode: 'wrap' } }, /planned/],
+    ['an inference volume that is neither', { seeder: { ...HDFS.seeder, peerId: PEER }, inference: { enabled: true, volume: 'nfs' } }, /'\/inference\/volume': value must be one of 'emptyDir', 'hostCache'/],
     ['fetchers with no trusted seeder', { ...HDFS, agent: { enabled: true, models: ['qa-llm'] } }, /seeder\.peerId/],
     ['no origin', {}, /exactly one of/],
     ['two origins', { seeder: { origin: { hdfs: { namenodes: ['http://nn:9870'] }, local: { path: '/data', volume: { emptyDir: {} } } } } }, /exactly one of/],
