@@ -223,6 +223,8 @@ export class DownloadScheduler<N extends Neighbour> {
       for (const h of this.#plan.answered(key, index, res, now)) {
         if (this.#init.neighbours.wantMore()) void this.#init.neighbours.connect(peerIdFromString(h))
       }
+      // Nothing else may free a slot for the busy peer's chunks: look again when its back-off ends.
+      if (res.status === 'busy') setTimeout(() => this.schedule(), this.#plan.busyRetryMs).unref()
       return
     }
     // The request slot is free again (scheduled above) while the chunk is verified and written.

@@ -48,7 +48,8 @@ const OPTIONS: Array<{ flag: string, help: string, apply: Apply }> = [
   { flag: 'uploads', help: 'concurrent uploads per node (maxUploads)', apply: (s, t) => { s.driver.maxUploads = int('--uploads', t, 1) } },
   { flag: 'endgame', help: 'missing chunks at which the picker\'s tail rules start', apply: (s, t) => { s.driver.endgameThreshold = int('--endgame', t) } },
   { flag: 'retry-after', help: 'how long a peer is not asked again for a chunk it refused, was busy for, or failed (picker retryAfterMs)', apply: (s, t) => { s.driver.retryAfterMs = parseDuration(t) } },
-  { flag: 'busy-retry', help: 'how soon a peer that answered busy is asked again for that chunk (DownloadPlanner busyRetryMs)', apply: (s, t) => { s.driver.busyRetryMs = parseDuration(t) } },
+  { flag: 'busy-retry', help: 'how soon a peer that answered busy is asked again (DownloadPlanner busyRetryMs)', apply: (s, t) => { s.driver.busyRetryMs = parseDuration(t) } },
+  { flag: 'busy', help: 'what a busy answer holds back for --busy-retry: peer (the default) or chunk (only that chunk on that peer)', apply: (s, t) => { s.driver.busyBackoff = t === 'peer' || t === 'chunk' ? t : bad('--busy', t, 'peer or chunk') } },
   { flag: 'uploads-per-peer', help: 'candidate rule: concurrent uploads to one requester (default: no limit)', apply: (s, t) => { s.driver.maxUploadsPerPeer = int('--uploads-per-peer', t, 1) } },
   { flag: 'upload-queue', help: 'candidate rule: requests queued when upload slots are taken, instead of busy (default 0)', apply: (s, t) => { s.driver.uploadQueue = int('--upload-queue', t) } },
   { flag: 'max-refusals', help: 'seeder refusals of one peer for one chunk before it serves anyway (0: never refuse)', apply: (s, t) => { s.policy.maxRefusals = int('--max-refusals', t) } },
@@ -104,7 +105,7 @@ function describe (s: Scenario): string {
   const budget = Math.max(2, Math.floor(s.driver.maxBufferedBytes / s.chunkSize))
   return `N=${s.hosts} F=${formatBytes(s.modelBytes)} chunk=${formatBytes(s.chunkSize)} u/d/us/L=${Mbit(s.up)}/${Mbit(s.down)}/${Mbit(s.seederUp)}/${Mbit(s.line)}Mbit/s ${s.warm ? 'warm' : 'cold'} ` +
     `inflight=${budget} perPeer=${s.driver.maxRequestsPerPeer} nbrs=${s.driver.maxNeighbours} uploads=${s.driver.maxUploads} refusals=${s.policy.maxRefusals ?? 2} retry=${s.driver.retryAfterMs / 1000}s` +
-    ` busyRetry=${s.driver.busyRetryMs / 1000}s` +
+    ` busy=${s.driver.busyBackoff}/${s.driver.busyRetryMs / 1000}s` +
     (s.driver.maxUploadsPerPeer !== undefined ? ` uploadsPerPeer=${s.driver.maxUploadsPerPeer}` : '') +
     (s.driver.uploadQueue > 0 ? ` uploadQueue=${s.driver.uploadQueue}` : '') +
     (s.arrivals.lateFraction > 0 ? ` late=${s.arrivals.lateFraction}/${s.arrivals.windowMs / 1000}s` : '') +

@@ -38,8 +38,10 @@ export interface DriverOptions {
   endgameThreshold: number
   /** Passed to the PiecePicker: how long a chunk is not asked again of a peer that failed or refused it. @default 10_000 */
   retryAfterMs: number
-  /** Passed to the DownloadPlanner: how soon a peer that answered busy is asked again for that chunk. @default 250 */
+  /** Passed to the DownloadPlanner: how soon a peer that answered busy is asked again. @default 250 */
   busyRetryMs: number
+  /** Passed to the DownloadPlanner: what a busy answer holds back, the peer or only that chunk on it. @default 'peer' */
+  busyBackoff: 'peer' | 'chunk'
   /** Candidate rule, not in the real node: concurrent uploads one node serves to one requester (busy beyond). Undefined: no limit. */
   maxUploadsPerPeer: number | undefined
   /**
@@ -59,6 +61,7 @@ export const DRIVER_DEFAULTS: DriverOptions = {
   endgameThreshold: 16,
   retryAfterMs: 10_000,
   busyRetryMs: 250,
+  busyBackoff: 'peer',
   maxUploadsPerPeer: undefined,
   uploadQueue: 0
 }
@@ -88,6 +91,8 @@ export interface HostIo {
   discover: () => readonly string[]
   /** Run `fn` after the current event, at the same instant (the real node's setImmediate). */
   soon: (fn: () => void) => void
+  /** Run `fn` `ms` from now (the real node's setTimeout); not at all if this node has died by then. */
+  later: (ms: number, fn: () => void) => void
   /** This host now holds every chunk. */
   complete: () => void
 }
@@ -164,7 +169,7 @@ export class HostModel {
       stats: { bytesUp: 0, chunksUp: 0 }
     })
     if (init.role === 'peer') {
-      const { maxRequestsPerPeer, maxBufferedBytes, requestIdleMs, endgameThreshold, retryAfterMs, busyRetryMs } = init.options
+      const { maxRequestsPerPeer, maxBufferedBytes, requestIdleMs, endgameThreshold, retryAfterMs, busyRetryMs, busyBackoff } = init.options
       this.#plan = new DownloadPlanner({
         chunkSize,
         lengths,
@@ -173,7 +178,8 @@ export class HostModel {
         rng: init.rng,
         options: { maxRequestsPerPeer, maxBufferedBytes, requestIdleMs },
         picker: { endgameThreshold, retryAfterMs },
-        busyRetryMs
+        busyRetryMs,
+        busyBackoff
       })
     }
   }
@@ -360,6 +366,7 @@ export class HostModel {
   onResponse (peer: string, index: number, res: Exclude<ServeDecision, { status: 'ok' | 'queued' }>): void {
     if (!this.#requests.delete(`${peer}/${index}`)) return
     for (const h of this.#plan!.answered(peer, index, res, this.#io.now())) if (this.#wantMoreNeighbours()) this.connect(h)
+    if (res.status === 'busy') this.#io.later(this.#plan!.busyRetryMs, () => this.#schedule())
     this.#schedule()
   }
 

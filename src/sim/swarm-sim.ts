@@ -235,6 +235,7 @@ class SwarmSim {
       },
       discover: () => this.#discover(node.id),
       soon: fn => { q.defer(() => { if (current()) fn() }) },
+      later: (ms, fn) => { q.after(ms, () => { if (current()) fn() }) },
       complete: () => this.#completedHost(node)
     }
   }

@@ -27,6 +27,7 @@ function peer (n: number, options: Partial<DriverOptions> = {}, chunkSize = 4 * 
     hint: () => {},
     discover: () => [],
     soon: fn => deferred.push(fn),
+    later: (_ms, fn) => deferred.push(fn),
     complete: () => {}
   }
   const all = bits(n, Array.from({ length: n }, (_, i) => i))
@@ -84,7 +85,7 @@ describe('HostModel (the real download planner and upload admission, driven by s
     expect(calls.request.at(-1)).toEqual(['s', 0, ['a']])
   })
 
-  it('on a refusal dials the named holders and blocks the chunk on that node for retryAfterMs; busy only for busyRetryMs', () => {
+  it('on a refusal dials the named holders and blocks the chunk on that node for retryAfterMs; a busy node is left alone for busyRetryMs', () => {
     const { host, calls, flush, all, setNow } = peer(1, { retryAfterMs: 1000, busyRetryMs: 100 })
     host.attach('s', 'seeder', all)
     flush()
@@ -107,6 +108,36 @@ describe('HostModel (the real download planner and upload admission, driven by s
     host.tick()
     flush()
     expect(calls.request).toHaveLength(3)
+  })
+
+  it('after a busy answer asks another holder for the chunk at once, and the busy one for nothing until busyRetryMs', () => {
+    const { host, calls, flush, all, setNow } = peer(2, { busyRetryMs: 100, maxRequestsPerPeer: 1, maxBufferedBytes: 4 * MiB })
+    host.attach('a', 'peer', all)
+    flush()
+    const [, first] = calls.request[0]!
+    host.attach('b', 'peer', bits(2, [first]))
+    host.onResponse('a', first, { status: 'busy' })
+    flush()
+    expect(calls.request.slice(1)).toEqual([['b', first, undefined]])
+    setNow(50)
+    host.onResponse('b', first, { status: 'busy' })
+    flush()
+    expect(calls.request).toHaveLength(2)
+    setNow(101)
+    host.tick()
+    flush()
+    // a's back-off (from 0) is over, b's (from 50) is not
+    expect(calls.request.slice(2).map(r => r[0])).toEqual(['a'])
+  })
+
+  it('with busyBackoff chunk, a busy node is asked for its next chunk at once', () => {
+    const { host, calls, flush, all } = peer(2, { busyBackoff: 'chunk', maxRequestsPerPeer: 1, maxBufferedBytes: 4 * MiB })
+    host.attach('a', 'peer', all)
+    flush()
+    const [, first] = calls.request[0]!
+    host.onResponse('a', first, { status: 'busy' })
+    flush()
+    expect(calls.request.slice(1)).toEqual([['a', 1 - first, undefined]])
   })
 
   it('asks the seeder again at once, naming the holder, when a holder its refusal named cannot be dialed', () => {
