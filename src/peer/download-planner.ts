@@ -137,10 +137,10 @@ export class DownloadPlanner {
     const out: PeerRequest[] = []
     const n = peers.length
     const start = n > 0 ? Math.floor(this.#init.rng() * n) : 0
-    for (let k = 0; k < n; k++) {
+    for (let k = 0; k < n && this.hasRoom; k++) {
       const peer = peers[(start + k) % n]!
       if ((this.#busyUntil.get(peer) ?? -Infinity) > now) continue
-      const free = this.#room(this.#peerBytes.get(peer) ?? 0, this.#picker.peerStats(peer)?.inflight ?? 0)
+      const free = this.#room(this.#peerBytes.get(peer) ?? 0, this.#picker.inflightOf(peer))
       if (free <= 0) continue
       for (const index of this.#picker.pick(peer, free, now)) {
         this.#requests++
@@ -222,8 +222,6 @@ export class DownloadPlanner {
     for (const r of out) this.#picker.requestFailed(r.peer, r.index, now)
     return out
   }
-
-  peerStats (peer: string): ReturnType<PiecePicker['peerStats']> { return this.#picker.peerStats(peer) }
 
   /**
    * Room for more requests to a peer that has `peerBytes` (in `peerCount` requests) in flight. Budgets are

@@ -298,6 +298,11 @@ export class PiecePicker {
     return out
   }
 
+  /** Requests in flight to `peer` (0 for a peer not connected). */
+  inflightOf (peer: string): number {
+    return this.#peers.get(peer)?.inflight.size ?? 0
+  }
+
   peerStats (peer: string): PeerStats | undefined {
     const p = this.#peers.get(peer)
     if (p === undefined) return undefined

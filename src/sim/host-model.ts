@@ -347,7 +347,9 @@ export class HostModel {
     const plan = this.#plan!
     if (this.have.complete) return
     // The picker picks only what a peer holds and this host lacks: peers with none are left out (same picks, fewer calls).
-    const peers = this.#order.filter(p => this.#sessions.get(p)!.interesting > 0)
+    const peers = FILL_PEERS
+    peers.length = 0
+    for (const p of this.#order) if (this.#sessions.get(p)!.interesting > 0) peers.push(p)
     for (const r of plan.fill(peers, this.#io.now())) {
       this.#requests.add(`${r.peer}/${r.index}`)
       const toSeeder = this.#sessions.get(r.peer)?.role === 'seeder'
@@ -408,6 +410,9 @@ export class HostModel {
     this.#schedule()
   }
 }
+
+/** Scratch list for #fillRequests (the simulator runs one event at a time): no array per fill. */
+const FILL_PEERS: string[] = []
 
 function popcount8 (b: number): number {
   b = b - ((b >> 1) & 0x55)
