@@ -19,7 +19,6 @@ export class OrderedChunks {
   readonly #buckets = new Map<number, Bucket>()
   /** Keys of the non-empty buckets, ascending. */
   readonly #keys: number[] = []
-  #size = 0
 
   /** `rank[c]` is chunk c's position in the tie-break order; the array is kept, not copied. */
   constructor (rank: Uint32Array) {
@@ -31,12 +30,8 @@ export class OrderedChunks {
     this.#keyOf = new Float64Array(n).fill(NaN)
   }
 
-  get size (): number { return this.#size }
-
   /** Keys of the non-empty buckets, ascending. Do not change the set while iterating this. */
   get keys (): readonly number[] { return this.#keys }
-
-  has (c: number): boolean { return !Number.isNaN(this.#keyOf[c]) }
 
   /** Adds chunk c under `key`, or moves it there. */
   set (c: number, key: number): void {
@@ -48,7 +43,6 @@ export class OrderedChunks {
     if (b.count === 0) insertSorted(this.#keys, key)
     b.add(this.#rank[c]!)
     this.#keyOf[c] = key
-    this.#size++
   }
 
   delete (c: number): void {
@@ -58,7 +52,6 @@ export class OrderedChunks {
     b.delete(this.#rank[c]!)
     if (b.count === 0) this.#keys.splice(this.#keys.indexOf(key), 1)
     this.#keyOf[c] = NaN
-    this.#size--
   }
 
   /**
