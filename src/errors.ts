@@ -16,6 +16,10 @@ export const EXIT = {
   timeout: 5,
   diskFull: 6,
   locked: 7,
+  /** Not admitted to the swarm: no or another swarm key, or outside the allow-list. */
+  refused: 8,
+  /** The command after `fetch … --` could not be started (a shell's "command not found"). */
+  childStart: 127,
   interrupted: 130
 } as const
 
@@ -35,6 +39,8 @@ interface CodeInfo {
 const usage = { exit: EXIT.usage, http: 400, retriable: false } as const
 const failure = { exit: EXIT.failure, http: 503, retriable: true } as const
 const hdfsHint = 'check --hdfs (every NameNode of the pair) and that the NameNodes and DataNodes are up'
+const s3Hint = 'check --s3-endpoint (or AWS_ENDPOINT_URL_S3) and that the object store is up and reachable'
+const s3CredentialsHint = '--s3-access-key-id with --s3-secret-access-key-file, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, --s3-profile, or a pod or instance role'
 
 export const ERROR_CODES = {
   MS_INVALID_INPUT: { ...usage, hint: 'see --help' },
@@ -56,6 +62,11 @@ export const ERROR_CODES = {
   MS_ADMIN_UNAVAILABLE: { ...failure, hint: 'check --admin: the seeder prints its admin address at start' },
   MS_ADMIN_UNAUTHORIZED: { exit: EXIT.failure, http: 401, retriable: false, hint: 'pass the seeder\'s admin token with --admin-token-file (or MODELSWARM_ADMIN_TOKEN_FILE)' },
   MS_DEMO: { ...failure },
+  /** Every seeder refused this node's connections (swarm key or allow-list), round after round. */
+  MS_NOT_MEMBER: { exit: EXIT.refused, http: 403, retriable: false, hint: 'give this host the swarm\'s key (--swarm-key-file, the same file every member uses) and check the seeders\' --allow-peers / --allow-cidr; the seeder logs each refusal' },
+  /** A swarm key file that is missing or not in the /key/swarm/psk/1.0.0/ format. */
+  MS_SWARM_KEY: { ...usage, hint: 'create one with `modelswarm keygen --swarm-key-file FILE` and give every member the same file' },
+  MS_CHILD_START: { exit: EXIT.childStart, http: 500, retriable: false, hint: 'the command after -- must be an executable file on PATH or a path to one' },
   /** The network lab could not set up, run or tear down (a missing tool, not root, a process that failed). */
   MS_LAB: { ...failure, hint: 'the lab needs root, iproute2, Java + Maven, and for its baselines python3-libtorrent (see README, Network lab)' },
   MS_HDFS_FILE_NOT_FOUND: { exit: EXIT.failure, http: 404, retriable: false, hint: 'check --hdfs-root and the version directory' },
@@ -66,7 +77,14 @@ export const ERROR_CODES = {
   MS_HDFS_REMOTE: { ...failure, hint: hdfsHint },
   MS_HDFS_HTTP: { ...failure, hint: hdfsHint },
   MS_HDFS_CONNECTION: { ...failure, hint: hdfsHint },
-  MS_HDFS_NO_NAMENODE: { ...failure, hint: hdfsHint }
+  MS_HDFS_NO_NAMENODE: { ...failure, hint: hdfsHint },
+  MS_S3_NO_SUCH_BUCKET: { exit: EXIT.failure, http: 404, retriable: false, hint: 'check the bucket in --origin s3://BUCKET/PREFIX, and --s3-endpoint and --s3-region for the server holding it' },
+  MS_S3_NO_SUCH_KEY: { exit: EXIT.failure, http: 404, retriable: false, hint: 'check the prefix in --origin s3://BUCKET/PREFIX and the version\'s objects' },
+  MS_S3_ACCESS_DENIED: { exit: EXIT.failure, http: 403, retriable: false, hint: `check the S3 credentials (${s3CredentialsHint}) and that they allow s3:ListBucket and s3:GetObject on the bucket` },
+  MS_S3_NO_CREDENTIALS: { exit: EXIT.failure, http: 503, retriable: false, hint: `give S3 credentials: ${s3CredentialsHint}` },
+  MS_S3_NO_REGION: { ...usage, hint: 'pass --s3-region, or set AWS_REGION or a region in the AWS profile' },
+  MS_S3_REMOTE: { ...failure, hint: s3Hint },
+  MS_S3_CONNECTION: { ...failure, hint: s3Hint }
 } as const satisfies Record<string, CodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES
@@ -119,6 +137,16 @@ export class NotFoundError extends ModelswarmError {
 /** No progress within the allowed time. */
 export class TimeoutError extends ModelswarmError {
   constructor (message: string, options?: ErrorOptions) { super('MS_TIMEOUT', message, options) }
+}
+
+/** The swarm's members refused this node: it lacks their swarm key or is outside their allow-list. */
+export class NotMemberError extends ModelswarmError {
+  constructor (message: string, options?: ErrorOptions) { super('MS_NOT_MEMBER', message, options) }
+}
+
+/** A swarm key file that cannot be read or is not a /key/swarm/psk/1.0.0/ key. */
+export class SwarmKeyError extends ModelswarmError {
+  constructor (message: string, options?: ErrorOptions) { super('MS_SWARM_KEY', message, options) }
 }
 
 /** A manifest or version header that fails decoding or validation. */

@@ -1,48 +1,21 @@
 /**
- * Streaming chunk-and-hash: cut bytes into chunks and hash each as the bytes pass, so memory stays at
- * two read buffers whatever the model size, and each chunk's hash is known the moment its last byte is.
+ * Streaming hashes of chunks read from files: memory stays at two read buffers whatever the model size.
  */
 import { createHash } from 'node:crypto'
 import { open, readdir, lstat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { InvalidInputError, ShortReadError } from '../errors.ts'
-import { chunkLayout, createHeader, createManifest, type Manifest, type ManifestDir, type ManifestFile, type ManifestHeader } from './manifest.ts'
+import { chunkLayout, createHeader, createManifest, spansOf, type ChunkLayout, type Manifest, type ManifestDir, type ManifestFile, type ManifestHeader } from './manifest.ts'
 import { chooseChunkSize } from './chunk-size.ts'
 
 export interface ChunkDigest {
   readonly index: number
-  /** Offset of the chunk in the stream (or in its file). */
-  readonly offset: number
   readonly length: number
   readonly digest: Uint8Array
 }
 
 /** 1 MiB reads: large enough that per-call overhead vanishes, small enough to stay in L2/L3 while hashed. */
 export const READ_BLOCK = 1024 * 1024
-
-/** Splits a byte stream into `chunkSize` chunks (the last may be short) and yields each chunk's SHA-256. */
-export async function * hashChunks (source: AsyncIterable<Uint8Array>, chunkSize: number, firstIndex = 0): AsyncGenerator<ChunkDigest> {
-  let index = firstIndex
-  let offset = 0
-  let filled = 0
-  let hash = createHash('sha256')
-  for await (const block of source) {
-    let pos = 0
-    while (pos < block.length) {
-      const take = Math.min(chunkSize - filled, block.length - pos)
-      hash.update(pos === 0 && take === block.length ? block : block.subarray(pos, pos + take))
-      pos += take
-      filled += take
-      if (filled === chunkSize) {
-        yield { index: index++, offset, length: filled, digest: hash.digest() }
-        offset += filled
-        filled = 0
-        hash = createHash('sha256')
-      }
-    }
-  }
-  if (filled > 0) yield { index, offset, length: filled, digest: hash.digest() }
-}
 
 /**
  * Reads [start, end) of a file in blocks, the next read already running while the caller hashes the
@@ -71,19 +44,35 @@ export async function * readFileRange (path: string, start: number, end: number,
   }
 }
 
+/** Bytes [start, end) of the file at `path`. */
+export interface FileRange {
+  readonly path: string
+  readonly start: number
+  readonly end: number
+}
+
 /**
- * SHA-256 of bytes [start, end) of a file, read with read-ahead; with `into`, the bytes are also copied
- * there (a chunk read whole, e.g. to store it elsewhere). Throws ShortReadError if the file is shorter.
+ * SHA-256 of the bytes of `ranges` one after another (a chunk's spans), read with read-ahead; with `into`, the
+ * bytes are also copied there (a chunk read whole, e.g. to store it elsewhere). Throws ShortReadError if a file
+ * is shorter than its range.
  */
-export async function hashFileRange (path: string, start: number, end: number, into?: Buffer): Promise<Buffer> {
+export async function hashFileRanges (ranges: readonly FileRange[], into?: Buffer): Promise<Buffer> {
   const hash = createHash('sha256')
   let at = 0
-  for await (const block of readFileRange(path, start, end)) {
-    into?.set(block, at)
-    at += block.length
-    hash.update(block)
+  for (const { path, start, end } of ranges) {
+    // A packed small file gets buffers of its own size, not two blocks of READ_BLOCK each.
+    for await (const block of readFileRange(path, start, end, Math.max(1, Math.min(READ_BLOCK, end - start)))) {
+      into?.set(block, at)
+      at += block.length
+      hash.update(block)
+    }
   }
   return hash.digest()
+}
+
+/** SHA-256 of bytes [start, end) of a file; see hashFileRanges. */
+export async function hashFileRange (path: string, start: number, end: number, into?: Buffer): Promise<Buffer> {
+  return hashFileRanges([{ path, start, end }], into)
 }
 
 /** Regular files and directories under `dir`, recursively, with their modes. Symlinks and special files are refused. */
@@ -112,12 +101,16 @@ export async function listModelFiles (dir: string): Promise<ManifestFile[]> {
   return (await listModelTree(dir)).files
 }
 
+/** The file ranges chunk `index` of a version laid out as `layout` says is made of, under `dir`. */
+export function chunkRanges (dir: string, header: ManifestHeader, layout: ChunkLayout, index: number): FileRange[] {
+  return spansOf(layout, index).map(s => ({ path: join(dir, header.files[s.file]!.path), start: s.offset, end: s.offset + s.length }))
+}
+
 /** Hashes every chunk of a model directory laid out as `header` says, in chunk order. */
 export async function * hashDirectoryChunks (dir: string, header: ManifestHeader): AsyncGenerator<ChunkDigest> {
   const layout = chunkLayout(header)
-  for (const [fi, f] of header.files.entries()) {
-    if (f.size === 0) continue
-    yield * hashChunks(readFileRange(join(dir, f.path), 0, f.size), header.chunkSize, layout.firstChunk[fi])
+  for (let index = 0; index < layout.count; index++) {
+    yield { index, length: layout.length[index]!, digest: await hashFileRanges(chunkRanges(dir, header, layout, index)) }
   }
 }
 

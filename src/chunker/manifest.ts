@@ -1,11 +1,11 @@
 /**
- * Manifest v1: what a model version is, byte for byte.
+ * Manifest: what a model version is, byte for byte.
  *
- * A version is an ordered list of files cut into fixed-size chunks; chunks never span files (a file's
- * last chunk may be short, an empty file has none), plus its directories with their modes, and a
+ * A version is an ordered list of files cut into fixed-size chunks (small files packed together, see
+ * ChunkLayout; an empty file has none), plus its directories with their modes, and a
  * *revision*: a digest of the origin's identity of the version's files when the seeder started pulling it
  * (sizes, mtimes, HDFS file ids), so the same NAME@VERSION re-published with other bytes is another
- * header, never a mix of the two (format 2; format 1 had neither). The *header* (name, version, revision,
+ * header, never a mix of the two (format 2 added those; format 3 packs small files into shared chunks). The *header* (name, version, revision,
  * chunk size, files, directories) is
  * known as soon as a pull starts; chunk hashes follow as they are computed. Both have a canonical byte
  * encoding (compact JSON, fixed key order, files sorted by path) and are identified by the SHA-256 of
@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto'
 import { ManifestError } from '../errors.ts'
 import { isValidName, isValidVersion } from '../model-version.ts'
 
-export const MANIFEST_FORMAT = 'modelswarm-manifest/2'
+export const MANIFEST_FORMAT = 'modelswarm-manifest/3'
 export const HASH_BYTES = 32
 export const MIN_CHUNK_SIZE = 1024
 export const MAX_CHUNK_SIZE = 1024 * 1024 * 1024
@@ -61,39 +61,107 @@ export interface Manifest extends ManifestHeader {
   readonly chunks: readonly Uint8Array[]
 }
 
-/** Where each chunk lives. Derived from a header, never stored. */
+/** One piece of a chunk: `length` bytes at `offset` of file `file` (an index into the header's files). */
+export interface Span {
+  readonly file: number
+  readonly offset: number
+  readonly length: number
+}
+
+/**
+ * Where each chunk lives. Derived from a header, never stored.
+ *
+ * Files run through the chunks in path order. A file of at least one chunk size starts a chunk of its own and
+ * fills whole chunks (its last may be short), so an unchanged large file has the same chunks in every version
+ * (BEP 52 aligns every file for that reason). Smaller files are packed whole, in order, into shared chunks
+ * (as BitTorrent v1 packs files into pieces) and never split: as one chunk each, 5,000 files of 1–4 KiB took
+ * 14.7× the time of the same bytes as one file (bench:small-files), all of it per-chunk cost.
+ */
 export interface ChunkLayout {
   readonly count: number
   readonly totalSize: number
-  /** Per chunk: index into `files`, byte offset inside that file, length. */
-  readonly file: Uint32Array
-  readonly offset: Float64Array
+  /** Per chunk: its length in bytes. */
   readonly length: Uint32Array
-  /** Per file: index of its first chunk (equal to the next file's when the file is empty). */
+  /** Per chunk `i`: its spans are the entries `spanStart[i]` to `spanStart[i + 1] - 1` of the span arrays, in byte order. */
+  readonly spanStart: Uint32Array
+  readonly spanFile: Uint32Array
+  readonly spanOffset: Float64Array
+  readonly spanLength: Uint32Array
+  /** Per file `f`: its bytes are in chunks `firstChunk[f]` to `endChunk[f] - 1` (none for an empty file). */
   readonly firstChunk: Uint32Array
+  readonly endChunk: Uint32Array
+}
+
+/** Whether a file is packed whole into a chunk shared with other small files (see ChunkLayout). */
+export function isPacked (file: ManifestFile, chunkSize: number): boolean {
+  return file.size > 0 && file.size < chunkSize
 }
 
 export function chunkLayout (header: ManifestHeader): ChunkLayout {
-  let count = 0
-  let totalSize = 0
-  for (const f of header.files) {
-    count += Math.ceil(f.size / header.chunkSize)
-    totalSize += f.size
+  const { chunkSize, files } = header
+  // Two passes over the files: one to size the arrays, one to fill them.
+  const place = (onChunk: () => void, onSpan: (file: number, offset: number, length: number) => void): void => {
+    let packed = 0 // bytes in the open shared chunk; 0 when there is none
+    files.forEach((f, fi) => {
+      if (f.size >= chunkSize) {
+        packed = 0
+        for (let off = 0; off < f.size; off += chunkSize) {
+          onChunk()
+          onSpan(fi, off, Math.min(chunkSize, f.size - off))
+        }
+      } else if (isPacked(f, chunkSize)) {
+        if (packed === 0 || packed + f.size > chunkSize) {
+          onChunk()
+          packed = 0
+        }
+        packed += f.size
+        onSpan(fi, 0, f.size)
+      }
+    })
   }
-  const file = new Uint32Array(count)
-  const offset = new Float64Array(count)
+  let count = 0
+  let spans = 0
+  place(() => count++, () => spans++)
   const length = new Uint32Array(count)
-  const firstChunk = new Uint32Array(header.files.length)
-  let i = 0
-  header.files.forEach((f, fi) => {
-    firstChunk[fi] = i
-    for (let off = 0; off < f.size; off += header.chunkSize, i++) {
-      file[i] = fi
-      offset[i] = off
-      length[i] = Math.min(header.chunkSize, f.size - off)
-    }
+  const spanStart = new Uint32Array(count + 1)
+  const spanFile = new Uint32Array(spans)
+  const spanOffset = new Float64Array(spans)
+  const spanLength = new Uint32Array(spans)
+  const firstChunk = new Uint32Array(files.length)
+  const endChunk = new Uint32Array(files.length)
+  let chunk = -1
+  let span = 0
+  let totalSize = 0
+  place(() => { spanStart[++chunk] = span }, (file, offset, len) => {
+    if (offset === 0) firstChunk[file] = chunk
+    endChunk[file] = chunk + 1
+    spanFile[span] = file
+    spanOffset[span] = offset
+    spanLength[span++] = len
+    length[chunk]! += len
+    totalSize += len
   })
-  return { count, totalSize, file, offset, length, firstChunk }
+  spanStart[count] = spans
+  // Empty files hold no chunk: an empty range at the next file's first chunk.
+  for (let fi = files.length - 1, next = count; fi >= 0; fi--) {
+    if (files[fi]!.size === 0) firstChunk[fi] = endChunk[fi] = next
+    else next = firstChunk[fi]!
+  }
+  return { count, totalSize, length, spanStart, spanFile, spanOffset, spanLength, firstChunk, endChunk }
+}
+
+/** The spans of chunk `index`, in byte order. */
+export function spansOf (layout: ChunkLayout, index: number): Span[] {
+  const out: Span[] = []
+  for (let s = layout.spanStart[index]!; s < layout.spanStart[index + 1]!; s++) {
+    out.push({ file: layout.spanFile[s]!, offset: layout.spanOffset[s]!, length: layout.spanLength[s]! })
+  }
+  return out
+}
+
+/** The distinct files chunk `index` holds bytes of. */
+export function filesOf (layout: ChunkLayout, index: number): number[] {
+  return spansOf(layout, index).map(s => s.file)
 }
 
 export function encodeHeader (header: ManifestHeader): Uint8Array {
@@ -224,6 +292,7 @@ function validateHeader (obj: Record<string, unknown>, keys: readonly string[]):
     seen.add(path)
     if (!isInt(size) || size < 0) throw new ManifestError(`file "${path}": size must be a non-negative integer`)
     if (!isInt(mode) || mode < 0 || mode > 0o777) throw new ManifestError(`file "${path}": mode must be permission bits 0..0o777`)
+    // An upper bound (small files share chunks), so a hostile header is refused before any layout is built.
     chunkCount += Math.ceil(size / chunkSize)
     if (chunkCount > MAX_CHUNKS) throw new ManifestError(`more than ${MAX_CHUNKS} chunks: raise the chunk size`)
     return { path, size, mode }

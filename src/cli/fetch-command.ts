@@ -1,14 +1,22 @@
-/** `modelswarm fetch NAME[@VERSION]`. */
-import { EXIT } from '../errors.ts'
-import { formatModelVersion, parseModelRef } from '../model-version.ts'
-import { createLogger } from '../log.ts'
-import { fetchModel } from '../peer/fetch.ts'
+/** `modelswarm fetch NAME[@VERSION] [-- CMD ARGS…]`. */
+import { EXIT, InvalidInputError } from '../errors.ts'
+import { parseModelRef } from '../model-version.ts'
+import { createLogger, type Logger } from '../log.ts'
+import { fetchViaHostCache } from '../peer/cached-fetch.ts'
+import { FETCH_DEFAULTS, fetchModel, type FetchOptions } from '../peer/fetch.ts'
+import { LatestResolver } from '../peer/latest-resolver.ts'
+import { exitStatusOf, modelEnv, startChild, type ChildExit, type ModelEnv } from './child-process.ts'
+import { printResult, uploadBudget } from './fetch-output.ts'
+import { runFollow } from './follow-command.ts'
 import { showProgress } from './progress.ts'
+import { TtyLog, wantsTtyLog } from './tty-log.ts'
 import { abortOnSignal, InterruptedError } from './signals.ts'
-import { formatBytes, formatRate } from '../util/units.ts'
 import { SWARM_MSG } from '../peer/swarm-log.ts'
+import { loadKey } from '../seeder/identity.ts'
+import { loadMembership, type MembershipCommandOptions } from './membership-options.ts'
 
-export interface FetchCommandOptions {
+export interface FetchCommandOptions extends MembershipCommandOptions {
+  identityFile?: string
   out: string
   bootstrap: string[]
   trust: string[]
@@ -19,44 +27,68 @@ export interface FetchCommandOptions {
   bulk: boolean
   bulkPort: number
   logLevel: string
+  uploadRate?: number
+  cacheDir?: string
+  follow: boolean
+  followInterval: number
+  followSignal: NodeJS.Signals
+  keep: number
 }
 
-/** CPU time of this process so far: what a download costs the host, beside how long it took. */
-function cpuSeconds (): number {
-  const u = process.cpuUsage()
-  return (u.user + u.system) / 1e6
-}
-
-export async function runFetch (model: string, opts: FetchCommandOptions): Promise<void> {
+export async function runFetch (model: string, command: string[], opts: FetchCommandOptions): Promise<void> {
   const { name, version } = parseModelRef(model)
-  const log = createLogger({ level: opts.logLevel })
+  const tty = wantsTtyLog(process.stderr, opts.json) ? new TtyLog(process.stderr) : undefined
+  const log = createLogger({ level: opts.logLevel, destination: tty })
+  const membership = await loadMembership(opts)
+  const privateKey = opts.identityFile === undefined ? undefined : await loadKey(opts.identityFile)
   const signal = abortOnSignal()
   let stopProgress: (() => void) | undefined
+  const base: FetchOptions = {
+    name,
+    version,
+    out: opts.out,
+    bootstrap: opts.bootstrap,
+    trust: opts.trust,
+    ...membership,
+    privateKey,
+    listen: opts.listen,
+    bulk: opts.bulk,
+    bulkPort: opts.bulkPort,
+    lingerMs: opts.linger,
+    idleTimeoutMs: opts.timeout,
+    swarm: { uploadBudget: uploadBudget(opts.uploadRate) },
+    log,
+    signal,
+    onSwarm: swarm => {
+      stopProgress?.()
+      stopProgress = showProgress(swarm, { tty, log })
+    },
+    onComplete: () => {
+      stopProgress?.()
+      stopProgress = undefined
+    }
+  }
   try {
-    const result = await fetchModel({
-      name,
-      version,
-      out: opts.out,
-      bootstrap: opts.bootstrap,
-      trust: opts.trust,
-      listen: opts.listen,
-      bulk: opts.bulk,
-      bulkPort: opts.bulkPort,
-      lingerMs: opts.linger,
-      idleTimeoutMs: opts.timeout,
-      log,
-      signal,
-      onSwarm: swarm => {
-        stopProgress = showProgress(swarm, { tty: process.stderr.isTTY === true && !opts.json, log })
-      },
+    if (opts.follow) {
+      if (version !== undefined) throw new InvalidInputError(`--follow tracks ${name}@latest: drop @${version}`)
+      const { out: root, cacheDir, followInterval: intervalMs, keep, followSignal, json } = opts
+      await runFollow(base, command, { root, cacheDir, intervalMs, keep, followSignal, json }, signal)
+      return
+    }
+    let child: ChildExit | undefined
+    const fetchOpts: FetchOptions = {
+      ...base,
       onComplete: result => {
-        stopProgress?.()
-        stopProgress = undefined
-        if (opts.json) process.stdout.write(JSON.stringify({ ok: true, out: opts.out, ...result, peakRssBytes: process.resourceUsage().maxRSS * 1024, cpuSeconds: cpuSeconds() }) + '\n')
-        else process.stdout.write(`${formatModelVersion(result)} → ${opts.out}: ${formatBytes(result.bytes)} in ${result.seconds.toFixed(1)} s (${formatRate(result.bytes / result.seconds)}), manifest ${result.manifestId}\n`)
-      }
-    })
+        base.onComplete?.(result)
+        printResult(result, opts.out, opts.json)
+      },
+      seedWhile: command.length === 0 ? undefined : async result => { child = await serve(command, { dir: opts.out, ...result }, log) }
+    }
+    const result = opts.cacheDir === undefined
+      ? await fetchModel(fetchOpts)
+      : await fetchViaHostCache({ ...fetchOpts, cacheDir: opts.cacheDir, version: version ?? await resolveLatest(base) })
     log.info({ bytesUp: result.stats.bytesUp, chunksUp: result.stats.chunksUp }, SWARM_MSG.stoppedSeeding)
+    if (child !== undefined) process.exitCode = exitStatusOf(child)
   } catch (err) {
     stopProgress?.()
     // Stopped while lingering after a complete download is a normal end.
@@ -66,5 +98,24 @@ export async function runFetch (model: string, opts: FetchCommandOptions): Promi
       return
     }
     throw err
+  }
+}
+
+/** Runs `command` with the model in its environment until it exits; this process's stop signals reach it. */
+async function serve (command: string[], model: ModelEnv, log: Logger): Promise<ChildExit> {
+  const child = await startChild(command, modelEnv(model))
+  log.info({ pid: child.pid, command: command[0], version: `${model.name}@${model.version}` }, 'serving: child started; seeding while it runs')
+  const exit = await child.exited
+  log.info({ code: exit.code, signal: exit.signal }, 'child exited')
+  return exit
+}
+
+/** NAME@latest as the seeders name it now (the host cache needs the concrete version for its directory). */
+async function resolveLatest (opts: FetchOptions): Promise<string> {
+  const resolver = await LatestResolver.start({ name: opts.name, bootstrap: opts.bootstrap, trust: opts.trust, log: opts.log })
+  try {
+    return (await resolver.resolve(opts.idleTimeoutMs ?? FETCH_DEFAULTS.idleTimeoutMs, opts.signal)).header.version
+  } finally {
+    await resolver.stop()
   }
 }

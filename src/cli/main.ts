@@ -1,6 +1,6 @@
-/** The `modelswarm` command line: seed, fetch, preheat and demo. */
+/** The `modelswarm` command line: seed, fetch, gateway, preheat, status, keygen, demo and completion. */
 import { readFileSync } from 'node:fs'
-import { Command, CommanderError } from 'commander'
+import { Argument, Command, CommanderError } from 'commander'
 import { EXIT, exitCodeFor, hintFor } from '../errors.ts'
 import { normalizeBooleanEnv, option } from './options.ts'
 import { runSeed } from './seed-command.ts'
@@ -8,6 +8,10 @@ import { runFetch } from './fetch-command.ts'
 import { runDemo } from './demo-command.ts'
 import { runPreheat } from './preheat-command.ts'
 import { runStatus } from './status-command.ts'
+import { applyConfigFile } from './config-file.ts'
+import { completionScript, SHELLS, type Shell } from './completion.ts'
+import { runGateway } from './gateway-command.ts'
+import { runKeygen } from './keygen-command.ts'
 
 /** How long a failed command may take to wind down before the process is ended anyway. */
 const FORCED_EXIT_MS = 5000
@@ -23,6 +27,9 @@ const program = new Command('modelswarm')
   .exitOverride()
   .showHelpAfterError('(run with --help for usage)')
   .addOption(option('logLevel'))
+  .addOption(option('config'))
+  // The file's values go in before the subcommand parses its flags and env vars, which then override them.
+  .hook('preSubcommand', async (_, command) => { await applyConfigFile(program, command) })
 
 program.command('seed')
   .description('Run a seeder: watch the origin, pull each new version once, serve it to the swarm while pulling.')
@@ -31,6 +38,12 @@ program.command('seed')
   .addOption(option('hdfsRoot'))
   .addOption(option('hdfsUser'))
   .addOption(option('hdfsToken'))
+  .addOption(option('s3Endpoint'))
+  .addOption(option('s3Region'))
+  .addOption(option('s3PathStyle'))
+  .addOption(option('s3Profile'))
+  .addOption(option('s3AccessKeyId'))
+  .addOption(option('s3SecretAccessKeyFile'))
   .addOption(option('marker'))
   .addOption(option('cacheDir'))
   .addOption(option('cacheCapacity'))
@@ -48,34 +61,65 @@ program.command('seed')
   .addOption(option('originGrace'))
   .addOption(option('noBulk'))
   .addOption(option('bulkPort'))
+  .addOption(option('swarmKeyFile'))
+  .addOption(option('allowPeers'))
+  .addOption(option('allowCidr'))
+  .addOption(option('identityFile'))
   .addOption(option('json'))
   .addHelpText('after', `
 Example:
   modelswarm seed --origin /data/models --cache-dir /nvme/modelswarm --listen /ip4/0.0.0.0/tcp/4001 --line-rate 400MiB/s
   modelswarm seed --hdfs http://nn1:9870,http://nn2:9870 --hdfs-root /models --hdfs-user modelswarm \\
     --cache-dir /nvme/modelswarm --cache-capacity 2TiB --keep-versions 3 --line-rate 400MiB/s
+  modelswarm seed --origin s3://models-bucket/prod --s3-endpoint http://minio:9000 --s3-path-style \\
+    --cache-dir /nvme/modelswarm   (credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or a role)
   (prints the peer id that fetchers pass to --trust and the address they pass to --bootstrap)`)
   .action(async (opts) => { await runSeed({ ...opts, logLevel: program.opts().logLevel }) })
 
 program.command('fetch')
-  .description('Download NAME[@VERSION] (default @latest) from the swarm into --out, verifying every chunk.')
+  .description('Download NAME[@VERSION] (default @latest) from the swarm into --out, verifying every chunk; then optionally run CMD with it.')
   .argument('<model>', 'NAME or NAME@VERSION')
+  .argument('[command...]', 'after --: a command to run once the model is complete (an inference server), seeding while it runs')
   .addOption(option('out', { required: true }))
   .addOption(option('bootstrap', { required: true }))
   .addOption(option('trust', { required: true }))
   .addOption(option('listen'))
   .addOption(option('linger'))
   .addOption(option('timeout'))
+  .addOption(option('uploadRate'))
+  .addOption(option('hostCache'))
+  .addOption(option('follow'))
+  .addOption(option('followInterval'))
+  .addOption(option('followSignal'))
+  .addOption(option('keep'))
   .addOption(option('noBulk'))
   .addOption(option('bulkPort'))
+  .addOption(option('swarmKeyFile'))
+  .addOption(option('allowPeers'))
+  .addOption(option('allowCidr'))
+  .addOption(option('identityFile'))
   .addOption(option('json'))
   .addHelpText('after', `
-Exit status: 0 done, 2 usage, 3 not found, 4 integrity, 5 timeout, 6 disk full, 7 directory locked, 130 interrupted.
+With -- CMD ARGS: once the model is complete, CMD runs with MODELSWARM_MODEL_DIR (the model's directory),
+MODELSWARM_MODEL_NAME, MODELSWARM_MODEL_VERSION and MODELSWARM_MANIFEST_ID in its environment; SIGTERM,
+SIGINT and SIGHUP are passed on to it; fetch seeds (under --upload-rate) until it exits, then exits with
+its status (128 + signal number if a signal ended it).
 
-Example:
+With --follow: --out holds versions/<version>/ and a link current -> versions/<version>, switched in one
+rename when a new version is complete; the child is started once (MODELSWARM_MODEL_DIR is --out/current)
+and gets --follow-signal on each switch.
+
+Exit status: 0 done, 2 usage, 3 not found, 4 integrity, 5 timeout, 6 disk full, 7 directory locked, 8 refused by the swarm,
+127 command not found, 130 interrupted.
+With -- CMD, once the command has started: the command's status.
+
+Examples:
   modelswarm fetch qa-llm@2026-11-24T10-00 --out /models/qa-llm \\
-    --bootstrap /dns4/modelswarm-seeder/tcp/4001/p2p/12D3KooW... --trust 12D3KooW...`)
-  .action(async (model: string, opts) => { await runFetch(model, { ...opts, logLevel: program.opts().logLevel }) })
+    --bootstrap /dns4/modelswarm-seeder/tcp/4001/p2p/12D3KooW... --trust 12D3KooW...
+  modelswarm fetch qa-llm --out /models/qa-llm --cache-dir /var/cache/modelswarm --upload-rate 100MiB/s \\
+    --bootstrap ... --trust ... -- python -m server --model-dir /models/qa-llm
+  modelswarm fetch qa-llm --follow --out /models/qa-llm --bootstrap ... --trust ... -- ./serve.sh`)
+  .action(async (model: string, command: string[], opts) => { await runFetch(model, command, { ...opts, logLevel: program.opts().logLevel }) })
 
 program.command('preheat')
   .description('Ask a running seeder to pull NAME@VERSION now, before hosts ask for it.')
@@ -98,13 +142,45 @@ program.command('status')
   .addOption(option('json'))
   .addHelpText('after', `
 Columns: PULLED is the share of the version the seeders hold, LINE the bytes it took over the line, HOSTS
-counts hosts done, fetching, stalled (no progress, with a reason) and gone (no report for 30 s), OFFLOAD
-the bytes hosts sent each other for every byte the seeders sent.
+counts hosts done, fetching, stalled (no progress, or no report for 30 s while its connection stays open
+or was cut for not answering pings: frozen or unreachable; with the reason) and gone (no report for 30 s,
+connection closed), OFFLOAD the bytes hosts sent each other for every byte the seeders sent.
 
 Example:
   modelswarm status --seeders seeder-0.modelswarm:7070,seeder-1.modelswarm:7070
   modelswarm status qa-llm@2026-11-24T10-00 --watch`)
   .action(async (model: string | undefined, opts) => { await runStatus(model, { ...opts, watch: opts.watch === true ? 2000 : opts.watch }) })
+
+program.command('gateway')
+  .description('Serve the host cache as a read-only S3 endpoint (bucket = model, key = VERSION/path or latest/path); a version the host lacks is fetched from the swarm, and ranged reads return as soon as their chunks are verified.')
+  .addOption(option('gatewayListen'))
+  .addOption(option('keysFile'))
+  .addOption(option('anonymous'))
+  .addOption(option('hostCache', { required: true }))
+  .addOption(option('bootstrap', { required: true }))
+  .addOption(option('trust', { required: true }))
+  .addOption(option('listen'))
+  .addOption(option('linger'))
+  .addOption(option('timeout'))
+  .addOption(option('noBulk'))
+  .addOption(option('bulkPort'))
+  .addOption(option('json'))
+  .addHelpText('after', `
+Example:
+  modelswarm gateway --cache-dir /nvme/modelswarm --keys-file /etc/modelswarm/keys \\
+    --bootstrap /dns4/modelswarm-seeder/tcp/4001/p2p/12D3KooW... --trust 12D3KooW...
+  AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... aws --endpoint-url http://127.0.0.1:9000 s3 ls s3://qa-llm/latest/`)
+  .action(async (opts) => { await runGateway({ ...opts, logLevel: program.opts().logLevel }) })
+program.command('keygen')
+  .description('Create a swarm key (members only) and/or an identity key, each with mode 0600; an existing file is kept.')
+  .addOption(option('swarmKeyFile'))
+  .addOption(option('identityFile'))
+  .addOption(option('json'))
+  .addHelpText('after', `
+Example:
+  modelswarm keygen --swarm-key-file /etc/modelswarm/swarm.key --identity-file /etc/modelswarm/identity.key
+  kubectl create secret generic modelswarm-swarm-key --from-file=swarm.key=/etc/modelswarm/swarm.key`)
+  .action(async (opts) => { await runKeygen(opts) })
 
 program.command('demo')
   .description('Generate a model, start a seeder and several fetch processes on loopback, and report.')
@@ -113,6 +189,16 @@ program.command('demo')
   .addOption(option('lineRate'))
   .addOption(option('dir'))
   .action(async (opts) => { await runDemo({ ...opts, logLevel: program.opts().logLevel }) })
+
+program.command('completion')
+  .description('Print a shell completion script (bash, zsh or fish) for modelswarm\'s commands and flags.')
+  .addArgument(new Argument('<shell>', 'bash, zsh or fish').choices(SHELLS))
+  .addHelpText('after', `
+Example:
+  source <(modelswarm completion bash)        # in ~/.bashrc
+  source <(modelswarm completion zsh)         # in ~/.zshrc, after compinit
+  modelswarm completion fish > ~/.config/fish/completions/modelswarm.fish`)
+  .action((shell: Shell) => { process.stdout.write(completionScript(program, shell)) })
 
 try {
   normalizeBooleanEnv(process.env)
@@ -135,5 +221,6 @@ try {
 }
 
 function wantsJson (): boolean {
-  return process.argv.includes('--json') || process.env.MODELSWARM_JSON === 'true'
+  // From a flag, the env var or the config file, once parsed; from the raw arguments if parsing failed first.
+  return process.argv.includes('--json') || process.env.MODELSWARM_JSON === 'true' || program.commands.some(c => c.opts().json === true)
 }

@@ -2,15 +2,20 @@
  * Every command-line option once: flag, env var, default, help and parser. Commander's options and
  * the README's table are both derived from this list (`npm run docs:options` rewrites it; a test checks it).
  */
+import { constants } from 'node:os'
 import { resolve } from 'node:path'
 import { InvalidArgumentError, Option } from 'commander'
 import { InvalidInputError } from '../errors.ts'
 import { parseModelVersion, type ModelVersion } from '../model-version.ts'
 import { FETCH_DEFAULTS } from '../peer/fetch.ts'
+import { FOLLOW_DEFAULTS } from '../peer/follow.ts'
 import { DEFAULT_LISTEN } from '../peer/node.ts'
+import { parseCidr } from '../peer/allow-list.ts'
 import { DEFAULT_LOG_LEVEL } from '../log.ts'
 import { DEFAULT_MARKER } from '../origins/origin.ts'
+import { isS3Url, parseEndpoint, parseS3Url } from '../origins/s3/s3-url.ts'
 import { DEFAULT_ADMIN, DEFAULT_ORIGIN_GRACE_MS } from '../seeder/admin-server.ts'
+import { DEFAULT_GATEWAY_LISTEN } from '../gateway/gateway-server.ts'
 import { SEEDER_DEFAULTS } from '../seeder/seeder.ts'
 import { formatHostPort, parseHostPort } from '../util/host-port.ts'
 import { formatBytes, formatDuration, parseBytes, parseDuration, parseRate } from '../util/units.ts'
@@ -30,13 +35,24 @@ export const OPTIONS = {
   logLevel: { flags: '--log-level <level>', env: 'MODELSWARM_LOG_LEVEL', help: 'trace, debug, info, warn, error or silent', default: DEFAULT_LOG_LEVEL },
   noBulk: { flags: '--no-bulk', env: 'MODELSWARM_NO_BULK', help: 'move chunks over libp2p streams (Noise) instead of the faster TLS-PSK bulk path keyed through libp2p' },
   bulkPort: { flags: '--bulk-port <port>', env: 'MODELSWARM_BULK_PORT', help: 'TCP port of the TLS bulk endpoint, on the same IPs as --listen (0: one the kernel picks; fix it where a firewall or NetworkPolicy opens only known ports, or the bulk path is lost)', default: '0', parse: (v: string) => port(v, '--bulk-port') },
+  config: { flags: '--config <file>', env: 'MODELSWARM_CONFIG', help: 'YAML or JSON file of option values under their long flag names (cache-dir: /nvme/modelswarm), at the top level or in a section per command (seed:, fetch: …); flags and env vars override it', parse: (v: string) => absolutePath(v, '--config') },
+  swarmKeyFile: { flags: '--swarm-key-file <file>', env: 'MODELSWARM_SWARM_KEY_FILE', help: 'swarm key (go-libp2p/IPFS swarm.key format, made by `modelswarm keygen`; e.g. a mounted Secret): only nodes holding the same key can connect, fetch, serve or use the DHT (a libp2p private network); keygen writes it', parse: (v: string) => absolutePath(v, '--swarm-key-file') },
+  allowPeers: { flags: '--allow-peers <peer-id...>', env: 'MODELSWARM_ALLOW_PEERS', help: 'accept connections only from these peer ids, and dial no others (comma-separated in the env var; fetch also admits its --bootstrap and --trust seeders)', parse: list },
+  allowCidr: { flags: '--allow-cidr <cidr...>', env: 'MODELSWARM_ALLOW_CIDR', help: 'accept connections (libp2p and bulk) only from these address ranges, e.g. 10.0.0.0/8,fd00::/8, and dial no others; with --allow-peers a node must pass both', parse: (v: string, prev: unknown) => list(v, prev).map(c => { parseCidr(c); return c }) },
+  identityFile: { flags: '--identity-file <file>', env: 'MODELSWARM_IDENTITY_FILE', help: 'libp2p identity key: seed creates it when missing (default <cache-dir>/identity.key); fetch needs it made by `modelswarm keygen` (default: a new identity per run) so --allow-peers can name the host; keygen writes it', parse: (v: string) => absolutePath(v, '--identity-file') },
   json: { flags: '--json', env: 'MODELSWARM_JSON', help: 'machine-readable output: JSON result on stdout, JSON progress lines instead of a bar', default: false },
   // seed
-  origin: { flags: '--origin <dir>', env: 'MODELSWARM_ORIGIN', help: 'local origin directory holding <name>/<version>/ with a completion marker when complete (exactly one of --origin and --hdfs)', parse: (v: string) => absolutePath(v, '--origin') },
+  origin: { flags: '--origin <dir|s3-url>', env: 'MODELSWARM_ORIGIN', help: 'origin holding <name>/<version>/ with a completion marker when complete: a local directory, or s3://BUCKET/PREFIX (see the --s3-* options; exactly one of --origin and --hdfs)', parse: (v: string) => isS3Url(v) ? (parseS3Url(v), v) : absolutePath(v, '--origin') },
   hdfs: { flags: '--hdfs <url...>', env: 'MODELSWARM_HDFS', help: 'WebHDFS NameNode URLs, e.g. http://nn1:9870,http://nn2:9870 (all NameNodes of an HA pair; exactly one of --origin and --hdfs)', parse: list },
   hdfsRoot: { flags: '--hdfs-root <path...>', env: 'MODELSWARM_HDFS_ROOT', help: 'HDFS directories holding <name>/<version>/', default: ['/models'], parse: list },
   hdfsUser: { flags: '--hdfs-user <name>', env: 'MODELSWARM_HDFS_USER', help: 'HDFS user (simple authentication, sent as user.name)' },
   hdfsToken: { flags: '--hdfs-token <token>', env: 'MODELSWARM_HDFS_TOKEN', help: 'HDFS delegation token (replaces --hdfs-user on secure clusters); prefer the env var, which stays out of ps' },
+  s3Endpoint: { flags: '--s3-endpoint <url>', env: 'MODELSWARM_S3_ENDPOINT', help: 'S3-compatible server of an s3:// origin, e.g. http://minio:9000 (unset: AWS, or AWS_ENDPOINT_URL_S3)', parse: (v: string) => parseEndpoint(v) },
+  s3Region: { flags: '--s3-region <region>', env: 'MODELSWARM_S3_REGION', help: 'region of the s3:// origin\'s bucket (unset: AWS_REGION or the AWS profile\'s; us-east-1 with --s3-endpoint)' },
+  s3PathStyle: { flags: '--s3-path-style', env: 'MODELSWARM_S3_PATH_STYLE', help: 'address the bucket as ENDPOINT/BUCKET/KEY instead of BUCKET.ENDPOINT/KEY (most non-AWS servers need it)', default: false },
+  s3Profile: { flags: '--s3-profile <name>', env: 'MODELSWARM_S3_PROFILE', help: 'AWS profile (shared config and credentials files) for the s3:// origin (unset: AWS_PROFILE or default)' },
+  s3AccessKeyId: { flags: '--s3-access-key-id <id>', env: 'MODELSWARM_S3_ACCESS_KEY_ID', help: 'access key id for the s3:// origin, with --s3-secret-access-key-file (unset: the standard AWS chain: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, profiles, web identity, container and instance roles)' },
+  s3SecretAccessKeyFile: { flags: '--s3-secret-access-key-file <file>', env: 'MODELSWARM_S3_SECRET_ACCESS_KEY_FILE', help: 'file holding the secret access key (e.g. a mounted Kubernetes Secret): the key itself is never a flag, so it stays out of ps', parse: (v: string) => absolutePath(v, '--s3-secret-access-key-file') },
   marker: { flags: '--marker <file>', env: 'MODELSWARM_MARKER', help: 'file whose presence in a version directory makes the version ready', default: DEFAULT_MARKER },
   cacheCapacity: { flags: '--cache-capacity <bytes>', env: 'MODELSWARM_CACHE_CAPACITY', help: 'cache size limit, e.g. 2TiB; least recently used versions are evicted to make room (unset: the disk\'s free space)', parse: (v: string) => parseBytes(v) },
   keepVersions: { flags: '--keep-versions <n>', env: 'MODELSWARM_KEEP_VERSIONS', help: 'versions kept per model, newest first; older ones are evicted and not pulled unless pinned or preheated (unset: all)', parse: (v: string) => positiveInt(v, '--keep-versions') },
@@ -59,6 +75,16 @@ export const OPTIONS = {
   trust: { flags: '--trust <peer-id...>', env: 'MODELSWARM_TRUST', help: 'seeder public keys (peer ids) whose signatures are accepted', parse: list },
   linger: { flags: '--linger <duration>', env: 'MODELSWARM_LINGER', help: 'keep seeding this long after the download completes', default: formatDuration(FETCH_DEFAULTS.lingerMs), parse: (v: string) => parseDuration(v) },
   timeout: { flags: '--timeout <duration>', env: 'MODELSWARM_TIMEOUT', help: 'give up after this long without progress', default: formatDuration(FETCH_DEFAULTS.idleTimeoutMs), parse: (v: string) => parseDuration(v) },
+  uploadRate: { flags: '--upload-rate <rate>', env: 'MODELSWARM_UPLOAD_RATE', help: 'cap on what fetch uploads to other hosts while it runs and serves, e.g. 50MiB/s or 400Mbit/s, so seeding leaves the NIC to inference traffic (unset: uncapped)', parse: (v: string) => parseRate(v) },
+  hostCache: { flags: '--cache-dir <dir>', env: 'MODELSWARM_HOST_CACHE', help: '(fetch, gateway) host cache shared by every fetch and the gateway on the host: a version is downloaded once into <dir>/<name>/<version>/ and hard-linked into each --out, read-only (seed\'s --cache-dir is its own store)', parse: (v: string) => absolutePath(v, '--cache-dir') },
+  follow: { flags: '--follow', env: 'MODELSWARM_FOLLOW', help: 'track NAME@latest: fetch each new version into --out/versions/<version>/, switch --out/current to it in one rename, signal the child (see --follow-signal)', default: false },
+  followInterval: { flags: '--follow-interval <duration>', env: 'MODELSWARM_FOLLOW_INTERVAL', help: 'how often --follow asks the seeders for the latest version', default: formatDuration(FOLLOW_DEFAULTS.intervalMs), parse: (v: string) => parseDuration(v) },
+  followSignal: { flags: '--follow-signal <signal>', env: 'MODELSWARM_FOLLOW_SIGNAL', help: 'signal sent to the child after --follow switches current to a new version', default: FOLLOW_DEFAULTS.signal, parse: (v: string) => signalName(v, '--follow-signal') },
+  keep: { flags: '--keep <n>', env: 'MODELSWARM_KEEP', help: 'versions --follow keeps on disk (in --out and the host cache), the current one included; older ones are deleted', default: String(FOLLOW_DEFAULTS.keep), parse: (v: string) => positiveInt(v, '--keep') },
+  // gateway
+  gatewayListen: { flags: '--gateway-listen <host:port>', env: 'MODELSWARM_GATEWAY_LISTEN', help: 'address of the read gateway\'s S3 endpoint (loopback by default: each host\'s services read through their own host)', default: DEFAULT_GATEWAY_LISTEN, parse: (v: string) => formatHostPort(parseHostPort(v, '--gateway-listen')) },
+  keysFile: { flags: '--keys-file <file>', env: 'MODELSWARM_KEYS_FILE', help: 'the gateway\'s S3 access keys, one ACCESS_KEY_ID:SECRET_ACCESS_KEY per line (e.g. a mounted Secret); requests are SigV4-checked against them', parse: (v: string) => absolutePath(v, '--keys-file') },
+  anonymous: { flags: '--anonymous', env: 'MODELSWARM_ANONYMOUS', help: 'let the gateway serve unsigned requests too (signed ones are still checked)', default: false },
   // demo
   hosts: { flags: '--hosts <n>', env: 'MODELSWARM_DEMO_HOSTS', help: 'fetch processes the demo starts', default: '8', parse: (v: string) => positiveInt(v, '--hosts') },
   size: { flags: '--size <bytes>', env: 'MODELSWARM_DEMO_SIZE', help: 'size of the generated demo model', default: '256MiB', parse: (v: string) => parseBytes(v) },
@@ -66,6 +92,15 @@ export const OPTIONS = {
 } satisfies Record<string, OptionSpec>
 
 export type OptionName = keyof typeof OPTIONS
+
+/**
+ * Values a later source replaces rather than extends: a list from the config file or the env var is
+ * replaced by `--listen X` on the command line, as a default is (commander passes the current value to the parser).
+ */
+const replaceable = new WeakSet<object>()
+export function markReplaceable (value: unknown): void {
+  if (typeof value === 'object' && value !== null) replaceable.add(value)
+}
 
 /** A commander Option built from the table; defaults pass through the parser like user input. */
 export function option (name: OptionName, opts: { required?: boolean } = {}): Option {
@@ -80,7 +115,7 @@ export function option (name: OptionName, opts: { required?: boolean } = {}): Op
   if (parse !== undefined) {
     o.argParser((v: string, prev: unknown) => {
       try {
-        return parse(v, prev === defaultValue ? undefined : prev)
+        return parse(v, prev === defaultValue || (typeof prev === 'object' && prev !== null && replaceable.has(prev)) ? undefined : prev)
       } catch (err) {
         throw new InvalidArgumentError((err as Error).message)
       }
@@ -124,6 +159,13 @@ function absolutePath (v: string, flag: string): string {
   const p = resolve(v)
   if (v.trim() === '' || p === '/') throw new InvalidArgumentError(`${flag} must name a directory other than /, got ${JSON.stringify(v)}`)
   return p
+}
+
+/** A signal name such as SIGHUP or HUP, checked against the signals this platform knows. */
+function signalName (v: string, flag: string): NodeJS.Signals {
+  const name = (v.toUpperCase().startsWith('SIG') ? v.toUpperCase() : `SIG${v.toUpperCase()}`) as NodeJS.Signals
+  if (!(name in constants.signals)) throw new InvalidArgumentError(`${flag} must be a signal name such as SIGHUP or SIGUSR1, got ${JSON.stringify(v)}`)
+  return name
 }
 
 function port (v: string, flag: string): number {

@@ -10,18 +10,32 @@ import { HdfsOrigin } from '../origins/hdfs/hdfs-origin.ts'
 import { loadOrCreateKey } from '../seeder/identity.ts'
 import { LocalDirOrigin } from '../origins/local-origin.ts'
 import type { Origin } from '../origins/origin.ts'
+import { createS3Client } from '../origins/s3/s3-client.ts'
+import { S3Origin } from '../origins/s3/s3-origin.ts'
+import { isS3Url, parseS3Url } from '../origins/s3/s3-url.ts'
 import type { ModelVersion } from '../model-version.ts'
 import { Seeder } from '../seeder/seeder.ts'
 import { WebHdfsClient } from '../origins/hdfs/webhdfs-client.ts'
 import { untilSignal } from './signals.ts'
+import { TtyLog, wantsTtyLog } from './tty-log.ts'
 import { withCleanup } from '../util/cleanup.ts'
+import { makeDirs } from '../util/files.ts'
+import { Membership } from '../peer/membership.ts'
+import { loadMembership, type MembershipCommandOptions } from './membership-options.ts'
 
-export interface SeedCommandOptions {
+export interface SeedCommandOptions extends MembershipCommandOptions {
+  identityFile?: string
   origin?: string
   hdfs?: string[]
   hdfsRoot: string[]
   hdfsUser?: string
   hdfsToken?: string
+  s3Endpoint?: string
+  s3Region?: string
+  s3PathStyle?: boolean
+  s3Profile?: string
+  s3AccessKeyId?: string
+  s3SecretAccessKeyFile?: string
   marker: string
   cacheDir: string
   cacheCapacity?: number
@@ -44,14 +58,17 @@ export interface SeedCommandOptions {
 }
 
 export async function runSeed (opts: SeedCommandOptions): Promise<void> {
-  const log = createLogger({ level: opts.logLevel })
-  const origin = createOrigin(opts, log)
-  const { key, created } = await loadOrCreateKey(join(opts.cacheDir, 'identity.key'))
+  const log = createLogger({ level: opts.logLevel, destination: wantsTtyLog(process.stderr, opts.json) ? new TtyLog(process.stderr) : undefined })
+  const origin = await createOrigin(opts, log)
+  const membership = new Membership({ ...await loadMembership(opts), log: log.child({ component: 'membership' }) })
+  // The default key file's creation used to be what made the cache directory; with --identity-file it is not.
+  await makeDirs(opts.cacheDir)
+  const { key, created } = await loadOrCreateKey(opts.identityFile ?? join(opts.cacheDir, 'identity.key'))
   await withCleanup(async defer => {
-    const node = await createNode({ privateKey: key, listen: opts.listen, dhtServer: true })
+    const node = await createNode({ privateKey: key, listen: opts.listen, dhtServer: true, membership })
     defer(() => node.stop())
     const host = new SwarmHost(node, log)
-    await host.start({ bulk: opts.bulk ? { hosts: bulkHostsFor(opts.listen), port: opts.bulkPort } : undefined })
+    await host.start({ bulk: opts.bulk ? { hosts: bulkHostsFor(opts.listen), port: opts.bulkPort, admit: ip => membership.admitsBulk(ip) } : undefined })
     defer(() => host.stop())
     const seeder = new Seeder({
       origin,
@@ -84,23 +101,38 @@ export async function runSeed (opts: SeedCommandOptions): Promise<void> {
   admin:                          ${admin.url}/v1/models
 `)
     }
-    log.info({ peerId, addrs, admin: admin.url, origin: origin.description }, 'seeder started')
+    log.info({ peerId, addrs, admin: admin.url, origin: origin.description, ...membership.describe() }, 'seeder started')
     const signal = await untilSignal()
     log.info({ signal }, 'stopping')
   })
 }
 
-/** The admin token from its file (a mounted Secret), trimmed; undefined when none is configured. */
-export async function readToken (file: string | undefined): Promise<string | undefined> {
+/** A secret from its file (a mounted Secret), trimmed; undefined when none is configured. */
+export async function readToken (file: string | undefined, flag = '--admin-token-file'): Promise<string | undefined> {
   if (file === undefined) return undefined
-  const token = (await readFile(file, 'utf8').catch((err: unknown) => { throw new InvalidInputError(`--admin-token-file ${file}: ${(err as Error).message}`, { cause: err }) })).trim()
-  if (token === '') throw new InvalidInputError(`--admin-token-file ${file} is empty`)
+  const token = (await readFile(file, 'utf8').catch((err: unknown) => { throw new InvalidInputError(`${flag} ${file}: ${(err as Error).message}`, { cause: err }) })).trim()
+  if (token === '') throw new InvalidInputError(`${flag} ${file} is empty`)
   return token
 }
 
-function createOrigin (opts: SeedCommandOptions, log: Logger): Origin {
+async function createOrigin (opts: SeedCommandOptions, log: Logger): Promise<Origin> {
   const hdfs = opts.hdfs ?? []
-  if ((opts.origin === undefined) === (hdfs.length === 0)) throw new InvalidInputError('give exactly one origin: --origin DIR or --hdfs URL[,URL…]')
+  if ((opts.origin === undefined) === (hdfs.length === 0)) throw new InvalidInputError('give exactly one origin: --origin DIR, --origin s3://BUCKET/PREFIX or --hdfs URL[,URL…]')
+  const s3 = opts.origin !== undefined && isS3Url(opts.origin)
+  const s3Values = [opts.s3Endpoint, opts.s3Region, opts.s3Profile, opts.s3AccessKeyId, opts.s3SecretAccessKeyFile]
+  const s3Flags = s3Values.some(v => v !== undefined) || opts.s3PathStyle === true
+  if (s3Flags && !s3) throw new InvalidInputError('the --s3-* options apply only to --origin s3://BUCKET/PREFIX')
+  if (s3) {
+    const client = createS3Client({
+      endpoint: opts.s3Endpoint,
+      region: opts.s3Region,
+      pathStyle: opts.s3PathStyle,
+      profile: opts.s3Profile,
+      accessKeyId: opts.s3AccessKeyId,
+      secretAccessKey: await readToken(opts.s3SecretAccessKeyFile, '--s3-secret-access-key-file')
+    })
+    return new S3Origin({ client, location: parseS3Url(opts.origin!), endpoint: opts.s3Endpoint, marker: opts.marker })
+  }
   if (opts.origin !== undefined) return new LocalDirOrigin(opts.origin, { marker: opts.marker })
   const client = new WebHdfsClient({ namenodes: hdfs, user: opts.hdfsUser, delegationToken: opts.hdfsToken, log: log.child({ component: 'webhdfs' }) })
   return new HdfsOrigin({ client, roots: opts.hdfsRoot, marker: opts.marker })

@@ -4,11 +4,11 @@
  * and, for one version, a table of its hosts.
  */
 import { formatModelVersion, type ModelVersion } from '../model-version.ts'
-import { HOST_GONE_MS } from '../seeder/metrics.ts'
+import { hostState, type HostState } from '../seeder/host-state.ts'
 import type { HostSnapshot, SeederSnapshot, VersionSnapshot } from '../seeder/snapshot.ts'
 import { formatBytes, formatRate } from '../util/units.ts'
 
-export type HostState = 'complete' | 'fetching' | 'stalled' | 'gone'
+export type { HostState }
 
 export interface VersionStatus {
   name: string
@@ -42,7 +42,8 @@ export function versionStatuses (snapshots: readonly SeederSnapshot[]): VersionS
       if (v.state === 'ready') row.state = 'ready'
       for (const h of v.hosts ?? []) {
         const seen = row.hosts.findIndex(x => x.id === h.id)
-        const status = { ...h, status: hostState(h) }
+        const { state, reason } = hostState(h)
+        const status = { ...h, status: state, ...(reason === undefined ? {} : { reason }) }
         if (seen < 0) row.hosts.push(status)
         else if (row.hosts[seen]!.ageMs > h.ageMs) row.hosts[seen] = status
       }
@@ -50,12 +51,6 @@ export function versionStatuses (snapshots: readonly SeederSnapshot[]): VersionS
   }
   for (const row of byKey.values()) row.hostsSent = row.hosts.reduce((s, h) => s + h.bytesUp, 0)
   return [...byKey.values()].sort((a, b) => a.name.localeCompare(b.name) || a.version.localeCompare(b.version, 'en', { numeric: true }))
-}
-
-/** A host that stopped reporting is gone; one that reports no progress is stalled. */
-export function hostState (h: HostSnapshot): HostState {
-  if (h.ageMs > HOST_GONE_MS) return 'gone'
-  return h.state === 'seeding' ? 'complete' : h.state === 'stalled' ? 'stalled' : 'fetching'
 }
 
 /** The versions table. Offload: bytes hosts sent each other ÷ bytes the seeders sent (how much the swarm carried). */

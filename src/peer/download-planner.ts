@@ -99,6 +99,8 @@ export class DownloadPlanner {
   get hasRoom (): boolean { return this.#room(0, 0) > 0 }
 
   setAvailable (index: number): void { this.#picker.setAvailable(index) }
+  /** See PiecePicker.setPriority. */
+  setPriority (index: number, priority: number): void { this.#picker.setPriority(index, priority) }
 
   /** A neighbour's full bitfield (on joining, or again after reconnecting). */
   peerJoined (peer: string, bits: Bitfield, seeder: boolean): void {

@@ -49,7 +49,8 @@ export interface SchedulerOptions {
   stallAfterMs: number
 }
 
-export interface DownloadStats { bytesDown: number, chunksDown: number, rejected: number }
+/** `chunksDown` counts chunks this download verified and wrote; `duplicates` second copies that arrived after (endgame). */
+export interface DownloadStats { bytesDown: number, chunksDown: number, rejected: number, duplicates: number }
 
 export interface SchedulerEvents {
   chunk: (index: number, from: string) => void
@@ -114,6 +115,12 @@ export class DownloadScheduler<N extends Neighbour> {
   /** The chunk's hash is now known (signed metadata arrived). */
   setAvailable (index: number): void {
     this.#plan.setAvailable(index)
+    this.schedule()
+  }
+
+  /** Reorders requests: chunks with a higher priority are asked for first (see PiecePicker.setPriority). */
+  setPriority (index: number, priority: number): void {
+    this.#plan.setPriority(index, priority)
     this.schedule()
   }
 
@@ -230,8 +237,11 @@ export class DownloadScheduler<N extends Neighbour> {
     // The request slot is free again (scheduled above) while the chunk is verified and written.
     this.#plan.received(key, index, res.data.length, now)
     try {
-      await store.writeChunk(index, res.data, res.digest)
-      this.#onVerified(index, key, this.#plan.written(key, index))
+      const fresh = await store.writeChunk(index, res.data, res.digest)
+      const others = this.#plan.written(key, index)
+      // Not fresh: another copy of the chunk (an endgame duplicate) was written first; that one was counted.
+      if (fresh) this.#onVerified(index, key, others)
+      else stats.duplicates++
     } catch (err) {
       if (err instanceof IntegrityError) {
         this.#plan.rejected(key, index, now)

@@ -3,7 +3,7 @@
  * directory (verified chunk by chunk, resumable), then keep seeding for a while.
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { PeerId } from '@libp2p/interface'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ChunkStore } from '../chunker/chunk-store.ts'
@@ -14,6 +14,8 @@ import { formatModelRef, formatModelVersion, type ModelVersion } from '../model-
 import { sleep } from '../util/sleep.ts'
 import { resolve, resolveFromSeeders, type Bootstrap } from './protocols/resolve/client.ts'
 import { SWARM_MSG } from './swarm-log.ts'
+import type { AllowList } from './allow-list.ts'
+import { Membership, refusalReason } from './membership.ts'
 import { bulkHostsFor, createNode, type SwarmNode } from './node.ts'
 import { verifyLatest, VersionMeta } from './publications.ts'
 import { TrustList } from './signed.ts'
@@ -42,6 +44,12 @@ export interface FetchOptions {
   bulk?: boolean
   /** TCP port of the bulk endpoint; 0 lets the kernel choose. @default 0 */
   bulkPort?: number
+  /** This host's libp2p identity (a seeder's --allow-peers may list it). @default a new key per run */
+  privateKey?: PrivateKey
+  /** The swarm key (swarm-key.ts): only members holding it can connect. @default an open swarm */
+  swarmKey?: Uint8Array
+  /** Who may connect to this host, and whom it dials; the bootstrap and trusted seeders are always admitted. */
+  allow?: AllowList
   /** Keep seeding this long after the download completes. @default 0 */
   lingerMs?: number
   /** Give up after this long without a verified chunk (or without finding the version). @default 10 min */
@@ -52,6 +60,11 @@ export interface FetchOptions {
   onSwarm?: (swarm: VersionSwarm) => void
   /** Called when the model is complete on disk, before lingering. */
   onComplete?: (result: FetchResult) => void
+  /**
+   * Once the model is complete, keep seeding until the promise this returns settles (in place of
+   * `lingerMs`), e.g. while a child process serves the model; a rejection ends the fetch with it.
+   */
+  seedWhile?: (result: FetchResult) => Promise<unknown>
   signal?: AbortSignal
 }
 
@@ -73,13 +86,19 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
   if (opts.bootstrap.length === 0) throw new InvalidInputError('no bootstrap address: pass --bootstrap <multiaddr> or set MODELSWARM_BOOTSTRAP')
   const bootstrap = opts.bootstrap.map(parseBootstrap)
   const idleTimeoutMs = opts.idleTimeoutMs ?? FETCH_DEFAULTS.idleTimeoutMs
-  const node = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: opts.listen })
+  const membership = new Membership({
+    swarmKey: opts.swarmKey,
+    allow: opts.allow?.withPeers([...bootstrap.map(b => b.peer.toString()), ...opts.trust]),
+    log: opts.log.child({ component: 'membership' })
+  })
+  const node = await createNode({ privateKey: opts.privateKey ?? await generateKeyPair('Ed25519'), listen: opts.listen, membership })
   const log = opts.log.child({ component: 'fetch', peer: node.peerId.toString() })
   const host = new SwarmHost(node, log)
   let swarm: VersionSwarm | undefined
   let store: ChunkStore | undefined
   try {
-    await host.start({ bulk: opts.bulk === false ? undefined : { hosts: bulkHostsFor(opts.listen), port: opts.bulkPort ?? 0 } })
+    const admit = (ip: string | undefined): boolean => membership.admitsBulk(ip)
+    await host.start({ bulk: opts.bulk === false ? undefined : { hosts: bulkHostsFor(opts.listen), port: opts.bulkPort ?? 0, admit } })
     const ref = { name: opts.name, version: opts.version }
     const meta = await resolveFromSeeders(node, bootstrap, ref, items => metaFromItems(items, opts.name, opts.version, trust), {
       dial: (addr, signal) => dialBootstrap(node, addr, signal),
@@ -87,6 +106,7 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
       dialTimeoutMs: 10_000,
       resolveTimeoutMs: 30_000,
       isFinal: err => err instanceof IntegrityError || err instanceof UntrustedSignerError,
+      refusal: refusalReason,
       log,
       signal: opts.signal
     })
@@ -122,7 +142,8 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
       stats: swarm.stats
     }
     opts.onComplete?.(result)
-    if ((opts.lingerMs ?? FETCH_DEFAULTS.lingerMs) > 0) {
+    if (opts.seedWhile !== undefined) await opts.seedWhile(result)
+    else if ((opts.lingerMs ?? FETCH_DEFAULTS.lingerMs) > 0) {
       log.info({ lingerMs: opts.lingerMs }, 'download complete; seeding before exit')
       // A stop request while lingering ends the linger, not the (successful) fetch.
       await sleep(opts.lingerMs!, opts.signal).catch(() => {})
@@ -134,6 +155,28 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
     await host.stop()
     await node.stop()
   }
+}
+
+/**
+ * The version the bootstrap seeders now call latest for `name` (its signed pointer checked against
+ * `trust`), asked through `node` and dialing the seeders as fetch does: what a long-running reader such
+ * as the read gateway needs before it knows which version to fetch.
+ * @throws NotFoundError when no seeder knows the model, TimeoutError, IntegrityError | UntrustedSignerError
+ */
+export async function resolveLatest (
+  node: SwarmNode, opts: { name: string, bootstrap: string[], trust: TrustList, timeoutMs: number, log: Logger, signal?: AbortSignal }
+): Promise<string> {
+  const accept = (items: Uint8Array[]): Promise<VersionMeta> => metaFromItems(items, opts.name, undefined, opts.trust)
+  const meta = await resolveFromSeeders(node, opts.bootstrap.map(parseBootstrap), { name: opts.name, version: undefined }, accept, {
+    dial: (addr, signal) => dialBootstrap(node, addr, signal),
+    timeoutMs: opts.timeoutMs,
+    dialTimeoutMs: 10_000,
+    resolveTimeoutMs: 30_000,
+    isFinal: err => err instanceof IntegrityError || err instanceof UntrustedSignerError,
+    log: opts.log,
+    signal: opts.signal
+  })
+  return meta.header.version
 }
 
 /** How often a fetch without a seeder neighbour, or stalled, asks a seeder whether its version is still what it fetches. */
@@ -196,7 +239,7 @@ function waitComplete (swarm: VersionSwarm, idleTimeoutMs: number, signal?: Abor
   })
 }
 
-async function metaFromItems (items: Uint8Array[], name: string, version: string | undefined, trust: TrustList): Promise<VersionMeta> {
+export async function metaFromItems (items: Uint8Array[], name: string, version: string | undefined, trust: TrustList): Promise<VersionMeta> {
   let rest = items
   let expectedHeaderId: string | undefined
   if (version === undefined) {
@@ -219,7 +262,7 @@ async function metaFromItems (items: Uint8Array[], name: string, version: string
  * handshake with UnexpectedPeerError: an integrity error (exit 4) at once, not a reachability problem to
  * retry until --timeout.
  */
-async function dialBootstrap (node: SwarmNode, addr: string, signal: AbortSignal): Promise<void> {
+export async function dialBootstrap (node: SwarmNode, addr: string, signal: AbortSignal): Promise<void> {
   try {
     await node.dial(multiaddr(addr), { signal })
   } catch (err) {
@@ -238,7 +281,7 @@ function isWrongPeer (err: unknown): boolean {
   return e.name === 'UnexpectedPeerError' || (e.name === 'EncryptionFailedError' && /does not match expected remote identity key/.test(e.message))
 }
 
-function parseBootstrap (addr: string): Bootstrap {
+export function parseBootstrap (addr: string): Bootstrap {
   let ma
   try {
     ma = multiaddr(addr)

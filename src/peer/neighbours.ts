@@ -27,8 +27,8 @@ export interface NeighboursInit {
   onJoin: (session: Session) => void
   /** A message arrived on a session. A rejection ends that session. */
   onMessage: (session: Session, m: SessionMessage) => Promise<void>
-  /** A session ended. */
-  onLeave: (session: Session) => void
+  /** A session ended; `err` is what ended it, when it did not end cleanly. */
+  onLeave: (session: Session, err?: Error) => void
   /** A peer could not be dialed (a hint or a refusal named it): whoever pointed us there should know. */
   onDialFailed?: (peer: string) => void
 }
@@ -91,12 +91,16 @@ export class Neighbours {
     this.#sessions.set(key, session)
     this.#init.log.neighbourJoined(key, session.remoteRole)
     this.#init.onJoin(session)
+    let ended: Error | undefined
     session.run(m => this.#init.onMessage(session, m))
-      .catch(err => this.#init.log.sessionEnded(key, err as Error))
+      .catch(err => {
+        ended = err as Error
+        this.#init.log.sessionEnded(key, ended)
+      })
       .finally(() => {
         if (this.#sessions.get(key) !== session) return
         this.#sessions.delete(key)
-        this.#init.onLeave(session)
+        this.#init.onLeave(session, ended)
       })
   }
 

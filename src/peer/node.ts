@@ -11,6 +11,7 @@ import { yamux } from '@libp2p/yamux'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import type { Membership } from './membership.ts'
 import { PROTOCOL_PREFIX } from './protocols/prefix.ts'
 
 /** Kad-DHT under a private prefix, so modelswarm nodes never join or pollute the public DHT. */
@@ -25,6 +26,8 @@ export interface NodeOptions {
   listen?: string[]
   /** Serve the DHT (seeders) rather than only query it (peers). @default false */
   dhtServer?: boolean
+  /** Swarm key and allow-list (membership.ts). @default an open swarm */
+  membership?: Membership
 }
 
 export type SwarmNode = Libp2p<{ dht: KadDHT, identify: Identify, ping: Ping }>
@@ -33,7 +36,9 @@ export async function createNode (opts: NodeOptions): Promise<SwarmNode> {
   const node = await createLibp2p({
     privateKey: opts.privateKey,
     addresses: { listen: opts.listen ?? [...DEFAULT_LISTEN] },
-    transports: [tcp()],
+    transports: [opts.membership?.watchInbound(tcp()) ?? tcp()],
+    connectionProtector: opts.membership?.connectionProtector(),
+    connectionGater: opts.membership?.connectionGater(),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: { maxConnections: 512 },

@@ -13,10 +13,12 @@
  * buckets), whether it is a seeder, throughput (EWMA), failure count, and chunks it may not be asked for
  * again before a retry time (after a failure or a refusal).
  *
- * Ordering, one comparison as in anacrolix/torrent's request order: the key (`#keyOf`: fewer non-seeder
- * copies first, i.e. rarest first), then a random rank fixed per picker (so ties break the same way for
- * one seed and differently across peers). `#keyOf` is the one place the order is defined: a key that
- * must sort ahead of rarity (a priority class) goes in its high part, and the buckets follow.
+ * Ordering, one comparison as in anacrolix/torrent's request order: the key (`#keyOf`: higher priority
+ * first — set by a reader waiting for those chunks, e.g. the read gateway, 0 otherwise — then fewer
+ * non-seeder copies, i.e. rarest first), then a random rank fixed per picker (so ties break the same way
+ * for one seed and differently across peers). `#keyOf` is the one place the order is defined; priority
+ * goes in its high part, and the buckets follow. Priority only reorders: which peers may be asked for a
+ * chunk is unchanged.
  *
  * Cost: outside the tail a pick walks the wanted chunks in order, 32 at a time ANDed with the peer's
  * chunks (and, for a seeder, with the chunks it may serve), and stops after `max` eligible ones, instead
@@ -100,6 +102,7 @@ export class PiecePicker {
   readonly #copies: Int32Array
   readonly #failures: Int32Array
   readonly #rank: Uint32Array
+  readonly #priority: Float64Array
   readonly #wanted: OrderedChunks
   /** Bit rank[c] set ⇔ copies[c] ≤ failures[c]: chunks a seeder may be asked for (its last-resort rule). */
   readonly #lastResort: Uint32Array
@@ -122,6 +125,7 @@ export class PiecePicker {
     this.#holders = new Int32Array(n)
     this.#copies = new Int32Array(n)
     this.#failures = new Int32Array(n)
+    this.#priority = new Float64Array(n)
     this.#endgameThreshold = init.endgameThreshold ?? 16
     this.#maxDuplicates = init.maxDuplicatesInEndgame ?? 1
     this.#slowRatio = init.slowRatio ?? 0.25
@@ -147,6 +151,16 @@ export class PiecePicker {
   /** The chunk's hash is now known, so it may be requested. */
   setAvailable (index: number): void {
     this.#available.set(index)
+    this.#refresh(index)
+  }
+
+  /**
+   * Sets a chunk's priority: higher is picked first, ahead of rarity; 0 (the default) restores the normal
+   * order. A reader sets it for chunks it waits on and clears it once served.
+   */
+  setPriority (index: number, priority: number): void {
+    if (!Number.isInteger(index) || index < 0 || index >= this.numChunks) throw new InvalidInputError(`chunk index ${index} out of range`)
+    this.#priority[index] = priority
     this.#refresh(index)
   }
 
@@ -309,9 +323,12 @@ export class PiecePicker {
     return { rate: p.rate === undefined ? undefined : p.rate * 1000, failures: p.failures, inflight: p.inflight.size }
   }
 
-  /** The order's key: fewer non-seeder copies first. Smaller keys are picked first; the rank breaks ties. */
+  /**
+   * The order's key: higher priority first, then fewer non-seeder copies. Smaller keys are picked first; the
+   * rank breaks ties. Copies stay below 2^20 (a swarm of a million), so priority classes never mix.
+   */
   #keyOf (c: number): number {
-    return this.#copies[c]!
+    return -this.#priority[c]! * 2 ** 20 + this.#copies[c]!
   }
 
   readonly #rarer = (a: number, b: number): boolean => {

@@ -39,10 +39,10 @@ export class SwarmHost {
    * Registers the protocol handlers; with `bulk`, also opens the TLS bulk endpoint on those IPs and
    * port (the data path; libp2p streams remain the fallback).
    */
-  async start (opts: { bulk?: { hosts: readonly string[], port: number } } = {}): Promise<void> {
+  async start (opts: { bulk?: { hosts: readonly string[], port: number, admit?: (ip: string | undefined) => boolean } } = {}): Promise<void> {
     const lookup: ChunkLookup = (peer, req) => this.#swarms.get(req.headerId)?.serve(peer, req.index, req.failedHolders) ?? { status: 'missing' }
     if (opts.bulk !== undefined) {
-      this.#bulk = new BulkServer(lookup, this.#log)
+      this.#bulk = new BulkServer(lookup, this.#log, opts.bulk.admit)
       await this.#bulk.listen(opts.bulk.hosts, opts.bulk.port)
     }
     await this.node.handle(SESSION_PROTOCOL, (stream, conn) => acceptSession(stream, conn, headerId => {

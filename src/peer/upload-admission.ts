@@ -6,6 +6,7 @@
  */
 import type { Bitfield } from '../chunker/bitfield.ts'
 import type { ChunkStore } from '../chunker/chunk-store.ts'
+import { take, type TokenBucket } from '../util/token-bucket.ts'
 import type { ServeDecision } from './protocols/chunk/codec.ts'
 
 /** The seeder's say over its own upload (src/seeder/upload-policy.ts implements it). */
@@ -36,10 +37,18 @@ export interface UploadAdmissionInit {
   isBanned: (peer: string) => boolean
   now: () => number
   stats: UploadStats
+  /** Caps upload bytes per second (`fetch --upload-rate`); may be shared by several swarms of one process. */
+  budget?: TokenBucket
 }
 
 /** Uploads at once whatever their size: bounds per-upload overhead when chunks are tiny. */
 const MAX_SMALL_UPLOADS = 64
+
+/**
+ * Under an upload cap, a request that would wait longer than this for budget is answered busy, so the
+ * requester asks another holder instead of idling towards its request timeout (20 s) behind a queue.
+ */
+const MAX_BUDGET_WAIT_MS = 2000
 
 export class UploadAdmission {
   readonly #init: UploadAdmissionInit
@@ -65,6 +74,8 @@ export class UploadAdmission {
     const length = store.layout.length[index]!
     const weight = Math.min(1, length / store.header.chunkSize)
     if (this.#load + weight > this.#init.maxUploads || this.#uploads >= MAX_SMALL_UPLOADS) return { status: 'busy' }
+    const budget = this.#init.budget
+    if (budget !== undefined && budget.reserve(0, budget.now()) > MAX_BUDGET_WAIT_MS) return { status: 'busy' }
     const verdict = gate?.decide(peer, index, this.#init.now(), failedHolders)
     if (verdict !== undefined && !verdict.serve) return { status: 'refused', holders: verdict.holders }
     this.#uploads++
@@ -77,7 +88,9 @@ export class UploadAdmission {
     return {
       status: 'ok',
       length,
-      read: (offset, n, into) => store.readRange(index, offset, n, into),
+      read: budget === undefined
+        ? (offset, n, into) => store.readRange(index, offset, n, into)
+        : async (offset, n, into) => { await take(budget, n); return await store.readRange(index, offset, n, into) },
       onSent: bytes => {
         sent += bytes
         stats.bytesUp += bytes

@@ -13,6 +13,7 @@ import { IntegrityError, ProtocolError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { formatModelVersion } from '../model-version.ts'
 import { createRng, type Rng } from '../util/random.ts'
+import type { TokenBucket } from '../util/token-bucket.ts'
 import { DownloadScheduler } from './download-scheduler.ts'
 import { Neighbours } from './neighbours.ts'
 import { ipOf } from './node.ts'
@@ -52,6 +53,8 @@ export interface VersionSwarmOptions {
   stallAfterMs?: number
   /** Seed for tie-breaks. @default random */
   seed?: number
+  /** Caps what this node uploads, in bytes per second; one bucket may be shared by several swarms. @default uncapped */
+  uploadBudget?: TokenBucket
 }
 
 export interface SwarmStats {
@@ -61,6 +64,8 @@ export interface SwarmStats {
   chunksUp: number
   /** Chunks received that failed verification. */
   rejected: number
+  /** Verified chunks received again after another copy was written (endgame duplicates). */
+  duplicates: number
   banned: string[]
 }
 
@@ -101,11 +106,14 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   readonly role: Role
   readonly meta: VersionMeta
   readonly store: ChunkStore
-  readonly stats: SwarmStats = { bytesDown: 0, bytesUp: 0, chunksDown: 0, chunksUp: 0, rejected: 0, banned: [] }
-  /** Last progress report of each peer, when it came and from which IP (seeders keep these for `status`). */
-  readonly reports = new Map<string, ProgressReport & { at: number, address?: string }>()
+  readonly stats: SwarmStats = { bytesDown: 0, bytesUp: 0, chunksDown: 0, chunksUp: 0, rejected: 0, duplicates: 0, banned: [] }
+  /**
+   * Last progress report of each peer, when it came and from which IP (seeders keep these for `status`),
+   * and, once its session ended, when and whether because it stopped answering (see `unresponsive`).
+   */
+  readonly reports = new Map<string, ProgressReport & { at: number, address?: string, ended?: { at: number, unresponsive: boolean } }>()
   readonly #init: VersionSwarmInit
-  readonly #opts: Required<Omit<VersionSwarmOptions, 'seed'>>
+  readonly #opts: Required<Omit<VersionSwarmOptions, 'seed' | 'uploadBudget'>>
   readonly #now: () => number
   readonly #log: SwarmLog
   readonly #neighbours: Neighbours
@@ -121,7 +129,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     this.meta = init.meta
     this.store = init.store
     this.role = init.role
-    const { seed, ...rest } = init.options ?? {}
+    const { seed, uploadBudget, ...rest } = init.options ?? {}
     this.#opts = { ...DEFAULTS, ...rest }
     this.#now = init.now ?? Date.now
     const rng = init.rng ?? createRng(seed ?? Math.floor(Math.random() * 2 ** 31))
@@ -136,11 +144,12 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
       log: this.#log,
       onJoin: s => this.#onJoin(s),
       onMessage: (s, m) => this.#onMessage(s, m),
-      onLeave: s => this.#onLeave(s),
+      onLeave: (s, err) => this.#onLeave(s, err),
       onDialFailed: peer => this.#download?.holderUnreachable(peer)
     })
     this.#uploads = new UploadAdmission({
-      store: init.store, gate: init.gate, maxUploads: this.#opts.maxUploads, isBanned: p => this.#neighbours.isBanned(p), now: this.#now, stats: this.stats
+      store: init.store, gate: init.gate, maxUploads: this.#opts.maxUploads, isBanned: p => this.#neighbours.isBanned(p), now: this.#now, stats: this.stats,
+      budget: uploadBudget
     })
     // A seeder publishes; it never downloads.
     if (init.role === 'peer') {
@@ -179,6 +188,14 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   /** Seeders among the neighbours. */
   get seeders (): number { return this.#neighbours.all().filter(s => s.remoteRole === 'seeder').length }
   get stalledReason (): string | undefined { return this.#download?.stalledReason }
+
+  /**
+   * Asks for chunk `index` ahead of the rarest-first order while `priority` > 0 (a reader waits for it), back
+   * in that order at 0. A no-op on a seeder, which downloads nothing.
+   */
+  setPriority (index: number, priority: number): void {
+    this.#download?.setPriority(index, priority)
+  }
 
   /** Starts timers: reports, discovery, timeouts; and downloading when this node lacks chunks. */
   start (discover?: () => Promise<PeerHint[]>): void {
@@ -223,6 +240,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   }
 
   #onJoin (session: Session): void {
+    delete this.reports.get(session.peerKey)?.ended
     for (const bytes of this.meta.signedItems()) session.send({ type: 'signed', bytes })
     session.send({ type: 'bitfield', bytes: this.store.have.bytes.slice() })
     if (this.#init.bulk !== undefined) session.send({ type: 'bulk', grant: this.#init.bulk.grant(session.peerKey) })
@@ -232,7 +250,9 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     }
   }
 
-  #onLeave (session: Session): void {
+  #onLeave (session: Session, err: Error | undefined): void {
+    const report = this.reports.get(session.peerKey)
+    if (report !== undefined) report.ended = { at: this.#now(), unresponsive: unresponsive(err) }
     this.#download?.peerLeft(session.peerKey)
     this.#init.gate?.peerGone(session.peerKey)
   }
@@ -332,4 +352,13 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     const report = this.#download.report(this.stats)
     for (const s of this.#neighbours.all()) if (s.remoteRole === 'seeder') s.send({ type: 'report', report })
   }
+}
+
+/**
+ * Whether a session ended because the neighbour stopped answering rather than hanging up: libp2p's
+ * connection monitor aborts a connection whose ping times out (a frozen process, or a host cut off from
+ * the network: the kernel of a killed process closes its sockets instead), and an idle read times out.
+ */
+export function unresponsive (err: Error | undefined): boolean {
+  return err?.name === 'TimeoutError'
 }

@@ -6,8 +6,9 @@
  * the seeder once per version so later versions can be matched against it without asking the origin.
  */
 import { join } from 'node:path'
-import { hashFileRange } from '../chunker/chunk-hasher.ts'
+import { hashFileRanges } from '../chunker/chunk-hasher.ts'
 import type { ChunkStore } from '../chunker/chunk-store.ts'
+import { spansOf } from '../chunker/manifest.ts'
 import { readOptional, writeAtomic } from '../util/files.ts'
 
 /** Relative path → origin checksum, for the files that have one. */
@@ -61,26 +62,25 @@ export function findTwins (target: ChunkStore, sums: FileChecksums, held: readon
 }
 
 /**
- * Fills the missing chunks of file `fileIndex` of `store` from `source`, hashing each as it is read (the
- * hashes become part of the version's signed metadata, exactly as if pulled). Returns the bytes copied.
+ * Fills the missing chunks of `store` whose every file has a twin (see findTwins) from those twins, hashing
+ * each as it is read (the hashes become part of the version's signed metadata, exactly as if pulled). A chunk
+ * of packed small files is copied only when all of them have one. Returns the bytes copied.
  */
-export async function copyFile (
-  store: ChunkStore, fileIndex: number, source: string, onChunk: (index: number, digest: Uint8Array) => void, signal?: AbortSignal
+export async function copyTwinChunks (
+  store: ChunkStore, twins: ReadonlyMap<number, string>, onChunk: (index: number, digest: Uint8Array) => void, signal?: AbortSignal
 ): Promise<number> {
   const { layout } = store
-  const first = layout.firstChunk[fileIndex]!
-  const end = fileIndex + 1 < store.header.files.length ? layout.firstChunk[fileIndex + 1]! : layout.count
   let copied = 0
-  for (let i = first; i < end; i++) {
+  for (const index of [...store.have.missingIndexes()]) {
     signal?.throwIfAborted()
-    if (store.have.has(i)) continue
-    const offset = layout.offset[i]!
-    const buf = Buffer.allocUnsafe(layout.length[i]!)
-    const digest = await hashFileRange(source, offset, offset + buf.length, buf)
-    await store.recordHash(i, digest)
-    await store.writeChunk(i, buf, digest)
+    const spans = spansOf(layout, index)
+    if (!spans.every(s => twins.has(s.file))) continue
+    const buf = Buffer.allocUnsafe(layout.length[index]!)
+    const digest = await hashFileRanges(spans.map(s => ({ path: twins.get(s.file)!, start: s.offset, end: s.offset + s.length })), buf)
+    await store.recordHash(index, digest)
+    await store.writeChunk(index, buf, digest)
     copied += buf.length
-    onChunk(i, digest)
+    onChunk(index, digest)
   }
   return copied
 }

@@ -7,11 +7,13 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import type { Seeder } from './seeder.ts'
 import { snapshotOf, type VersionSnapshot } from './snapshot.ts'
+import { hostState, type HostState } from './host-state.ts'
 
-/** A host that has not reported for this long is counted as gone, in ms (reports come every 2 s). */
-export const HOST_GONE_MS = 30_000
+/** The `state` label of modelswarm_hosts for each host state (the names hosts report). */
+const HOST_LABEL: Record<HostState, string> = { fetching: 'downloading', complete: 'seeding', stalled: 'stalled', gone: 'gone' }
 
-type VersionCounter = 'bytesPulled' | 'bytesRetried' | 'bytesCopied' | 'egressBytes' | 'chunksRepaired'
+
+type VersionCounter = 'bytesPulled' | 'bytesRetried' | 'bytesCopied' | 'egressBytes' | 'chunksRepaired' | 'chunksReportedCorrupt'
 
 export function seederMetrics (seeder: Seeder): Registry {
   const registry = new Registry()
@@ -54,6 +56,17 @@ export function seederMetrics (seeder: Seeder): Registry {
   perVersion('modelswarm_copied_bytes_total', 'Bytes filled from identical files of other cached versions instead of the origin.', 'bytesCopied')
   perVersion('modelswarm_sent_bytes_total', 'Bytes this seeder uploaded to hosts for a version.', 'egressBytes')
   perVersion('modelswarm_chunks_repaired_total', 'Chunks found rotten in the cache after a host reported them, dropped and pulled again.', 'chunksRepaired')
+  perVersion('modelswarm_verification_failures_total', 'Chunks hosts reported failing verification after receiving them from this seeder (re-hashed here; see modelswarm_chunks_repaired_total).', 'chunksReportedCorrupt')
+  new Counter({
+    name: 'modelswarm_peer_sent_bytes_total',
+    help: 'Bytes the hosts reporting to this seeder sent each other, from their reports (every seeder a host reports to counts it: take the max over seeders, not the sum).',
+    labelNames,
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const v of held(snapshot.versions)) this.inc({ model: v.name, version: v.version }, (v.hosts ?? []).reduce((s, h) => s + h.bytesUp, 0))
+    }
+  })
   new Gauge({
     name: 'modelswarm_version_bytes',
     help: 'Size of a version (F), in bytes.',
@@ -86,14 +99,14 @@ export function seederMetrics (seeder: Seeder): Registry {
   })
   new Gauge({
     name: 'modelswarm_hosts',
-    help: 'Hosts per state, from their progress reports: downloading, seeding, stalled, or gone (no report for 30 s).',
+    help: 'Hosts per state, from their progress reports: downloading, seeding, stalled (no progress, or no report while connected or not answering), or gone (no report for 30 s, connection closed).',
     labelNames: [...labelNames, 'state'],
     registers: [registry],
     collect () {
       this.reset()
       for (const v of held(snapshot.versions)) {
         const counts = { downloading: 0, seeding: 0, stalled: 0, gone: 0 }
-        for (const h of v.hosts ?? []) counts[h.ageMs > HOST_GONE_MS ? 'gone' : h.state]++
+        for (const h of v.hosts ?? []) counts[HOST_LABEL[hostState(h).state] as keyof typeof counts]++
         for (const [state, n] of Object.entries(counts)) this.set({ model: v.name, version: v.version, state }, n)
       }
     }

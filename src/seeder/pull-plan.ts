@@ -1,15 +1,16 @@
 /**
- * How a pull splits into origin reads. Each read covers consecutive missing chunks of one file, so one
- * OPEN (one NameNode redirect, one DataNode reader) carries several chunks: per-request cost on the
- * HDFS side was measured at ~30 ms of DataNode CPU, which 32 MiB reads paid 32 times per GiB.
- * Reads are capped so every parallel reader gets a share, and so a failure costs little to resume.
+ * How a pull splits into ranges of consecutive missing chunks, one per reader at a time. A range makes one
+ * origin read per file it covers (the puller merges a file's spans), so one OPEN (one NameNode redirect,
+ * one DataNode reader) carries several chunks of a large file: per-request cost on the HDFS side was
+ * measured at ~30 ms of DataNode CPU, which 32 MiB reads paid 32 times per GiB. Ranges are capped so
+ * every parallel reader gets a share, and so a failure costs little to resume.
  */
 import type { ChunkLayout } from '../chunker/manifest.ts'
 
 export interface ReadRange {
   /** First chunk index. */
   first: number
-  /** Consecutive chunks from `first`, all in one file. */
+  /** Consecutive chunks from `first`. */
   count: number
 }
 
@@ -20,7 +21,7 @@ export interface PlanOptions {
   rangeBytes: number
 }
 
-/** Groups `missing` (ascending chunk indexes) into ranges of consecutive chunks of one file, in order. */
+/** Groups `missing` (ascending chunk indexes) into ranges of consecutive chunks, in order. */
 export function planReads (layout: ChunkLayout, missing: readonly number[], opts: PlanOptions): ReadRange[] {
   let missingBytes = 0
   for (const i of missing) missingBytes += layout.length[i]!
@@ -30,8 +31,7 @@ export function planReads (layout: ChunkLayout, missing: readonly number[], opts
   let current: ReadRange | undefined
   let currentBytes = 0
   for (const i of missing) {
-    const joins = current !== undefined && i === current.first + current.count &&
-      layout.file[i] === layout.file[current.first] && currentBytes + layout.length[i]! <= capBytes
+    const joins = current !== undefined && i === current.first + current.count && currentBytes + layout.length[i]! <= capBytes
     if (joins) {
       current!.count++
       currentBytes += layout.length[i]!

@@ -5,7 +5,9 @@
  * pull) are skipped, so each byte crosses the line once; a retried range is the only repeat, and counted.
  */
 import { createHash } from 'node:crypto'
+import pMap from 'p-map'
 import type { ChunkStore } from '../chunker/chunk-store.ts'
+import { filesOf, spansOf, type ChunkLayout } from '../chunker/manifest.ts'
 import { IntegrityError, isRetriable, OriginChangedError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { take, type TokenBucket } from '../util/token-bucket.ts'
@@ -18,7 +20,7 @@ import { planReads, type ReadRange } from './pull-plan.ts'
 export interface PullOptions {
   /** Concurrent ranged reads. @default 4 */
   parallel?: number
-  /** Longest single ranged read; each covers whole consecutive chunks of one file. @default 256 MiB */
+  /** Most bytes of consecutive chunks one reader takes at a time (one read per file they cover). @default 256 MiB */
   rangeBytes?: number
   /** Shared budget for the line; undefined means unshaped. */
   line?: TokenBucket
@@ -114,66 +116,75 @@ async function pullRange (pull: Pull, range: ReadRange, buf: Buffer): Promise<vo
 /** Largest piece the origin fills at once: the grain of hashing and of the line's token bucket. */
 const REGION_BYTES = 1024 * 1024
 
+/** One origin read: `length` bytes at `offset` of file `file`, consecutive spans of it merged. */
+interface OriginRead { file: number, offset: number, length: number }
+
+/** The origin reads that bring chunks [from, end), in byte order: one per file, or per large file's run of chunks. */
+function readsFor (layout: ChunkLayout, from: number, end: number): OriginRead[] {
+  const reads: OriginRead[] = []
+  for (let i = from; i < end; i++) {
+    for (const span of spansOf(layout, i)) {
+      const last = reads.at(-1)
+      if (last?.file === span.file && last.offset + last.length === span.offset) last.length += span.length
+      else reads.push({ ...span })
+    }
+  }
+  return reads
+}
+
 /**
- * One origin read of chunks [from, end) into the worker's chunk buffer, which the origin fills directly
+ * The origin reads of chunks [from, end) into the worker's chunk buffer, which the origin fills directly
  * (no copy); each chunk is hashed as it fills and stored the moment it is whole, the read paused meanwhile.
  */
 async function readChunks (pull: Pull, from: number, end: number, buf: Buffer, cursor: Cursor): Promise<void> {
   const { origin, ref, store, stats, opts } = pull
   const { layout } = store
-  const path = pathOf(store, from)
-  const offset = layout.offset[from]!
-  const length = layout.offset[end - 1]! + layout.length[end - 1]! - offset
   let hash = createHash('sha256')
   // A read can fail while a chunk is being stored; the retry must not touch the buffer or the cursor before that settles.
   let storing: Promise<unknown> = Promise.resolve()
-  const reading = origin.read(ref, path, offset, length, {
-    region: () => {
-      if (cursor.index >= end) throw new IntegrityError(`${path}: origin sent more than the ${length} bytes asked for at ${offset}`)
-      return buf.subarray(cursor.got, Math.min(layout.length[cursor.index]!, cursor.got + REGION_BYTES))
-    },
-    filled: n => {
-      hash.update(buf.subarray(cursor.got, cursor.got + n))
-      cursor.got += n
-      stats.bytesRead += n
-      const paid = opts.line === undefined ? undefined : take(opts.line, n, opts.signal)
-      const index = cursor.index
-      const chunkLength = layout.length[index]!
-      if (cursor.got < chunkLength) return paid
-      // The cursor moves on at once (the origin asks for the next region while the chunk is stored, and
-      // fills it only after); it moves back if storing fails, so the retry reads the chunk again.
-      const stored = storeChunk(pull, index, buf.subarray(0, chunkLength), hash.digest()).catch((err: unknown) => {
-        cursor.index = index
-        cursor.got = chunkLength
-        throw err
-      })
-      storing = stored.catch(() => {})
-      cursor.index++
-      cursor.got = 0
-      hash = createHash('sha256')
-      return paid === undefined ? stored : Promise.all([paid, stored]).then(() => {})
-    }
-  }, opts.signal)
   try {
-    await reading
+    for (const read of readsFor(layout, from, end)) {
+      const path = store.header.files[read.file]!.path
+      let left = read.length
+      await origin.read(ref, path, read.offset, read.length, {
+        region: () => {
+          if (left === 0) throw new IntegrityError(`${path}: origin sent more than the ${read.length} bytes asked for at ${read.offset}`)
+          return buf.subarray(cursor.got, Math.min(layout.length[cursor.index]!, cursor.got + REGION_BYTES, cursor.got + left))
+        },
+        filled: n => {
+          hash.update(buf.subarray(cursor.got, cursor.got + n))
+          cursor.got += n
+          left -= n
+          stats.bytesRead += n
+          const paid = opts.line === undefined ? undefined : take(opts.line, n, opts.signal)
+          const index = cursor.index
+          const chunkLength = layout.length[index]!
+          if (cursor.got < chunkLength) return paid
+          // The cursor moves on at once (the origin asks for the next region while the chunk is stored, and
+          // fills it only after); it moves back if storing fails, so the retry reads the chunk again.
+          const stored = storeChunk(pull, index, buf.subarray(0, chunkLength), hash.digest()).catch((err: unknown) => {
+            cursor.index = index
+            cursor.got = chunkLength
+            throw err
+          })
+          storing = stored.catch(() => {})
+          cursor.index++
+          cursor.got = 0
+          hash = createHash('sha256')
+          return paid === undefined ? stored : Promise.all([paid, stored]).then(() => {})
+        }
+      }, opts.signal)
+      if (left > 0) throw new IntegrityError(`${path}: short read, ${left} of ${read.length} bytes from ${read.offset} missing`)
+    }
   } finally {
     await storing
   }
-  if (cursor.index < end) throw new IntegrityError(`${path}: short read at ${layout.offset[cursor.index]! + cursor.got}, expected ${length} bytes from ${offset}`)
 }
 
 async function storeChunk (pull: Pull, index: number, data: Uint8Array, digest: Uint8Array): Promise<void> {
   const { ref, store, stats, opts } = pull
-  const path = pathOf(store, index)
-  const stamp = opts.stamps?.[path]
-  const now = stamp === undefined ? undefined : await pull.origin.stampOf(ref, path, opts.signal)
-  if (now !== stamp) {
-    // Stamps start with the file's size: one shorter than listed is a file cut short, not new content.
-    const size = Number(now!.split(':')[0])
-    const listed = store.header.files[store.layout.file[index]!]!.size
-    if (size < listed) throw new OriginChangedError(`${formatModelVersion(ref)} ${path} shrank to ${size} bytes during the pull (listed with ${listed}) — versions must not change once their marker is written`)
-    throw new OriginChangedError(`${formatModelVersion(ref)} ${path} changed at the origin during the pull (chunk ${index}) — versions must not change once their marker is written; the version is pulled again as a new revision`, { republished: true })
-  }
+  // The stamps of a chunk of packed small files are asked several at a time, as the files were read.
+  await pMap(filesOf(store.layout, index), file => checkStamp(pull, index, file), { concurrency: 16 })
   const known = store.hashOf(index)
   if (known !== undefined && !Buffer.from(known).equals(digest)) {
     throw new OriginChangedError(`${formatModelVersion(ref)} ${pathOf(store, index)}: chunk ${index} changed at the origin since it was first hashed — versions must be immutable`)
@@ -184,7 +195,20 @@ async function storeChunk (pull: Pull, index: number, data: Uint8Array, digest: 
   opts.onChunk(index, digest)
 }
 
-/** The path of the file chunk `index` belongs to. */
+/** Throws OriginChangedError unless file `file`'s stamp at the origin is still the one listed when the pull started. */
+async function checkStamp (pull: Pull, index: number, file: number): Promise<void> {
+  const { ref, store, opts } = pull
+  const { path, size: listed } = store.header.files[file]!
+  const stamp = opts.stamps?.[path]
+  const now = stamp === undefined ? undefined : await pull.origin.stampOf(ref, path, opts.signal)
+  if (now === stamp) return
+  // Stamps start with the file's size: one shorter than listed is a file cut short, not new content.
+  const size = Number(now!.split(':')[0])
+  if (size < listed) throw new OriginChangedError(`${formatModelVersion(ref)} ${path} shrank to ${size} bytes during the pull (listed with ${listed}) — versions must not change once their marker is written`)
+  throw new OriginChangedError(`${formatModelVersion(ref)} ${path} changed at the origin during the pull (chunk ${index}) — versions must not change once their marker is written; the version is pulled again as a new revision`, { republished: true })
+}
+
+/** The path of the (first) file chunk `index` holds bytes of, for messages. */
 function pathOf (store: ChunkStore, index: number): string {
-  return store.header.files[store.layout.file[index]!]!.path
+  return store.header.files[filesOf(store.layout, index)[0]!]!.path
 }

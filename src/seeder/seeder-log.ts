@@ -65,7 +65,7 @@ export class SeederLog {
   }
 
   recoveryFailed (ref: ModelVersion, err: Error): void {
-    this.log.error({ version: formatModelVersion(ref), err: err.message }, 'cannot recover cached version')
+    this.log.error({ version: formatModelVersion(ref), err: err.message }, 'cannot recover cached version: removed, pulled again from the origin')
   }
 
   originUnreachable (origin: string, err: string): void { this.log.warn({ origin, err }, SEEDER_MSG.originUnreachable) }

@@ -16,7 +16,7 @@ import type { SwarmHost } from '../peer/swarm-host.ts'
 import { VersionSwarm, type VersionSwarmOptions } from '../peer/version-swarm.ts'
 import { createRng } from '../util/random.ts'
 import { TokenBucket } from '../util/token-bucket.ts'
-import { copyFile, findTwins, readChecksums, writeChecksums, type FileChecksums } from './file-dedup.ts'
+import { copyTwinChunks, findTwins, readChecksums, writeChecksums, type FileChecksums } from './file-dedup.ts'
 import { Publisher } from './publisher.ts'
 import { emptyPullStats, pullVersion } from './puller.ts'
 import { compareVersions, wantedVersions } from './retention.ts'
@@ -251,9 +251,12 @@ export class Seeder {
     const policy = new UploadPolicy({ numChunks: store.layout.count, rng: createRng(0x5eed) })
     const swarm = new VersionSwarm({ components: host.node, meta, store, role: 'seeder', gate: policy, bulk: host.bulkAccess, log: this.#opts.log.child({ component: 'seeder' }), options: this.#opts.swarm, now: this.#now })
     const now = this.#now()
-    const v: PublishedVersion = { ref, meta, store, swarm, state: 'pulling', pull: emptyPullStats(), bytesCopied: 0, chunksRepaired: 0, checksums: await readChecksums(store), stamps, lastUsedAt: now, startedAt: now }
+    const v: PublishedVersion = { ref, meta, store, swarm, state: 'pulling', pull: emptyPullStats(), bytesCopied: 0, chunksRepaired: 0, chunksReportedCorrupt: 0, checksums: await readChecksums(store), stamps, lastUsedAt: now, startedAt: now }
     this.#cache.add(v)
-    swarm.on('corrupt', (index, peer) => { void this.#repair(v, index, peer) })
+    swarm.on('corrupt', (index, peer) => {
+      v.chunksReportedCorrupt++
+      void this.#repair(v, index, peer)
+    })
     host.add(swarm)
     swarm.start()
     await this.#updateLatest(ref.name)
@@ -357,7 +360,7 @@ export class Seeder {
     if (twins.size === 0) return
     // The versions copied from are in use: keep them out of eviction's reach meanwhile.
     for (const o of held) o.version.lastUsedAt = this.#now()
-    for (const [fileIndex, source] of twins) v.bytesCopied += await copyFile(v.store, fileIndex, source, onChunk, signal)
+    v.bytesCopied += await copyTwinChunks(v.store, twins, onChunk, signal)
     this.#log.twinsCopied(v.ref, twins.size, v.bytesCopied)
   }
 

@@ -13,6 +13,11 @@ export interface HostSnapshot extends ProgressReport {
   ageMs: number
   /** The IP the seeder reaches it at. */
   address?: string
+  /**
+   * The host's session with this seeder: open, closed by the host, or cut because it stopped answering.
+   * Absent from seeders that predate it (read as closed).
+   */
+  connection?: 'open' | 'closed' | 'unresponsive'
 }
 
 export interface VersionSnapshot {
@@ -32,6 +37,8 @@ export interface VersionSnapshot {
   bytesCopied?: number
   /** Chunks found rotten in the cache after a host's report, dropped and pulled again. */
   chunksRepaired?: number
+  /** Chunks hosts reported failing verification after receiving them from this seeder. */
+  chunksReportedCorrupt?: number
   /** Bytes this seeder uploaded to hosts. */
   egressBytes?: number
   neighbours?: number
@@ -70,10 +77,11 @@ export function snapshotOf (seeder: Seeder, now = Date.now()): SeederSnapshot {
     bytesRetried: v.pull.bytesRetried,
     bytesCopied: v.bytesCopied,
     chunksRepaired: v.chunksRepaired,
+    chunksReportedCorrupt: v.chunksReportedCorrupt,
     egressBytes: v.swarm.stats.bytesUp,
     neighbours: v.swarm.neighbours,
     lastUsedAgeMs: now - v.lastUsedAt,
-    hosts: [...v.swarm.reports].map(([id, r]) => ({ id, ...r, ageMs: now - r.at }))
+    hosts: [...v.swarm.reports].map(([id, { ended, ...r }]) => ({ id, ...r, ageMs: now - r.at, connection: ended === undefined ? 'open' : ended.unresponsive ? 'unresponsive' : 'closed' }))
   }))
   for (const r of seeder.refused.values()) versions.push({ name: r.ref.name, version: r.ref.version, state: 'failed', error: r.error })
   const sum = (f: (v: (typeof held)[number]) => number): number => held.reduce((s, v) => s + f(v), 0)

@@ -38,6 +38,8 @@ export interface PublishedVersion {
   bytesCopied: number
   /** Chunks found rotten on disk after a host reported them, dropped and pulled again. */
   chunksRepaired: number
+  /** Chunks hosts reported failing verification after receiving them from this seeder. */
+  chunksReportedCorrupt: number
   /** Origin checksums of the version's files, once known. */
   checksums?: FileChecksums
   /** Each file's stamp at the origin listing the header was made from (undefined for a version recovered from disk). */
@@ -122,7 +124,11 @@ export class VersionCache {
     if ([...this.#evicted].some(k => !listed.has(k))) await this.keepEvicted(k => listed.has(k))
   }
 
-  /** Versions an earlier run left in the cache, with their headers; unreadable ones are logged and skipped. */
+  /**
+   * Versions an earlier run left in the cache, with their headers. One whose header cannot be read (damaged, or
+   * written in an older manifest format) can never be served and would block its own pull: it is logged and
+   * removed, and the origin's copy is pulled again.
+   */
   async recover (): Promise<Array<{ ref: ModelVersion, header: ManifestHeader }>> {
     const root = join(this.#opts.cacheDir, 'versions')
     const out: Array<{ ref: ModelVersion, header: ManifestHeader }> = []
@@ -134,6 +140,7 @@ export class VersionCache {
           out.push({ ref, header: decodeHeader(await readFile(join(root, name, entry, 'header.json'))) })
         } catch (err) {
           this.#opts.log.recoveryFailed(ref, err as Error)
+          await ChunkStore.remove(this.dirOf(ref))
         }
       }
     }

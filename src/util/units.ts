@@ -8,11 +8,12 @@ import { InvalidInputError } from '../errors.ts'
 const NUMBER = String.raw`(\d+(?:\.\d+)?)`
 const PREFIX = String.raw`([kKmMgGtTpP]?)([iI]?)`
 const SIZE_RE = new RegExp(String.raw`^${NUMBER}\s*${PREFIX}(B?)$`)
-const RATE_RE = new RegExp(String.raw`^${NUMBER}\s*(?:${PREFIX}(B|b|bit)(?:/s|ps))?$`)
+// A unit is required: a bare `400` read as bytes per second silently throttled a line to 400 B/s.
+const RATE_RE = new RegExp(String.raw`^${NUMBER}\s*${PREFIX}(B|b|bit)(?:/s|ps)$`)
 const DURATION_PART_RE = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y
 
 const SIZE_FORMS = 'a whole number of bytes or a number with a unit, e.g. 123, 64MiB, 4GB, 1.5GiB (k/KB M/MB G/GB T/TB are powers of 1000, KiB MiB GiB TiB powers of 1024)'
-const RATE_FORMS = 'bytes or bits per second, e.g. 400MiB/s, 50MB/s, 1Gbit/s, 100Mbps, or a bare number of bytes per second'
+const RATE_FORMS = 'bytes or bits per second with a unit, e.g. 400MiB/s, 50MB/s, 1Gbit/s, 100Mbps, 2000B/s'
 const DURATION_FORMS = 'one or more number+unit pairs with units ms, s, m, h, d, e.g. 250ms, 30s, 5m, 1h30m (a bare 0 is also accepted)'
 
 const IEC_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const

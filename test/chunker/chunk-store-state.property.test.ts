@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ChunkStore } from '../../src/chunker/chunk-store.ts'
 import { manifestFromDirectory } from '../../src/chunker/chunk-hasher.ts'
-import { chunkLayout, type Manifest } from '../../src/chunker/manifest.ts'
+import { chunkLayout, spansOf, type Manifest } from '../../src/chunker/manifest.ts'
 import { ModelswarmError } from '../../src/errors.ts'
 import { readSourceChunk } from './source-chunk.ts'
 
@@ -70,7 +70,7 @@ beforeAll(async () => {
   await store.close()
   await stat(join(root, 'template', 'out.modelswarm', 'clean'))
   const fh = await open(join(root, 'template', 'out.partial', 'a.bin'), 'r+')
-  await fh.write(randomBytes(1024), 0, 1024, chunkLayout(manifest).offset[5]!)
+  await fh.write(randomBytes(1024), 0, 1024, spansOf(chunkLayout(manifest), 5)[0]!.offset)
   await fh.close()
 })
 

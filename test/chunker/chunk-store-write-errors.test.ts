@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { ChunkStore, StoreWriteError, UnknownHashError, type StoreWrite } from '../../src/chunker/chunk-store.ts'
 import { manifestFromDirectory } from '../../src/chunker/chunk-hasher.ts'
-import { chunkLayout, type Manifest } from '../../src/chunker/manifest.ts'
+import { chunkLayout, spansOf, type Manifest } from '../../src/chunker/manifest.ts'
 import { DiskFullError } from '../../src/errors.ts'
 import { errorOf } from '../support/errors.ts'
 import { readSourceChunk } from './source-chunk.ts'
@@ -65,13 +65,13 @@ async function chunkOnDisk (out: string, manifest: Manifest, i: number): Promise
   const l = chunkLayout(manifest)
   const buf = Buffer.alloc(l.length[i]!)
   const fh = await open(join(`${out}.partial`, 'w.bin'), 'r')
-  try { await fh.read(buf, 0, buf.length, l.offset[i]!) } finally { await fh.close() }
+  try { await fh.read(buf, 0, buf.length, spansOf(l, i)[0]!.offset) } finally { await fh.close() }
   return buf
 }
 
 async function corruptOnDisk (out: string, manifest: Manifest, i: number): Promise<void> {
   const fh = await open(join(`${out}.partial`, 'w.bin'), 'r+')
-  try { await fh.write(Buffer.from('garbage'), 0, 7, chunkLayout(manifest).offset[i]! + 100) } finally { await fh.close() }
+  try { await fh.write(Buffer.from('garbage'), 0, 7, spansOf(chunkLayout(manifest), i)[0]!.offset + 100) } finally { await fh.close() }
 }
 
 describe('ChunkStore under write faults', () => {

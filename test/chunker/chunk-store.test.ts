@@ -39,6 +39,46 @@ async function fill (store: ChunkStore, src: string, manifest: Manifest, indexes
 }
 
 describe('ChunkStore', () => {
+  it('writes a chunk of packed small files into each of them, reads any range across them, and repairs one rotten file', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'ms-store-'))
+    roots.push(root)
+    const src = join(root, 'src')
+    const files = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`s/${i}`, randomBytes(900 + i)]))
+    for (const [p, b] of Object.entries(files)) {
+      await mkdir(join(src, p, '..'), { recursive: true })
+      await writeFile(join(src, p), b, { mode: 0o444 })
+    }
+    const manifest = await manifestFromDirectory(src, { name: 'm', version: 'v1', chunkSize: 4096 })
+    expect(manifest.chunks.length).toBe(3) // s/0–s/3, s/4–s/7, s/8
+    const out = join(root, 'out')
+    const store = await ChunkStore.open({ dir: out, header: manifest })
+    await store.recordHashes(manifest.chunks.map((h, i) => [i, h] as const))
+    // Two copies of one chunk arriving together (endgame): one is written, the other waits and is not written again.
+    const chunk0 = await readSourceChunk(src, manifest, 0)
+    expect(await Promise.all([store.writeChunk(0, chunk0), store.writeChunk(0, chunk0)])).toEqual([true, false])
+    await fill(store, src, manifest, [2, 1])
+    await store.finalize()
+    for (const [p, b] of Object.entries(files)) expect((await readFile(join(out, p))).equals(b)).toBe(true)
+    const all = Buffer.concat(Object.values(files).slice(0, 4))
+    for (const [offset, length] of [[0, all.length], [899, 2], [1000, 1800], [all.length - 1, 1]] as const) {
+      expect((await store.readRange(0, offset, length)).equals(all.subarray(offset, offset + length))).toBe(true)
+    }
+    // One rotten byte in s/5 drops chunk 1; rewritten, s/4–s/7 are whole again, and read-only as published.
+    const fh = await open(join(out, 's', '5'), 'r+')
+    await fh.write(Buffer.from([files['s/5']![10]! ^ 1]), 0, 1, 10)
+    await fh.close()
+    expect(await store.verifyHeld(0)).toBe(true)
+    expect(await store.verifyHeld(1)).toBe(false)
+    expect(store.have.has(1)).toBe(false)
+    await fill(store, src, manifest, [1])
+    expect(await store.verifyHeld(1)).toBe(true)
+    for (const p of ['s/4', 's/5', 's/6', 's/7']) {
+      expect((await readFile(join(out, p))).equals(files[p]!)).toBe(true)
+      expect((await stat(join(out, p))).mode & 0o777).toBe(0o444)
+    }
+    await store.close()
+  })
+
   it('writes verified chunks in any order and makes the model appear complete at the end', async () => {
     const { root, src, manifest, files } = await sourceModel()
     const out = join(root, 'out')

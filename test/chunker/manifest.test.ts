@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { createHash } from 'node:crypto'
 import {
-  chunkLayout, createHeader, createManifest, decodeHeader, decodeManifest, encodeHeader, encodeManifest,
+  chunkLayout, createHeader, filesOf, spansOf, createManifest, decodeHeader, decodeManifest, encodeHeader, encodeManifest,
   headerId, manifestId, MANIFEST_FORMAT, type ManifestFile
 } from '../../src/chunker/manifest.ts'
 import { ManifestError } from '../../src/errors.ts'
@@ -22,30 +22,48 @@ function validObject (): Record<string, unknown> {
 }
 
 describe('chunk layout', () => {
-  it('never spans files; last chunk of a file may be short; empty files have none', () => {
+  it('packs small files whole into shared chunks and starts each large file on a chunk of its own', () => {
     const header = createHeader({
       name: 'm', version: '1', chunkSize: 1024,
       files: [
         { path: 'a', size: 1024, mode: 0o644 },
         { path: 'b', size: 0, mode: 0o644 },
-        { path: 'c', size: 1, mode: 0o644 },
-        { path: 'd/e', size: 2049, mode: 0o755 }
+        { path: 'c', size: 100, mode: 0o644 },
+        { path: 'd', size: 900, mode: 0o644 },
+        { path: 'e', size: 100, mode: 0o644 },
+        { path: 'f/g', size: 2049, mode: 0o755 },
+        { path: 'h', size: 10, mode: 0o644 }
       ]
     })
     const l = chunkLayout(header)
-    expect(l.count).toBe(5)
-    expect(l.totalSize).toBe(1024 + 1 + 2049)
-    expect([...l.file]).toEqual([0, 2, 3, 3, 3])
-    expect([...l.offset]).toEqual([0, 0, 0, 1024, 2048])
-    expect([...l.length]).toEqual([1024, 1, 1024, 1024, 1])
-    expect([...l.firstChunk]).toEqual([0, 1, 1, 2])
+    expect(l.count).toBe(7)
+    expect(l.totalSize).toBe(1024 + 100 + 900 + 100 + 2049 + 10)
+    const spans = Array.from({ length: l.count }, (_, i) => spansOf(l, i).map(s => [header.files[s.file]!.path, s.offset, s.length]))
+    expect(spans).toEqual([
+      [['a', 0, 1024]],
+      [['c', 0, 100], ['d', 0, 900]], // c and d fit in one chunk
+      [['e', 0, 100]], // e would overflow it: a new chunk, never a split file
+      [['f/g', 0, 1024]], [['f/g', 1024, 1024]], [['f/g', 2048, 1]], // a large file closes the shared chunk
+      [['h', 0, 10]]
+    ])
+    expect([...l.length]).toEqual([1024, 1000, 100, 1024, 1024, 1, 10])
+    expect([...l.firstChunk]).toEqual([0, 1, 1, 1, 2, 3, 6])
+    expect([...l.endChunk]).toEqual([1, 1, 2, 2, 3, 6, 7])
+    expect(filesOf(l, 1)).toEqual([2, 3])
+  })
+
+  it('puts 5,000 files of 1–4 KiB into a handful of chunks', () => {
+    const files = Array.from({ length: 5000 }, (_, i) => ({ path: `p${String(i).padStart(5, '0')}`, size: 1024 + (i * 7919) % 3072, mode: 0o644 }))
+    const l = chunkLayout(createHeader({ name: 'm', version: '1', chunkSize: 4 * 1024 * 1024, files }))
+    expect(l.count).toBeLessThanOrEqual(Math.ceil(l.totalSize / (4 * 1024 * 1024 - 4096)))
+    expect([...l.length].reduce((a, b) => a + b, 0)).toBe(l.totalSize)
   })
 
   it('handles offsets past 4 GiB exactly', () => {
     const header = createHeader({ name: 'm', version: '1', chunkSize: 64 * 1024 * 1024, files: [{ path: 'big', size: 5 * 2 ** 30 + 7, mode: 0o644 }] })
     const l = chunkLayout(header)
     expect(l.count).toBe(81)
-    expect(l.offset[80]).toBe(5 * 2 ** 30)
+    expect(spansOf(l, 80)).toEqual([{ file: 0, offset: 5 * 2 ** 30, length: 7 }])
     expect(l.length[80]).toBe(7)
   })
 })

@@ -43,4 +43,10 @@ describe('modelswarm CLI conventions', () => {
     expect(r.status).toBe(2)
     expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, code: 'MS_INVALID_INPUT', hint: 'see --help', exit: 2 })
   })
+
+  it('a rate without a unit is a usage error naming the forms, not 400 bytes per second', () => {
+    const r = run(['seed', '--origin', '/tmp', '--line-rate', '400'])
+    expect(r.status).toBe(2)
+    expect(r.stderr).toMatch(/--line-rate <rate>' argument '400' is invalid\. invalid rate "400": expected bytes or bits per second with a unit, e\.g\. 400MiB\/s/)
+  })
 })

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { OPTIONS, type OptionName } from '../../src/cli/options.ts'
-import { DiskFullError, EXIT, exitCodeFor, hintFor, IntegrityError, InvalidInputError, ManifestError, ModelswarmError, NotFoundError, StoreLockedError, TimeoutError, UntrustedSignerError, type ErrorCode } from '../../src/errors.ts'
+import { DiskFullError, EXIT, exitCodeFor, hintFor, IntegrityError, InvalidInputError, ManifestError, ModelswarmError, NotFoundError, NotMemberError, StoreLockedError, SwarmKeyError, TimeoutError, UntrustedSignerError, type ErrorCode } from '../../src/errors.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/modelswarm.js', import.meta.url))
 
@@ -20,7 +20,9 @@ describe('exitCodeFor', () => {
     ['UntrustedSignerError', new UntrustedSignerError('who signed this?'), 4],
     ['TimeoutError', new TimeoutError('no progress'), 5],
     ['DiskFullError', new DiskFullError('ENOSPC'), 6],
-    ['StoreLockedError', new StoreLockedError('locked'), 7]
+    ['StoreLockedError', new StoreLockedError('locked'), 7],
+    ['NotMemberError', new NotMemberError('refused'), 8],
+    ['SwarmKeyError', new SwarmKeyError('malformed'), 2]
   ]
 
   it.each(table)('%s exits %i', (_name, err, status) => {
@@ -29,11 +31,13 @@ describe('exitCodeFor', () => {
   })
 
   it('the EXIT constants are the documented numbers', () => {
-    expect(EXIT).toEqual({ ok: 0, failure: 1, usage: 2, notFound: 3, integrity: 4, timeout: 5, diskFull: 6, locked: 7, interrupted: 130 })
+    expect(EXIT).toEqual({
+      ok: 0, failure: 1, usage: 2, notFound: 3, integrity: 4, timeout: 5, diskFull: 6, locked: 7, refused: 8, childStart: 127, interrupted: 130
+    })
   })
 
   it('errors a user can act on carry a hint; usage errors point at --help', () => {
-    for (const err of [new NotFoundError('x'), new IntegrityError('x'), new UntrustedSignerError('x'), new TimeoutError('x'), new DiskFullError('x'), new StoreLockedError('x')]) {
+    for (const err of [new NotFoundError('x'), new IntegrityError('x'), new UntrustedSignerError('x'), new TimeoutError('x'), new DiskFullError('x'), new StoreLockedError('x'), new NotMemberError('x'), new SwarmKeyError('x')]) {
       expect(hintFor(err), err.name).toMatch(/\w{3,}/)
     }
     expect(hintFor(new InvalidInputError('x'))).toMatch(/--help/)
@@ -88,8 +92,9 @@ const envOf = (names: OptionName[]): string[] => names.map(n => OPTIONS[n].env)
 describe('modelswarm binary', () => {
   it.each([
     ['--help', [], ['logLevel']],
-    ['fetch --help', ['fetch'], ['out', 'bootstrap', 'trust', 'listen', 'linger', 'timeout', 'noBulk', 'json']],
-    ['seed --help', ['seed'], ['origin', 'hdfs', 'hdfsRoot', 'hdfsUser', 'hdfsToken', 'marker', 'cacheDir', 'cacheCapacity', 'keepVersions', 'pin', 'inUseWindow', 'listen', 'lineRate', 'pollInterval', 'parallelReads', 'chunkSize', 'admin', 'noBulk', 'json']]
+    ['fetch --help', ['fetch'], ['out', 'bootstrap', 'trust', 'listen', 'linger', 'timeout', 'uploadRate', 'hostCache', 'follow', 'followInterval', 'followSignal', 'keep', 'noBulk', 'json', 'swarmKeyFile', 'allowPeers', 'allowCidr', 'identityFile']],
+    ['keygen --help', ['keygen'], ['swarmKeyFile', 'identityFile', 'json']],
+    ['seed --help', ['seed'], ['origin', 'hdfs', 'hdfsRoot', 'hdfsUser', 'hdfsToken', 'marker', 'cacheDir', 'cacheCapacity', 'keepVersions', 'pin', 'inUseWindow', 'listen', 'lineRate', 'pollInterval', 'parallelReads', 'chunkSize', 'admin', 'noBulk', 'json', 'swarmKeyFile', 'allowPeers', 'allowCidr', 'identityFile']]
   ] as Array<[string, string[], OptionName[]]>)('`modelswarm %s` exits 0 and names the env var of every option', async (_label, command, options) => {
     const r = await modelswarm([...command, '--help'])
     expect(r.code, r.stderr).toBe(EXIT.ok)
@@ -110,6 +115,8 @@ describe('modelswarm binary', () => {
       timeout: EXIT.timeout,
       'disk full': EXIT.diskFull,
       'directory locked': EXIT.locked,
+      'refused by the swarm': EXIT.refused,
+      'command not found': EXIT.childStart,
       interrupted: EXIT.interrupted
     })
   })

@@ -11,7 +11,7 @@ describe('options documentation', () => {
 
   it('every option has a MODELSWARM_ env var and help', () => {
     for (const spec of Object.values(OPTIONS)) {
-      expect(spec.env).toMatch(/^MODELSWARM_[A-Z_]+$/)
+      expect(spec.env).toMatch(/^MODELSWARM_[A-Z][A-Z0-9_]*$/)
       expect(spec.help.length).toBeGreaterThan(10)
     }
   })

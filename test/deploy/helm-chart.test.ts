@@ -42,10 +42,16 @@ const VALUE_SETS: Record<string, Record<string, unknown>> = {
     networkPolicy: { enabled: false },
     image: { tag: '0.2.0-rc.1' }
   },
-  'fetchers only, trusting another release': {
+  'fetchers only, trusting another release, ephemeral bulk port': {
     seeder: { enabled: false },
-    swarm: { extraTrust: [OTHER_PEER], extraBootstrap: [`/dns4/seeder.other.svc.cluster.local/tcp/4001/p2p/${OTHER_PEER}`] },
+    swarm: { extraTrust: [OTHER_PEER], extraBootstrap: [`/dns4/seeder.other.svc.cluster.local/tcp/4001/p2p/${OTHER_PEER}`], bulk: { port: null } },
     agent: { enabled: true, models: ['qa-llm'] }
+  },
+  'members only: swarm key, allow-lists, admin token': {
+    seeder: { ...HDFS.seeder, peerId: PEER, adminToken: { existingSecret: 'modelswarm-admin', key: 'bearer' } },
+    swarm: { swarmKey: { existingSecret: 'modelswarm-swarm-key' }, allowCidr: ['10.244.0.0/16', 'fd00::/8'], allowPeers: [PEER, OTHER_PEER] },
+    agent: { enabled: true, models: ['qa-llm', 'embedder'] },
+    inference: { enabled: true }
   }
 }
 
@@ -262,11 +268,59 @@ describe.each(Object.entries(VALUE_SETS))('chart rendered with %s', (_name, valu
     }
   })
 
-  it('opens exactly the libp2p and admin ports in its NetworkPolicies, and turns the unreachable bulk path off', () => {
+  it('gives every member the swarm key Secret and the allow-lists, and the seeder its admin token Secret', () => {
+    const swarm = (values.swarm as Obj | undefined) ?? {}
+    for (const { owner, spec } of podSpecs(objs)) {
+      for (const c of [...(spec.initContainers ?? []), ...spec.containers].filter(c => ['seed', 'fetch'].includes(c.args?.[0]))) {
+        const env = envMap(c)
+        const where = `${owner.kind} ${c.name as string}`
+        if (swarm.swarmKey?.existingSecret === undefined) {
+          expect(env.has('MODELSWARM_SWARM_KEY_FILE'), where).toBe(false)
+        } else {
+          const file = env.get('MODELSWARM_SWARM_KEY_FILE')!.value as string
+          const mount = c.volumeMounts.find((m: Obj) => file.startsWith(`${m.mountPath as string}/`))
+          expect(mount, where).toMatchObject({ name: 'swarm-key', readOnly: true })
+          const volume = spec.volumes.find((v: Obj) => v.name === mount.name)
+          expect(volume.secret.secretName).toBe(swarm.swarmKey.existingSecret)
+          expect(volume.secret.items).toEqual([{ key: 'swarm.key', path: file.split('/').pop() }])
+        }
+        expect(env.get('MODELSWARM_ALLOW_CIDR')?.value, where).toBe(swarm.allowCidr?.join(','))
+        // Peer ids are published once, in the swarm ConfigMap fetchers read; the seeder has them as env.
+        const cm = objs.find(o => o.kind === 'ConfigMap')
+        const allowPeers = c.args[0] === 'seed' ? env.get('MODELSWARM_ALLOW_PEERS')?.value : cm?.data.MODELSWARM_ALLOW_PEERS
+        expect(allowPeers, where).toBe(swarm.allowPeers?.join(','))
+      }
+    }
+    const sts = objs.find(o => o.kind === 'StatefulSet')
+    if (sts === undefined) return
+    const c = sts.spec.template.spec.containers[0]
+    const token = (values.seeder as Obj).adminToken
+    const file = envMap(c).get('MODELSWARM_ADMIN_TOKEN_FILE')?.value as string | undefined
+    if (token === undefined) { expect(file).toBeUndefined(); return }
+    const mount = c.volumeMounts.find((m: Obj) => file!.startsWith(`${m.mountPath as string}/`))
+    const volume = sts.spec.template.spec.volumes.find((v: Obj) => v.name === mount.name)
+    expect(volume.secret).toMatchObject({ secretName: token.existingSecret, items: [{ key: token.key, path: file!.split('/').pop() }] })
+  })
+
+  it('opens exactly the libp2p, bulk and admin ports in its NetworkPolicies; a bulk port it cannot open turns the bulk path off', () => {
     const policies = objs.filter(o => o.kind === 'NetworkPolicy')
     const npOn = (values.networkPolicy as Obj | undefined)?.enabled !== false
+    const fixedBulk = (values.swarm as Obj | undefined)?.bulk?.port !== null
     const members = podSpecs(objs).flatMap(({ spec }) => [...(spec.initContainers ?? []), ...spec.containers]).filter(c => ['seed', 'fetch'].includes(c.args?.[0]))
-    for (const c of members) expect(envMap(c).get('MODELSWARM_NO_BULK')?.value).toBe(npOn ? 'true' : undefined)
+    for (const c of members) {
+      const env = envMap(c)
+      expect(env.get('MODELSWARM_NO_BULK')?.value, c.name).toBe(npOn && !fixedBulk ? 'true' : undefined)
+      const bulk = c.ports.find((p: Obj) => (p.name as string).startsWith('bulk'))
+      if (fixedBulk) {
+        // The port the process listens on is the one declared (and so opened) for this container.
+        expect(env.get('MODELSWARM_BULK_PORT')!.value, c.name).toBe(String(bulk.containerPort))
+        const libp2p = c.ports.find((p: Obj) => (p.name as string).startsWith('libp2p'))
+        expect(bulk.containerPort - 4101).toBe(libp2p.containerPort - 4001)
+      } else {
+        expect(bulk).toBeUndefined()
+        expect(env.has('MODELSWARM_BULK_PORT')).toBe(false)
+      }
+    }
     if (!npOn) { expect(policies).toEqual([]); return }
     for (const np of policies) {
       const selects = (owner: any): boolean => Object.entries(np.spec.podSelector.matchLabels).every(([k, v]) => owner.spec.selector.matchLabels[k] === v)
@@ -290,7 +344,8 @@ describe('chart refuses what cannot work', () => {
 
   it.each([
     ['image tag latest', { ...HDFS, image: { tag: 'latest' } }, /not "latest"/],
-    ['a bulk port (flag not there yet)', { ...HDFS, swarm: { bulk: { port: 4002 } } }, /--bulk-port/],
+    ['bulk ports overlapping the agents\' libp2p ports', { seeder: { ...HDFS.seeder, peerId: PEER }, swarm: { bulk: { port: 4002 } }, agent: { enabled: true, models: ['a', 'b'] } }, /swarm\.bulk\.port 4002\.\.4003 overlaps the libp2p ports 4001\.\.4002/],
+    ['a range that is not one', { ...HDFS, swarm: { allowCidr: ['pods'] } }, /does not match pattern/],
     ['fetch -- <server> mode (not there yet)', { seeder: { ...HDFS.seeder, peerId: PEER }, inference: { enabled: true, fetchMode: 'wrap' } }, /planned/],
     ['fetchers with no trusted seeder', { ...HDFS, agent: { enabled: true, models: ['qa-llm'] } }, /seeder\.peerId/],
     ['no origin', {}, /exactly one of/],

@@ -34,7 +34,7 @@ async function setup (chunks = 6) {
   const dir = await mkdtemp(join(tmpdir(), 'ms-sched-'))
   dirs.push(dir)
   const store = await ChunkStore.open({ dir: join(dir, 'out'), header, reserveBytes: 0 })
-  const chunkOf = (i: number): Buffer => data.subarray(layout.offset[i]!, layout.offset[i]! + layout.length[i]!)
+  const chunkOf = (i: number): Buffer => data.subarray(i * CHUNK, i * CHUNK + layout.length[i]!)
   const known = new Bitfield(layout.count)
   for (let i = 0; i < layout.count; i++) {
     await store.recordHash(i, createHash('sha256').update(chunkOf(i)).digest())
@@ -75,7 +75,7 @@ async function setup (chunks = 6) {
     rng: createRng(7),
     log: new SwarmLog(silentLogger),
     options: { maxRequestsPerPeer: 2, maxBufferedBytes: 4 * CHUNK, requestIdleMs: 1000, stallAfterMs: 5000 },
-    stats: { bytesDown: 0, chunksDown: 0, rejected: 0 },
+    stats: { bytesDown: 0, chunksDown: 0, rejected: 0, duplicates: 0 },
     events: {
       chunk: i => events.chunks.push(i),
       complete: () => { events.complete++ },

@@ -73,6 +73,11 @@ describe('PiecePicker (property)', () => {
         } else if (op === 9 && rng() < 0.3) {
           for (const r of both(p => p.removePeer(peer))) forget(peer, r)
           peers.splice(peers.indexOf(peer), 1)
+        } else if (op === 9) {
+          // A reader's priority (the read gateway): set on a few chunks, cleared again later.
+          const i = randomInt(rng, n)
+          const priority = rng() < 0.5 ? 0 : 1 + randomInt(rng, 3)
+          both(p => p.setPriority(i, priority))
         }
       }
       expect(fast.remaining).toBe(slow.remaining)

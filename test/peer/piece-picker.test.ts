@@ -32,6 +32,33 @@ describe('PiecePicker', () => {
     expect(new Set(picks.slice(4))).toEqual(new Set([0, 1]))
   })
 
+  it('picks chunks with a priority first, ahead of rarer ones, and the rarest first again once it is cleared', () => {
+    const p = picker(6)
+    p.addPeer('a', bits(6, range(0, 6)))
+    p.addPeer('b', bits(6, [0, 1, 2]))
+    p.addPeer('c', bits(6, [0, 1]))
+    // 0 and 1 are the most common (3 copies); a reader waits for them.
+    p.setPriority(1, 1)
+    p.setPriority(0, 2)
+    expect(p.pick('a', 3, 0)).toEqual([0, 1, expect.any(Number)])
+    const q = picker(6)
+    q.addPeer('a', bits(6, range(0, 6)))
+    q.addPeer('b', bits(6, [0, 1, 2]))
+    q.addPeer('c', bits(6, [0, 1]))
+    q.setPriority(0, 1)
+    q.setPriority(0, 0)
+    expect(new Set(q.pick('a', 3, 0))).toEqual(new Set([3, 4, 5]))
+  })
+
+  it('still asks seeders only for chunks no other peer can give, whatever the priority', () => {
+    const p = picker(4)
+    p.addPeer('seeder', bits(4, range(0, 4)), { seeder: true })
+    p.addPeer('b', bits(4, [0]))
+    p.setPriority(0, 5)
+    expect(p.pick('seeder', 4, 0)).not.toContain(0)
+    expect(p.pick('b', 4, 0)).toEqual([0])
+  })
+
   it('breaks ties the same way for a seed and differently across seeds', () => {
     const first = (seed: number): number[] => {
       const p = picker(100, { rng: createRng(seed) })

@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Bitfield } from '../../src/chunker/bitfield.ts'
-import { chunkLayout, decodeHeader } from '../../src/chunker/manifest.ts'
+import { chunkLayout, decodeHeader, spansOf } from '../../src/chunker/manifest.ts'
 import { startMiniHdfs, type MiniHdfs } from '../hdfs/mini-hdfs.ts'
 import { contentBytes } from '../hdfs/mini-hdfs-content.ts'
 import { cachePath, expectedDigests, models, startHdfsSeeder, totalSize, waitForVersion, writeFiles, type HdfsFile } from '../hdfs/seeder-process.ts'
@@ -208,7 +208,7 @@ async function expectNoCorruption (dir: string, seed: number): Promise<void> {
   expect(have.count).toBeGreaterThan(0)
   const data = await readFile(join(`${dir}.partial`, 'w.bin'))
   for (const i of have.setIndexes()) {
-    const { offset, length } = { offset: layout.offset[i]!, length: layout.length[i]! }
+    const { offset, length } = { offset: spansOf(layout, i)[0]!.offset, length: layout.length[i]! }
     expect(Buffer.from(contentBytes(seed, offset, length)).equals(data.subarray(offset, offset + length)), `chunk ${i}`).toBe(true)
   }
 }

@@ -24,8 +24,10 @@ describe('planReads', () => {
     ])
   })
 
-  it('never joins chunks of two files, and counts a short last chunk by its bytes', () => {
-    expect(planReads(layout, all, { parallel: 1, rangeBytes: 1 << 30 })).toEqual([{ first: 0, count: 10 }, { first: 10, count: 3 }])
+  it('joins chunks of consecutive files (the puller reads each file once), and counts a short last chunk by its bytes', () => {
+    expect(planReads(layout, all, { parallel: 1, rangeBytes: 1 << 30 })).toEqual([{ first: 0, count: 13 }])
+    expect(planReads(layout, all, { parallel: 1, rangeBytes: 12.5 * C })).toEqual([{ first: 0, count: 13 }])
+    expect(planReads(layout, all, { parallel: 1, rangeBytes: 12.4 * C })).toEqual([{ first: 0, count: 12 }, { first: 12, count: 1 }])
   })
 
   it('splits at chunks already held', () => {

@@ -87,6 +87,25 @@ describe('pullVersion', () => {
     for (const [p, b] of Object.entries(files)) expect(await readFile(join(root, 'out', p))).toEqual(b)
   })
 
+  it('pulls chunks of packed small files with one read per file, and retries a failed chunk from its first file', async () => {
+    const root = await tempDir('ms-puller-')
+    const dir = join(root, 'origin', ref.name, ref.version)
+    await mkdir(dir, { recursive: true })
+    const files = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`p${i}`, randomBytes(1000)]))
+    for (const [p, b] of Object.entries(files)) await writeFile(join(dir, p), b)
+    const manifest = await manifestFromDirectory(dir, { ...ref, chunkSize: C })
+    expect(manifest.chunks.length).toBe(3) // 4 + 4 + 2 files of 1,000 bytes in chunks of 4,096
+    // The first read of p5 fails half-way: chunk 1 (p4–p7) is read again from p4.
+    const recording = new RecordingOrigin(new LocalDirOrigin(join(root, 'origin')), [...Array<number>(5).fill(Infinity), 500])
+    const store = await open(root, manifest)
+    const stats = await pullVersion(recording, ref, store, { parallel: 1, retryBaseMs: 1, log: silentLogger, onChunk: () => {} })
+    expect(recording.reads.map(r => r.path)).toEqual(['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p4', 'p5', 'p6', 'p7', 'p8', 'p9'])
+    expect(stats).toEqual({ bytesRead: 11500, bytesRetried: 1500, chunksPulled: 3, retries: 1 })
+    await store.finalize()
+    await store.close()
+    for (const [p, b] of Object.entries(files)) expect(await readFile(join(root, 'out', p))).toEqual(b)
+  })
+
   it('reads only the chunks a resumed store lacks', async () => {
     const { root, origin, manifest, files } = await model()
     const first = await open(root, manifest)

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { createHash } from 'node:crypto'
 import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { seederVersions, startFetch, startSeeder, type TestModel, track } from '../support/cli.ts'
+import { fetchUntilNew, seederVersions, startSeeder, type TestModel, track } from '../support/cli.ts'
 import { tempDir } from '../support/temp.ts'
 
 const MiB = 1024 * 1024
@@ -40,19 +40,6 @@ async function chunksHeld (admin: string, atLeast: number): Promise<void> {
   throw new Error(`the seeder never held ${atLeast} chunks`)
 }
 
-/** Fetches until done; a fetch that started on the old content ends with exit 4 naming the re-publish, and a rerun gets the new one. */
-async function fetchNew (seeder: { peerId: string, addr: string }, out: string): Promise<number> {
-  let reruns = 0
-  for (;;) {
-    const f = track(startFetch(seeder, out, ['--timeout', '60s']))
-    const code = await f.exited
-    if (code === 0) return reruns
-    expect(code).toBe(4)
-    expect(f.text.join('\n')).toMatch(/re-published at the origin/)
-    expect(++reruns).toBeLessThan(3)
-  }
-}
-
 describe('a version re-published at the origin', () => {
   it('changed while the seeder was down: the restarted seeder pulls the new content as a new revision; no host gets a mix', async () => {
     const model = await origin()
@@ -66,7 +53,7 @@ describe('a version re-published at the origin', () => {
     await writeFile(join(model.source, '_SUCCESS'), '')
     const second = track(await startSeeder(model, ['--chunk-size', '1MiB']))
     const out = join(model.root, 'host')
-    await fetchNew(second, out)
+    await fetchUntilNew(second, out)
     expect((await readFile(join(out, 'a.bin'))).equals(content('B'))).toBe(true)
     expect(second.stderr.some(m => m.msg?.startsWith('version changed at the origin'))).toBe(true)
     const [after] = await seederVersions(second.admin)
@@ -77,15 +64,31 @@ describe('a version re-published at the origin', () => {
 
   it('overwritten in place during a pull: the seeder stops at the next chunk, withdraws the old bytes and pulls the new; hosts get the new content whole', async () => {
     const model = await origin()
-    const seeder = track(await startSeeder(model, ['--chunk-size', '1MiB', '--line-rate', '4MiB/s']))
+    // B is made before the pull starts: on a loaded machine (load 15 on 2 cores) making it took 5 s, and the
+    // pull finished first — a version complete before it changes is served as pulled.
+    const b = content('B')
+    const seeder = track(await startSeeder(model, ['--chunk-size', '1MiB', '--line-rate', '2MiB/s']))
     await chunksHeld(seeder.admin, 6)
     const fh = await open(join(model.source, 'a.bin'), 'r+')
-    await fh.write(content('B'), 0, SIZE, 0)
+    await fh.write(b, 0, SIZE, 0)
     await fh.close()
     const out = join(model.root, 'host')
-    const reruns = await fetchNew(seeder, out)
-    expect((await readFile(join(out, 'a.bin'))).equals(content('B'))).toBe(true)
+    const reruns = await fetchUntilNew(seeder, out)
+    expect((await readFile(join(out, 'a.bin'))).equals(b)).toBe(true)
     expect(seeder.stderr.some(m => m.msg?.startsWith('version changed at the origin'))).toBe(true)
     console.log(`in-place overwrite: host reran ${reruns} time(s), output = new content`)
+  })
+  it('a cached version whose header the seeder cannot read (an older manifest format) is removed and pulled again, not left blocking its pull', async () => {
+    const model = await origin()
+    const first = track(await startSeeder(model, ['--chunk-size', '1MiB']))
+    await chunksHeld(first.admin, 16)
+    await first.kill('SIGKILL')
+    const headerFile = join(model.root, 'seeder', 'versions', 'it-llm', 'v1.modelswarm', 'header.json')
+    await writeFile(headerFile, (await readFile(headerFile, 'utf8')).replace('"modelswarm-manifest/3"', '"modelswarm-manifest/2"'))
+    const second = track(await startSeeder(model, ['--chunk-size', '1MiB']))
+    const out = join(model.root, 'host')
+    expect(await fetchUntilNew(second, out)).toBe(0)
+    expect((await readFile(join(out, 'a.bin'))).equals(content('A'))).toBe(true)
+    expect(second.stderr.some(m => m.msg?.startsWith('cannot recover cached version: removed'))).toBe(true)
   })
 })

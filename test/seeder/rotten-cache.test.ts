@@ -36,6 +36,7 @@ describe('a rotten chunk in the seeder\'s cache', () => {
     expect(await treeDigests(join(model.root, 'host'))).toEqual(await treeDigests(model.source))
     const [after] = await seederVersions(seeder.admin)
     expect(after!.chunksRepaired).toBe(1)
+    expect(after!.chunksReportedCorrupt).toBe(1)
     expect(after!.state).toBe('ready')
     // Exactly the rotten chunk crossed the line again.
     expect(after!.bytesPulled - v!.bytesPulled).toBe(4 * MiB)

@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterEach } from 'vitest'
+import { afterEach, expect } from 'vitest'
 import { hashFileRange, listModelFiles } from '../../src/chunker/chunk-hasher.ts'
 import { generateModel } from '../../src/cli/demo-model.ts'
 import { tempDir } from './temp.ts'
@@ -40,7 +40,8 @@ const tracked: Proc[] = []
 export async function killTracked (): Promise<void> {
   await Promise.all(tracked.splice(0).map(p => p.kill('SIGKILL')))
 }
-afterEach(killTracked)
+// Benchmarks share these helpers outside vitest; their processes die with them (below).
+if (process.env.VITEST !== undefined) afterEach(killTracked)
 
 const live = new Set<ChildProcess>()
 process.on('exit', () => { for (const p of live) p.kill('SIGKILL') })
@@ -117,4 +118,17 @@ export async function treeDigests (dir: string): Promise<Record<string, string>>
     out[f.path] = (await hashFileRange(join(dir, f.path), 0, f.size)).toString('hex')
   }
   return out
+}
+
+/** Fetches until done; a fetch that started on the old content ends with exit 4 naming the re-publish, and a rerun gets the new one. */
+export async function fetchUntilNew (seeder: { peerId: string, addr: string }, out: string, model = 'it-llm'): Promise<number> {
+  let reruns = 0
+  for (;;) {
+    const f = track(startFetch(seeder, out, ['--timeout', '60s'], model))
+    const code = await f.exited
+    if (code === 0) return reruns
+    expect(code).toBe(4)
+    expect(f.text.join('\n')).toMatch(/re-published at the origin/)
+    expect(++reruns).toBeLessThan(3)
+  }
 }

@@ -37,13 +37,13 @@ describe('parseRate', () => {
     ['100Mbps', 100e6 / 8],
     ['10Mb/s', 10e6 / 8],
     ['1Gibit/s', 1024 ** 3 / 8],
-    ['2000', 2000],
+    ['2000B/s', 2000],
     ['8bit/s', 1]
   ])('%s → %d bytes/s', (text, rate) => {
     expect(parseRate(text)).toBe(rate)
   })
 
-  it.each(['', '400MiB', '/s', 'fast', '-1MB/s', '1Gbit', '1Gbit/h', 'iB/s'])('rejects %j naming the accepted forms', text => {
+  it.each(['', '400', '2000', '400MiB', '/s', 'fast', '-1MB/s', '1Gbit', '1Gbit/h', 'iB/s'])('rejects %j naming the accepted forms', text => {
     expect(() => parseRate(text)).toThrow(InvalidInputError)
     expect(() => parseRate(text)).toThrow(/400MiB\/s.*1Gbit\/s/)
   })

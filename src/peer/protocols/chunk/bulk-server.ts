@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import tls, { type TLSSocket } from 'node:tls'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import type { Logger } from '../../../log.ts'
 import { ByteReader } from '../byte-reader.ts'
 import type { BulkGrant } from '../session/codec.ts'
@@ -19,11 +19,14 @@ export class BulkServer {
   readonly #grants = new Map<string, { peer: string, key: Buffer }>()
   readonly #byPeer = new Map<string, string>()
   readonly #log: Logger
+  readonly #admit: (ip: string | undefined) => boolean
   #port = 0
 
-  constructor (lookup: ChunkLookup, log: Logger) {
+  /** `admit`: whether a connection from that IP may start a TLS handshake at all (the allow-list). */
+  constructor (lookup: ChunkLookup, log: Logger, admit: (ip: string | undefined) => boolean = () => true) {
     this.#log = log
     this.#lookup = lookup
+    this.#admit = admit
   }
 
   /**
@@ -45,6 +48,8 @@ export class BulkServer {
         }
       }, socket => { void this.#serve(socket, this.#lookup) })
       server.on('tlsClientError', err => this.#log.debug({ err: err.message }, 'bulk handshake failed'))
+      // Before TLS sees a byte: a refused address never reaches the PSK lookup.
+      server.prependListener('connection', (socket: Socket) => { if (!this.#admit(socket.remoteAddress)) socket.destroy() })
       // '::' would also take IPv4 unless told not to, and collide with a '0.0.0.0' listener on the same port.
       server.listen({ host, port: this.#port === 0 ? port : this.#port, ipv6Only: host === '::' && families.has(4) })
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => { throw err })])

@@ -1,6 +1,6 @@
 /** Asking seeders what NAME@VERSION (or NAME@latest) is: the signed items they hold for it. */
 import type { PeerId } from '@libp2p/interface'
-import { NotFoundError, ProtocolError, TimeoutError } from '../../../errors.ts'
+import { NotFoundError, NotMemberError, ProtocolError, TimeoutError } from '../../../errors.ts'
 import type { Logger } from '../../../log.ts'
 import { formatModelRef, type ModelRef } from '../../../model-version.ts'
 import { backoffDelay } from '../../../util/backoff.ts'
@@ -34,6 +34,9 @@ export async function resolve (components: SwarmComponents, peer: PeerId, ref: M
   }
 }
 
+/** Rounds in a row in which every seeder refused this node before it gives up with NotMemberError. */
+export const REFUSED_ROUNDS = 3
+
 export interface Bootstrap { peer: PeerId, addr: string }
 
 export interface ResolveRetryOptions {
@@ -46,6 +49,8 @@ export interface ResolveRetryOptions {
   resolveTimeoutMs: number
   /** Errors that end the search at once (bad signatures, untrusted keys): retrying cannot change them. */
   isFinal: (err: unknown) => boolean
+  /** Why an error means the seeder refused this node (membership.ts refusalReason); undefined: another failure. */
+  refusal?: (err: unknown) => string | undefined
   log: Logger
   signal?: AbortSignal
 }
@@ -53,7 +58,8 @@ export interface ResolveRetryOptions {
 /**
  * Asks each bootstrap seeder in turn, round after round with backoff, until one answers with items that
  * `accept` takes. Throws NotFoundError once every seeder said it does not know the version three times
- * (a few rounds cover a publish race), TimeoutError after `timeoutMs`, or what `accept` throws when final.
+ * (a few rounds cover a publish race), NotMemberError once every seeder refused this node
+ * REFUSED_ROUNDS rounds in a row, TimeoutError after `timeoutMs`, or what `accept` throws when final.
  */
 export async function resolveFromSeeders<T> (
   components: SwarmComponents, bootstrap: readonly Bootstrap[], ref: ModelRef, accept: (items: Uint8Array[]) => Promise<T>, opts: ResolveRetryOptions
@@ -62,7 +68,9 @@ export async function resolveFromSeeders<T> (
   const deadline = Date.now() + opts.timeoutMs
   const reasons = new Map<string, string>()
   let notFound = 0
+  let refusedRounds = 0
   for (let attempt = 1; ; attempt++) {
+    let refused = 0
     for (const b of bootstrap) {
       try {
         await opts.dial(b.addr, AbortSignal.timeout(opts.dialTimeoutMs))
@@ -70,9 +78,14 @@ export async function resolveFromSeeders<T> (
       } catch (err) {
         if (opts.isFinal(err)) throw err
         if (err instanceof NotFoundError) notFound++
-        reasons.set(b.addr, (err as Error).message)
+        const refusal = opts.refusal?.(err)
+        if (refusal !== undefined) refused++
+        reasons.set(b.addr, refusal ?? (err as Error).message)
       }
     }
+    // One refusal may be a seeder restarting mid-handshake; every seeder, round after round, is a verdict.
+    refusedRounds = refused === bootstrap.length ? refusedRounds + 1 : 0
+    if (refusedRounds >= REFUSED_ROUNDS) throw new NotMemberError(`every seeder refused this host ${REFUSED_ROUNDS} times: ${[...reasons].map(([a, r]) => `${a}: ${r}`).join('; ')}`)
     if (notFound >= bootstrap.length * 3) throw new NotFoundError(`${want} not found on any seeder (${bootstrap.length} asked) — check the name and version, or whether the seeder has published it`)
     if (Date.now() > deadline || opts.signal?.aborted === true) {
       throw new TimeoutError(`could not resolve ${want}: ${[...reasons].map(([a, r]) => `${a}: ${r}`).join('; ')}`)

@@ -1,0 +1,123 @@
+/**
+ * Streams a byte range of one file of a version into a writable (the HTTP response). A complete version is
+ * read straight from its file; a version still arriving is read chunk by chunk, each part only once its
+ * chunk is verified, with the next few chunks the reader needs asked for ahead of the rarest-first order.
+ */
+import { open, type FileHandle } from 'node:fs/promises'
+import type { Writable } from 'node:stream'
+import { BufferPool } from '../util/buffer-pool.ts'
+import { readFullyAt } from '../util/files.ts'
+import { rangeParts, type ByteRange } from './byte-range.ts'
+import type { VersionView } from './version-view.ts'
+
+/** Chunks ahead of the reader's position that are asked for first: enough to keep a few requests in flight. */
+export const READ_AHEAD_CHUNKS = 8
+/** Bytes read from disk at once: large reads keep the syscall count low. */
+const READ_BYTES = 1024 * 1024
+/** Reads written to the socket and not yet taken by it, per response: reading overlaps writing. */
+const WRITES_IN_FLIGHT = 4
+const pool = new BufferPool(READ_BYTES, 64)
+
+/**
+ * Resolves once the first bytes of the range are readable: verified (an immediate resolve for a complete
+ * version). Rejects with the fetch's error or `signal`'s reason. Lets the caller answer an error before
+ * committing to a status line.
+ */
+export async function waitForStart (view: VersionView, file: number, range: ByteRange, signal: AbortSignal): Promise<void> {
+  const first = rangeParts(view.layout, file, range.start, range.end)[0]
+  if (first === undefined || view.has(first.chunk)) return
+  const release = view.prioritize(rangeParts(view.layout, file, range.start, range.end).slice(0, READ_AHEAD_CHUNKS).map(p => p.chunk))
+  try {
+    await view.waitFor(first.chunk, signal)
+  } finally {
+    release()
+  }
+}
+
+/** Writes bytes [range.start, range.end] of the file to `out`; never a byte of a chunk not yet verified. */
+export async function streamRange (view: VersionView, file: number, range: ByteRange, out: Writable, signal: AbortSignal): Promise<void> {
+  let fh: FileHandle | undefined
+  let release = (): void => {}
+  try {
+    if (view.complete) {
+      if (range.end >= range.start) await copyRange(fh = await openFirst(view.filePaths(file)), range.start, range.end - range.start + 1, out, signal)
+    } else {
+      const parts = rangeParts(view.layout, file, range.start, range.end)
+      for (let k = 0; k < parts.length; k++) {
+        const part = parts[k]!
+        if (!view.has(part.chunk)) {
+          release()
+          release = view.prioritize(parts.slice(k, k + READ_AHEAD_CHUNKS).map(p => p.chunk))
+          await view.waitFor(part.chunk, signal)
+        }
+        fh ??= await openFirst(view.filePaths(file))
+        await copyRange(fh, part.fileOffset, part.length, out, signal)
+      }
+    }
+    out.end()
+  } finally {
+    release()
+    await fh?.close()
+  }
+}
+
+/**
+ * Opens the first path that exists. A fetch renames the partial directory into place when it completes;
+ * a handle opened before stays valid, and one opened after finds the file at its final path.
+ */
+async function openFirst (paths: readonly string[]): Promise<FileHandle> {
+  let last: unknown
+  for (const p of paths) {
+    try {
+      return await open(p, 'r')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      last = err
+    }
+  }
+  throw last
+}
+
+/**
+ * Copies `length` bytes at `position` of the file to `out`: the next read overlaps the writes of the
+ * previous ones (at most WRITES_IN_FLIGHT), and buffers go back to a pool once the socket has taken them —
+ * a fresh 1 MiB buffer per read (fs read streams) spent a tenth of the gateway's CPU in GC.
+ */
+async function copyRange (fh: FileHandle, position: number, length: number, out: Writable, signal: AbortSignal): Promise<void> {
+  const inFlight: Array<Promise<void>> = []
+  try {
+    for (let done = 0; done < length;) {
+      signal.throwIfAborted()
+      if (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift()
+      const n = Math.min(READ_BYTES, length - done)
+      const buf = pool.take(n)
+      if (await readFullyAt(fh, buf, position + done) < n) {
+        pool.give(buf)
+        throw new Error(`short read at ${position + done}: the file is shorter than its manifest says`)
+      }
+      inFlight.push(written(out, buf, signal))
+      done += n
+    }
+    await Promise.all(inFlight)
+  } catch (err) {
+    for (const p of inFlight) p.catch(() => {})
+    throw err
+  }
+}
+
+/**
+ * Resolves once `out` has taken `buf` (its write callback), then returns the buffer to the pool. On abort it
+ * rejects at once and leaves the buffer to the garbage collector: a dead socket may still hold it.
+ */
+function written (out: Writable, buf: Buffer, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error)
+    signal.addEventListener('abort', onAbort, { once: true })
+    out.write(buf, err => {
+      signal.removeEventListener('abort', onAbort)
+      if (err !== undefined && err !== null) return reject(err)
+      pool.give(buf)
+      resolve()
+    })
+  })
+}

@@ -1,0 +1,200 @@
+/**
+ * What the read gateway can serve: the versions in the host cache (`<cache-dir>/<name>/<version>/`, see
+ * src/peer/host-cache.ts), the version each model's `latest` names, and the swarm fetches it starts for
+ * versions the host lacks — one fetch per version however many requests ask for it at once.
+ */
+import { statSync } from 'node:fs'
+import { readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { decodeHeader, type ManifestHeader } from '../chunker/manifest.ts'
+import { NotFoundError } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import { formatModelVersion, isValidName, isValidVersion, LATEST, type ModelVersion } from '../model-version.ts'
+import { fetchModel, type FetchOptions } from '../peer/fetch.ts'
+import { versionCacheDir } from '../peer/host-cache.ts'
+import { exists, readOptional } from '../util/files.ts'
+import { VersionView } from './version-view.ts'
+
+/** How long a resolved `latest` is used before the seeders are asked again, ms. */
+export const LATEST_TTL_MS = 5000
+
+/** The fetch options the gateway passes through to every fetch it starts (src/peer/fetch.ts). */
+export type GatewayFetchOptions = Pick<FetchOptions, 'bootstrap' | 'trust' | 'listen' | 'bulk' | 'bulkPort' | 'lingerMs' | 'idleTimeoutMs' | 'swarm'>
+
+export interface VersionCatalogInit {
+  cacheDir: string
+  fetch: GatewayFetchOptions
+  /** The version the seeders call latest for a model (fetch.ts resolveLatest through the gateway's node). */
+  resolveLatest: (name: string) => Promise<string>
+  log: Logger
+  /** Stops every fetch the catalog started. */
+  signal: AbortSignal
+  /** Clock in ms. @default Date.now */
+  now?: () => number
+}
+
+interface FetchEntry {
+  /** Resolves once the version's header is known and its store open. */
+  view: Promise<VersionView>
+  done: Promise<void>
+}
+
+const STATE_SUFFIX = '.modelswarm'
+
+export class VersionCatalog {
+  readonly #init: VersionCatalogInit
+  readonly #now: () => number
+  readonly #fetches = new Map<string, FetchEntry>()
+  readonly #latest = new Map<string, { version: string, at: number } | Promise<string>>()
+  /** Views of complete versions, by directory: their header never changes. */
+  readonly #completeViews = new Map<string, VersionView>()
+
+  constructor (init: VersionCatalogInit) {
+    this.#init = init
+    this.#now = init.now ?? Date.now
+  }
+
+  /** Model names with at least one version (complete or partial) in the host cache, with the directory's mtime. */
+  async models (): Promise<Array<{ name: string, created: Date }>> {
+    const out: Array<{ name: string, created: Date }> = []
+    for (const name of await listDir(this.#init.cacheDir)) {
+      if (!isValidName(name)) continue
+      if ((await this.heldVersions(name)).length === 0) continue
+      out.push({ name, created: (await stat(join(this.#init.cacheDir, name))).mtime })
+    }
+    return out.sort((a, b) => a.name < b.name ? -1 : 1)
+  }
+
+  /** Versions of `name` whose header is in the host cache (complete or still arriving). */
+  async heldVersions (name: string): Promise<string[]> {
+    const out: string[] = []
+    for (const entry of await listDir(join(this.#init.cacheDir, name))) {
+      if (!entry.endsWith(STATE_SUFFIX)) continue
+      const version = entry.slice(0, -STATE_SUFFIX.length)
+      if (isValidVersion(version) && await exists(join(this.#init.cacheDir, name, entry, 'header.json'))) out.push(version)
+    }
+    return out.sort()
+  }
+
+  /**
+   * The header and state of a held version without fetching anything; undefined when the host cache has
+   * no header for it.
+   */
+  async peek (v: ModelVersion): Promise<VersionView | undefined> {
+    const fetching = this.#fetches.get(formatModelVersion(v))
+    if (fetching !== undefined) return await fetching.view
+    const dir = versionCacheDir(this.#init.cacheDir, v)
+    const done = this.#completeViews.get(dir)
+    if (done !== undefined && await exists(join(`${dir}${STATE_SUFFIX}`, 'complete'))) return done
+    const header = await readHeader(dir)
+    if (header === undefined) return undefined
+    const complete = await exists(join(`${dir}${STATE_SUFFIX}`, 'complete'))
+    const view = new VersionView({ header, dir, complete, lastModified: (await stat(join(`${dir}${STATE_SUFFIX}`, 'header.json'))).mtime })
+    if (complete) this.#completeViews.set(dir, view)
+    return view
+  }
+
+  /**
+   * The version to serve: complete from the host cache, or being fetched (started here if need be) with
+   * its header known. `version` may be `latest`.
+   * @throws NotFoundError when the seeders know no such model or version; what fetch throws otherwise
+   */
+  async open (name: string, version: string): Promise<VersionView> {
+    const v = { name, version: version === LATEST ? await this.latest(name) : version }
+    const held = await this.peek(v)
+    if (held?.complete === true) return held
+    return await this.#fetch(v).view
+  }
+
+  /** The version the seeders call latest, cached for LATEST_TTL_MS; the last known one when they cannot be asked. */
+  async latest (name: string): Promise<string> {
+    const cached = this.#latest.get(name)
+    if (cached instanceof Promise) return await cached
+    if (cached !== undefined && this.#now() - cached.at < LATEST_TTL_MS) return cached.version
+    const asking = this.#init.resolveLatest(name).then(version => {
+      this.#latest.set(name, { version, at: this.#now() })
+      return version
+    }, (err: unknown) => {
+      if (cached !== undefined && !(err instanceof NotFoundError)) {
+        this.#init.log.warn({ model: name, err: (err as Error).message, version: cached.version }, 'could not resolve latest; serving the last known version')
+        this.#latest.set(name, cached)
+        return cached.version
+      }
+      this.#latest.delete(name)
+      throw err
+    })
+    this.#latest.set(name, asking)
+    return await asking
+  }
+
+  /** Waits for the fetches this catalog started to end (after the init signal stops them). */
+  async close (): Promise<void> {
+    await Promise.all([...this.#fetches.values()].map(f => f.done.catch(() => {})))
+  }
+
+  #fetch (v: ModelVersion): FetchEntry {
+    const key = formatModelVersion(v)
+    const running = this.#fetches.get(key)
+    if (running !== undefined) return running
+    const { log, cacheDir, signal } = this.#init
+    const dir = versionCacheDir(cacheDir, v)
+    let view: VersionView | undefined
+    let ready!: (view: VersionView) => void
+    const viewReady = new Promise<VersionView>(resolve => { ready = resolve })
+    log.info({ version: key }, 'gateway: fetching a version the host lacks')
+    const done = fetchModel({
+      ...this.#init.fetch,
+      name: v.name,
+      version: v.version,
+      out: dir,
+      log,
+      signal,
+      onSwarm: swarm => {
+        // The same Last-Modified as peek() gives once the version is complete: the state's header file's mtime.
+        const lastModified = statSync(join(`${dir}${STATE_SUFFIX}`, 'header.json'), { throwIfNoEntry: false })?.mtime ?? new Date(this.#now())
+        view = new VersionView({ header: swarm.store.header, dir, complete: swarm.store.have.complete, lastModified })
+        view.attach(swarm)
+        ready(view)
+      },
+      onComplete: () => view?.markComplete()
+    }).then(() => {
+      view?.markComplete()
+    }, (err: unknown) => {
+      log.warn({ version: key, err: (err as Error).message }, 'gateway: fetch failed')
+      view?.fail(err as Error)
+      throw err
+    }).finally(() => {
+      this.#fetches.delete(key)
+    })
+    const entry: FetchEntry = { view: Promise.race([viewReady, done.then(() => this.#afterFetch(v))]), done }
+    entry.view.catch(() => {})
+    this.#fetches.set(key, entry)
+    return entry
+  }
+
+  /** A fetch that ended before announcing its swarm (the store was already complete): the version as on disk. */
+  async #afterFetch (v: ModelVersion): Promise<VersionView> {
+    const view = await this.peek(v)
+    if (view === undefined) throw new NotFoundError(`${formatModelVersion(v)} vanished from the host cache`)
+    return view
+  }
+}
+
+async function readHeader (dir: string): Promise<ManifestHeader | undefined> {
+  const bytes = await readOptional(join(`${dir}${STATE_SUFFIX}`, 'header.json'))
+  if (bytes === undefined) return undefined
+  try {
+    return decodeHeader(bytes)
+  } catch {
+    return undefined
+  }
+}
+
+async function listDir (dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw err
+  }
+}
