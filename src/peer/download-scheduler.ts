@@ -1,7 +1,8 @@
 /**
- * The download side of one version's swarm on a peer: it alone owns the piece picker, and turns its
- * picks into chunk requests within a memory budget, verifies and writes what arrives, bans peers that
- * send bad bytes, times out requests that stall, and says why when nothing arrives. A seeder has none.
+ * The download side of one version's swarm on a peer: it carries out what its DownloadPlanner (the sole
+ * owner of the piece picker) decides — chunk requests within the memory budget, what a refusal, a busy
+ * answer or a timeout leads to — verifies and writes what arrives, bans peers that send bad bytes, and
+ * says why when nothing arrives. A seeder has none.
  *
  * The clock and the Rng are passed in and the neighbours and transports are interfaces, so the
  * scheduler runs under a mock clock in unit tests and in the simulator.
@@ -14,7 +15,7 @@ import type { ChunkStore } from '../chunker/chunk-store.ts'
 import { IntegrityError } from '../errors.ts'
 import { BufferPool } from '../util/buffer-pool.ts'
 import type { Rng } from '../util/random.ts'
-import { PiecePicker } from './piece-picker.ts'
+import { DownloadPlanner } from './download-planner.ts'
 import type { ChunkRequest, ChunkResponse } from './protocols/chunk/codec.ts'
 import type { ProgressReport, Role, SessionMessage } from './protocols/session/codec.ts'
 import type { SwarmLog } from './swarm-log.ts'
@@ -79,29 +80,14 @@ export interface DownloadSchedulerInit<N extends Neighbour> {
   events: SchedulerEvents
 }
 
-/** Requests in flight to one peer, and in all, whatever their size: bounds per-request overhead for tiny chunks. */
-const MAX_REQUESTS_PER_PEER = 64
-const MAX_REQUESTS = 256
-/** How soon a peer that answered busy is asked again for that chunk. */
-const BUSY_RETRY_MS = 250
-
 export class DownloadScheduler<N extends Neighbour> {
   readonly #init: DownloadSchedulerInit<N>
-  readonly #picker: PiecePicker
+  readonly #plan: DownloadPlanner
   readonly #buffers: BufferPool
   /** Requests in flight, by `peer/index`. */
   readonly #requests = new Map<string, AbortController>()
-  /** Per chunk, non-seeder peers whose request for it failed: told to seeders so they stop naming them. */
-  readonly #failedHolders = new Map<number, Set<string>>()
-  /** Holders a seeder's refusal named, not yet reached: peer → the chunks and who named it for them. */
-  readonly #hinted = new Map<string, Array<{ index: number, seeder: string }>>()
-  /** Chunks received and being verified and written; their buffers count against the memory budget. */
-  #writing = 0
-  /** Bytes of chunks requested and not yet written (in flight or being written), in all and per peer. */
-  #bytesInFlight = 0
   #haves: number[] = []
   #lastReport = { at: 0, bytesDown: 0 }
-  readonly #peerBytes = new Map<string, number>()
   #lastProgressAt: number
   #stalledReason: string | undefined
   #scheduled = false
@@ -112,8 +98,9 @@ export class DownloadScheduler<N extends Neighbour> {
     this.#init = init
     const { store } = init
     this.#buffers = new BufferPool(store.header.chunkSize, this.#budget)
-    this.#picker = new PiecePicker({ numChunks: store.layout.count, have: store.have, rng: init.rng })
-    for (const i of init.known.setIndexes()) this.#picker.setAvailable(i)
+    this.#plan = new DownloadPlanner({
+      chunkSize: store.header.chunkSize, lengths: store.layout.length, have: store.have, known: init.known, rng: init.rng, options: init.options
+    })
     this.#lastProgressAt = init.now()
     this.#lastReport = { at: init.now(), bytesDown: 0 }
   }
@@ -125,67 +112,38 @@ export class DownloadScheduler<N extends Neighbour> {
     return Math.max(2, Math.floor(this.#init.options.maxBufferedBytes / this.#init.store.header.chunkSize))
   }
 
-  /**
-   * Room for more requests to a peer that has `peerBytes` in flight. Budgets are in bytes (a chunk's real
-   * length; a file's last chunk, or a small file's only one, is short), counted for a new request as a
-   * full chunk since what the picker will choose is unknown: a version of 5,000 files of 1–4 KiB kept
-   * only 4 tiny requests in flight at a time and took 45 × as long as the same bytes in one file.
-   */
-  #room (peerBytes: number, peerCount: number): number {
-    const { maxRequestsPerPeer, maxBufferedBytes } = this.#init.options
-    const size = this.#init.store.header.chunkSize
-    const total = Math.max(maxBufferedBytes, 2 * size)
-    return Math.max(0, Math.min(
-      Math.floor((maxRequestsPerPeer * size - peerBytes) / size),
-      Math.floor((total - this.#bytesInFlight) / size),
-      MAX_REQUESTS_PER_PEER - peerCount,
-      MAX_REQUESTS - this.#requests.size - this.#writing
-    ))
-  }
-
   /** The chunk's hash is now known (signed metadata arrived). */
   setAvailable (index: number): void {
-    this.#picker.setAvailable(index)
+    this.#plan.setAvailable(index)
     this.schedule()
   }
 
   /** Reorders requests: chunks with a higher priority are asked for first (see PiecePicker.setPriority). */
   setPriority (index: number, priority: number): void {
-    this.#picker.setPriority(index, priority)
+    this.#plan.setPriority(index, priority)
     this.schedule()
   }
 
   /** A neighbour's full bitfield. */
   peerBitfield (from: N, bits: Bitfield): void {
-    this.#hinted.delete(from.peerKey)
-    this.#picker.addPeer(from.peerKey, bits, { seeder: from.remoteRole === 'seeder' })
+    this.#plan.peerJoined(from.peerKey, bits, from.remoteRole === 'seeder')
     this.schedule()
   }
 
   /** A HAVE from a neighbour. */
   peerHas (peer: string, index: number): void {
-    this.#picker.peerHas(peer, index)
+    this.#plan.peerHas(peer, index)
   }
 
   /** A neighbour left: its requests go back to the pool. */
   peerLeft (peer: string): void {
-    for (const index of this.#picker.removePeer(peer)) this.#cancel(peer, index)
+    for (const index of this.#plan.peerLeft(peer)) this.#cancel(peer, index)
     this.schedule()
   }
 
-  /**
-   * A holder a seeder pointed us to cannot be dialed. It counts as failed for those chunks, so the next
-   * request tells the seeder, which then serves them itself (its policy's first rule), and the seeder
-   * may be asked again at once rather than after the refusal's back-off.
-   */
+  /** A holder a seeder pointed us to cannot be dialed (DownloadPlanner#holderUnreachable). */
   holderUnreachable (peer: string): void {
-    for (const { index, seeder } of this.#hinted.get(peer) ?? []) {
-      const set = this.#failedHolders.get(index) ?? new Set()
-      set.add(peer)
-      this.#failedHolders.set(index, set)
-      this.#picker.unblock(seeder, index)
-    }
-    this.#hinted.delete(peer)
+    this.#plan.holderUnreachable(peer)
     this.schedule()
   }
 
@@ -202,10 +160,7 @@ export class DownloadScheduler<N extends Neighbour> {
   /** Periodic housekeeping at time `now`: request timeouts and stall diagnosis. */
   tick (now: number): void {
     if (this.#closed) return
-    for (const r of this.#picker.timedOut(now, () => this.#init.options.requestIdleMs * 2)) {
-      this.#cancel(r.peer, r.index)
-      this.#picker.requestFailed(r.peer, r.index, now)
-    }
+    for (const r of this.#plan.timedOut(now)) this.#cancel(r.peer, r.index)
     if (!this.#init.store.have.complete && now - this.#lastProgressAt > this.#init.options.stallAfterMs) this.#setStalled(this.#diagnose())
     this.schedule()
   }
@@ -235,22 +190,8 @@ export class DownloadScheduler<N extends Neighbour> {
   }
 
   #fillRequests (): void {
-    const now = this.#init.now()
-    // Rotate the starting neighbour so no one peer always gets first pick.
-    const sessions = this.#init.neighbours.all()
-    const start = sessions.length > 0 ? Math.floor(this.#init.rng() * sessions.length) : 0
-    for (let k = 0; k < sessions.length; k++) {
-      const s = sessions[(start + k) % sessions.length]!
-      const free = this.#room(this.#peerBytes.get(s.peerKey) ?? 0, this.#picker.peerStats(s.peerKey)?.inflight ?? 0)
-      if (free > 0) for (const index of this.#picker.pick(s.peerKey, free, now)) void this.#request(s, index)
-    }
-  }
-
-  /** Counts a chunk's bytes against the memory budgets (+1) or releases them (−1). */
-  #account (peer: string, index: number, sign: 1 | -1): void {
-    const n = sign * this.#init.store.layout.length[index]!
-    this.#bytesInFlight += n
-    this.#peerBytes.set(peer, (this.#peerBytes.get(peer) ?? 0) + n)
+    const byKey = new Map(this.#init.neighbours.all().map(s => [s.peerKey, s]))
+    for (const r of this.#plan.fill([...byKey.keys()], this.#init.now())) void this.#request(byKey.get(r.peer)!, r.index)
   }
 
   async #request (from: N, index: number): Promise<void> {
@@ -259,7 +200,6 @@ export class DownloadScheduler<N extends Neighbour> {
     const reqKey = `${key}/${index}`
     const ctl = new AbortController()
     this.#requests.set(reqKey, ctl)
-    this.#account(key, index, 1)
     let res: ChunkResponse
     try {
       res = await this.#init.fetchChunk(from, {
@@ -268,45 +208,43 @@ export class DownloadScheduler<N extends Neighbour> {
         length: store.layout.length[index]!,
         onBytes: n => { stats.bytesDown += n },
         alloc: n => this.#buffers.take(n),
-        failedHolders: from.remoteRole === 'seeder' ? [...this.#init.neighbours.banned, ...this.#failedHolders.get(index) ?? []] : undefined
+        failedHolders: from.remoteRole === 'seeder' ? [...this.#init.neighbours.banned, ...this.#plan.failedHoldersFor(index)] : undefined
       }, ctl.signal)
     } catch (err) {
-      if (!ctl.signal.aborted) {
-        this.#holderFailed(from, index)
-        this.#picker.requestFailed(key, index, this.#init.now())
+      if (ctl.signal.aborted) this.#plan.released(key, index)
+      else {
+        this.#plan.failed(key, index, this.#init.now())
         log.chunkRequestFailed(key, index, err as Error)
       }
-      this.#account(key, index, -1)
       return
     } finally {
       if (this.#requests.get(reqKey) === ctl) this.#requests.delete(reqKey)
       this.schedule()
     }
-    if (ctl.signal.aborted || res.status !== 'ok') this.#account(key, index, -1)
-    if (ctl.signal.aborted) return
+    if (ctl.signal.aborted) {
+      this.#plan.released(key, index)
+      return
+    }
     const now = this.#init.now()
     if (res.status !== 'ok') {
-      if (res.status === 'missing') this.#holderFailed(from, index)
-      // A busy peer is asked again soon: it only had no upload slot free this instant.
-      this.#picker.requestFailed(key, index, now, { refused: res.status !== 'missing', retryAfterMs: res.status === 'busy' ? BUSY_RETRY_MS : undefined })
-      if (res.status === 'refused') {
-        for (const h of res.holders) {
-          this.#hinted.set(h, [...this.#hinted.get(h) ?? [], { index, seeder: key }])
-          if (this.#init.neighbours.wantMore()) void this.#init.neighbours.connect(peerIdFromString(h))
-        }
+      for (const h of this.#plan.answered(key, index, res, now)) {
+        if (this.#init.neighbours.wantMore()) void this.#init.neighbours.connect(peerIdFromString(h))
       }
+      // Nothing else may free a slot for the busy peer's chunks: look again when its back-off ends.
+      if (res.status === 'busy') setTimeout(() => this.schedule(), this.#plan.busyRetryMs).unref()
       return
     }
     // The request slot is free again (scheduled above) while the chunk is verified and written.
-    this.#picker.requestDone(key, index, res.data.length, now)
-    this.#writing++
+    this.#plan.received(key, index, res.data.length, now)
     try {
-      // False: another copy of the chunk (an endgame duplicate) was written first; that one was counted.
-      if (await store.writeChunk(index, res.data, res.digest)) this.#onVerified(index, key)
+      const fresh = await store.writeChunk(index, res.data, res.digest)
+      const others = this.#plan.written(key, index)
+      // Not fresh: another copy of the chunk (an endgame duplicate) was written first; that one was counted.
+      if (fresh) this.#onVerified(index, key, others)
       else stats.duplicates++
     } catch (err) {
       if (err instanceof IntegrityError) {
-        this.#picker.requestFailed(key, index, now)
+        this.#plan.rejected(key, index, now)
         stats.rejected++
         if (from.remoteRole !== 'seeder') this.#init.ban(from, new IntegrityError(`chunk ${index} failed verification`))
         else {
@@ -319,30 +257,22 @@ export class DownloadScheduler<N extends Neighbour> {
         }
       } else {
         // Not the peer's fault (disk full, I/O error): the download cannot go on.
+        this.#plan.released(key, index, true)
         this.#init.events.fatal(err as Error)
       }
     } finally {
-      this.#writing--
-      this.#account(key, index, -1)
       this.#buffers.give(res.data)
       this.schedule()
     }
   }
 
-  #holderFailed (from: N, index: number): void {
-    if (from.remoteRole === 'seeder') return
-    const set = this.#failedHolders.get(index) ?? new Set()
-    set.add(from.peerKey)
-    this.#failedHolders.set(index, set)
-  }
-
-  #onVerified (index: number, from: string): void {
+  /** `duplicates` are the other requests for the chunk still in flight (endgame), to abort. */
+  #onVerified (index: number, from: string, duplicates: ReadonlyArray<{ peer: string, index: number }>): void {
     const { store, stats, events } = this.#init
-    this.#failedHolders.delete(index)
     stats.chunksDown++
     this.#lastProgressAt = this.#init.now()
     this.#setStalled(undefined)
-    for (const c of this.#picker.markHave(index)) this.#cancel(c.peer, c.index)
+    for (const c of duplicates) this.#cancel(c.peer, c.index)
     this.#announce(index)
     events.chunk(index, from)
     if (store.have.complete && this.#finalizing === undefined) {

@@ -6,7 +6,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
-import { randomInt, type Rng } from '../util/random.ts'
+import { randomSample, type Rng } from '../util/random.ts'
 import { ipOf, isLoopback } from './node.ts'
 import { openSession } from './protocols/session/client.ts'
 import type { PeerHint, Role, SessionMessage } from './protocols/session/codec.ts'
@@ -128,10 +128,8 @@ export class Neighbours {
    * it can be dialed at; one with none known yet is left out.
    */
   async hintsFor (exclude: string): Promise<PeerHint[]> {
-    const members = [...this.#sessions.values()].filter(s => s.peerKey !== exclude && s.remoteRole === 'peer')
-    const rank = new Map(members.map(s => [s, randomInt(this.#init.rng, 2 ** 31)]))
-    members.sort((a, b) => rank.get(a)! - rank.get(b)!)
-    const hints = await Promise.all(members.slice(0, this.#init.maxNeighbours).map(async s => ({ id: s.peerKey, addrs: await this.#dialable(s.peer) })))
+    const members = randomSample([...this.#sessions.values()], this.#init.maxNeighbours, this.#init.rng, s => s.peerKey !== exclude && s.remoteRole === 'peer')
+    const hints = await Promise.all(members.map(async s => ({ id: s.peerKey, addrs: await this.#dialable(s.peer) })))
     return hints.filter(h => h.addrs.length > 0)
   }
 

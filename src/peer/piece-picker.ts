@@ -8,14 +8,24 @@
  * excluded), `failures` (failed requests to non-seeder holders; kept when such a peer leaves, which only
  * frees the seeder sooner), in-flight requests
  * (peer → start time), and `verifying` (data received, waiting for markHave). `wanted` holds exactly the
- * chunks that are available, missing, not verifying and not in flight, so a pick costs O(|wanted|).
- * Per peer: its bitfield, whether it is a seeder, throughput (EWMA), failure count, and chunks it may not
- * be asked for again before a retry time (after a failure or a refusal).
+ * chunks that are available, missing, not verifying and not in flight, kept in pick order
+ * (ordered-chunks.ts). Per peer: its bitfield (in rank space, so it can be ANDed with the order's
+ * buckets), whether it is a seeder, throughput (EWMA), failure count, and chunks it may not be asked for
+ * again before a retry time (after a failure or a refusal).
  *
- * Ordering, one comparison as in anacrolix/torrent's request order: higher priority first (set by a reader
- * waiting for those chunks, e.g. the read gateway; 0 for every chunk otherwise), then fewer non-seeder copies
- * (rarest first), then a random rank fixed per picker (so ties break the same way for one seed and
- * differently across peers). Priority only reorders: which peers may be asked for a chunk is unchanged.
+ * Ordering, one comparison as in anacrolix/torrent's request order: the key (`#keyOf`: higher priority
+ * first — set by a reader waiting for those chunks, e.g. the read gateway, 0 otherwise — then fewer
+ * non-seeder copies, i.e. rarest first), then a random rank fixed per picker (so ties break the same way
+ * for one seed and differently across peers). `#keyOf` is the one place the order is defined; priority
+ * goes in its high part, and the buckets follow. Priority only reorders: which peers may be asked for a
+ * chunk is unchanged.
+ *
+ * Cost: outside the tail a pick walks the wanted chunks in order, 32 at a time ANDed with the peer's
+ * chunks (and, for a seeder, with the chunks it may serve), and stops after `max` eligible ones, instead
+ * of checking every wanted chunk. Measured with bench/picker-bench.ts (12 neighbours holding a random half
+ * each, 4 per pick, Node 24 on this shared 2-core box): 1,000 chunks 70 → 3 µs per pick, 100,000 chunks
+ * 4,750 → 4–6 µs. In the tail (at most `endgameThreshold` chunks missing) every wanted chunk is checked
+ * with the tail's rules, as `scan: true` does always.
  *
  * Eligibility of chunk c for peer P:
  *  - P has c, and c is not blocked on P (a failure or refusal within `retryAfterMs`).
@@ -34,6 +44,7 @@
 import { Bitfield } from '../chunker/bitfield.ts'
 import { InvalidInputError } from '../errors.ts'
 import { randomInt, type Rng } from '../util/random.ts'
+import { hasBit, OrderedChunks, putBit, wordsFor } from './ordered-chunks.ts'
 
 export interface PiecePickerInit {
   numChunks: number
@@ -48,6 +59,11 @@ export interface PiecePickerInit {
   slowRatio?: number
   /** How long a peer is not asked again for a chunk it failed or refused. @default 10_000 */
   retryAfterMs?: number
+  /**
+   * Check every wanted chunk in each pick (O(wanted)) instead of walking the order: the straightforward
+   * rule, which the tail uses anyway and the property test holds the fast pick to. @default false
+   */
+  scan?: boolean
 }
 
 export interface PeerRequest {
@@ -63,7 +79,8 @@ export interface PeerStats {
 }
 
 interface PeerState {
-  bits: Bitfield
+  /** The chunks it holds, bit rank[c] for chunk c. */
+  bits: Uint32Array
   seeder: boolean
   inflight: Set<number>
   /** Chunk → time before which this peer is not asked for it again. */
@@ -86,7 +103,9 @@ export class PiecePicker {
   readonly #failures: Int32Array
   readonly #rank: Uint32Array
   readonly #priority: Float64Array
-  readonly #wanted: IndexSet
+  readonly #wanted: OrderedChunks
+  /** Bit rank[c] set ⇔ copies[c] ≤ failures[c]: chunks a seeder may be asked for (its last-resort rule). */
+  readonly #lastResort: Uint32Array
   readonly #requests = new Map<number, Map<string, number>>()
   readonly #verifying = new Set<number>()
   readonly #peers = new Map<string, PeerState>()
@@ -94,6 +113,7 @@ export class PiecePicker {
   readonly #maxDuplicates: number
   readonly #slowRatio: number
   readonly #retryAfterMs: number
+  readonly #scan: boolean
 
   constructor (init: PiecePickerInit) {
     const n = init.numChunks
@@ -106,11 +126,11 @@ export class PiecePicker {
     this.#copies = new Int32Array(n)
     this.#failures = new Int32Array(n)
     this.#priority = new Float64Array(n)
-    this.#wanted = new IndexSet(n)
     this.#endgameThreshold = init.endgameThreshold ?? 16
     this.#maxDuplicates = init.maxDuplicatesInEndgame ?? 1
     this.#slowRatio = init.slowRatio ?? 0.25
     this.#retryAfterMs = init.retryAfterMs ?? 10_000
+    this.#scan = init.scan === true
     // A random permutation as the final tie-break: unique keys make the order total, hence reproducible.
     this.#rank = new Uint32Array(n)
     for (let i = 0; i < n; i++) this.#rank[i] = i
@@ -120,6 +140,9 @@ export class PiecePicker {
       this.#rank[i] = this.#rank[j]!
       this.#rank[j] = t
     }
+    this.#wanted = new OrderedChunks(this.#rank)
+    // Every chunk starts with 0 copies and 0 failures.
+    this.#lastResort = new Uint32Array(wordsFor(n)).fill(0xffffffff)
   }
 
   /** Chunks not yet verified, available or not. */
@@ -138,6 +161,7 @@ export class PiecePicker {
   setPriority (index: number, priority: number): void {
     if (!Number.isInteger(index) || index < 0 || index >= this.numChunks) throw new InvalidInputError(`chunk index ${index} out of range`)
     this.#priority[index] = priority
+    this.#refresh(index)
   }
 
   /** Adds a peer (or replaces one that reconnected, dropping its old requests). */
@@ -145,16 +169,25 @@ export class PiecePicker {
     if (bits.length !== this.numChunks) throw new InvalidInputError(`peer ${peer} sent a bitfield of ${bits.length} bits, expected ${this.numChunks}`)
     this.removePeer(peer)
     const state: PeerState = {
-      bits: bits.clone(), seeder: opts.seeder === true, inflight: new Set(), blocked: new Map(), rate: undefined, lastDoneAt: -Infinity, failures: 0
+      bits: new Uint32Array(wordsFor(this.numChunks)),
+      seeder: opts.seeder === true,
+      inflight: new Set(),
+      blocked: new Map(),
+      rate: undefined,
+      lastDoneAt: -Infinity,
+      failures: 0
     }
     this.#peers.set(peer, state)
-    for (const i of state.bits.setIndexes()) this.#count(state, i, 1)
+    for (const i of bits.setIndexes()) {
+      putBit(state.bits, this.#rank[i]!, true)
+      this.#count(state, i, 1)
+    }
   }
 
   /** A HAVE from a connected peer; unknown peers are ignored (the message raced their disconnect). */
   peerHas (peer: string, index: number): void {
     const state = this.#peers.get(peer)
-    if (state !== undefined && state.bits.set(index)) this.#count(state, index, 1)
+    if (state !== undefined && putBit(state.bits, this.#rank[index]!, true)) this.#count(state, index, 1)
   }
 
   /** Forgets a peer; its in-flight chunks go back to the pool. Returns them so the caller can cancel. */
@@ -162,7 +195,7 @@ export class PiecePicker {
     const state = this.#peers.get(peer)
     if (state === undefined) return []
     this.#peers.delete(peer)
-    for (const i of state.bits.setIndexes()) this.#count(state, i, -1)
+    for (let i = 0; i < this.numChunks; i++) if (hasBit(state.bits, this.#rank[i]!)) this.#count(state, i, -1)
     const dropped = [...state.inflight]
     for (const i of dropped) this.#dropRequest(peer, state, i)
     return dropped
@@ -177,10 +210,23 @@ export class PiecePicker {
     const slow = tail && this.#isSlow(p, best)
     const picks: number[] = []
     let obtainable = 0
-    for (let k = 0; k < this.#wanted.size; k++) {
-      const c = this.#wanted.at(k)
-      if (this.#holders[c]! > 0) obtainable++
-      if (this.#eligible(peer, p, c, now, tail, slow, best)) insertBounded(picks, c, max, this.#before)
+    if (tail || this.#scan) {
+      this.#wanted.forEach(c => {
+        if (this.#holders[c]! > 0) obtainable++
+        if (this.#eligible(peer, p, c, now, tail, slow, best)) insertBounded(picks, c, max, this.#rarer)
+      })
+    } else {
+      // Outside the tail a peer is eligible for what it holds and is not blocked on, and a seeder only
+      // where its last-resort rule holds (#eligible with tail = slow = false): bits the walk ANDs in.
+      const lastResort = p.seeder ? this.#lastResort : undefined
+      const take = (c: number): boolean => {
+        if ((p.blocked.get(c) ?? -Infinity) <= now) picks.push(c)
+        return picks.length < max
+      }
+      for (const key of this.#wanted.keys) {
+        this.#wanted.visit(key, p.bits, lastResort, take)
+        if (picks.length >= max) break
+      }
     }
     for (const c of picks) this.#addRequest(peer, p, c, now)
     if (picks.length < max && tail && !slow && obtainable === picks.length) {
@@ -224,7 +270,7 @@ export class PiecePicker {
         p.failures++
         // Halving makes a failing peer look slow to the tail rules; a peer that never delivered starts at 0.
         p.rate = p.rate === undefined ? 0 : p.rate / 2
-        if (!p.seeder && p.bits.has(index)) this.#failures[index]!++
+        if (!p.seeder && hasBit(p.bits, this.#rank[index]!)) this.#failures[index]!++
       }
     }
     this.#refresh(index)
@@ -266,20 +312,33 @@ export class PiecePicker {
     return out
   }
 
+  /** Requests in flight to `peer` (0 for a peer not connected). */
+  inflightOf (peer: string): number {
+    return this.#peers.get(peer)?.inflight.size ?? 0
+  }
+
   peerStats (peer: string): PeerStats | undefined {
     const p = this.#peers.get(peer)
     if (p === undefined) return undefined
     return { rate: p.rate === undefined ? undefined : p.rate * 1000, failures: p.failures, inflight: p.inflight.size }
   }
 
-  /** The single request order: priority, then rarity, then the fixed random rank. */
-  readonly #before = (a: number, b: number): boolean =>
-    this.#priority[a] !== this.#priority[b]
-      ? this.#priority[a]! > this.#priority[b]!
-      : this.#copies[a] !== this.#copies[b] ? this.#copies[a]! < this.#copies[b]! : this.#rank[a]! < this.#rank[b]!
+  /**
+   * The order's key: higher priority first, then fewer non-seeder copies. Smaller keys are picked first; the
+   * rank breaks ties. Copies stay below 2^20 (a swarm of a million), so priority classes never mix.
+   */
+  #keyOf (c: number): number {
+    return -this.#priority[c]! * 2 ** 20 + this.#copies[c]!
+  }
+
+  readonly #rarer = (a: number, b: number): boolean => {
+    const ka = this.#keyOf(a)
+    const kb = this.#keyOf(b)
+    return ka !== kb ? ka < kb : this.#rank[a]! < this.#rank[b]!
+  }
 
   #eligible (peer: string, p: PeerState, c: number, now: number, tail: boolean, slow: boolean, best: number): boolean {
-    if (!p.bits.has(c) || (p.blocked.get(c) ?? -Infinity) > now) return false
+    if (!hasBit(p.bits, this.#rank[c]!) || (p.blocked.get(c) ?? -Infinity) > now) return false
     if (p.seeder) return this.#copies[c]! <= this.#failures[c]! || (tail && !this.#fastHolder(c, peer, now, best, false))
     return !slow || !this.#fastHolder(c, peer, now, best, true)
   }
@@ -292,7 +351,7 @@ export class PiecePicker {
   #fastHolder (c: number, except: string, now: number, best: number, seedersCount: boolean): boolean {
     let fastSeeder = false
     for (const [peer, q] of this.#peers) {
-      if (peer === except || !q.bits.has(c) || (q.blocked.get(c) ?? -Infinity) > now || this.#isSlow(q, best)) continue
+      if (peer === except || !hasBit(q.bits, this.#rank[c]!) || (q.blocked.get(c) ?? -Infinity) > now || this.#isSlow(q, best)) continue
       if (!q.seeder) return true
       fastSeeder = true
     }
@@ -329,7 +388,10 @@ export class PiecePicker {
 
   #count (p: PeerState, index: number, delta: number): void {
     this.#holders[index]! += delta
-    if (!p.seeder) this.#copies[index]! += delta
+    if (!p.seeder) {
+      this.#copies[index]! += delta
+      this.#refresh(index)
+    }
   }
 
   #addRequest (peer: string, p: PeerState, index: number, now: number): void {
@@ -350,10 +412,14 @@ export class PiecePicker {
     return true
   }
 
-  /** Restores the invariant: c ∈ wanted ⇔ available ∧ ¬have ∧ ¬verifying ∧ no request in flight. */
+  /**
+   * Restores the invariants after anything about c changed: c ∈ wanted (under its key) ⇔ available ∧ ¬have
+   * ∧ ¬verifying ∧ no request in flight; c ∈ lastResort ⇔ copies ≤ failures.
+   */
   #refresh (c: number): void {
-    if (this.#available.has(c) && !this.#have.has(c) && !this.#verifying.has(c) && !this.#requests.has(c)) this.#wanted.add(c)
+    if (this.#available.has(c) && !this.#have.has(c) && !this.#verifying.has(c) && !this.#requests.has(c)) this.#wanted.set(c, this.#keyOf(c))
     else this.#wanted.delete(c)
+    putBit(this.#lastResort, this.#rank[c]!, this.#copies[c]! <= this.#failures[c]!)
   }
 }
 
@@ -369,35 +435,4 @@ function insertBounded (list: number[], item: number, k: number, less: (a: numbe
   if (lo >= k) return
   list.splice(lo, 0, item)
   if (list.length > k) list.pop()
-}
-
-/** A set of chunk indexes with O(1) add and delete, read by position (order arbitrary) so the hot loop allocates nothing. */
-class IndexSet {
-  readonly #items: Int32Array
-  readonly #pos: Int32Array
-  #size = 0
-
-  constructor (n: number) {
-    this.#items = new Int32Array(n)
-    this.#pos = new Int32Array(n).fill(-1)
-  }
-
-  add (i: number): void {
-    if (this.#pos[i] !== -1) return
-    this.#pos[i] = this.#size
-    this.#items[this.#size++] = i
-  }
-
-  delete (i: number): void {
-    const at = this.#pos[i]!
-    if (at === -1) return
-    const last = this.#items[--this.#size]!
-    this.#items[at] = last
-    this.#pos[last] = at
-    this.#pos[i] = -1
-  }
-
-  get size (): number { return this.#size }
-
-  at (k: number): number { return this.#items[k]! }
 }

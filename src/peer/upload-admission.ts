@@ -1,7 +1,8 @@
 /**
  * Upload admission for one version: whether to serve a chunk request now, and the bookkeeping of what
  * was served. Every node uploads what it holds, up to `maxUploads` at once; a seeder also asks its upload
- * gate (super-seeding, src/seeder/upload-policy.ts), which may refuse and name holders instead.
+ * gate (super-seeding, src/seeder/upload-policy.ts), which may refuse and name holders instead. The
+ * swarm simulator (src/sim/host-model.ts) admits its uploads here too.
  */
 import type { Bitfield } from '../chunker/bitfield.ts'
 import type { ChunkStore } from '../chunker/chunk-store.ts'
@@ -20,8 +21,16 @@ export interface UploadGate {
 /** Upload counters, shared with the swarm's stats. */
 export interface UploadStats { bytesUp: number, chunksUp: number }
 
+/** What admission reads of the store: the chunks held, their lengths, their bytes (ChunkStore; the simulator passes its own). */
+export interface ServableChunks {
+  readonly have: Bitfield
+  readonly layout: { readonly count: number, readonly length: ArrayLike<number> }
+  readonly header: { readonly chunkSize: number }
+  readRange: ChunkStore['readRange']
+}
+
 export interface UploadAdmissionInit {
-  store: ChunkStore
+  store: ServableChunks
   gate?: UploadGate
   /** Concurrent uploads. */
   maxUploads: number

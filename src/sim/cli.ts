@@ -42,16 +42,16 @@ const OPTIONS: Array<{ flag: string, help: string, apply: Apply }> = [
   { flag: 'start', help: 'warm (seeder holds the model) or cold (it pulls over the line while serving)', apply: (s, t) => { s.warm = t === 'warm' ? true : t === 'cold' ? false : bad('--start', t, 'warm or cold') } },
   { flag: 'latency', help: 'one-way message latency (e.g. 1ms)', apply: (s, t) => { s.latencyMs = parseDuration(t) } },
   { flag: 'seed', help: 'random seed', apply: (s, t) => { s.seed = int('--seed', t) } },
-  { flag: 'buffer', help: 'receive memory per host (VersionSwarm maxBufferedBytes; requests in flight = max(2, buffer ÷ chunk))', apply: (s, t) => { s.driver.maxBufferedBytes = parseBytes(t) } },
+  { flag: 'buffer', help: 'receive memory per host (maxBufferedBytes; requests in flight = max(2, buffer ÷ chunk))', apply: (s, t) => { s.driver.maxBufferedBytes = parseBytes(t) } },
   { flag: 'per-peer', help: 'requests in flight per neighbour (maxRequestsPerPeer)', apply: (s, t) => { s.driver.maxRequestsPerPeer = int('--per-peer', t, 1) } },
   { flag: 'neighbours', help: 'neighbours a host dials (maxNeighbours)', apply: (s, t) => { s.driver.maxNeighbours = int('--neighbours', t, 1) } },
   { flag: 'uploads', help: 'concurrent uploads per node (maxUploads)', apply: (s, t) => { s.driver.maxUploads = int('--uploads', t, 1) } },
   { flag: 'endgame', help: 'missing chunks at which the picker\'s tail rules start', apply: (s, t) => { s.driver.endgameThreshold = int('--endgame', t) } },
   { flag: 'retry-after', help: 'how long a peer is not asked again for a chunk it refused, was busy for, or failed (picker retryAfterMs)', apply: (s, t) => { s.driver.retryAfterMs = parseDuration(t) } },
-  { flag: 'busy-backoff', help: 'candidate rule: after a busy answer ask that peer nothing for this long, and leave the chunk free (default: busy blocks that chunk on that peer for --retry-after)', apply: (s, t) => { s.driver.busyBackoffMs = parseDuration(t) } },
+  { flag: 'busy-retry', help: 'how soon a peer that answered busy is asked again (DownloadPlanner busyRetryMs)', apply: (s, t) => { s.driver.busyRetryMs = parseDuration(t) } },
+  { flag: 'busy', help: 'what a busy answer holds back for --busy-retry: peer (the default) or chunk (only that chunk on that peer)', apply: (s, t) => { s.driver.busyBackoff = t === 'peer' || t === 'chunk' ? t : bad('--busy', t, 'peer or chunk') } },
   { flag: 'uploads-per-peer', help: 'candidate rule: concurrent uploads to one requester (default: no limit)', apply: (s, t) => { s.driver.maxUploadsPerPeer = int('--uploads-per-peer', t, 1) } },
   { flag: 'upload-queue', help: 'candidate rule: requests queued when upload slots are taken, instead of busy (default 0)', apply: (s, t) => { s.driver.uploadQueue = int('--upload-queue', t) } },
-  { flag: 'hints', help: 'members the seeder hints to a newcomer: most (those holding the most chunks, as VersionSwarm) or random (candidate rule)', apply: (s, t) => { s.driver.hints = t === 'most' || t === 'random' ? t : bad('--hints', t, 'most or random') } },
   { flag: 'max-refusals', help: 'seeder refusals of one peer for one chunk before it serves anyway (0: never refuse)', apply: (s, t) => { s.policy.maxRefusals = int('--max-refusals', t) } },
   { flag: 'max-hints', help: 'holders named in a refusal', apply: (s, t) => { s.policy.maxHints = int('--max-hints', t, 1) } },
   { flag: 'until', help: 'stop at this simulated time (e.g. 60s); hosts not done by then count as not done', apply: (s, t) => { s.maxSimMs = parseDuration(t) } },
@@ -105,10 +105,9 @@ function describe (s: Scenario): string {
   const budget = Math.max(2, Math.floor(s.driver.maxBufferedBytes / s.chunkSize))
   return `N=${s.hosts} F=${formatBytes(s.modelBytes)} chunk=${formatBytes(s.chunkSize)} u/d/us/L=${Mbit(s.up)}/${Mbit(s.down)}/${Mbit(s.seederUp)}/${Mbit(s.line)}Mbit/s ${s.warm ? 'warm' : 'cold'} ` +
     `inflight=${budget} perPeer=${s.driver.maxRequestsPerPeer} nbrs=${s.driver.maxNeighbours} uploads=${s.driver.maxUploads} refusals=${s.policy.maxRefusals ?? 2} retry=${s.driver.retryAfterMs / 1000}s` +
-    (s.driver.busyBackoffMs !== undefined ? ` busyBackoff=${s.driver.busyBackoffMs / 1000}s` : '') +
+    ` busy=${s.driver.busyBackoff}/${s.driver.busyRetryMs / 1000}s` +
     (s.driver.maxUploadsPerPeer !== undefined ? ` uploadsPerPeer=${s.driver.maxUploadsPerPeer}` : '') +
     (s.driver.uploadQueue > 0 ? ` uploadQueue=${s.driver.uploadQueue}` : '') +
-    (s.driver.hints !== 'most' ? ` hints=${s.driver.hints}` : '') +
     (s.arrivals.lateFraction > 0 ? ` late=${s.arrivals.lateFraction}/${s.arrivals.windowMs / 1000}s` : '') +
     (s.failures.killFraction > 0 ? ` kill=${s.failures.killFraction} restart=${s.failures.restartFraction}` : '')
 }
@@ -126,7 +125,7 @@ interface LabFigure { hosts: number, start: 'warm' | 'cold', lastS: number }
 
 function main (argv: string[]): void {
   const program = new Command('simulate')
-    .description('Chunk-level swarm simulation with the real piece picker, upload policy and pull planner. Every option takes a comma-separated list; runs are all combinations.')
+    .description('Chunk-level swarm simulation with the real download planner (piece picker), upload admission, upload policy and pull planner. Every option takes a comma-separated list; runs are all combinations.')
     .exitOverride()
     .option('--json', 'one JSON object per run instead of text')
     .option('--progress', 'print simulated time and hosts done to stderr every simulated minute')

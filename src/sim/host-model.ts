@@ -1,29 +1,26 @@
 /**
- * One simulated node's decisions, mirroring src/peer/version-swarm.ts: which neighbours to keep, which
- * peer to ask for which chunk and how many at once, what to do on a refusal, whom to serve. It moves no
- * bytes and owns no clock: the event engine (swarm-sim.ts) calls it when messages arrive and carries out
- * what it asks through HostIo. The decisions themselves are the real ones — the PiecePicker decides what
- * to ask whom, the seeder's UploadPolicy decides whom to serve; this class replicates only VersionSwarm's
- * driving around them, kept apart so it can later be shared with the real download scheduler.
+ * One simulated node: the driver that carries out the real node's decisions in the simulator, as
+ * DownloadScheduler and VersionSwarm carry them out over the network. It moves no bytes and owns no clock:
+ * the event engine (swarm-sim.ts) calls it when messages arrive and carries out what it asks through HostIo.
  *
- * Replicated from VersionSwarm (same defaults): request budget max(2, ⌊maxBufferedBytes ÷ chunkSize⌋)
- * counting requests in flight plus chunks being verified; at most maxRequestsPerPeer per neighbour;
- * neighbours visited from a random one; maxUploads concurrent uploads, else 'busy'; a refusal blocks the
- * chunk on that neighbour (picker.requestFailed refused) and dials the named holders while fewer than
- * maxNeighbours peers are connected or being dialed; 'missing' and errors count against the holder and
- * are reported to seeders as failed holders of that chunk; a verified chunk cancels its endgame duplicates
- * and is announced (HAVE) to every neighbour; the seeder hints newcomers towards the members holding the
- * most; every tickMs, requests without progress for 2 × requestIdleMs are cancelled and, while short of
- * neighbours, discovery is asked for more.
+ * The decisions are the real code's, not copies: the DownloadPlanner (src/peer/download-planner.ts) decides
+ * what to ask whom within the request and memory budgets and what failures, 'missing', 'busy', refusals,
+ * unreachable holders and timeouts lead to; UploadAdmission (src/peer/upload-admission.ts) decides whom to
+ * serve, with the seeder's UploadPolicy as its gate; the seeder's hints are the same random sample
+ * (randomSample, as Neighbours#hintsFor). What is left here is the driving: neighbours capped at
+ * maxNeighbours peers (Neighbours#wantMore), a fill of request slots once per instant, HAVE to every
+ * neighbour, discovery while short of neighbours every tickMs — and two candidate rules the real node does
+ * not have (`maxUploadsPerPeer`, `uploadQueue`).
  */
 import { Bitfield } from '../chunker/bitfield.ts'
-import { PiecePicker } from '../peer/piece-picker.ts'
-import type { UploadPolicy } from '../seeder/upload-policy.ts'
-import { randomInt, type Rng } from '../util/random.ts'
+import { DownloadPlanner } from '../peer/download-planner.ts'
+import { UploadAdmission, type UploadGate } from '../peer/upload-admission.ts'
+import type { ServeDecision as NodeServeDecision } from '../peer/protocols/chunk/codec.ts'
+import { randomSample, type Rng } from '../util/random.ts'
 
 export type Role = 'peer' | 'seeder'
 
-/** VersionSwarm's options that shape the swarm, with its defaults (src/peer/version-swarm.ts). */
+/** The node options that shape the swarm, with the real defaults (src/peer/version-swarm.ts, download-planner.ts). */
 export interface DriverOptions {
   /** @default 12 */
   maxNeighbours: number
@@ -41,25 +38,17 @@ export interface DriverOptions {
   endgameThreshold: number
   /** Passed to the PiecePicker: how long a chunk is not asked again of a peer that failed or refused it. @default 10_000 */
   retryAfterMs: number
-  /**
-   * Candidate rule, not in VersionSwarm: after a 'busy' answer, ask that peer for nothing for this long,
-   * and leave the chunk free for other peers at once. Undefined is VersionSwarm's behaviour: busy counts
-   * as a refusal of that one chunk (blocked on that peer for retryAfterMs), so the next pick asks the same
-   * busy peer for another chunk, and again, one round trip each.
-   */
-  busyBackoffMs: number | undefined
-  /** Candidate rule, not in VersionSwarm: concurrent uploads one node serves to one requester (busy beyond). Undefined: no limit. */
+  /** Passed to the DownloadPlanner: how soon a peer that answered busy is asked again. @default 250 */
+  busyRetryMs: number
+  /** Passed to the DownloadPlanner: what a busy answer holds back, the peer or only that chunk on it. @default 'peer' */
+  busyBackoff: 'peer' | 'chunk'
+  /** Candidate rule, not in the real node: concurrent uploads one node serves to one requester (busy beyond). Undefined: no limit. */
   maxUploadsPerPeer: number | undefined
   /**
-   * Candidate rule, not in VersionSwarm: requests a node holds in a FIFO queue when its upload slots are
-   * taken, served as slots free, instead of answering 'busy'. 0 is VersionSwarm's behaviour.
+   * Candidate rule, not in the real node: requests a node holds in a FIFO queue when admission answers
+   * busy, served as slots free. 0 is the real node's behaviour.
    */
   uploadQueue: number
-  /**
-   * How the seeder picks the members it hints to a newcomer: 'most' (VersionSwarm: those holding the most
-   * chunks, so every newcomer of a moment gets the same few) or 'random' (candidate rule: a uniform sample).
-   */
-  hints: 'most' | 'random'
 }
 
 export const DRIVER_DEFAULTS: DriverOptions = {
@@ -71,12 +60,13 @@ export const DRIVER_DEFAULTS: DriverOptions = {
   tickMs: 2000,
   endgameThreshold: 16,
   retryAfterMs: 10_000,
-  busyBackoffMs: undefined,
+  busyRetryMs: 250,
+  busyBackoff: 'peer',
   maxUploadsPerPeer: undefined,
-  uploadQueue: 0,
-  hints: 'most'
+  uploadQueue: 0
 }
 
+/** A node's answer to a request, as the engine sees it: the chunk will flow, or a message goes back. */
 export type ServeDecision =
   | { status: 'ok' }
   | { status: 'queued' }
@@ -99,8 +89,10 @@ export interface HostIo {
   hint: (peer: string, hints: readonly string[]) => void
   /** Members found through the DHT. */
   discover: () => readonly string[]
-  /** Run `fn` after the current event, at the same instant (VersionSwarm's setImmediate). */
+  /** Run `fn` after the current event, at the same instant (the real node's setImmediate). */
   soon: (fn: () => void) => void
+  /** Run `fn` `ms` from now (the real node's setTimeout); not at all if this node has died by then. */
+  later: (ms: number, fn: () => void) => void
   /** This host now holds every chunk. */
   complete: () => void
 }
@@ -108,26 +100,27 @@ export interface HostIo {
 interface Neighbour {
   role: Role
   bits: Bitfield
-  /** Chunks it holds that this host lacks: a peer with none cannot be picked from outside the tail. */
+  /** Chunks it holds that this host lacks: a peer with none cannot be picked from. */
   interesting: number
 }
+
+type Upload = Extract<NodeServeDecision, { status: 'ok' }>
 
 export interface HostModelInit {
   id: string
   role: Role
-  numChunks: number
   chunkSize: number
+  /** Each chunk's length in bytes. */
+  lengths: ArrayLike<number>
   have: Bitfield
   /** Chunks whose hashes this host knows (the seeder publishes them as it pulls). */
   known: Bitfield
-  /** For the picker's tie-breaks. */
-  pickerRng: Rng
-  /** For the driver's own choices (first neighbour visited, hint order). */
+  /** The planner's (picker tie-breaks, first neighbour visited) and the hint sample's randomness. */
   rng: Rng
   io: HostIo
   options: DriverOptions
   /** The seeder's upload policy; undefined on peers. */
-  gate?: UploadPolicy
+  gate?: UploadGate
 }
 
 export class HostModel {
@@ -138,20 +131,16 @@ export class HostModel {
   readonly #opts: DriverOptions
   readonly #io: HostIo
   readonly #rng: Rng
-  readonly #gate: UploadPolicy | undefined
-  /** Peers only: a seeder downloads nothing, so it keeps no picker (VersionSwarm keeps an idle one). */
-  readonly #picker: PiecePicker | undefined
-  readonly #budget: number
+  /** Peers only: a seeder downloads nothing (the real seeder has no download scheduler either). */
+  readonly #plan: DownloadPlanner | undefined
+  readonly #admission: UploadAdmission
+  readonly #gate: UploadGate | undefined
   readonly #sessions = new Map<string, Neighbour>()
-  /** The same neighbours in an array, so fillRequests can start at a random one without copying. */
+  /** The same neighbours in an array, so the planner's fill and the hint sample need no copy. */
   readonly #order: string[] = []
   readonly #dialing = new Set<string>()
   readonly #requests = new Set<string>()
-  readonly #failedHolders = new Map<number, Set<string>>()
-  /** Candidate rule busyBackoffMs: peers not to ask before this time. */
-  readonly #busyUntil = new Map<string, number>()
-  #writing = 0
-  #uploads = 0
+  readonly #uploads = new Map<string, Upload>()
   readonly #uploadsTo = new Map<string, number>()
   readonly #uploadQueue: Array<{ peer: string, index: number, failedHolders: readonly string[] }> = []
   #scheduled = false
@@ -165,11 +154,33 @@ export class HostModel {
     this.#io = init.io
     this.#rng = init.rng
     this.#gate = init.gate
-    this.#budget = Math.max(2, Math.floor(init.options.maxBufferedBytes / init.chunkSize))
+    const { lengths, chunkSize } = init
+    this.#admission = new UploadAdmission({
+      store: {
+        have: this.have,
+        layout: { count: lengths.length, length: lengths },
+        header: { chunkSize },
+        readRange: () => { throw new Error('the simulator moves no bytes') }
+      },
+      gate: init.gate,
+      maxUploads: init.options.maxUploads,
+      isBanned: () => false,
+      now: () => init.io.now(),
+      stats: { bytesUp: 0, chunksUp: 0 }
+    })
     if (init.role === 'peer') {
-      const { endgameThreshold, retryAfterMs } = init.options
-      this.#picker = new PiecePicker({ numChunks: init.numChunks, have: this.have, rng: init.pickerRng, endgameThreshold, retryAfterMs })
-      for (const i of this.known.setIndexes()) this.#picker!.setAvailable(i)
+      const { maxRequestsPerPeer, maxBufferedBytes, requestIdleMs, endgameThreshold, retryAfterMs, busyRetryMs, busyBackoff } = init.options
+      this.#plan = new DownloadPlanner({
+        chunkSize,
+        lengths,
+        have: this.have,
+        known: this.known,
+        rng: init.rng,
+        options: { maxRequestsPerPeer, maxBufferedBytes, requestIdleMs },
+        picker: { endgameThreshold, retryAfterMs },
+        busyRetryMs,
+        busyBackoff
+      })
     }
   }
 
@@ -187,8 +198,11 @@ export class HostModel {
     this.#io.dial(peer)
   }
 
+  /** The dial failed: if a refusal named this peer, the seeder serves those chunks itself. */
   dialFailed (peer: string): void {
     this.#dialing.delete(peer)
+    this.#plan?.holderUnreachable(peer)
+    this.#schedule()
   }
 
   /** A session is up (either side dialed); `bits` is the neighbour's bitfield as it sent it. */
@@ -199,9 +213,12 @@ export class HostModel {
     for (let b = 0; b < bits.bytes.length; b++) interesting += popcount8(bits.bytes[b]! & ~this.have.bytes[b]!)
     this.#sessions.set(peer, { role, bits: bits.clone(), interesting })
     this.#order.push(peer)
-    this.#picker?.addPeer(peer, bits, { seeder: role === 'seeder' })
+    this.#plan?.peerJoined(peer, bits, role === 'seeder')
     this.#gate?.peerBitfield(peer, bits)
-    if (this.role === 'seeder') this.#io.hint(peer, this.#hintsFor(peer))
+    // The seeder sees the whole swarm: it tells each newcomer whom to trade with.
+    if (this.#gate !== undefined) {
+      this.#io.hint(peer, randomSample(this.#order, this.#opts.maxNeighbours, this.#rng, id => id !== peer && this.#sessions.get(id)!.role === 'peer'))
+    }
     this.#schedule()
   }
 
@@ -210,7 +227,7 @@ export class HostModel {
     const at = this.#order.indexOf(peer)
     this.#order[at] = this.#order[this.#order.length - 1]!
     this.#order.pop()
-    for (const index of this.#picker?.removePeer(peer) ?? []) this.#cancel(peer, index)
+    for (const index of this.#plan?.peerLeft(peer) ?? []) this.#cancel(peer, index)
     this.#gate?.peerGone(peer)
     this.#schedule()
   }
@@ -220,9 +237,9 @@ export class HostModel {
     if (s === undefined) return
     const lacking = !this.have.has(index)
     if (s.bits.set(index) && lacking) s.interesting++
-    this.#picker?.peerHas(peer, index)
+    this.#plan?.peerHas(peer, index)
     this.#gate?.peerHas(peer, index)
-    // A HAVE for a chunk held already cannot make a request possible (VersionSwarm schedules anyway).
+    // A HAVE for a chunk held already cannot make a request possible (the real node schedules anyway).
     if (lacking) this.#schedule()
   }
 
@@ -233,31 +250,15 @@ export class HostModel {
   /** The chunk's hash arrived (signed by the seeder). */
   onAvailable (index: number): void {
     if (!this.known.set(index)) return
-    this.#picker?.setAvailable(index)
+    this.#plan?.setAvailable(index)
     this.#schedule()
   }
 
+  /** Neighbours#wantMore: peers (seeders not counted) connected or being dialed, below maxNeighbours. */
   #wantMoreNeighbours (): boolean {
     let peers = 0
     for (const s of this.#sessions.values()) if (s.role === 'peer') peers++
     return peers + this.#dialing.size < this.#opts.maxNeighbours
-  }
-
-  /** Up to maxNeighbours members holding the most, ties in random order (VersionSwarm#hintsFor); or a random sample. */
-  #hintsFor (exclude: string): string[] {
-    const k = this.#opts.maxNeighbours
-    const best: Array<{ id: string, count: number, key: number }> = []
-    for (const id of this.#order) {
-      const s = this.#sessions.get(id)!
-      if (id === exclude || s.role !== 'peer') continue
-      const item = { id, count: this.#opts.hints === 'most' ? s.bits.count : 0, key: this.#rng() }
-      let at = best.length
-      while (at > 0 && (best[at - 1]!.count < item.count || (best[at - 1]!.count === item.count && best[at - 1]!.key > item.key))) at--
-      if (at >= k) continue
-      best.splice(at, 0, item)
-      if (best.length > k) best.pop()
-    }
-    return best.map(b => b.id)
   }
 
   // --- Publishing (seeder) ---------------------------------------------------------------------
@@ -272,27 +273,25 @@ export class HostModel {
   // --- Upload ---------------------------------------------------------------------------------
 
   /**
-   * Upload admission for one request (VersionSwarm#serve). On 'ok' the caller must call uploadEnded; a
+   * Upload admission for one request (UploadAdmission#serve). On 'ok' the caller must call uploadEnded; a
    * 'queued' request is answered later, through admitQueued, unless the caller unqueues it first.
    */
   serve (peer: string, index: number, failedHolders: readonly string[]): ServeDecision {
-    if (!this.have.has(index)) return { status: 'missing' }
-    if (!this.#slotFor(peer)) {
-      if (this.#uploadQueue.length >= this.#opts.uploadQueue) return { status: 'busy' }
-      this.#uploadQueue.push({ peer, index, failedHolders })
-      return { status: 'queued' }
-    }
-    return this.#admit(peer, index, failedHolders)
+    const d = this.#perPeerFull(peer) ? { status: 'busy' as const } : this.#admit(peer, index, failedHolders)
+    if (d.status !== 'busy') return d
+    if (this.#uploadQueue.length >= this.#opts.uploadQueue) return d
+    this.#uploadQueue.push({ peer, index, failedHolders })
+    return { status: 'queued' }
   }
 
-  #slotFor (peer: string): boolean {
-    return this.#uploads < this.#opts.maxUploads && (this.#uploadsTo.get(peer) ?? 0) < (this.#opts.maxUploadsPerPeer ?? Infinity)
+  #perPeerFull (peer: string): boolean {
+    return (this.#uploadsTo.get(peer) ?? 0) >= (this.#opts.maxUploadsPerPeer ?? Infinity)
   }
 
-  #admit (peer: string, index: number, failedHolders: readonly string[]): Exclude<ServeDecision, { status: 'queued' | 'busy' | 'missing' }> {
-    const verdict = this.#gate?.decide(peer, index, this.#io.now(), failedHolders)
-    if (verdict !== undefined && !verdict.serve) return { status: 'refused', holders: verdict.holders }
-    this.#uploads++
+  #admit (peer: string, index: number, failedHolders: readonly string[]): Exclude<ServeDecision, { status: 'queued' }> {
+    const d = this.#admission.serve(peer, index, failedHolders)
+    if (d.status !== 'ok') return d
+    this.#uploads.set(`${peer}/${index}`, d)
     this.#uploadsTo.set(peer, (this.#uploadsTo.get(peer) ?? 0) + 1)
     return { status: 'ok' }
   }
@@ -303,35 +302,40 @@ export class HostModel {
     if (at >= 0) this.#uploadQueue.splice(at, 1)
   }
 
-  /** Queued requests that a free slot now admits, first come first served, with their answers. */
+  /** Queued requests that free slots now admit, first come first served, with their answers. */
   admitQueued (): Array<{ peer: string, index: number, decision: Exclude<ServeDecision, { status: 'queued' | 'busy' }> }> {
     const out: Array<{ peer: string, index: number, decision: Exclude<ServeDecision, { status: 'queued' | 'busy' }> }> = []
-    for (let k = 0; k < this.#uploadQueue.length && this.#uploads < this.#opts.maxUploads;) {
+    for (let k = 0; k < this.#uploadQueue.length;) {
       const q = this.#uploadQueue[k]!
-      if (!this.#slotFor(q.peer)) {
+      if (this.#perPeerFull(q.peer)) {
         k++
         continue
       }
+      const decision = this.#admit(q.peer, q.index, q.failedHolders)
+      if (decision.status === 'busy') break
       this.#uploadQueue.splice(k, 1)
-      out.push({ peer: q.peer, index: q.index, decision: this.#admit(q.peer, q.index, q.failedHolders) })
+      out.push({ peer: q.peer, index: q.index, decision })
     }
     return out
   }
 
   /** An upload admitted by serve, to `peer`, ended after `bytes` bytes (all of them or fewer). */
   uploadEnded (peer: string, index: number, bytes: number): void {
-    this.#uploads--
+    const key = `${peer}/${index}`
+    const upload = this.#uploads.get(key)!
+    this.#uploads.delete(key)
+    upload.onSent?.(bytes)
+    upload.onEnd?.()
     const to = this.#uploadsTo.get(peer)! - 1
     if (to === 0) this.#uploadsTo.delete(peer)
     else this.#uploadsTo.set(peer, to)
-    this.#gate?.served(index, bytes)
   }
 
   // --- Download -------------------------------------------------------------------------------
 
   #schedule (): void {
-    // With the budget spent fillRequests does nothing; whatever frees a slot schedules again.
-    if (this.#scheduled || this.role === 'seeder' || this.have.complete || this.#requests.size + this.#writing >= this.#budget) return
+    // With the budget spent a fill does nothing; whatever frees a slot schedules again.
+    if (this.#scheduled || this.#plan === undefined || this.have.complete || !this.#plan.hasRoom) return
     this.#scheduled = true
     this.#io.soon(() => {
       this.#scheduled = false
@@ -340,74 +344,50 @@ export class HostModel {
   }
 
   #fillRequests (): void {
+    const plan = this.#plan!
     if (this.have.complete) return
-    const now = this.#io.now()
-    const tail = this.#picker!.remaining <= this.#opts.endgameThreshold
-    const n = this.#order.length
-    const start = n > 0 ? randomInt(this.#rng, n) : 0
-    for (let k = 0; k < n && this.#requests.size + this.#writing < this.#budget; k++) {
-      const peer = this.#order[(start + k) % n]!
-      // Outside the tail the picker can only pick what the peer has and this host lacks: skip the scan.
-      if (!tail && this.#sessions.get(peer)!.interesting === 0) continue
-      if ((this.#busyUntil.get(peer) ?? -Infinity) > now) continue
-      const inflight = this.#picker!.peerStats(peer)?.inflight ?? 0
-      const free = Math.min(this.#opts.maxRequestsPerPeer - inflight, this.#budget - this.#requests.size - this.#writing)
-      for (const index of this.#picker!.pick(peer, free, now)) this.#request(peer, index)
+    // The picker picks only what a peer holds and this host lacks: peers with none are left out (same picks, fewer calls).
+    const peers = FILL_PEERS
+    peers.length = 0
+    for (const p of this.#order) if (this.#sessions.get(p)!.interesting > 0) peers.push(p)
+    for (const r of plan.fill(peers, this.#io.now())) {
+      this.#requests.add(`${r.peer}/${r.index}`)
+      const toSeeder = this.#sessions.get(r.peer)?.role === 'seeder'
+      this.#io.request(r.peer, r.index, toSeeder ? plan.failedHoldersFor(r.index) : undefined)
     }
-  }
-
-  #request (peer: string, index: number): void {
-    this.#requests.add(`${peer}/${index}`)
-    const toSeeder = this.#sessions.get(peer)?.role === 'seeder'
-    this.#io.request(peer, index, toSeeder ? [...this.#failedHolders.get(index) ?? []] : undefined)
   }
 
   /** The request failed in transit (connection error, not a cancel). */
   onFailed (peer: string, index: number): void {
     if (!this.#requests.delete(`${peer}/${index}`)) return
-    this.#holderFailed(peer, index)
-    this.#picker!.requestFailed(peer, index, this.#io.now())
+    this.#plan!.failed(peer, index, this.#io.now())
     this.#schedule()
   }
 
   /** A non-'ok' answer. */
   onResponse (peer: string, index: number, res: Exclude<ServeDecision, { status: 'ok' | 'queued' }>): void {
     if (!this.#requests.delete(`${peer}/${index}`)) return
-    if (res.status === 'missing') this.#holderFailed(peer, index)
-    const backoff = res.status === 'busy' ? this.#opts.busyBackoffMs : undefined
-    if (backoff !== undefined) this.#busyUntil.set(peer, this.#io.now() + backoff)
-    // The picker blocks the chunk for its retryAfterMs from the time given: dated back, a busy answer blocks nothing.
-    const at = backoff !== undefined ? this.#io.now() - this.#opts.retryAfterMs : this.#io.now()
-    this.#picker!.requestFailed(peer, index, at, { refused: res.status !== 'missing' })
-    if (res.status === 'refused') for (const h of res.holders) if (this.#wantMoreNeighbours()) this.connect(h)
+    for (const h of this.#plan!.answered(peer, index, res, this.#io.now())) if (this.#wantMoreNeighbours()) this.connect(h)
+    if (res.status === 'busy') this.#io.later(this.#plan!.busyRetryMs, () => this.#schedule())
     this.#schedule()
   }
 
   /** The chunk's last byte arrived; the caller calls onWritten once it is verified and written. */
   onDelivered (peer: string, index: number, bytes: number): boolean {
     if (!this.#requests.delete(`${peer}/${index}`)) return false
-    this.#picker!.requestDone(peer, index, bytes, this.#io.now())
-    this.#writing++
+    this.#plan!.received(peer, index, bytes, this.#io.now())
     this.#schedule()
     return true
   }
 
-  onWritten (index: number): void {
-    this.#writing--
-    if (!this.have.has(index)) this.#onVerified(index)
+  onWritten (peer: string, index: number): void {
+    const duplicates = this.#plan!.written(peer, index)
+    if (!this.have.has(index)) this.#onVerified(index, duplicates)
     this.#schedule()
   }
 
-  #holderFailed (peer: string, index: number): void {
-    if (this.#sessions.get(peer)?.role !== 'peer') return
-    const set = this.#failedHolders.get(index) ?? new Set()
-    set.add(peer)
-    this.#failedHolders.set(index, set)
-  }
-
-  #onVerified (index: number): void {
-    this.#failedHolders.delete(index)
-    for (const c of this.#picker!.markHave(index)) this.#cancel(c.peer, c.index)
+  #onVerified (index: number, duplicates: ReadonlyArray<{ peer: string, index: number }>): void {
+    for (const c of duplicates) this.#cancel(c.peer, c.index)
     this.have.set(index)
     for (const s of this.#sessions.values()) if (s.bits.has(index)) s.interesting--
     this.#io.announce(index, this.#order)
@@ -415,23 +395,24 @@ export class HostModel {
   }
 
   #cancel (peer: string, index: number): void {
-    if (this.#requests.delete(`${peer}/${index}`)) this.#io.cancel(peer, index)
+    if (!this.#requests.delete(`${peer}/${index}`)) return
+    this.#io.cancel(peer, index)
+    this.#plan!.released(peer, index)
   }
 
   // --- Housekeeping ---------------------------------------------------------------------------
 
   tick (): void {
-    const now = this.#io.now()
-    for (const r of this.#picker?.timedOut(now, () => this.#opts.requestIdleMs * 2) ?? []) {
-      this.#cancel(r.peer, r.index)
-      this.#picker!.requestFailed(r.peer, r.index, now)
-    }
-    if (this.role === 'peer' && !this.have.complete && this.#wantMoreNeighbours()) {
+    for (const r of this.#plan?.timedOut(this.#io.now()) ?? []) this.#cancel(r.peer, r.index)
+    if (this.#plan !== undefined && !this.have.complete && this.#wantMoreNeighbours()) {
       for (const h of this.#io.discover()) if (this.#wantMoreNeighbours()) this.connect(h)
     }
     this.#schedule()
   }
 }
+
+/** Scratch list for #fillRequests (the simulator runs one event at a time): no array per fill. */
+const FILL_PEERS: string[] = []
 
 function popcount8 (b: number): number {
   b = b - ((b >> 1) & 0x55)

@@ -29,7 +29,7 @@ export interface Scenario {
   latencyMs: number
   /** Seed for every random choice in the run. */
   seed: number
-  /** VersionSwarm options for every node. */
+  /** Node options for every node (the real defaults, and the simulator's candidate rules). */
   driver: DriverOptions
   /** The seeder's UploadPolicy options. */
   policy: Omit<UploadPolicyInit, 'numChunks' | 'rng'>

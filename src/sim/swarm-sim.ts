@@ -180,12 +180,11 @@ class SwarmSim {
     const model: HostModel = new HostModel({
       id: node.id,
       role: node.role,
-      numChunks: n,
       chunkSize: this.#s.chunkSize,
+      lengths: this.#layout.length,
       have,
       known,
-      pickerRng: createRng(seed),
-      rng: createRng(seed ^ 0x9e3779b9),
+      rng: createRng(seed),
       options: this.#s.driver,
       gate,
       io: this.#io(node, () => model)
@@ -236,6 +235,7 @@ class SwarmSim {
       },
       discover: () => this.#discover(node.id),
       soon: fn => { q.defer(() => { if (current()) fn() }) },
+      later: (ms, fn) => { q.after(ms, () => { if (current()) fn() }) },
       complete: () => this.#completedHost(node)
     }
   }
@@ -298,7 +298,7 @@ class SwarmSim {
       q.after(lat, () => {
         if (req.cancelled) return
         this.#forget(req)
-        if (fromModel.onDelivered(to.id, index, bytes)) fromModel.onWritten(index)
+        if (fromModel.onDelivered(to.id, index, bytes)) fromModel.onWritten(to.id, index)
       })
     })
   }

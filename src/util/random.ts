@@ -26,3 +26,35 @@ export function createRng (seed: number): Rng {
 export function randomInt (rng: Rng, n: number): number {
   return Math.floor(rng() * n)
 }
+
+/**
+ * Up to k items of `items` that satisfy `keep`, a uniform random sample in random order. O(k) expected
+ * when kept items are plentiful (distinct random positions, rejecting repeats and items not kept), so a
+ * seeder with 10,000 members draws a newcomer's hints without touching them all; otherwise O(n), a
+ * partial Fisher–Yates shuffle of the kept items.
+ */
+export function randomSample<T> (items: readonly T[], k: number, rng: Rng, keep: (item: T) => boolean = () => true): T[] {
+  const n = items.length
+  if (k <= 0 || n === 0) return []
+  if (4 * k < n) {
+    const seen = new Set<number>()
+    const out: T[] = []
+    // A miss is a repeat or an item not kept; with few kept items give up and shuffle instead.
+    for (let tries = 0; out.length < k && tries < 8 * k; tries++) {
+      const i = randomInt(rng, n)
+      if (seen.has(i)) continue
+      seen.add(i)
+      if (keep(items[i]!)) out.push(items[i]!)
+    }
+    if (out.length === k) return out
+  }
+  const pool = items.filter(keep)
+  const m = Math.min(k, pool.length)
+  for (let i = 0; i < m; i++) {
+    const j = i + randomInt(rng, pool.length - i)
+    const t = pool[i]!
+    pool[i] = pool[j]!
+    pool[j] = t
+  }
+  return pool.slice(0, m)
+}

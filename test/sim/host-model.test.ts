@@ -27,15 +27,18 @@ function peer (n: number, options: Partial<DriverOptions> = {}, chunkSize = 4 * 
     hint: () => {},
     discover: () => [],
     soon: fn => deferred.push(fn),
+    later: (_ms, fn) => deferred.push(fn),
     complete: () => {}
   }
   const all = bits(n, Array.from({ length: n }, (_, i) => i))
-  const host = new HostModel({ id: 'me', role: 'peer', numChunks: n, chunkSize, have: new Bitfield(n), known: all, pickerRng: createRng(1), rng: createRng(2), io, options: { ...DRIVER_DEFAULTS, endgameThreshold: 0, ...options } })
+  const host = new HostModel({
+    id: 'me', role: 'peer', chunkSize, lengths: new Array<number>(n).fill(chunkSize), have: new Bitfield(n), known: all, rng: createRng(2), io, options: { ...DRIVER_DEFAULTS, endgameThreshold: 0, ...options }
+  })
   const flush = (): void => { while (deferred.length > 0) deferred.shift()!() }
   return { host, calls, flush, all, setNow: (t: number) => { now = t } }
 }
 
-describe('HostModel (VersionSwarm driving around the real picker)', () => {
+describe('HostModel (the real download planner and upload admission, driven by simulated events)', () => {
   it('keeps at most maxRequestsPerPeer per neighbour and max(2, buffer ÷ chunk) in all', () => {
     const { host, calls, flush, all } = peer(40, { maxBufferedBytes: 24 * MiB })
     host.attach('a', 'peer', all)
@@ -59,7 +62,7 @@ describe('HostModel (VersionSwarm driving around the real picker)', () => {
     flush()
     // still two chunks' worth of memory in use: one in flight, one being verified
     expect(calls.request).toHaveLength(2)
-    host.onWritten(i)
+    host.onWritten(p, i)
     flush()
     expect(calls.request).toHaveLength(3)
     expect(calls.announce).toEqual([i])
@@ -82,8 +85,8 @@ describe('HostModel (VersionSwarm driving around the real picker)', () => {
     expect(calls.request.at(-1)).toEqual(['s', 0, ['a']])
   })
 
-  it('on a refusal dials the named holders; on busy it does not; both block the chunk on that node for retryAfterMs', () => {
-    const { host, calls, flush, all, setNow } = peer(1, { retryAfterMs: 1000 })
+  it('on a refusal dials the named holders and blocks the chunk on that node for retryAfterMs; a busy node is left alone for busyRetryMs', () => {
+    const { host, calls, flush, all, setNow } = peer(1, { retryAfterMs: 1000, busyRetryMs: 100 })
     host.attach('s', 'seeder', all)
     flush()
     expect(calls.request).toEqual([['s', 0, []]])
@@ -97,6 +100,56 @@ describe('HostModel (VersionSwarm driving around the real picker)', () => {
     expect(calls.request).toHaveLength(2)
     host.onResponse('s', 0, { status: 'busy' })
     expect(calls.dial).toEqual(['x', 'y'])
+    setNow(1050)
+    host.tick()
+    flush()
+    expect(calls.request).toHaveLength(2)
+    setNow(1102)
+    host.tick()
+    flush()
+    expect(calls.request).toHaveLength(3)
+  })
+
+  it('after a busy answer asks another holder for the chunk at once, and the busy one for nothing until busyRetryMs', () => {
+    const { host, calls, flush, all, setNow } = peer(2, { busyRetryMs: 100, maxRequestsPerPeer: 1, maxBufferedBytes: 4 * MiB })
+    host.attach('a', 'peer', all)
+    flush()
+    const [, first] = calls.request[0]!
+    host.attach('b', 'peer', bits(2, [first]))
+    host.onResponse('a', first, { status: 'busy' })
+    flush()
+    expect(calls.request.slice(1)).toEqual([['b', first, undefined]])
+    setNow(50)
+    host.onResponse('b', first, { status: 'busy' })
+    flush()
+    expect(calls.request).toHaveLength(2)
+    setNow(101)
+    host.tick()
+    flush()
+    // a's back-off (from 0) is over, b's (from 50) is not
+    expect(calls.request.slice(2).map(r => r[0])).toEqual(['a'])
+  })
+
+  it('with busyBackoff chunk, a busy node is asked for its next chunk at once', () => {
+    const { host, calls, flush, all } = peer(2, { busyBackoff: 'chunk', maxRequestsPerPeer: 1, maxBufferedBytes: 4 * MiB })
+    host.attach('a', 'peer', all)
+    flush()
+    const [, first] = calls.request[0]!
+    host.onResponse('a', first, { status: 'busy' })
+    flush()
+    expect(calls.request.slice(1)).toEqual([['a', 1 - first, undefined]])
+  })
+
+  it('asks the seeder again at once, naming the holder, when a holder its refusal named cannot be dialed', () => {
+    const { host, calls, flush, all } = peer(1, { retryAfterMs: 10_000 })
+    host.attach('s', 'seeder', all)
+    flush()
+    host.onResponse('s', 0, { status: 'refused', holders: ['x'] })
+    flush()
+    expect(calls.request).toHaveLength(1)
+    host.dialFailed('x')
+    flush()
+    expect(calls.request.at(-1)).toEqual(['s', 0, ['x']])
   })
 
   it('stops dialing at maxNeighbours peers (seeders and inbound sessions beyond it are kept)', () => {
@@ -122,24 +175,6 @@ describe('HostModel (VersionSwarm driving around the real picker)', () => {
     flush()
     expect(calls.cancel).toEqual([['a', 0]])
     expect(calls.request.at(-1)).toEqual(['b', 0, undefined])
-  })
-
-  it('candidate busyBackoffMs: a busy peer is asked nothing for a while, and the chunk goes elsewhere at once', () => {
-    const { host, calls, flush, all, setNow } = peer(2, { busyBackoffMs: 500, maxRequestsPerPeer: 1 })
-    host.attach('a', 'peer', all)
-    flush()
-    const [, first] = calls.request[0]!
-    host.onResponse('a', first, { status: 'busy' })
-    flush()
-    expect(calls.request).toHaveLength(1)
-    host.attach('b', 'peer', all)
-    flush()
-    // b is asked, possibly for the very chunk a was busy for; a is left alone until 500 ms have passed
-    expect(calls.request.slice(1).map(r => r[0])).toEqual(['b'])
-    setNow(501)
-    host.tick()
-    flush()
-    expect(calls.request.slice(2).map(r => r[0])).toEqual(['a'])
   })
 
   it('candidate uploadQueue: with its slots taken a node queues requests and admits them first come first served', () => {

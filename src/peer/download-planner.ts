@@ -1,0 +1,267 @@
+/**
+ * The decisions of one node's download, apart from moving bytes: which chunks to ask which neighbour for
+ * now (the piece picker, within the request and memory budgets), and what each outcome of a request means
+ * for the next ones (a failure or a 'missing' counts against that holder and is told to seeders; 'busy'
+ * is left alone for a moment; a refusal names holders to dial, and if they cannot be reached the seeder is asked
+ * again at once; requests without progress time out). It owns the piece picker.
+ *
+ * Two drivers carry its decisions out: the download scheduler (download-scheduler.ts) over the network
+ * and the chunk store, and the swarm simulator (src/sim/host-model.ts) as simulated flows, so the
+ * simulator runs the same rules as a real node. Pure: the caller passes the time, the Rng is injected.
+ *
+ * A request's life, as the driver reports it: `fill` starts it; then `failed`, `answered` or `received`
+ * (the data arrived), or `released` (the driver aborted it); after `received`, `written` or `rejected`
+ * (bad bytes) or `released` (the write failed). Bytes are counted against the budgets from `fill` until
+ * the request or its write ends.
+ */
+import type { Bitfield } from '../chunker/bitfield.ts'
+import type { Rng } from '../util/random.ts'
+import { PiecePicker, type PeerRequest, type PiecePickerInit } from './piece-picker.ts'
+
+export type { PeerRequest }
+
+export interface PlannerOptions {
+  /** Concurrent chunk requests to one peer (counted in full chunks' bytes). */
+  maxRequestsPerPeer: number
+  /** Memory for chunks being received (each is verified whole before it is written; at least two chunks), in bytes. */
+  maxBufferedBytes: number
+  /** A request without progress for twice this long is given up, in ms. */
+  requestIdleMs: number
+}
+
+/** A neighbour's answer other than the chunk itself. */
+export type PlannerAnswer = { status: 'missing' } | { status: 'busy' } | { status: 'refused', holders: readonly string[] }
+
+export interface DownloadPlannerInit {
+  chunkSize: number
+  /** Each chunk's length in bytes (a file's last chunk, or a small file's only one, is short). */
+  lengths: ArrayLike<number>
+  /** Chunks held already. */
+  have: Bitfield
+  /** Chunks whose hash is known so far. */
+  known: Bitfield
+  rng: Rng
+  options: PlannerOptions
+  /** Picker options the simulator sweeps; the defaults are the picker's. */
+  picker?: Pick<PiecePickerInit, 'endgameThreshold' | 'retryAfterMs'>
+  /** How soon a peer that answered busy is asked again, in ms. @default 250 */
+  busyRetryMs?: number
+  /**
+   * What a busy answer holds back for busyRetryMs: the `peer` (nothing is asked of it, and the chunk may
+   * go to another peer at once) or only that `chunk` on that peer. @default 'peer'
+   */
+  busyBackoff?: 'peer' | 'chunk'
+}
+
+/** Requests in flight to one peer, and in all, whatever their size: bounds per-request overhead for tiny chunks. */
+const MAX_REQUESTS_PER_PEER = 64
+const MAX_REQUESTS = 256
+/**
+ * A busy peer had no upload slot free at that instant. It is left alone as a whole: blocking only the
+ * chunk let a host ask the same busy seeder for its next chunk at once, one round trip each — simulated,
+ * 1,000 hosts starting cold drew 516,000 busy answers from the seeder in the first 5 s (npm run simulate,
+ * docs/simulator.md).
+ */
+const BUSY_RETRY_MS = 250
+
+export class DownloadPlanner {
+  readonly #init: DownloadPlannerInit
+  readonly #picker: PiecePicker
+  readonly #busyRetryMs: number
+  readonly #seeders = new Set<string>()
+  /** Peers that answered busy → when they may be asked again. */
+  readonly #busyUntil = new Map<string, number>()
+  /** Per chunk, non-seeder peers whose request for it failed: told to seeders so they stop naming them. */
+  readonly #failedHolders = new Map<number, Set<string>>()
+  /** Holders a seeder's refusal named, not yet reached: peer → the chunks and who named it for them. */
+  readonly #hinted = new Map<string, Array<{ index: number, seeder: string }>>()
+  /** Requests started and not yet answered, and chunks received and being verified and written. */
+  #requests = 0
+  #writing = 0
+  /** Bytes of chunks requested and not yet written (in flight or being written), in all and per peer. */
+  #bytesInFlight = 0
+  readonly #peerBytes = new Map<string, number>()
+
+  constructor (init: DownloadPlannerInit) {
+    this.#init = init
+    this.#busyRetryMs = init.busyRetryMs ?? BUSY_RETRY_MS
+    this.#picker = new PiecePicker({ numChunks: init.lengths.length, have: init.have, rng: init.rng, ...init.picker })
+    for (const i of init.known.setIndexes()) this.#picker.setAvailable(i)
+  }
+
+  /** Chunks not yet verified. */
+  get remaining (): number { return this.#picker.remaining }
+  /** Requests in flight plus chunks being written. */
+  get active (): number { return this.#requests + this.#writing }
+  /** How long a busy peer is left alone (or its chunk, with busyBackoff 'chunk'), in ms: a driver fills again after it. */
+  get busyRetryMs (): number { return this.#busyRetryMs }
+  /** Whether the memory and request budgets leave room for one more full chunk. */
+  get hasRoom (): boolean { return this.#room(0, 0) > 0 }
+
+  setAvailable (index: number): void { this.#picker.setAvailable(index) }
+  /** See PiecePicker.setPriority. */
+  setPriority (index: number, priority: number): void { this.#picker.setPriority(index, priority) }
+
+  /** A neighbour's full bitfield (on joining, or again after reconnecting). */
+  peerJoined (peer: string, bits: Bitfield, seeder: boolean): void {
+    this.#hinted.delete(peer)
+    if (seeder) this.#seeders.add(peer)
+    else this.#seeders.delete(peer)
+    this.#picker.addPeer(peer, bits, { seeder })
+  }
+
+  peerHas (peer: string, index: number): void { this.#picker.peerHas(peer, index) }
+
+  /** A neighbour left. Returns the chunks it had in flight: the driver aborts them, then calls `released`. */
+  peerLeft (peer: string): number[] {
+    this.#busyUntil.delete(peer)
+    return this.#picker.removePeer(peer)
+  }
+
+  /**
+   * A holder a seeder pointed us to cannot be dialed. It counts as failed for those chunks, so the next
+   * request tells the seeder, which then serves them itself (its policy's first rule), and the seeder
+   * may be asked again at once rather than after the refusal's back-off.
+   */
+  holderUnreachable (peer: string): void {
+    for (const { index, seeder } of this.#hinted.get(peer) ?? []) {
+      this.#holderFailed(peer, index)
+      this.#picker.unblock(seeder, index)
+    }
+    this.#hinted.delete(peer)
+  }
+
+  /**
+   * Requests to start now over `peers` (keys of the connected neighbours), visited from a random one so
+   * no peer always gets first pick, each within its room. They count against the budgets from now on.
+   */
+  fill (peers: readonly string[], now: number): PeerRequest[] {
+    const out: PeerRequest[] = []
+    const n = peers.length
+    const start = n > 0 ? Math.floor(this.#init.rng() * n) : 0
+    for (let k = 0; k < n && this.hasRoom; k++) {
+      const peer = peers[(start + k) % n]!
+      if ((this.#busyUntil.get(peer) ?? -Infinity) > now) continue
+      const free = this.#room(this.#peerBytes.get(peer) ?? 0, this.#picker.inflightOf(peer))
+      if (free <= 0) continue
+      for (const index of this.#picker.pick(peer, free, now)) {
+        this.#requests++
+        this.#account(peer, index, 1)
+        out.push({ peer, index })
+      }
+    }
+    return out
+  }
+
+  /** Peers to name when asking a seeder for `index`: those that failed us for it (the driver adds banned ones). */
+  failedHoldersFor (index: number): string[] {
+    return [...this.#failedHolders.get(index) ?? []]
+  }
+
+  /** The request ended in an error (connection reset, timeout): it counts against the peer. */
+  failed (peer: string, index: number, now: number): void {
+    this.#ended(peer, index)
+    this.#holderFailed(peer, index)
+    this.#picker.requestFailed(peer, index, now)
+  }
+
+  /**
+   * The neighbour answered without the chunk. Returns the holders a refusal named, for the driver to dial
+   * while it wants more neighbours.
+   */
+  answered (peer: string, index: number, answer: PlannerAnswer, now: number): readonly string[] {
+    this.#ended(peer, index)
+    if (answer.status === 'missing') this.#holderFailed(peer, index)
+    const peerBusy = answer.status === 'busy' && this.#init.busyBackoff !== 'chunk'
+    if (peerBusy) this.#busyUntil.set(peer, now + this.#busyRetryMs)
+    // Blocked until `now`, a chunk is blocked for no time: it may go to the next peer at once.
+    const retryAfterMs = answer.status !== 'busy' ? undefined : peerBusy ? 0 : this.#busyRetryMs
+    this.#picker.requestFailed(peer, index, now, { refused: answer.status !== 'missing', retryAfterMs })
+    if (answer.status !== 'refused') return []
+    for (const h of answer.holders) this.#hinted.set(h, [...this.#hinted.get(h) ?? [], { index, seeder: peer }])
+    return answer.holders
+  }
+
+  /** The chunk's data arrived (`bytes` long); the request slot is free while it is verified and written. */
+  received (peer: string, index: number, bytes: number, now: number): void {
+    this.#requests--
+    this.#writing++
+    this.#picker.requestDone(peer, index, bytes, now)
+  }
+
+  /** The received chunk is verified and written. Returns the duplicate requests (endgame) to abort. */
+  written (peer: string, index: number): PeerRequest[] {
+    this.#writing--
+    this.#account(peer, index, -1)
+    this.#failedHolders.delete(index)
+    return this.#picker.markHave(index)
+  }
+
+  /** The received chunk failed verification: the peer is not asked for it again soon. */
+  rejected (peer: string, index: number, now: number): void {
+    this.#writing--
+    this.#account(peer, index, -1)
+    this.#picker.requestFailed(peer, index, now)
+  }
+
+  /**
+   * The driver aborted a request (a duplicate no longer needed, a peer gone, a timeout), or a received
+   * chunk could not be written (`received` true): its bytes no longer count.
+   */
+  released (peer: string, index: number, received = false): void {
+    if (received) {
+      this.#writing--
+      this.#account(peer, index, -1)
+    } else this.#ended(peer, index)
+  }
+
+  /**
+   * Requests without progress for 2 × requestIdleMs (an idle timeout: a busy peer's queued requests are
+   * not stuck), recorded as failed. The driver aborts each and calls `released`.
+   */
+  timedOut (now: number): PeerRequest[] {
+    const out = this.#picker.timedOut(now, () => this.#init.options.requestIdleMs * 2)
+    for (const r of out) this.#picker.requestFailed(r.peer, r.index, now)
+    return out
+  }
+
+  /**
+   * Room for more requests to a peer that has `peerBytes` (in `peerCount` requests) in flight. Budgets are
+   * in bytes of a chunk's real length, a new request counted as a full chunk since what the picker will
+   * choose is unknown: a version of 5,000 files of 1–4 KiB kept only 4 tiny requests in flight at a time
+   * and took 45 × as long as the same bytes in one file.
+   */
+  #room (peerBytes: number, peerCount: number): number {
+    const { maxRequestsPerPeer, maxBufferedBytes } = this.#init.options
+    const size = this.#init.chunkSize
+    const total = Math.max(maxBufferedBytes, 2 * size)
+    return Math.max(0, Math.min(
+      Math.floor((maxRequestsPerPeer * size - peerBytes) / size),
+      Math.floor((total - this.#bytesInFlight) / size),
+      MAX_REQUESTS_PER_PEER - peerCount,
+      MAX_REQUESTS - this.#requests - this.#writing
+    ))
+  }
+
+  /** The request phase ended without data to write. */
+  #ended (peer: string, index: number): void {
+    this.#requests--
+    this.#account(peer, index, -1)
+  }
+
+  /** Counts a chunk's bytes against the budgets (+1) or releases them (−1). */
+  #account (peer: string, index: number, sign: 1 | -1): void {
+    const n = sign * this.#init.lengths[index]!
+    this.#bytesInFlight += n
+    const left = (this.#peerBytes.get(peer) ?? 0) + n
+    if (left === 0) this.#peerBytes.delete(peer)
+    else this.#peerBytes.set(peer, left)
+  }
+
+  #holderFailed (peer: string, index: number): void {
+    if (this.#seeders.has(peer)) return
+    const set = this.#failedHolders.get(index) ?? new Set()
+    set.add(peer)
+    this.#failedHolders.set(index, set)
+  }
+}
