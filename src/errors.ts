@@ -66,7 +66,9 @@ export const ERROR_CODES = {
   MS_HDFS_REMOTE: { ...failure, hint: hdfsHint },
   MS_HDFS_HTTP: { ...failure, hint: hdfsHint },
   MS_HDFS_CONNECTION: { ...failure, hint: hdfsHint },
-  MS_HDFS_NO_NAMENODE: { ...failure, hint: hdfsHint }
+  MS_HDFS_NO_NAMENODE: { ...failure, hint: hdfsHint },
+  MS_HDFS_AUTH: { exit: EXIT.failure, http: 401, retriable: false, hint: 'the NameNode requires Kerberos: pass --hdfs-principal and --hdfs-keytab, or kinit into a ticket cache (KRB5CCNAME)' },
+  MS_HDFS_TLS: { exit: EXIT.failure, http: 502, retriable: false, hint: 'pass the PEM bundle of the CA that signed the NameNode and DataNode certificates with --hdfs-ca-file' }
 } as const satisfies Record<string, CodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -31,6 +31,10 @@ program.command('seed')
   .addOption(option('hdfsRoot'))
   .addOption(option('hdfsUser'))
   .addOption(option('hdfsToken'))
+  .addOption(option('hdfsTokenFile'))
+  .addOption(option('hdfsPrincipal'))
+  .addOption(option('hdfsKeytab'))
+  .addOption(option('hdfsCaFile'))
   .addOption(option('marker'))
   .addOption(option('cacheDir'))
   .addOption(option('cacheCapacity'))
@@ -54,6 +58,8 @@ Example:
   modelswarm seed --origin /data/models --cache-dir /nvme/modelswarm --listen /ip4/0.0.0.0/tcp/4001 --line-rate 400MiB/s
   modelswarm seed --hdfs http://nn1:9870,http://nn2:9870 --hdfs-root /models --hdfs-user modelswarm \\
     --cache-dir /nvme/modelswarm --cache-capacity 2TiB --keep-versions 3 --line-rate 400MiB/s
+  modelswarm seed --hdfs https://nn1:9871,https://nn2:9871 --hdfs-ca-file /etc/pki/hadoop-ca.pem \\
+    --hdfs-principal modelswarm@EXAMPLE.COM --hdfs-keytab /etc/security/modelswarm.keytab --cache-dir /nvme/modelswarm
   (prints the peer id that fetchers pass to --trust and the address they pass to --bootstrap)`)
   .action(async (opts) => { await runSeed({ ...opts, logLevel: program.opts().logLevel }) })
 

@@ -13,6 +13,7 @@ import type { Origin } from '../origins/origin.ts'
 import type { ModelVersion } from '../model-version.ts'
 import { Seeder } from '../seeder/seeder.ts'
 import { WebHdfsClient } from '../origins/hdfs/webhdfs-client.ts'
+import { SpnegoAuth } from '../origins/hdfs/spnego.ts'
 import { untilSignal } from './signals.ts'
 import { withCleanup } from '../util/cleanup.ts'
 
@@ -22,6 +23,10 @@ export interface SeedCommandOptions {
   hdfsRoot: string[]
   hdfsUser?: string
   hdfsToken?: string
+  hdfsTokenFile?: string
+  hdfsPrincipal?: string
+  hdfsKeytab?: string
+  hdfsCaFile?: string
   marker: string
   cacheDir: string
   cacheCapacity?: number
@@ -45,7 +50,7 @@ export interface SeedCommandOptions {
 
 export async function runSeed (opts: SeedCommandOptions): Promise<void> {
   const log = createLogger({ level: opts.logLevel })
-  const origin = createOrigin(opts, log)
+  const origin = await createOrigin(opts, log)
   const { key, created } = await loadOrCreateKey(join(opts.cacheDir, 'identity.key'))
   await withCleanup(async defer => {
     const node = await createNode({ privateKey: key, listen: opts.listen, dhtServer: true })
@@ -91,17 +96,29 @@ export async function runSeed (opts: SeedCommandOptions): Promise<void> {
 }
 
 /** The admin token from its file (a mounted Secret), trimmed; undefined when none is configured. */
-export async function readToken (file: string | undefined): Promise<string | undefined> {
+export async function readToken (file: string | undefined, flag = '--admin-token-file'): Promise<string | undefined> {
   if (file === undefined) return undefined
-  const token = (await readFile(file, 'utf8').catch((err: unknown) => { throw new InvalidInputError(`--admin-token-file ${file}: ${(err as Error).message}`, { cause: err }) })).trim()
-  if (token === '') throw new InvalidInputError(`--admin-token-file ${file} is empty`)
+  const token = (await readFile(file, 'utf8').catch((err: unknown) => { throw new InvalidInputError(`${flag} ${file}: ${(err as Error).message}`, { cause: err }) })).trim()
+  if (token === '') throw new InvalidInputError(`${flag} ${file} is empty`)
   return token
 }
 
-function createOrigin (opts: SeedCommandOptions, log: Logger): Origin {
+async function createOrigin (opts: SeedCommandOptions, log: Logger): Promise<Origin> {
   const hdfs = opts.hdfs ?? []
   if ((opts.origin === undefined) === (hdfs.length === 0)) throw new InvalidInputError('give exactly one origin: --origin DIR or --hdfs URL[,URL…]')
   if (opts.origin !== undefined) return new LocalDirOrigin(opts.origin, { marker: opts.marker })
-  const client = new WebHdfsClient({ namenodes: hdfs, user: opts.hdfsUser, delegationToken: opts.hdfsToken, log: log.child({ component: 'webhdfs' }) })
+  if (opts.hdfsToken !== undefined && opts.hdfsTokenFile !== undefined) throw new InvalidInputError('give one of --hdfs-token and --hdfs-token-file')
+  const ca = opts.hdfsCaFile === undefined
+    ? undefined
+    : await readFile(opts.hdfsCaFile).catch((err: unknown) => { throw new InvalidInputError(`--hdfs-ca-file ${opts.hdfsCaFile}: ${(err as Error).message}`, { cause: err }) })
+  const client = new WebHdfsClient({
+    namenodes: hdfs,
+    user: opts.hdfsUser,
+    delegationToken: opts.hdfsToken ?? await readToken(opts.hdfsTokenFile, '--hdfs-token-file'),
+    ca,
+    // Always ready for a Negotiate challenge: a ticket cache from kinit works without any flag.
+    spnego: new SpnegoAuth({ principal: opts.hdfsPrincipal, keytab: opts.hdfsKeytab }),
+    log: log.child({ component: 'webhdfs' })
+  })
   return new HdfsOrigin({ client, roots: opts.hdfsRoot, marker: opts.marker })
 }
