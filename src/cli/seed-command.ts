@@ -50,7 +50,7 @@ export interface SeedCommandOptions {
 
 export async function runSeed (opts: SeedCommandOptions): Promise<void> {
   const log = createLogger({ level: opts.logLevel })
-  const origin = await createOrigin(opts, log)
+  const { origin, probe } = await createOrigin(opts, log)
   const { key, created } = await loadOrCreateKey(join(opts.cacheDir, 'identity.key'))
   await withCleanup(async defer => {
     const node = await createNode({ privateKey: key, listen: opts.listen, dhtServer: true })
@@ -90,7 +90,7 @@ export async function runSeed (opts: SeedCommandOptions): Promise<void> {
 `)
     }
     log.info({ peerId, addrs, admin: admin.url, origin: origin.description }, 'seeder started')
-    const signal = await untilSignal()
+    const signal = await Promise.race([untilSignal(), fatalOriginError(probe)])
     log.info({ signal }, 'stopping')
   })
 }
@@ -103,10 +103,24 @@ export async function readToken (file: string | undefined, flag = '--admin-token
   return token
 }
 
-async function createOrigin (opts: SeedCommandOptions, log: Logger): Promise<Origin> {
+/** Errors no later poll can cure: the origin refuses who we are or we refuse its certificate. */
+const FATAL_ORIGIN_CODES = new Set<string>(['MS_HDFS_AUTH', 'MS_HDFS_TLS'])
+
+/**
+ * Rejects with the probe's error when it is one of FATAL_ORIGIN_CODES, so the seeder exits with that
+ * error's status and hint instead of polling in vain; never settles otherwise (an origin that is merely
+ * down is the poll loop's business: cached versions are served meanwhile).
+ */
+function fatalOriginError (probe: (() => Promise<unknown>) | undefined): Promise<never> {
+  return new Promise((_resolve, reject) => {
+    probe?.().catch((err: unknown) => { if (FATAL_ORIGIN_CODES.has((err as { code?: string }).code ?? '')) reject(err) })
+  })
+}
+
+async function createOrigin (opts: SeedCommandOptions, log: Logger): Promise<{ origin: Origin, probe?: () => Promise<unknown> }> {
   const hdfs = opts.hdfs ?? []
   if ((opts.origin === undefined) === (hdfs.length === 0)) throw new InvalidInputError('give exactly one origin: --origin DIR or --hdfs URL[,URL…]')
-  if (opts.origin !== undefined) return new LocalDirOrigin(opts.origin, { marker: opts.marker })
+  if (opts.origin !== undefined) return { origin: new LocalDirOrigin(opts.origin, { marker: opts.marker }) }
   if (opts.hdfsToken !== undefined && opts.hdfsTokenFile !== undefined) throw new InvalidInputError('give one of --hdfs-token and --hdfs-token-file')
   const ca = opts.hdfsCaFile === undefined
     ? undefined
@@ -120,5 +134,6 @@ async function createOrigin (opts: SeedCommandOptions, log: Logger): Promise<Ori
     spnego: new SpnegoAuth({ principal: opts.hdfsPrincipal, keytab: opts.hdfsKeytab }),
     log: log.child({ component: 'webhdfs' })
   })
-  return new HdfsOrigin({ client, roots: opts.hdfsRoot, marker: opts.marker })
+  const origin = new HdfsOrigin({ client, roots: opts.hdfsRoot, marker: opts.marker })
+  return { origin, probe: () => client.getFileStatus(opts.hdfsRoot[0] ?? '/') }
 }

@@ -42,9 +42,6 @@ export class SpnegoAuth {
     this.#principal = options.principal
   }
 
-  /** Whether credentials were configured explicitly (rather than an ambient ticket cache, if any). */
-  get configured (): boolean { return this.#principal !== undefined }
-
   /**
    * A fresh SPNEGO token (base64) for the HTTP service on `host`, i.e. for principal HTTP/host@REALM.
    * @throws HdfsAuthError when the module is missing or GSSAPI has no usable credentials (the message names the flags).

@@ -97,6 +97,8 @@ export class WebHdfsClient {
   readonly #httpsAgent: HttpsAgent
   /** NameNode origin → its `hadoop.auth` cookie (`name=value`), set after a SPNEGO exchange. */
   readonly #authCookies = new Map<string, string>()
+  /** NameNodes that asked for Kerberos: the user is the ticket's, and a user.name that differs is refused. */
+  readonly #kerberized = new Set<string>()
   readonly #requestTimeoutMs: number
   readonly #idleTimeoutMs: number
   #active = 0
@@ -290,8 +292,7 @@ export class WebHdfsClient {
     const url = new URL(`${nn}/webhdfs/v1${path.split('/').map(encodeURIComponent).join('/')}`)
     url.searchParams.set('op', op)
     if (this.#options.delegationToken !== undefined) url.searchParams.set('delegation', this.#options.delegationToken)
-    // A secure NameNode takes the user from the Kerberos ticket and rejects a user.name that differs.
-    else if (this.#options.user !== undefined && this.#options.spnego?.configured !== true) url.searchParams.set('user.name', this.#options.user)
+    else if (this.#options.user !== undefined) url.searchParams.set('user.name', this.#options.user)
     for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v)
     return url
   }
@@ -301,11 +302,14 @@ export class WebHdfsClient {
    * challenge a SPNEGO token and one retry.
    */
   async #nameNodeGet (url: URL, signal: AbortSignal, where: string): Promise<IncomingMessage> {
+    if (this.#kerberized.has(url.origin)) url.searchParams.delete('user.name')
     const cookie = this.#authCookies.get(url.origin)
     let res = await this.#get(url, signal, cookie === undefined ? {} : { cookie })
     if (res.statusCode !== 401 || !isNegotiate(res)) return this.#keepCookie(url, res)
     res.resume()
     this.#authCookies.delete(url.origin)
+    this.#kerberized.add(url.origin)
+    url.searchParams.delete('user.name')
     const spnego = this.#options.spnego
     if (spnego === undefined) throw new HdfsAuthError(`${where}: the NameNode requires Kerberos (SPNEGO); pass ${KERBEROS_FLAGS}`)
     const token = await spnego.token(url.hostname, where)
