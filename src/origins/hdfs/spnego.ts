@@ -24,7 +24,13 @@ interface KerberosModule {
 /** What to tell a user whose NameNode wants Kerberos and who has given none or a wrong one. */
 export const KERBEROS_FLAGS = '--hdfs-principal with --hdfs-keytab (or MODELSWARM_HDFS_PRINCIPAL / MODELSWARM_HDFS_KEYTAB), or a ticket cache from kinit (KRB5CCNAME)'
 
-export class SpnegoAuth {
+/** Where the WebHDFS client gets SPNEGO tokens: SpnegoAuth below, or a stand-in in tests. */
+export interface SpnegoProvider {
+  /** A fresh base64 SPNEGO token for HTTP/host; throws HdfsAuthError. `where` names the request in errors. */
+  token: (host: string, where: string) => Promise<string>
+}
+
+export class SpnegoAuth implements SpnegoProvider {
   readonly #principal: string | undefined
   #module: KerberosModule | undefined
 

@@ -18,7 +18,7 @@ import { backoffDelay } from '../../util/backoff.ts'
 import { sleep } from '../../util/sleep.ts'
 import type { ReadSink } from '../origin.ts'
 import { readBody } from './datanode-reader.ts'
-import { KERBEROS_FLAGS, type SpnegoAuth } from './spnego.ts'
+import { KERBEROS_FLAGS, type SpnegoProvider } from './spnego.ts'
 import {
   HdfsAuthError, HdfsConnectionError, HdfsHttpError, HdfsRetriableError, HdfsSafeModeError, HdfsStandbyError,
   NameNodesUnavailableError, connectionError, errorFromResponse, type NameNodeFailure
@@ -35,7 +35,7 @@ export interface WebHdfsClientOptions {
   /** PEM bundle of the CAs trusted for https:// NameNodes and DataNodes; replaces Node's bundled roots. */
   ca?: string | Buffer
   /** Answers NameNodes that ask for Kerberos (HTTP 401 `WWW-Authenticate: Negotiate`); without it they get HdfsAuthError. */
-  spnego?: SpnegoAuth
+  spnego?: SpnegoProvider
   /** Sent as `user.name` (simple authentication) when no delegation token is given. */
   user?: string
   /** Sent as `delegation=`; replaces `user.name`, which a secure NameNode would check against the token. */
