@@ -145,9 +145,14 @@ export function errorFromResponse (status: number, body: string, where: string):
   }
   if (isRemoteException(remote)) {
     const Class = REMOTE_CLASSES[remote.exception] ?? HdfsUnknownRemoteError
-    return new Class(remote, status, where)
+    return new Class({ ...remote, message: redactTokens(remote.message) }, status, where)
   }
-  return new HdfsHttpError(status, `${where}: HTTP ${status}: ${body.slice(0, 200)}`)
+  return new HdfsHttpError(status, `${where}: HTTP ${status}: ${redactTokens(body).slice(0, 200)}`)
+}
+
+/** Error pages may echo the request URI, whose query carries a delegation token on secure clusters. */
+export function redactTokens (text: string): string {
+  return text.replace(/(delegation=)[^&\s"'<]+/gi, '$1<redacted>')
 }
 
 function isRemoteException (value: unknown): value is RemoteException {

@@ -37,7 +37,7 @@ describe('WebHdfsClient over HTTPS with SPNEGO (local stand-in NameNode)', () =>
       seen.push({ path: url.pathname, negotiate: auth?.replace(/^Negotiate /, ''), cookie: req.headers.cookie, user: url.searchParams.get('user.name'), delegation: url.searchParams.get('delegation') })
       if (url.pathname.startsWith('/datanode/')) {
         // The DataNode trusts the NameNode's delegation token only.
-        if (url.searchParams.get('delegation') !== 'dn-token') return void res.writeHead(403).end()
+        if (url.searchParams.get('delegation') !== 'dn-token') return void res.writeHead(403, { 'content-type': 'text/html' }).end(`<html><body>Problem accessing ${req.url}</body></html>`)
         const offset = Number(url.searchParams.get('offset') ?? 0)
         const length = Number(url.searchParams.get('length') ?? BODY.length - offset)
         return void res.writeHead(200, { 'content-length': length }).end(BODY.subarray(offset, offset + length))
@@ -50,7 +50,8 @@ describe('WebHdfsClient over HTTPS with SPNEGO (local stand-in NameNode)', () =>
       const headers: Record<string, string> = auth === undefined ? {} : { 'set-cookie': `${COOKIE}; Path=/; Secure; HttpOnly` }
       if (url.searchParams.get('op') === 'OPEN') {
         const port = (server.address() as { port: number }).port
-        return void res.writeHead(307, { ...headers, location: `https://127.0.0.1:${port}/datanode${url.pathname}?delegation=dn-token&offset=${url.searchParams.get('offset')}&length=${url.searchParams.get('length')}` }).end()
+        const dnToken = url.pathname.endsWith('/expired.bin') ? 'expired-secret-token' : 'dn-token'
+        return void res.writeHead(307, { ...headers, location: `https://127.0.0.1:${port}/datanode${url.pathname}?delegation=${dnToken}&offset=${url.searchParams.get('offset')}&length=${url.searchParams.get('length')}` }).end()
       }
       res.writeHead(200, { ...headers, 'content-type': 'application/json' })
         .end(JSON.stringify({ FileStatus: { pathSuffix: '', type: 'FILE', length: BODY.length, owner: 'alice', group: 'g', permission: '644', modificationTime: 1, fileId: 7, accessTime: 1, blockSize: 1, replication: 1 } }))
@@ -86,6 +87,14 @@ describe('WebHdfsClient over HTTPS with SPNEGO (local stand-in NameNode)', () =>
     expect(dn).toHaveLength(1)
     expect(dn[0]!.negotiate).toBeUndefined()
     expect(dn[0]!.delegation).toBe('dn-token')
+  })
+
+  it('a DataNode error page that echoes the URI: the delegation token is redacted from the error', async () => {
+    const client = new WebHdfsClient({ namenodes: [base], ca: caPem, spnego: { token: async () => GOOD_TOKEN } })
+    const err = await client.read('/m/v1/expired.bin', { offset: 0, length: 10 }, { region: () => Buffer.alloc(10), filled: () => {} }).catch((e: unknown) => e)
+    client.close()
+    expect((err as Error).message).toMatch(/HTTP 403: .*delegation=<redacted>/)
+    expect((err as Error).message).not.toContain('expired-secret-token')
   })
 
   it('without a SPNEGO provider: HdfsAuthError naming the Kerberos flags', async () => {
