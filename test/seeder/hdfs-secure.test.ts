@@ -6,7 +6,7 @@
  * no token, cookie or password shows in its logs, its argv or /v1/models.
  */
 import { execFile } from 'node:child_process'
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile, stat, writeFile } from 'node:fs/promises'
 import { request } from 'node:https'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
@@ -76,6 +76,19 @@ async function exposure (seeder: Proc & { admin: string }): Promise<string> {
   return [JSON.stringify(seeder.stdout), JSON.stringify(seeder.stderr), seeder.text.join('\n'), cmdline, JSON.stringify(await models(seeder.admin))].join('\n')
 }
 
+/** The process's exit code; after `ms` an error carrying what it printed (a seeder that did not stop). */
+async function exitOf (p: Proc, ms: number): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`still running after ${ms} ms; printed:\n${JSON.stringify([...p.stdout, ...p.stderr]).slice(0, 4000)}\n${p.text.join('\n')}`)), ms)
+  })
+  try {
+    return await Promise.race([p.exited, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 describe('HDFS seeder, Kerberos-secured cluster over HTTPS', () => {
   let hdfs: MiniHdfs
   let kdc: MiniKdcInfo
@@ -116,6 +129,8 @@ describe('HDFS seeder, Kerberos-secured cluster over HTTPS', () => {
     expect(await treeDigests(join(work, 'host-keytab'))).toEqual(expectedDigests(FILES))
     const seen = await exposure(seeder)
     for (const pattern of SECRET_PATTERNS) expect(seen).not.toMatch(pattern)
+    // The keytab's tickets stayed in memory, not in the ticket cache KRB5CCNAME names.
+    await expect(stat(join(work, 'no-tickets'))).rejects.toMatchObject({ code: 'ENOENT' })
   })
 
   it('a ticket cache from kinit (password login) works with no flag but the CA; the password shows nowhere', async () => {
@@ -155,8 +170,8 @@ describe('HDFS seeder, Kerberos-secured cluster over HTTPS', () => {
 
   it('without credentials the seeder exits with MS_HDFS_AUTH, naming the Kerberos flags', async () => {
     const p = track(run(['seed', '--hdfs', hdfs.namenodes[0]!, '--hdfs-root', '/secure', '--cache-dir', join(work, 'seeder-none'),
-      '--listen', '/ip4/127.0.0.1/tcp/0', '--admin', '127.0.0.1:0', '--json'], { env: baseEnv }))
-    expect(await p.exited).toBe(ERROR_CODES.MS_HDFS_AUTH.exit)
+      '--listen', '/ip4/127.0.0.1/tcp/0', '--admin', '127.0.0.1:0', '--json'], { env: { ...baseEnv, KRB5CCNAME: `FILE:${join(work, 'never-written')}` } }))
+    expect(await exitOf(p, 60_000)).toBe(ERROR_CODES.MS_HDFS_AUTH.exit)
     const result = await p.waitFor(m => m.ok === false, 1000)
     expect(result.code).toBe('MS_HDFS_AUTH')
     expect(result.message).toContain('--hdfs-principal')
@@ -167,7 +182,7 @@ describe('HDFS seeder, Kerberos-secured cluster over HTTPS', () => {
     const p = track(run(['seed', '--hdfs', hdfs.namenodes[0]!, '--hdfs-root', '/secure', '--cache-dir', join(work, 'seeder-wrong-ca'),
       '--listen', '/ip4/127.0.0.1/tcp/0', '--admin', '127.0.0.1:0', '--json'],
     { env: { ...baseEnv, MODELSWARM_HDFS_CA_FILE: ca.otherCaFile, MODELSWARM_HDFS_PRINCIPAL: kdc.principal, MODELSWARM_HDFS_KEYTAB: kdc.keytab } }))
-    expect(await p.exited).toBe(ERROR_CODES.MS_HDFS_TLS.exit)
+    expect(await exitOf(p, 60_000)).toBe(ERROR_CODES.MS_HDFS_TLS.exit)
     const result = await p.waitFor(m => m.ok === false, 1000)
     expect(result.code).toBe('MS_HDFS_TLS')
     expect(result.message).toContain('--hdfs-ca-file')

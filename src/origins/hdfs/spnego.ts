@@ -35,15 +35,16 @@ export class SpnegoAuth implements SpnegoProvider {
   #module: KerberosModule | undefined
 
   /**
-   * Setting a keytab points MIT Kerberos at it through the process environment (KRB5_CLIENT_KTNAME), and,
-   * unless KRB5CCNAME is set, keeps the tickets it obtains in memory rather than in the user's ticket cache.
+   * Setting a keytab points MIT Kerberos at it through the process environment (KRB5_CLIENT_KTNAME) and
+   * keeps the tickets it obtains in memory (KRB5CCNAME=MEMORY:…), never in a ticket cache on disk.
    * @throws InvalidInputError for a keytab without a principal.
    */
   constructor (options: SpnegoOptions = {}) {
     if (options.keytab !== undefined) {
       if (options.principal === undefined) throw new InvalidInputError('--hdfs-keytab needs --hdfs-principal (the principal whose keys it holds)')
       process.env.KRB5_CLIENT_KTNAME = options.keytab
-      process.env.KRB5CCNAME ??= `MEMORY:modelswarm-${process.pid}`
+      // The keytab's tickets stay in this process: a shared cache would hand them to whoever reads it.
+      process.env.KRB5CCNAME = `MEMORY:modelswarm-${process.pid}`
     }
     this.#principal = options.principal
   }
