@@ -316,7 +316,7 @@ export class WebHdfsClient {
     res = await this.#get(url, signal, { authorization: `Negotiate ${token}` })
     if (res.statusCode === 401) {
       const text = await readText(res, where)
-      throw new HdfsAuthError(`${where}: the NameNode refused the Kerberos credentials (HTTP 401: ${errorFromResponse(401, text, where).message}); check ${KERBEROS_FLAGS}`)
+      throw new HdfsAuthError(`${where}: the NameNode refused the Kerberos credentials (${errorFromResponse(401, text, 'HTTP 401').message}); check ${KERBEROS_FLAGS}`)
     }
     return this.#keepCookie(url, res)
   }
