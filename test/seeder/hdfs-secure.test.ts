@@ -98,7 +98,7 @@ describe('HDFS seeder, Kerberos-secured cluster over HTTPS', () => {
 
   beforeAll(async () => {
     // MIT Kerberos headers and kinit (Debian), and the optional kerberos module built against them.
-    await exec('bash', [INSTALL_KRB5], { env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` }, timeout: 170_000 })
+    await exec('bash', [INSTALL_KRB5], { env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` }, timeout: 240_000 })
     work = await tempDir('ms-hdfs-secure-')
     ca = await createTestCa(work)
     hdfs = await startMiniHdfs({ https: ca, kerberos: true })
@@ -109,7 +109,7 @@ describe('HDFS seeder, Kerberos-secured cluster over HTTPS', () => {
     baseEnv = { KRB5_CONFIG: join(work, 'krb5.conf'), MODELSWARM_HDFS_CA_FILE: ca.caFile, KRB5CCNAME: `FILE:${join(work, 'no-tickets')}` }
     await writeFiles(hdfs, '/secure/sec-llm/v1', FILES)
     await hdfs.command('touch /secure/sec-llm/v1/_SUCCESS')
-  })
+  }, 360_000) // a fresh machine first installs Kerberos (apt, npm) and starts the JVM
   afterAll(async () => {
     await hdfs?.stop()
   })
