@@ -84,7 +84,9 @@ export const ERROR_CODES = {
   MS_S3_NO_CREDENTIALS: { exit: EXIT.failure, http: 503, retriable: false, hint: `give S3 credentials: ${s3CredentialsHint}` },
   MS_S3_NO_REGION: { ...usage, hint: 'pass --s3-region, or set AWS_REGION or a region in the AWS profile' },
   MS_S3_REMOTE: { ...failure, hint: s3Hint },
-  MS_S3_CONNECTION: { ...failure, hint: s3Hint }
+  MS_S3_CONNECTION: { ...failure, hint: s3Hint },
+  MS_HDFS_AUTH: { exit: EXIT.failure, http: 401, retriable: false, hint: 'the NameNode requires Kerberos: pass --hdfs-principal and --hdfs-keytab, or kinit into a ticket cache (KRB5CCNAME)' },
+  MS_HDFS_TLS: { exit: EXIT.failure, http: 502, retriable: false, hint: 'pass the PEM bundle of the CA that signed the NameNode and DataNode certificates with --hdfs-ca-file' }
 } as const satisfies Record<string, CodeInfo>
 
 export type ErrorCode = keyof typeof ERROR_CODES

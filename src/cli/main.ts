@@ -44,6 +44,10 @@ program.command('seed')
   .addOption(option('s3Profile'))
   .addOption(option('s3AccessKeyId'))
   .addOption(option('s3SecretAccessKeyFile'))
+  .addOption(option('hdfsTokenFile'))
+  .addOption(option('hdfsPrincipal'))
+  .addOption(option('hdfsKeytab'))
+  .addOption(option('hdfsCaFile'))
   .addOption(option('marker'))
   .addOption(option('cacheDir'))
   .addOption(option('cacheCapacity'))
@@ -73,6 +77,8 @@ Example:
     --cache-dir /nvme/modelswarm --cache-capacity 2TiB --keep-versions 3 --line-rate 400MiB/s
   modelswarm seed --origin s3://models-bucket/prod --s3-endpoint http://minio:9000 --s3-path-style \\
     --cache-dir /nvme/modelswarm   (credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile or a role)
+  modelswarm seed --hdfs https://nn1:9871,https://nn2:9871 --hdfs-ca-file /etc/pki/hadoop-ca.pem \\
+    --hdfs-principal modelswarm@EXAMPLE.COM --hdfs-keytab /etc/security/modelswarm.keytab --cache-dir /nvme/modelswarm
   (prints the peer id that fetchers pass to --trust and the address they pass to --bootstrap)`)
   .action(async (opts) => { await runSeed({ ...opts, logLevel: program.opts().logLevel }) })
 

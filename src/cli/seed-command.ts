@@ -16,6 +16,7 @@ import { isS3Url, parseS3Url } from '../origins/s3/s3-url.ts'
 import type { ModelVersion } from '../model-version.ts'
 import { Seeder } from '../seeder/seeder.ts'
 import { WebHdfsClient } from '../origins/hdfs/webhdfs-client.ts'
+import { SpnegoAuth } from '../origins/hdfs/spnego.ts'
 import { untilSignal } from './signals.ts'
 import { TtyLog, wantsTtyLog } from './tty-log.ts'
 import { withCleanup } from '../util/cleanup.ts'
@@ -36,6 +37,10 @@ export interface SeedCommandOptions extends MembershipCommandOptions {
   s3Profile?: string
   s3AccessKeyId?: string
   s3SecretAccessKeyFile?: string
+  hdfsTokenFile?: string
+  hdfsPrincipal?: string
+  hdfsKeytab?: string
+  hdfsCaFile?: string
   marker: string
   cacheDir: string
   cacheCapacity?: number
@@ -59,7 +64,7 @@ export interface SeedCommandOptions extends MembershipCommandOptions {
 
 export async function runSeed (opts: SeedCommandOptions): Promise<void> {
   const log = createLogger({ level: opts.logLevel, destination: wantsTtyLog(process.stderr, opts.json) ? new TtyLog(process.stderr) : undefined })
-  const origin = await createOrigin(opts, log)
+  const { origin, probe } = await createOrigin(opts, log)
   const membership = new Membership({ ...await loadMembership(opts), log: log.child({ component: 'membership' }) })
   // The default key file's creation used to be what made the cache directory; with --identity-file it is not.
   await makeDirs(opts.cacheDir)
@@ -102,7 +107,7 @@ export async function runSeed (opts: SeedCommandOptions): Promise<void> {
 `)
     }
     log.info({ peerId, addrs, admin: admin.url, origin: origin.description, ...membership.describe() }, 'seeder started')
-    const signal = await untilSignal()
+    const signal = await Promise.race([untilSignal(), fatalOriginError(probe)])
     log.info({ signal }, 'stopping')
   })
 }
@@ -115,7 +120,21 @@ export async function readToken (file: string | undefined, flag = '--admin-token
   return token
 }
 
-async function createOrigin (opts: SeedCommandOptions, log: Logger): Promise<Origin> {
+/** Errors no later poll can cure: the origin refuses who we are or we refuse its certificate. */
+const FATAL_ORIGIN_CODES = new Set<string>(['MS_HDFS_AUTH', 'MS_HDFS_TLS'])
+
+/**
+ * Rejects with the probe's error when it is one of FATAL_ORIGIN_CODES, so the seeder exits with that
+ * error's status and hint instead of polling in vain; never settles otherwise (an origin that is merely
+ * down is the poll loop's business: cached versions are served meanwhile).
+ */
+function fatalOriginError (probe: (() => Promise<unknown>) | undefined): Promise<never> {
+  return new Promise((_resolve, reject) => {
+    probe?.().catch((err: unknown) => { if (FATAL_ORIGIN_CODES.has((err as { code?: string }).code ?? '')) reject(err) })
+  })
+}
+
+async function createOrigin (opts: SeedCommandOptions, log: Logger): Promise<{ origin: Origin, probe?: () => Promise<unknown> }> {
   const hdfs = opts.hdfs ?? []
   if ((opts.origin === undefined) === (hdfs.length === 0)) throw new InvalidInputError('give exactly one origin: --origin DIR, --origin s3://BUCKET/PREFIX or --hdfs URL[,URL…]')
   const s3 = opts.origin !== undefined && isS3Url(opts.origin)
@@ -131,9 +150,22 @@ async function createOrigin (opts: SeedCommandOptions, log: Logger): Promise<Ori
       accessKeyId: opts.s3AccessKeyId,
       secretAccessKey: await readToken(opts.s3SecretAccessKeyFile, '--s3-secret-access-key-file')
     })
-    return new S3Origin({ client, location: parseS3Url(opts.origin!), endpoint: opts.s3Endpoint, marker: opts.marker })
+    return { origin: new S3Origin({ client, location: parseS3Url(opts.origin!), endpoint: opts.s3Endpoint, marker: opts.marker }) }
   }
-  if (opts.origin !== undefined) return new LocalDirOrigin(opts.origin, { marker: opts.marker })
-  const client = new WebHdfsClient({ namenodes: hdfs, user: opts.hdfsUser, delegationToken: opts.hdfsToken, log: log.child({ component: 'webhdfs' }) })
-  return new HdfsOrigin({ client, roots: opts.hdfsRoot, marker: opts.marker })
+  if (opts.origin !== undefined) return { origin: new LocalDirOrigin(opts.origin, { marker: opts.marker }) }
+  if (opts.hdfsToken !== undefined && opts.hdfsTokenFile !== undefined) throw new InvalidInputError('give one of --hdfs-token and --hdfs-token-file')
+  const ca = opts.hdfsCaFile === undefined
+    ? undefined
+    : await readFile(opts.hdfsCaFile).catch((err: unknown) => { throw new InvalidInputError(`--hdfs-ca-file ${opts.hdfsCaFile}: ${(err as Error).message}`, { cause: err }) })
+  const client = new WebHdfsClient({
+    namenodes: hdfs,
+    user: opts.hdfsUser,
+    delegationToken: opts.hdfsToken ?? await readToken(opts.hdfsTokenFile, '--hdfs-token-file'),
+    ca,
+    // Always ready for a Negotiate challenge: a ticket cache from kinit works without any flag.
+    spnego: new SpnegoAuth({ principal: opts.hdfsPrincipal, keytab: opts.hdfsKeytab }),
+    log: log.child({ component: 'webhdfs' })
+  })
+  const origin = new HdfsOrigin({ client, roots: opts.hdfsRoot, marker: opts.marker })
+  return { origin, probe: () => client.getFileStatus(opts.hdfsRoot[0] ?? '/') }
 }

@@ -287,7 +287,7 @@ describe.each(Object.entries(VALUE_SETS))('chart rendered with %s', (_name, valu
     if (fetcher !== undefined && (values.inference as Obj).volume === 'hostCache') {
       expect(fetcher.args[fetcher.args.indexOf('--cache-dir') + 1]).toBe('/var/lib/modelswarm-host')
       expect(fetcher.volumeMounts.find((m: Obj) => m.name === 'host-cache').mountPath).toBe('/var/lib/modelswarm-host')
-      expect(dep.spec.template.spec.volumes.find((v: Obj) => v.name === 'host-cache').hostPath.path).toBe('/var/lib/modelswarm-host')
+      expect(dep!.spec.template.spec.volumes.find((v: Obj) => v.name === 'host-cache').hostPath.path).toBe('/var/lib/modelswarm-host')
     }
   })
 

@@ -29,6 +29,23 @@ export interface MiniHdfsOptions {
   netns?: string
   /** Listen on every address and have WebHDFS redirects name this one (the namespace's address). @default 127.0.0.1 only */
   host?: string
+  /** HTTPS only, with this PKCS12 key store (see test-ca.ts); WebHDFS addresses become https://. */
+  https?: { keystore: string, passwordFile: string }
+  /** A MiniKdc and a Kerberos-secured cluster (needs `https`); addresses become https://localhost:PORT. */
+  kerberos?: boolean
+}
+
+/** The KDC of a `kerberos` cluster and its client principals. */
+export interface MiniKdcInfo {
+  realm: string
+  kdcHost: string
+  kdcPort: number
+  /** alice@REALM, whose keys are in `keytab`. */
+  principal: string
+  keytab: string
+  /** bob@REALM, who logs in with `password` (kinit). */
+  passwordPrincipal: string
+  password: string
 }
 
 export interface MiniHdfs {
@@ -38,6 +55,8 @@ export interface MiniHdfs {
   readonly namenodes: string[]
   /** Index of the active NameNode, -1 when none. */
   readonly active: number
+  /** Set when started with `kerberos`. */
+  readonly kerberos?: MiniKdcInfo
   /** Sends one protocol line; resolves with the answer object, rejects on `{"ok":false}`. */
   command: (line: string) => Promise<Record<string, unknown>>
   /** Writes `size` bytes of `contentBytes(seed, …)` to `path` on the JVM side. */
@@ -77,15 +96,21 @@ export async function startMiniHdfs (options: MiniHdfsOptions = {}): Promise<Min
   // Jetty unpacks web apps into java.io.tmpdir; keep them inside baseDir so stop() removes them too.
   const javaTmp = join(baseDir, 'java-tmp')
   await mkdir(javaTmp)
+  // On the class path for ssl-server.xml (--https); it must exist when the JVM starts to be searched.
+  await mkdir(join(baseDir, 'conf'))
   const java = [javaBinary(),
     // MiniDFSCluster reflects into these JDK internals on Java 17.
     '--add-opens', 'java.base/java.lang=ALL-UNNAMED',
     '--add-opens', 'java.base/java.util=ALL-UNNAMED',
     '--add-opens', 'java.base/java.nio=ALL-UNNAMED',
+    // Hadoop's KerberosUtil reads the default realm from the JDK's Kerberos internals.
+    '--add-exports', 'java.security.jgss/sun.security.krb5=ALL-UNNAMED',
     // Hadoop logs through slf4j-simple to stderr, of which a tail goes into our errors.
     `-Dorg.slf4j.simpleLogger.defaultLogLevel=${process.env.MINI_HDFS_LOG_LEVEL ?? 'warn'}`,
-    `-Djava.io.tmpdir=${javaTmp}`, '-Xmx1g', '-cp', classpath, 'dev.modelswarm.hdfs.MiniHdfs', baseDir,
-    ...(options.ha === true ? ['--ha'] : []), ...(options.host === undefined ? [] : ['--host', options.host])]
+    `-Djava.io.tmpdir=${javaTmp}`, '-Xmx1g', '-cp', `${join(baseDir, 'conf')}:${classpath}`, 'dev.modelswarm.hdfs.MiniHdfs', baseDir,
+    ...(options.ha === true ? ['--ha'] : []), ...(options.host === undefined ? [] : ['--host', options.host]),
+    ...(options.https === undefined ? [] : ['--https', options.https.keystore, options.https.passwordFile]),
+    ...(options.kerberos === true ? ['--kerberos'] : [])]
   // `ip netns exec` execs the command, so the child's pid is still the JVM's.
   const argv = options.netns === undefined ? java : ['ip', 'netns', 'exec', options.netns, ...java]
   const child: ChildProcessByStdio<Writable, Readable, Readable> = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] })
@@ -167,6 +192,7 @@ export async function startMiniHdfs (options: MiniHdfsOptions = {}): Promise<Min
   return {
     pid: child.pid!,
     namenodes,
+    kerberos: ready.kerberos as MiniKdcInfo | undefined,
     get active () { return active },
     command,
     async writeFile (path, size, seed, blockSize) {

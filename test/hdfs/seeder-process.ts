@@ -13,11 +13,14 @@ export interface HdfsSeederOptions {
   cacheDir: string
   user?: string
   extra?: string[]
+  /** Added to the seeder's environment (credentials go there, not into argv). */
+  env?: Record<string, string>
 }
 
 export async function startHdfsSeeder (hdfs: Pick<MiniHdfs, 'namenodes'>, opts: HdfsSeederOptions): Promise<SeederProc> {
   const p = run(['--log-level', 'info', 'seed', '--hdfs', hdfs.namenodes.join(','), '--hdfs-root', opts.root, '--hdfs-user', opts.user ?? 'alice',
-    '--cache-dir', opts.cacheDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--admin', '127.0.0.1:0', '--poll-interval', '500ms', '--json', ...opts.extra ?? []])
+    '--cache-dir', opts.cacheDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--admin', '127.0.0.1:0', '--poll-interval', '500ms', '--json', ...opts.extra ?? []],
+  { env: opts.env })
   const info = await p.waitFor(m => typeof m.peerId === 'string', 60_000)
   return Object.assign(p, { peerId: info.peerId as string, addr: info.addrs[0] as string, admin: info.admin as string })
 }

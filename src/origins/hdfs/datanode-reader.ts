@@ -5,16 +5,20 @@
  * were half; this path does the read, SHA-256 included by the puller, in ~0.8.
  *
  * Only what a DataNode OPEN needs: a Content-Length, chunked or close-delimited body, no keep-alive (the
- * DataNode closes after each OPEN anyway), no redirects. Anything but a 200 becomes the typed error
+ * DataNode closes after each OPEN anyway), no redirects. https:// DataNodes (dfs.http.policy=HTTPS_ONLY)
+ * go through tls.connect, which takes the same `onread`, verified against `ca` when given. Anything but a 200 becomes the typed error
  * `errorFromResponse` makes of its body.
  */
-import { connect, type Socket } from 'node:net'
+import { connect, isIP, type Socket } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
 import { ShortReadError, TimeoutError } from '../../errors.ts'
 import type { ReadSink } from '../origin.ts'
-import { HdfsConnectionError, HdfsHttpError, errorFromResponse } from './webhdfs-errors.ts'
+import { HdfsConnectionError, HdfsHttpError, connectionError, errorFromResponse } from './webhdfs-errors.ts'
 
 export interface BodyRequest {
   url: URL
+  /** PEM bundle of the CAs trusted for an https:// URL; Node's bundled roots when omitted. */
+  ca?: string | Buffer
   /** Body bytes expected: fewer is a ShortReadError, more an HdfsHttpError. Omitted: whatever the body holds. */
   length?: number
   /** Deadline for the response head. */
@@ -33,7 +37,7 @@ const ERROR_BODY_LIMIT = 64 * 1024
 
 /** Streams the body of a GET of `req.url` into `sink`; resolves once the whole body is in. */
 export async function readBody (req: BodyRequest, sink: ReadSink): Promise<void> {
-  if (req.url.protocol !== 'http:') throw new HdfsHttpError(0, `${req.where}: unsupported DataNode URL ${req.url.origin}: only http:// is implemented`)
+  if (req.url.protocol !== 'http:' && req.url.protocol !== 'https:') throw new HdfsHttpError(0, `${req.where}: unsupported DataNode URL ${req.url.origin}: only http:// and https:// are implemented`)
   return new BodyRead(req, sink).done
 }
 
@@ -77,16 +81,19 @@ class BodyRead {
     this.#sink = sink
     this.done = new Promise((resolve, reject) => { this.#resolve = resolve; this.#reject = reject })
     this.#headTimer = setTimeout(() => { this.#fail(new TimeoutError(`${req.where}: no answer from the DataNode within ${req.headerTimeoutMs} ms`)) }, req.headerTimeoutMs)
-    this.#socket = connect({
-      host: req.url.hostname.replace(/^\[|\]$/g, ''),
-      port: Number(req.url.port === '' ? 80 : req.url.port),
+    const tls = req.url.protocol === 'https:'
+    const host = req.url.hostname.replace(/^\[|\]$/g, '')
+    const target = {
+      host,
+      port: Number(req.url.port === '' ? (tls ? 443 : 80) : req.url.port),
       onread: { buffer: () => this.#nextBuffer(), callback: (n: number, buf: Uint8Array) => this.#onRead(n, buf) }
-    })
-    this.#socket.once('connect', () => {
+    }
+    this.#socket = tls ? tlsConnect({ ...target, ca: req.ca, servername: isIP(host) === 0 ? host : undefined }) : connect(target)
+    this.#socket.once(tls ? 'secureConnect' : 'connect', () => {
       const { pathname, search, host } = req.url
       this.#socket.write(`GET ${pathname}${search} HTTP/1.1\r\nHost: ${host}\r\nAccept: application/octet-stream\r\nConnection: close\r\n\r\n`)
     })
-    this.#socket.on('error', err => { this.#fail(new HdfsConnectionError(req.where, err)) })
+    this.#socket.on('error', err => { this.#fail(connectionError(req.where, err)) })
     this.#socket.once('close', () => { this.#onClose() })
     if (req.signal !== undefined) {
       if (req.signal.aborted) this.#onAbort()

@@ -4,16 +4,24 @@
  * and transport errors keep Node's codes (ECONNREFUSED) for failover decisions. File bytes come from the
  * DataNode through datanode-reader.ts, straight into the caller's buffers.
  * The npm `webhdfs` package was measured unfit for this path: see bench/webhdfs-npm-check.ts.
+ *
+ * Secured clusters: https:// NameNodes (and the DataNodes they redirect to) are verified against `ca` when
+ * given; a NameNode answering 401 `WWW-Authenticate: Negotiate` gets a SPNEGO token (spnego.ts) and hands
+ * back a `hadoop.auth` cookie, reused until it expires so each request does not cost a Kerberos exchange.
+ * The DataNode URLs of its 307s carry a `delegation=` token of their own: DataNodes need no SPNEGO.
+ * Tokens, cookies and redirect URLs are never logged: errors name endpoints by origin and path only.
  */
-import { Agent, get, type IncomingMessage } from 'node:http'
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { InvalidInputError, TimeoutError } from '../../errors.ts'
 import { backoffDelay } from '../../util/backoff.ts'
 import { sleep } from '../../util/sleep.ts'
 import type { ReadSink } from '../origin.ts'
 import { readBody } from './datanode-reader.ts'
+import { KERBEROS_FLAGS, type SpnegoProvider } from './spnego.ts'
 import {
-  HdfsConnectionError, HdfsHttpError, HdfsRetriableError, HdfsSafeModeError, HdfsStandbyError,
-  NameNodesUnavailableError, errorFromResponse, type NameNodeFailure
+  HdfsAuthError, HdfsConnectionError, HdfsHttpError, HdfsRetriableError, HdfsSafeModeError, HdfsStandbyError,
+  NameNodesUnavailableError, connectionError, errorFromResponse, type NameNodeFailure
 } from './webhdfs-errors.ts'
 
 export interface WebHdfsLogger {
@@ -22,8 +30,12 @@ export interface WebHdfsLogger {
 }
 
 export interface WebHdfsClientOptions {
-  /** NameNode HTTP base URLs (`http://host:port`), e.g. both members of an HA pair. */
+  /** NameNode base URLs (`http://host:port` or `https://host:port`), e.g. both members of an HA pair. */
   namenodes: string[]
+  /** PEM bundle of the CAs trusted for https:// NameNodes and DataNodes; replaces Node's bundled roots. */
+  ca?: string | Buffer
+  /** Answers NameNodes that ask for Kerberos (HTTP 401 `WWW-Authenticate: Negotiate`); without it they get HdfsAuthError. */
+  spnego?: SpnegoProvider
   /** Sent as `user.name` (simple authentication) when no delegation token is given. */
   user?: string
   /** Sent as `delegation=`; replaces `user.name`, which a secure NameNode would check against the token. */
@@ -81,7 +93,12 @@ export class WebHdfsClient {
   bytesRead = 0
   readonly #namenodes: string[]
   readonly #options: WebHdfsClientOptions
-  readonly #agent = new Agent({ keepAlive: true })
+  readonly #httpAgent = new HttpAgent({ keepAlive: true })
+  readonly #httpsAgent: HttpsAgent
+  /** NameNode origin → its `hadoop.auth` cookie (`name=value`), set after a SPNEGO exchange. */
+  readonly #authCookies = new Map<string, string>()
+  /** NameNodes that asked for Kerberos: the user is the ticket's, and a user.name that differs is refused. */
+  readonly #kerberized = new Set<string>()
   readonly #requestTimeoutMs: number
   readonly #idleTimeoutMs: number
   #active = 0
@@ -90,10 +107,11 @@ export class WebHdfsClient {
     if (options.namenodes.length === 0) throw new InvalidInputError('WebHdfsClient needs at least one NameNode')
     this.#namenodes = options.namenodes.map(nn => {
       const url = new URL(nn)
-      if (url.protocol !== 'http:') throw new InvalidInputError(`unsupported NameNode URL ${nn}: only http:// is implemented`)
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidInputError(`unsupported NameNode URL ${nn}: use http:// or https://`)
       return url.origin
     })
     this.#options = options
+    this.#httpsAgent = new HttpsAgent({ keepAlive: true, ca: options.ca })
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 30_000
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000
   }
@@ -142,6 +160,7 @@ export class WebHdfsClient {
       length,
       signal,
       where: `OPEN ${path} [${offset}+${length ?? 'EOF'}]`,
+      ca: this.#options.ca,
       headerTimeoutMs: this.#requestTimeoutMs,
       idleTimeoutMs: this.#idleTimeoutMs,
       onBytes: n => {
@@ -202,19 +221,20 @@ export class WebHdfsClient {
 
   /** Closes idle keep-alive connections. */
   close (): void {
-    this.#agent.destroy()
+    this.#httpAgent.destroy()
+    this.#httpsAgent.destroy()
   }
 
   async #metadata (op: string, path: string, signal: AbortSignal | undefined): Promise<unknown> {
     return this.#onNameNodes(`${op} ${path}`, signal, async (nn, deadline) =>
-      readJson(await this.#get(this.#url(nn, op, path, {}), deadline), `${op} ${path} @ ${nn}`))
+      readJson(await this.#nameNodeGet(this.#url(nn, op, path, {}), deadline, `${op} ${path} @ ${nn}`), `${op} ${path} @ ${nn}`))
   }
 
   /** Asks the NameNodes for `op` and returns the DataNode URL of their 307 answer. */
   async #redirect (op: string, path: string, params: Record<string, string>, signal: AbortSignal | undefined): Promise<URL> {
     return this.#onNameNodes(`${op} ${path}`, signal, async (nn, deadline) => {
       const where = `${op} ${path} @ ${nn}`
-      const res = await this.#get(this.#url(nn, op, path, params), deadline)
+      const res = await this.#nameNodeGet(this.#url(nn, op, path, params), deadline, where)
       const location = res.headers.location
       if (res.statusCode === 307 && location !== undefined) {
         res.resume() // frees the keep-alive connection
@@ -277,12 +297,52 @@ export class WebHdfsClient {
     return url
   }
 
-  #get (url: URL, signal: AbortSignal): Promise<IncomingMessage> {
+  /**
+   * A GET to a NameNode, authenticated when it asks: its cookie if one is held, else on a 401 Negotiate
+   * challenge a SPNEGO token and one retry.
+   */
+  async #nameNodeGet (url: URL, signal: AbortSignal, where: string): Promise<IncomingMessage> {
+    if (this.#kerberized.has(url.origin)) url.searchParams.delete('user.name')
+    const cookie = this.#authCookies.get(url.origin)
+    let res = await this.#get(url, signal, cookie === undefined ? {} : { cookie })
+    if (res.statusCode !== 401 || !isNegotiate(res)) return this.#keepCookie(url, res)
+    res.resume()
+    this.#authCookies.delete(url.origin)
+    this.#kerberized.add(url.origin)
+    url.searchParams.delete('user.name')
+    const spnego = this.#options.spnego
+    if (spnego === undefined) throw new HdfsAuthError(`${where}: the NameNode requires Kerberos (SPNEGO); pass ${KERBEROS_FLAGS}`)
+    const token = await spnego.token(url.hostname, where)
+    res = await this.#get(url, signal, { authorization: `Negotiate ${token}` })
+    if (res.statusCode === 401) {
+      const text = await readText(res, where)
+      throw new HdfsAuthError(`${where}: the NameNode refused the Kerberos credentials (${errorFromResponse(401, text, 'HTTP 401').message}); check ${KERBEROS_FLAGS}`)
+    }
+    return this.#keepCookie(url, res)
+  }
+
+  #keepCookie (url: URL, res: IncomingMessage): IncomingMessage {
+    for (const c of res.headers['set-cookie'] ?? []) {
+      const pair = c.split(';', 1)[0]!
+      if (pair.startsWith('hadoop.auth=') && pair.length > 'hadoop.auth='.length + 2) this.#authCookies.set(url.origin, pair)
+    }
+    return res
+  }
+
+  #get (url: URL, signal: AbortSignal, headers: OutgoingHttpHeaders = {}): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
-      const req = get(url, { agent: this.#agent, signal, headers: { accept: 'application/json' } }, resolve)
-      req.once('error', err => reject(signal.aborted ? err : new HdfsConnectionError(`GET ${url.origin}${url.pathname}`, err)))
+      const https = url.protocol === 'https:'
+      const request = https ? httpsRequest : httpRequest
+      const req = request(url, { agent: https ? this.#httpsAgent : this.#httpAgent, signal, headers: { accept: 'application/json', ...headers } }, resolve)
+      req.once('error', err => reject(signal.aborted ? err : connectionError(`GET ${url.origin}${url.pathname}`, err)))
+      req.end()
     })
   }
+}
+
+function isNegotiate (res: IncomingMessage): boolean {
+  const h = res.headers['www-authenticate']
+  return h !== undefined && /^negotiate\b/i.test(h)
 }
 
 function isNameNodeFailure (err: unknown): err is Error {

@@ -79,6 +79,35 @@ export class HdfsConnectionError extends WebHdfsError {
   }
 }
 
+/** The NameNode wants Kerberos (SPNEGO) and none was configured, or it refused the credentials given. */
+export class HdfsAuthError extends WebHdfsError {
+  constructor (message: string, options?: ErrorOptions) { super('MS_HDFS_AUTH', message, options) }
+}
+
+/** The TLS certificate of a NameNode or DataNode did not verify against the trusted CAs. */
+export class HdfsTlsError extends WebHdfsError {
+  /** Node's verification code, e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE or ERR_TLS_CERT_ALTNAME_INVALID. */
+  readonly tlsCode: string
+
+  constructor (where: string, cause: Error & { code?: string }) {
+    const tlsCode = cause.code ?? 'TLS'
+    super('MS_HDFS_TLS', `${where}: TLS certificate not trusted (${tlsCode}: ${cause.message}) — pass the CA bundle (PEM) that signed it with --hdfs-ca-file`, { cause })
+    this.tlsCode = tlsCode
+  }
+}
+
+/** Node's codes for a certificate that failed verification (as opposed to a connection that failed). */
+const TLS_VERIFY_CODES = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE', 'CERT_REJECTED', 'ERR_TLS_CERT_ALTNAME_INVALID'])
+
+/** A transport failure as its typed error: certificate failures as HdfsTlsError, the rest as HdfsConnectionError. */
+export function connectionError (where: string, cause: unknown): HdfsTlsError | HdfsConnectionError {
+  const code = (cause as { code?: unknown } | null)?.code
+  if (typeof code === 'string' && TLS_VERIFY_CODES.has(code)) return new HdfsTlsError(where, cause as Error & { code: string })
+  return new HdfsConnectionError(where, cause)
+}
+
 export interface NameNodeFailure {
   namenode: string
   error: Error
@@ -116,9 +145,14 @@ export function errorFromResponse (status: number, body: string, where: string):
   }
   if (isRemoteException(remote)) {
     const Class = REMOTE_CLASSES[remote.exception] ?? HdfsUnknownRemoteError
-    return new Class(remote, status, where)
+    return new Class({ ...remote, message: redactTokens(remote.message) }, status, where)
   }
-  return new HdfsHttpError(status, `${where}: HTTP ${status}: ${body.slice(0, 200)}`)
+  return new HdfsHttpError(status, `${where}: HTTP ${status}: ${redactTokens(body).slice(0, 200)}`)
+}
+
+/** Error pages may echo the request URI, whose query carries a delegation token on secure clusters. */
+export function redactTokens (text: string): string {
+  return text.replace(/(delegation=)[^&\s"'<]+/gi, '$1<redacted>')
 }
 
 function isRemoteException (value: unknown): value is RemoteException {

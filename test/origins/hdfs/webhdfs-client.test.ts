@@ -7,9 +7,12 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebHdfsClient, type WebHdfsClientOptions } from '../../../src/origins/hdfs/webhdfs-client.ts'
 import {
-  HdfsAccessControlError, HdfsFileNotFoundError, NameNodesUnavailableError
+  HdfsAccessControlError, HdfsFileNotFoundError, HdfsTlsError, NameNodesUnavailableError
 } from '../../../src/origins/hdfs/webhdfs-errors.ts'
 import { startMiniHdfs, type MiniHdfs } from '../../hdfs/mini-hdfs.ts'
+import { createTestCa, type TestCa } from '../../hdfs/test-ca.ts'
+import { tempDir } from '../../support/temp.ts'
+import { readFile } from 'node:fs/promises'
 import { ShortReadError } from '../../../src/errors.ts'
 import { contentBytes } from '../../hdfs/mini-hdfs-content.ts'
 
@@ -232,5 +235,41 @@ describe('WebHdfsClient, HA NameNode pair', () => {
     expect((await readAll(c.open(FILE.path, { offset: MiB - 1, length: 2 }))).equals(contentBytes(FILE.seed, MiB - 1, 2))).toBe(true)
     expect(c.activeNameNode).toBe(hdfs.namenodes[hdfs.active])
     c.close()
+  })
+})
+
+describe('WebHdfsClient, HTTPS-only cluster (dfs.http.policy=HTTPS_ONLY, a CA made by the test)', () => {
+  let hdfs: MiniHdfs
+  let ca: TestCa
+  beforeAll(async () => {
+    ca = await createTestCa(await tempDir('ms-webhdfs-https-'))
+    hdfs = await startMiniHdfs({ https: ca })
+    await hdfs.writeFile(WEIGHTS.path, WEIGHTS.size, WEIGHTS.seed, MiB)
+  })
+  afterAll(async () => { await hdfs?.stop() })
+
+  it('reads metadata from the NameNode and bytes from the DataNode it redirects to, both over verified TLS', async () => {
+    expect(hdfs.namenodes[0]).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/)
+    const c = new WebHdfsClient({ namenodes: hdfs.namenodes, user: 'root', ca: await readFile(ca.caFile) })
+    try {
+      expect((await c.getFileStatus(WEIGHTS.path)).length).toBe(WEIGHTS.size)
+      expect((await c.getFileChecksum(WEIGHTS.path)).algorithm).toMatch(/CRC32C$/)
+      const offset = MiB - 5
+      const bytes = await readAll(c.open(WEIGHTS.path, { offset, length: 2 * MiB + 9 }))
+      expect(bytes.equals(contentBytes(WEIGHTS.seed, offset, 2 * MiB + 9))).toBe(true)
+      expect(c.bytesRead).toBe(2 * MiB + 9)
+    } finally {
+      c.close()
+    }
+  })
+
+  it('a CA bundle that did not sign the certificate, or the public CAs: HdfsTlsError naming --hdfs-ca-file', async () => {
+    for (const bundle of [await readFile(ca.otherCaFile), undefined]) {
+      const c = new WebHdfsClient({ namenodes: hdfs.namenodes, user: 'root', ca: bundle, maxRounds: 1 })
+      const err = await c.getFileStatus(WEIGHTS.path).catch((e: unknown) => e)
+      c.close()
+      expect(err).toBeInstanceOf(HdfsTlsError)
+      expect((err as Error).message).toContain('--hdfs-ca-file')
+    }
   })
 })

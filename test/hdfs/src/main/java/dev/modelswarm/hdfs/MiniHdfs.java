@@ -3,16 +3,27 @@
  * modelswarm's tests and benches (test/hdfs/mini-hdfs.ts is the TypeScript side).
  *
  * Usage: java --add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/java.util=ALL-UNNAMED
- *          --add-opens java.base/java.nio=ALL-UNNAMED -cp CLASSPATH dev.modelswarm.hdfs.MiniHdfs BASE_DIR [--ha] [--host ADDR]
+ *          --add-opens java.base/java.nio=ALL-UNNAMED -cp BASE_DIR/conf:CLASSPATH dev.modelswarm.hdfs.MiniHdfs BASE_DIR
+ *          [--ha] [--host ADDR] [--https KEYSTORE.p12 PASSWORD_FILE] [--kerberos]
  *
  * Without --ha: one NameNode. With --ha: an HA pair (simpleHATopology), NN0 made active. Every port is
  * chosen by the OS (0). Hadoop's logs go to stderr; stdout carries only the protocol below.
  * With --host ADDR the HTTP servers and the DataNode listen on every address and the DataNode registers as
  * ADDR, so WebHDFS redirects point at ADDR (the network lab runs the cluster in a namespace whose address is
  * ADDR); without it everything stays on 127.0.0.1.
+ * With --https the NameNode and DataNode web servers speak HTTPS only (dfs.http.policy=HTTPS_ONLY) with the
+ * PKCS12 key store given (its certificate must name localhost and 127.0.0.1); Hadoop reads the store from
+ * ssl-server.xml, a class path resource, which is written to BASE_DIR/conf: that directory must be on the
+ * class path. With --kerberos (needs --https) a MiniKdc starts first and the cluster is secured as in
+ * Hadoop's SaslDataTransferTestCase: Kerberos RPC, SPNEGO on WebHDFS (HTTP/localhost), block access tokens
+ * and SASL data transfer instead of privileged DataNode ports. The launcher logs in as hdfs/localhost (the
+ * superuser) for its own commands. WebHDFS addresses are then https://localhost:PORT, the host name the
+ * SPNEGO principal names.
  *
  * Protocol, one JSON object per line on stdout:
  *   when ready:  {"ready":true,"ha":BOOL,"namenodes":["http://HOST:PORT",...],"active":N}  (HOST: ADDR or 127.0.0.1)
+ *                with --kerberos also "kerberos":{"realm","kdcHost","kdcPort","principal","keytab",
+ *                "passwordPrincipal","password"}: a client principal with a keytab, and one with a password (kinit)
  *                (WebHDFS http addresses in NameNode order; "active" is the active NN's index)
  * Then one command per line on stdin, each answered by exactly one line, either
  *   {"ok":true,...} or {"ok":false,"error":"MESSAGE"}. Arguments are separated by spaces (no spaces in paths).
@@ -48,6 +59,8 @@ import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.fs.permission.FsPermission;
 import org.apache.hadoop.hdfs.MiniDFSCluster;
 import org.apache.hadoop.hdfs.MiniDFSNNTopology;
+import org.apache.hadoop.minikdc.MiniKdc;
+import org.apache.hadoop.security.UserGroupInformation;
 
 public final class MiniHdfs {
   private static final long DEFAULT_BLOCK = 128L << 20;
@@ -57,13 +70,13 @@ public final class MiniHdfs {
   private final String[] webAddresses;
   private int active = 0;
 
-  private MiniHdfs(MiniDFSCluster cluster, boolean ha, String host) {
+  private MiniHdfs(MiniDFSCluster cluster, boolean ha, String host, boolean https) {
     this.cluster = cluster;
     this.ha = ha;
     this.webAddresses = new String[cluster.getNumNameNodes()];
     for (int i = 0; i < webAddresses.length; i++) {
-      InetSocketAddress http = cluster.getNameNode(i).getHttpAddress();
-      webAddresses[i] = "http://" + host + ":" + http.getPort();
+      InetSocketAddress web = https ? cluster.getNameNode(i).getHttpsAddress() : cluster.getNameNode(i).getHttpAddress();
+      webAddresses[i] = (https ? "https://" : "http://") + host + ":" + web.getPort();
     }
   }
 
@@ -73,12 +86,20 @@ public final class MiniHdfs {
     System.setOut(System.err);
     if (args.length < 1) throw new IllegalArgumentException("usage: MiniHdfs BASE_DIR [--ha] [--host ADDR]");
     boolean ha = false;
+    boolean kerberos = false;
     String host = null;
+    String keystore = null;
+    String keystorePasswordFile = null;
     for (int i = 1; i < args.length; i++) {
       if (args[i].equals("--ha")) ha = true;
       else if (args[i].equals("--host") && i + 1 < args.length) host = args[++i];
+      else if (args[i].equals("--https") && i + 2 < args.length) {
+        keystore = args[++i];
+        keystorePasswordFile = args[++i];
+      } else if (args[i].equals("--kerberos")) kerberos = true;
       else throw new IllegalArgumentException("unknown argument " + args[i]);
     }
+    if (kerberos && keystore == null) throw new IllegalArgumentException("--kerberos needs --https: a secured DataNode without privileged ports needs HTTPS_ONLY");
 
     Configuration conf = new Configuration();
     conf.setBoolean("dfs.webhdfs.enabled", true);
@@ -98,15 +119,30 @@ public final class MiniHdfs {
       builder.checkDataNodeAddrConfig(true).checkDataNodeHostConfig(true);
     }
     if (ha) builder.nnTopology(MiniDFSNNTopology.simpleHATopology());
+    if (keystore != null) {
+      String password = new String(java.nio.file.Files.readAllBytes(new File(keystorePasswordFile).toPath()), StandardCharsets.UTF_8).trim();
+      enableHttps(conf, new File(args[0], "conf"), keystore, password);
+    }
+    MiniKdc kdc = null;
+    String kerberosJson = "";
+    if (kerberos) {
+      kdc = new MiniKdc(MiniKdc.createConf(), new File(args[0], "kdc"));
+      kdc.start();
+      kerberosJson = ",\"kerberos\":" + secure(conf, kdc, new File(args[0], "kdc"));
+    }
     MiniDFSCluster cluster = builder.build();
     if (ha) cluster.transitionToActive(0);
     cluster.waitActive();
 
-    MiniHdfs hdfs = new MiniHdfs(cluster, ha, host == null ? "127.0.0.1" : host);
+    MiniHdfs hdfs = new MiniHdfs(cluster, ha, kerberos ? "localhost" : host == null ? "127.0.0.1" : host, keystore != null);
     // SIGTERM/SIGINT: still stop the daemons and delete BASE_DIR. stop/EOF shut down directly (quieter).
-    Thread hook = new Thread(() -> cluster.shutdown(true));
+    final MiniKdc kdcToStop = kdc;
+    Thread hook = new Thread(() -> {
+      cluster.shutdown(true);
+      if (kdcToStop != null) kdcToStop.stop();
+    });
     Runtime.getRuntime().addShutdownHook(hook);
-    out.println("{\"ready\":true,\"ha\":" + ha + ",\"namenodes\":" + hdfs.addresses() + ",\"active\":0}");
+    out.println("{\"ready\":true,\"ha\":" + ha + ",\"namenodes\":" + hdfs.addresses() + ",\"active\":0" + kerberosJson + "}");
 
     BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
     String line;
@@ -128,7 +164,59 @@ public final class MiniHdfs {
     }
     Runtime.getRuntime().removeShutdownHook(hook);
     cluster.shutdown(true);
+    if (kdc != null) kdc.stop();
     System.exit(0); // Hadoop leaves non-daemon threads behind
+  }
+
+  /** HTTPS_ONLY web servers with the given PKCS12 key store, written into ssl-server.xml in CONF_DIR (on the class path). */
+  private static void enableHttps(Configuration conf, File confDir, String keystore, String password) throws Exception {
+    if (!confDir.isDirectory() && !confDir.mkdirs()) throw new IllegalStateException("cannot create " + confDir);
+    Configuration ssl = new Configuration(false);
+    ssl.set("ssl.server.keystore.location", keystore);
+    ssl.set("ssl.server.keystore.type", "pkcs12");
+    ssl.set("ssl.server.keystore.password", password);
+    ssl.set("ssl.server.keystore.keypassword", password);
+    try (java.io.OutputStream os = new java.io.FileOutputStream(new File(confDir, "ssl-server.xml"))) {
+      ssl.writeXml(os);
+    }
+    conf.set("dfs.http.policy", "HTTPS_ONLY");
+    conf.set("dfs.namenode.https-address", "localhost:0");
+    conf.set("dfs.datanode.https.address", "localhost:0");
+    conf.set("dfs.https.server.keystore.resource", "ssl-server.xml");
+  }
+
+  /**
+   * Kerberos for the whole cluster (principals and keytabs in KDC_DIR), the launcher logged in as the
+   * superuser hdfs/localhost. Returns the JSON object describing the client principals.
+   */
+  private static String secure(Configuration conf, MiniKdc kdc, File kdcDir) throws Exception {
+    String realm = kdc.getRealm();
+    File hdfsKeytab = new File(kdcDir, "hdfs.keytab");
+    kdc.createPrincipal(hdfsKeytab, "hdfs/localhost", "HTTP/localhost");
+    File clientKeytab = new File(kdcDir, "client.keytab");
+    kdc.createPrincipal(clientKeytab, "alice");
+    String password = java.util.UUID.randomUUID().toString();
+    kdc.createPrincipal("bob", password);
+    String hdfs = "hdfs/localhost@" + realm;
+    conf.set("hadoop.security.authentication", "kerberos");
+    conf.set("dfs.namenode.kerberos.principal", hdfs);
+    conf.set("dfs.namenode.keytab.file", hdfsKeytab.getAbsolutePath());
+    conf.set("dfs.datanode.kerberos.principal", hdfs);
+    conf.set("dfs.datanode.keytab.file", hdfsKeytab.getAbsolutePath());
+    conf.set("dfs.web.authentication.kerberos.principal", "HTTP/localhost@" + realm);
+    conf.set("dfs.web.authentication.kerberos.keytab", hdfsKeytab.getAbsolutePath());
+    // Since Hadoop 3.3 WebHDFS is guarded by AuthFilterInitializer, configured from hadoop.http.authentication.*.
+    conf.set("hadoop.http.authentication.type", "kerberos");
+    conf.set("hadoop.http.authentication.kerberos.principal", "HTTP/localhost@" + realm);
+    conf.set("hadoop.http.authentication.kerberos.keytab", hdfsKeytab.getAbsolutePath());
+    conf.setBoolean("dfs.block.access.token.enable", true);
+    // SASL on the data transfer port stands in for privileged DataNode ports (needs HTTPS_ONLY).
+    conf.set("dfs.data.transfer.protection", "authentication");
+    UserGroupInformation.setConfiguration(conf);
+    UserGroupInformation.loginUserFromKeytab(hdfs, hdfsKeytab.getAbsolutePath());
+    return "{\"realm\":" + json(realm) + ",\"kdcHost\":" + json(kdc.getHost()) + ",\"kdcPort\":" + kdc.getPort()
+      + ",\"principal\":" + json("alice@" + realm) + ",\"keytab\":" + json(clientKeytab.getAbsolutePath())
+      + ",\"passwordPrincipal\":" + json("bob@" + realm) + ",\"password\":" + json(password) + "}";
   }
 
   /** Runs one command; returns extra JSON members, each starting with a comma. */
