@@ -61,7 +61,7 @@ describe('directories', () => {
   it('chooses a policy chunk size when none is given', async () => {
     const { dir } = await model()
     const m = await manifestFromDirectory(dir, { name: 'm', version: 'v1' })
-    expect(m.chunkSize).toBe(4 * 1024 * 1024)
+    expect(m.chunkSize).toBe(1024 * 1024)
   })
 
   it('refuses symlinks', async () => {
