@@ -60,20 +60,20 @@ export async function sampleCounters (switchNs: string, intervalMs: number): Pro
   }
 }
 
-/** Bytes `ifname` moved in `dir` between two samples. */
 /**
  * What every run reports from the counters: bytes that crossed the line from the origin over the whole
- * run (`offline` is the origin namespace's switch-side end), and bytes the seeder's NIC sent from `t0`
+ * run (at the switch-side end of the offline namespace's link), and bytes the seeder's NIC sent from `t0`
  * (the hosts' start: a seeder's earlier pull or read does not count as egress to hosts).
  */
 export function runBytes (
-  samples: readonly CounterSample[], last: CounterSample, t0: number, ifs: { offline: string, seeder: string }
+  samples: readonly CounterSample[], last: CounterSample, t0: number, topology: { offline: { role: string }, seeder: { role: string } }
 ): { lineBytes: number, seederEgress: number } {
   const first = samples[0] ?? last
   const atT0 = samples.findLast(x => x.at <= t0) ?? first
-  return { lineBytes: delta(first, last, ifs.offline, 'rx'), seederEgress: delta(atT0, last, ifs.seeder, 'rx') }
+  return { lineBytes: delta(first, last, topology.offline.role, 'rx'), seederEgress: delta(atT0, last, topology.seeder.role, 'rx') }
 }
 
+/** Bytes `ifname` moved in `dir` between two samples. */
 export function delta (from: CounterSample, to: CounterSample, ifname: string, dir: keyof IfBytes): number {
   return (to.ifs[ifname]?.[dir] ?? 0) - (from.ifs[ifname]?.[dir] ?? 0)
 }

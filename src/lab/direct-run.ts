@@ -47,7 +47,7 @@ export async function runDirect (ctx: RunContext): Promise<RunResult> {
       end,
       hosts,
       samples: sampler.samples,
-      ...runBytes(sampler.samples, last, t0, { offline: topology.offline.role, seeder: topology.seeder.role }),
+      ...runBytes(sampler.samples, last, t0, topology),
       notes: ['every host reads the origin over the line with curl (WebHDFS OPEN); no CPU/RSS figures (curl exits)']
     }
   } finally {

@@ -156,7 +156,7 @@ export async function runSwarm (ctx: RunContext, opts: SwarmOptions): Promise<Ru
       end,
       hosts,
       samples: sampler.samples,
-      ...runBytes(sampler.samples, last, t0, { offline: topology.offline.role, seeder: topology.seeder.role }),
+      ...runBytes(sampler.samples, last, t0, topology),
       seederStats,
       notes
     }

@@ -78,7 +78,7 @@ export async function runTorrent (ctx: RunContext, opts: { pieceSize: number }):
       end,
       hosts,
       samples: sampler.samples,
-      ...runBytes(sampler.samples, last, t0, { offline: topology.offline.role, seeder: topology.seeder.role }),
+      ...runBytes(sampler.samples, last, t0, topology),
       seederStats,
       notes: [`libtorrent ${opts.pieceSize}-byte pieces, v1 torrent, DHT/LSD/UPnP/NAT-PMP off, every peer given every other by connect_peer`]
     }
