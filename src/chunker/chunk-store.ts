@@ -291,11 +291,9 @@ export class ChunkStore {
     const actual = digest ?? sha256(parts)
     if (!Buffer.from(actual).equals(expected)) throw new IntegrityError(`chunk ${index}: SHA-256 mismatch`)
     const spans = spansOf(this.layout, index)
-    let next = 0
-    const starts = spans.map(sp => (next += sp.length) - sp.length)
     // The files of a chunk of packed small files are written several at a time, as #prepareFiles creates files.
-    await pMap(spans, async (span, i) => {
-      const bytes = spans.length === 1 ? parts : sliceParts(parts, starts[i]!, span.length)
+    await pMap(spans, async span => {
+      const bytes = spans.length === 1 ? parts : sliceParts(parts, span.at, span.length)
       const path = this.#pathOf(span.file)
       try {
         if (isPacked(this.header.files[span.file]!, this.header.chunkSize)) return await this.#writeWhole(span.file, bytes)
@@ -369,14 +367,11 @@ export class ChunkStore {
     if (!this.have.has(index)) throw new InvalidInputError(`chunk ${index} is not held`)
     if (offset < 0 || length < 0 || offset + length > this.layout.length[index]!) throw new RangeError(`range ${offset}+${length} outside chunk ${index}`)
     const buf = into === undefined || into.length < length ? Buffer.allocUnsafe(length) : into.subarray(0, length)
-    let at = 0 // where each span starts in the chunk
-    const reads = spansOf(this.layout, index).map(span => {
-      const read = { span, from: Math.max(offset, at), to: Math.min(offset + length, at + span.length), at }
-      at += span.length
-      return read
-    }).filter(r => r.from < r.to)
-    await pMap(reads, ({ span, from, to, at }) => this.#withFile(span.file, async fh => {
-      if (await readFullyAt(fh, buf.subarray(from - offset, to - offset), span.offset + from - at) < to - from) {
+    const reads = spansOf(this.layout, index)
+      .map(span => ({ span, from: Math.max(offset, span.at), to: Math.min(offset + length, span.at + span.length) }))
+      .filter(r => r.from < r.to)
+    await pMap(reads, ({ span, from, to }) => this.#withFile(span.file, async fh => {
+      if (await readFullyAt(fh, buf.subarray(from - offset, to - offset), span.offset + from - span.at) < to - from) {
         throw new IntegrityError(`chunk ${index}: file ${this.#pathOf(span.file)} is shorter than the manifest says`)
       }
     }), { concurrency: FILE_CONCURRENCY })

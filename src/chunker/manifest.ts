@@ -61,11 +61,12 @@ export interface Manifest extends ManifestHeader {
   readonly chunks: readonly Uint8Array[]
 }
 
-/** One piece of a chunk: `length` bytes at `offset` of file `file` (an index into the header's files). */
+/** One piece of a chunk: `length` bytes at `offset` of file `file` (an index into the header's files), at byte `at` of the chunk. */
 export interface Span {
   readonly file: number
   readonly offset: number
   readonly length: number
+  readonly at: number
 }
 
 /**
@@ -153,8 +154,10 @@ export function chunkLayout (header: ManifestHeader): ChunkLayout {
 /** The spans of chunk `index`, in byte order. */
 export function spansOf (layout: ChunkLayout, index: number): Span[] {
   const out: Span[] = []
+  let at = 0
   for (let s = layout.spanStart[index]!; s < layout.spanStart[index + 1]!; s++) {
-    out.push({ file: layout.spanFile[s]!, offset: layout.spanOffset[s]!, length: layout.spanLength[s]! })
+    out.push({ file: layout.spanFile[s]!, offset: layout.spanOffset[s]!, length: layout.spanLength[s]!, at })
+    at += layout.spanLength[s]!
   }
   return out
 }

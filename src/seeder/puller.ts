@@ -126,7 +126,7 @@ function readsFor (layout: ChunkLayout, from: number, end: number): OriginRead[]
     for (const span of spansOf(layout, i)) {
       const last = reads.at(-1)
       if (last?.file === span.file && last.offset + last.length === span.offset) last.length += span.length
-      else reads.push({ ...span })
+      else reads.push({ file: span.file, offset: span.offset, length: span.length })
     }
   }
   return reads

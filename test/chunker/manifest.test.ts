@@ -50,6 +50,7 @@ describe('chunk layout', () => {
     expect([...l.firstChunk]).toEqual([0, 1, 1, 1, 2, 3, 6])
     expect([...l.endChunk]).toEqual([1, 1, 2, 2, 3, 6, 7])
     expect(filesOf(l, 1)).toEqual([2, 3])
+    expect(spansOf(l, 1).map(s => s.at)).toEqual([0, 100]) // where each span starts in its chunk
   })
 
   it('puts 5,000 files of 1–4 KiB into a handful of chunks', () => {
@@ -63,7 +64,7 @@ describe('chunk layout', () => {
     const header = createHeader({ name: 'm', version: '1', chunkSize: 64 * 1024 * 1024, files: [{ path: 'big', size: 5 * 2 ** 30 + 7, mode: 0o644 }] })
     const l = chunkLayout(header)
     expect(l.count).toBe(81)
-    expect(spansOf(l, 80)).toEqual([{ file: 0, offset: 5 * 2 ** 30, length: 7 }])
+    expect(spansOf(l, 80)).toEqual([{ file: 0, offset: 5 * 2 ** 30, length: 7, at: 0 }])
     expect(l.length[80]).toBe(7)
   })
 })
