@@ -71,6 +71,12 @@ export class DownloadPlanner {
   readonly #seeders = new Set<string>()
   /** Peers that answered busy → when they may be asked again. */
   readonly #busyUntil = new Map<string, number>()
+  /**
+   * Requests a peer takes at once, learnt from its busy answers (absent: maxRequestsPerPeer): a busy
+   * answer while other requests to it are still in flight sets it to those, each chunk received from it
+   * adds one back.
+   */
+  readonly #window = new Map<string, number>()
   /** Per chunk, non-seeder peers whose request for it failed: told to seeders so they stop naming them. */
   readonly #failedHolders = new Map<number, Set<string>>()
   /** Holders a seeder's refusal named, not yet reached: peer → the chunks and who named it for them. */
@@ -115,6 +121,7 @@ export class DownloadPlanner {
   /** A neighbour left. Returns the chunks it had in flight: the driver aborts them, then calls `released`. */
   peerLeft (peer: string): number[] {
     this.#busyUntil.delete(peer)
+    this.#window.delete(peer)
     return this.#picker.removePeer(peer)
   }
 
@@ -142,7 +149,7 @@ export class DownloadPlanner {
     for (let k = 0; k < n && this.hasRoom; k++) {
       const peer = peers[(start + k) % n]!
       if ((this.#busyUntil.get(peer) ?? -Infinity) > now) continue
-      const free = this.#room(this.#peerBytes.get(peer) ?? 0, this.#picker.inflightOf(peer))
+      const free = this.#room(this.#peerBytes.get(peer) ?? 0, this.#picker.inflightOf(peer), this.#window.get(peer))
       if (free <= 0) continue
       for (const index of this.#picker.pick(peer, free, now)) {
         this.#requests++
@@ -172,10 +179,15 @@ export class DownloadPlanner {
   answered (peer: string, index: number, answer: PlannerAnswer, now: number): readonly string[] {
     this.#ended(peer, index)
     if (answer.status === 'missing') this.#holderFailed(peer, index)
-    const peerBusy = answer.status === 'busy' && this.#init.busyBackoff !== 'chunk'
+    // Busy with our other requests still in flight: it serves us, at its own pace. Ask it for no more than
+    // those and give this chunk to another peer; a time-out here would idle our link to it once they end.
+    const others = this.#picker.inflightOf(peer) - 1
+    const pacing = answer.status === 'busy' && others > 0
+    if (pacing) this.#window.set(peer, others)
+    const peerBusy = answer.status === 'busy' && !pacing && this.#init.busyBackoff !== 'chunk'
     if (peerBusy) this.#busyUntil.set(peer, now + this.#busyRetryMs)
     // Blocked until `now`, a chunk is blocked for no time: it may go to the next peer at once.
-    const retryAfterMs = answer.status !== 'busy' ? undefined : peerBusy ? 0 : this.#busyRetryMs
+    const retryAfterMs = answer.status !== 'busy' ? undefined : peerBusy || pacing ? 0 : this.#busyRetryMs
     this.#picker.requestFailed(peer, index, now, { refused: answer.status !== 'missing', retryAfterMs })
     if (answer.status !== 'refused') return []
     for (const h of answer.holders) this.#hinted.set(h, [...this.#hinted.get(h) ?? [], { index, seeder: peer }])
@@ -186,6 +198,11 @@ export class DownloadPlanner {
   received (peer: string, index: number, bytes: number, now: number): void {
     this.#requests--
     this.#writing++
+    const w = this.#window.get(peer)
+    if (w !== undefined) {
+      if (w + 1 >= this.#init.options.maxRequestsPerPeer) this.#window.delete(peer)
+      else this.#window.set(peer, w + 1)
+    }
     this.#picker.requestDone(peer, index, bytes, now)
   }
 
@@ -231,12 +248,12 @@ export class DownloadPlanner {
    * choose is unknown: a version of 5,000 files of 1–4 KiB kept only 4 tiny requests in flight at a time
    * and took 45 × as long as the same bytes in one file.
    */
-  #room (peerBytes: number, peerCount: number): number {
-    const { maxRequestsPerPeer, maxBufferedBytes } = this.#init.options
+  #room (peerBytes: number, peerCount: number, window = this.#init.options.maxRequestsPerPeer): number {
+    const { maxBufferedBytes } = this.#init.options
     const size = this.#init.chunkSize
     const total = Math.max(maxBufferedBytes, 2 * size)
     return Math.max(0, Math.min(
-      Math.floor((maxRequestsPerPeer * size - peerBytes) / size),
+      Math.floor((window * size - peerBytes) / size),
       Math.floor((total - this.#bytesInFlight) / size),
       MAX_REQUESTS_PER_PEER - peerCount,
       MAX_REQUESTS - this.#requests - this.#writing

@@ -45,6 +45,10 @@ export interface VersionSwarmOptions {
   maxBufferedBytes?: number
   /** Concurrent uploads this node serves for the version. @default 8 */
   maxUploads?: number
+  /** Concurrent uploads to one requester; its further requests wait their turn (UploadAdmission). @default 1 */
+  maxUploadsPerPeer?: number
+  /** Other requesters' requests held while every upload slot is taken, instead of answered busy. @default 2 */
+  uploadQueue?: number
   /** Abort a request when no byte arrives for this long, in ms. @default 20 s */
   requestIdleMs?: number
   /** How often to report progress to seeders and look for more peers, in ms. @default 2 s */
@@ -81,7 +85,15 @@ interface SwarmEvents {
 }
 
 const DEFAULTS = {
-  maxNeighbours: 12, maxRequestsPerPeer: 4, maxBufferedBytes: 32 * 1024 * 1024, maxUploads: 8, requestIdleMs: 20_000, tickMs: 2000, stallAfterMs: 30_000
+  maxNeighbours: 12,
+  maxRequestsPerPeer: 4,
+  maxBufferedBytes: 32 * 1024 * 1024,
+  maxUploads: 8,
+  maxUploadsPerPeer: 1,
+  uploadQueue: 2,
+  requestIdleMs: 20_000,
+  tickMs: 2000,
+  stallAfterMs: 30_000
 }
 
 export interface VersionSwarmInit {
@@ -148,8 +160,8 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
       onDialFailed: peer => this.#download?.holderUnreachable(peer)
     })
     this.#uploads = new UploadAdmission({
-      store: init.store, gate: init.gate, maxUploads: this.#opts.maxUploads, isBanned: p => this.#neighbours.isBanned(p), now: this.#now, stats: this.stats,
-      budget: uploadBudget
+      store: init.store, gate: init.gate, maxUploads: this.#opts.maxUploads, maxUploadsPerPeer: this.#opts.maxUploadsPerPeer, queue: this.#opts.uploadQueue,
+      isBanned: p => this.#neighbours.isBanned(p), now: this.#now, stats: this.stats, budget: uploadBudget
     })
     // A seeder publishes; it never downloads.
     if (init.role === 'peer') {
@@ -234,9 +246,12 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     this.emit('progress')
   }
 
-  /** Upload admission for one chunk request from `peer`. */
-  serve (peer: string, index: number, failedHolders: readonly string[] = []): ServeDecision {
-    return this.#uploads.serve(peer, index, failedHolders)
+  /** Upload admission for one chunk request from `peer`; a promise when the request waits for an upload slot. */
+  serve (peer: string, index: number, failedHolders: readonly string[] = []): ServeDecision | Promise<ServeDecision> {
+    let admitted: ((d: ServeDecision) => void) | undefined
+    const later = new Promise<ServeDecision>(resolve => { admitted = resolve })
+    const d = this.#uploads.serve(peer, index, failedHolders, admitted)
+    return d.status === 'queued' ? later : d
   }
 
   #onJoin (session: Session): void {

@@ -50,8 +50,8 @@ const OPTIONS: Array<{ flag: string, help: string, apply: Apply }> = [
   { flag: 'retry-after', help: 'how long a peer is not asked again for a chunk it refused, was busy for, or failed (picker retryAfterMs)', apply: (s, t) => { s.driver.retryAfterMs = parseDuration(t) } },
   { flag: 'busy-retry', help: 'how soon a peer that answered busy is asked again (DownloadPlanner busyRetryMs)', apply: (s, t) => { s.driver.busyRetryMs = parseDuration(t) } },
   { flag: 'busy', help: 'what a busy answer holds back for --busy-retry: peer (the default) or chunk (only that chunk on that peer)', apply: (s, t) => { s.driver.busyBackoff = t === 'peer' || t === 'chunk' ? t : bad('--busy', t, 'peer or chunk') } },
-  { flag: 'uploads-per-peer', help: 'candidate rule: concurrent uploads to one requester (default: no limit)', apply: (s, t) => { s.driver.maxUploadsPerPeer = int('--uploads-per-peer', t, 1) } },
-  { flag: 'upload-queue', help: 'candidate rule: requests queued when upload slots are taken, instead of busy (default 0)', apply: (s, t) => { s.driver.uploadQueue = int('--upload-queue', t) } },
+  { flag: 'uploads-per-peer', help: 'concurrent uploads a node serves to one requester (maxUploadsPerPeer; default 1, 0: no limit)', apply: (s, t) => { const n = int('--uploads-per-peer', t); s.driver.maxUploadsPerPeer = n === 0 ? undefined : n } },
+  { flag: 'upload-queue', help: 'other requesters\' requests a node holds while its upload slots are taken, instead of answering busy (UploadAdmission queue; default 2)', apply: (s, t) => { s.driver.uploadQueue = int('--upload-queue', t) } },
   { flag: 'max-refusals', help: 'seeder refusals of one peer for one chunk before it serves anyway (0: never refuse)', apply: (s, t) => { s.policy.maxRefusals = int('--max-refusals', t) } },
   { flag: 'max-hints', help: 'holders named in a refusal', apply: (s, t) => { s.policy.maxHints = int('--max-hints', t, 1) } },
   { flag: 'until', help: 'stop at this simulated time (e.g. 60s); hosts not done by then count as not done', apply: (s, t) => { s.maxSimMs = parseDuration(t) } },
@@ -106,8 +106,8 @@ function describe (s: Scenario): string {
   return `N=${s.hosts} F=${formatBytes(s.modelBytes)} chunk=${formatBytes(s.chunkSize)} u/d/us/L=${Mbit(s.up)}/${Mbit(s.down)}/${Mbit(s.seederUp)}/${Mbit(s.line)}Mbit/s ${s.warm ? 'warm' : 'cold'} ` +
     `inflight=${budget} perPeer=${s.driver.maxRequestsPerPeer} nbrs=${s.driver.maxNeighbours} uploads=${s.driver.maxUploads} refusals=${s.policy.maxRefusals ?? 2} retry=${s.driver.retryAfterMs / 1000}s` +
     ` busy=${s.driver.busyBackoff}/${s.driver.busyRetryMs / 1000}s` +
-    (s.driver.maxUploadsPerPeer !== undefined ? ` uploadsPerPeer=${s.driver.maxUploadsPerPeer}` : '') +
-    (s.driver.uploadQueue > 0 ? ` uploadQueue=${s.driver.uploadQueue}` : '') +
+    ` uploadsPerPeer=${s.driver.maxUploadsPerPeer ?? 'any'}` +
+    ` uploadQueue=${s.driver.uploadQueue}` +
     (s.arrivals.lateFraction > 0 ? ` late=${s.arrivals.lateFraction}/${s.arrivals.windowMs / 1000}s` : '') +
     (s.failures.killFraction > 0 ? ` kill=${s.failures.killFraction} restart=${s.failures.restartFraction}` : '')
 }

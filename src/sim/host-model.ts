@@ -9,12 +9,11 @@
  * serve, with the seeder's UploadPolicy as its gate; the seeder's hints are the same random sample
  * (randomSample, as Neighbours#hintsFor). What is left here is the driving: neighbours capped at
  * maxNeighbours peers (Neighbours#wantMore), a fill of request slots once per instant, HAVE to every
- * neighbour, discovery while short of neighbours every tickMs — and two candidate rules the real node does
- * not have (`maxUploadsPerPeer`, `uploadQueue`).
+ * neighbour, discovery while short of neighbours every tickMs.
  */
 import { Bitfield } from '../chunker/bitfield.ts'
 import { DownloadPlanner } from '../peer/download-planner.ts'
-import { UploadAdmission, type UploadGate } from '../peer/upload-admission.ts'
+import { UploadAdmission, type AdmissionDecision, type UploadGate } from '../peer/upload-admission.ts'
 import type { ServeDecision as NodeServeDecision } from '../peer/protocols/chunk/codec.ts'
 import { randomSample, type Rng } from '../util/random.ts'
 
@@ -42,12 +41,9 @@ export interface DriverOptions {
   busyRetryMs: number
   /** Passed to the DownloadPlanner: what a busy answer holds back, the peer or only that chunk on it. @default 'peer' */
   busyBackoff: 'peer' | 'chunk'
-  /** Candidate rule, not in the real node: concurrent uploads one node serves to one requester (busy beyond). Undefined: no limit. */
+  /** Passed to UploadAdmission: concurrent uploads to one requester. @default 1 */
   maxUploadsPerPeer: number | undefined
-  /**
-   * Candidate rule, not in the real node: requests a node holds in a FIFO queue when admission answers
-   * busy, served as slots free. 0 is the real node's behaviour.
-   */
+  /** Passed to UploadAdmission: other requesters' requests held while the upload slots are taken. @default 2 */
   uploadQueue: number
 }
 
@@ -62,14 +58,13 @@ export const DRIVER_DEFAULTS: DriverOptions = {
   retryAfterMs: 10_000,
   busyRetryMs: 250,
   busyBackoff: 'peer',
-  maxUploadsPerPeer: undefined,
-  uploadQueue: 0
+  maxUploadsPerPeer: 1,
+  uploadQueue: 2
 }
 
 /** A node's answer to a request, as the engine sees it: the chunk will flow, or a message goes back. */
 export type ServeDecision =
   | { status: 'ok' }
-  | { status: 'queued' }
   | { status: 'missing' }
   | { status: 'busy' }
   | { status: 'refused', holders: string[] }
@@ -141,8 +136,6 @@ export class HostModel {
   readonly #dialing = new Set<string>()
   readonly #requests = new Set<string>()
   readonly #uploads = new Map<string, Upload>()
-  readonly #uploadsTo = new Map<string, number>()
-  readonly #uploadQueue: Array<{ peer: string, index: number, failedHolders: readonly string[] }> = []
   #scheduled = false
 
   constructor (init: HostModelInit) {
@@ -164,6 +157,8 @@ export class HostModel {
       },
       gate: init.gate,
       maxUploads: init.options.maxUploads,
+      maxUploadsPerPeer: init.options.maxUploadsPerPeer,
+      queue: init.options.uploadQueue,
       isBanned: () => false,
       now: () => init.io.now(),
       stats: { bytesUp: 0, chunksUp: 0 }
@@ -274,61 +269,33 @@ export class HostModel {
 
   /**
    * Upload admission for one request (UploadAdmission#serve). On 'ok' the caller must call uploadEnded; a
-   * 'queued' request is answered later, through admitQueued, unless the caller unqueues it first.
+   * 'queued' request is answered later through `admitted` (as a slot frees), unless the caller unqueues it first.
    */
-  serve (peer: string, index: number, failedHolders: readonly string[]): ServeDecision {
-    const d = this.#perPeerFull(peer) ? { status: 'busy' as const } : this.#admit(peer, index, failedHolders)
-    if (d.status !== 'busy') return d
-    if (this.#uploadQueue.length >= this.#opts.uploadQueue) return d
-    this.#uploadQueue.push({ peer, index, failedHolders })
-    return { status: 'queued' }
+  serve (peer: string, index: number, failedHolders: readonly string[], admitted: (d: ServeDecision) => void): ServeDecision | { status: 'queued' } {
+    const d = this.#admission.serve(peer, index, failedHolders, later => {
+      this.#track(peer, index, later)
+      admitted(later)
+    })
+    this.#track(peer, index, d)
+    return d
   }
 
-  #perPeerFull (peer: string): boolean {
-    return (this.#uploadsTo.get(peer) ?? 0) >= (this.#opts.maxUploadsPerPeer ?? Infinity)
-  }
-
-  #admit (peer: string, index: number, failedHolders: readonly string[]): Exclude<ServeDecision, { status: 'queued' }> {
-    const d = this.#admission.serve(peer, index, failedHolders)
-    if (d.status !== 'ok') return d
-    this.#uploads.set(`${peer}/${index}`, d)
-    this.#uploadsTo.set(peer, (this.#uploadsTo.get(peer) ?? 0) + 1)
-    return { status: 'ok' }
+  #track (peer: string, index: number, d: AdmissionDecision): void {
+    if (d.status === 'ok') this.#uploads.set(`${peer}/${index}`, d)
   }
 
   /** The requester abandoned a queued request. */
   unqueue (peer: string, index: number): void {
-    const at = this.#uploadQueue.findIndex(q => q.peer === peer && q.index === index)
-    if (at >= 0) this.#uploadQueue.splice(at, 1)
+    this.#admission.unqueue(peer, index)
   }
 
-  /** Queued requests that free slots now admit, first come first served, with their answers. */
-  admitQueued (): Array<{ peer: string, index: number, decision: Exclude<ServeDecision, { status: 'queued' | 'busy' }> }> {
-    const out: Array<{ peer: string, index: number, decision: Exclude<ServeDecision, { status: 'queued' | 'busy' }> }> = []
-    for (let k = 0; k < this.#uploadQueue.length;) {
-      const q = this.#uploadQueue[k]!
-      if (this.#perPeerFull(q.peer)) {
-        k++
-        continue
-      }
-      const decision = this.#admit(q.peer, q.index, q.failedHolders)
-      if (decision.status === 'busy') break
-      this.#uploadQueue.splice(k, 1)
-      out.push({ peer: q.peer, index: q.index, decision })
-    }
-    return out
-  }
-
-  /** An upload admitted by serve, to `peer`, ended after `bytes` bytes (all of them or fewer). */
+  /** An upload admitted by serve, to `peer`, ended after `bytes` bytes (all of them or fewer); queued requests may be admitted now. */
   uploadEnded (peer: string, index: number, bytes: number): void {
     const key = `${peer}/${index}`
     const upload = this.#uploads.get(key)!
     this.#uploads.delete(key)
     upload.onSent?.(bytes)
     upload.onEnd?.()
-    const to = this.#uploadsTo.get(peer)! - 1
-    if (to === 0) this.#uploadsTo.delete(peer)
-    else this.#uploadsTo.set(peer, to)
   }
 
   // --- Download -------------------------------------------------------------------------------

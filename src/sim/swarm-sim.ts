@@ -270,14 +270,15 @@ class SwarmSim {
     q.after(lat, () => {
       if (req.cancelled) return
       if (!to.alive) return // the requester detaches from the dead node and cancels
-      const decision = to.model.serve(from.id, index, failedHolders)
+      const server = to.model
+      const decision = server.serve(from.id, index, failedHolders, later => { if (to.alive && to.model === server) this.#answer(req, later) })
       if (decision.status === 'queued') req.queued = true
       else this.#answer(req, decision)
     })
   }
 
   /** Carries out the server's answer to a request: a transfer, or a message back. */
-  #answer (req: Req, decision: Exclude<ServeDecision, { status: 'queued' }>): void {
+  #answer (req: Req, decision: ServeDecision): void {
     const q = this.#queue
     const lat = this.#s.latencyMs
     const { from, to, fromModel, index } = req
@@ -294,7 +295,7 @@ class SwarmSim {
     const serverModel = to.model
     req.flow = this.#net.start([to.up, from.down], bytes, () => {
       req.flow = undefined
-      this.#uploadEnded(to, serverModel, from.id, index, bytes)
+      serverModel.uploadEnded(from.id, index, bytes)
       q.after(lat, () => {
         if (req.cancelled) return
         this.#forget(req)
@@ -303,12 +304,6 @@ class SwarmSim {
     })
   }
 
-  /** An upload ended: the slot goes to queued requests, if the server queues. */
-  #uploadEnded (server: SimNode, serverModel: HostModel, peer: string, index: number, bytes: number): void {
-    serverModel.uploadEnded(peer, index, bytes)
-    if (!server.alive || server.model !== serverModel) return
-    for (const a of serverModel.admitQueued()) this.#answer(this.#reqs.get(reqKey(a.peer, server.id, a.index))!, a.decision)
-  }
 
   #cancel (req: Req | undefined): void {
     if (req === undefined || req.cancelled) return
@@ -318,7 +313,7 @@ class SwarmSim {
     if (req.flow !== undefined) {
       const sent = this.#net.abort(req.flow)
       req.flow = undefined
-      if (req.to.alive) this.#uploadEnded(req.to, req.to.model, req.from.id, req.index, sent)
+      if (req.to.alive) req.to.model.uploadEnded(req.from.id, req.index, sent)
     }
   }
 

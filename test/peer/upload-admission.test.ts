@@ -1,11 +1,13 @@
-/** Upload admission under an upload cap (`fetch --upload-rate`), on a real store and a fake clock. */
+/** Upload admission: slots, the per-requester limit and the wait queue, and the upload cap (`fetch --upload-rate`) on a real store and a fake clock. */
 import { describe, expect, it } from 'vitest'
 import { randomBytes } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ChunkStore } from '../../src/chunker/chunk-store.ts'
 import { manifestFromDirectory } from '../../src/chunker/chunk-hasher.ts'
-import { UploadAdmission } from '../../src/peer/upload-admission.ts'
+import { UploadAdmission, type UploadAdmissionInit } from '../../src/peer/upload-admission.ts'
+import { Bitfield } from '../../src/chunker/bitfield.ts'
+import type { ServeDecision } from '../../src/peer/protocols/chunk/codec.ts'
 import { TokenBucket } from '../../src/util/token-bucket.ts'
 import { readSourceChunk } from '../chunker/source-chunk.ts'
 import { tempDir } from '../support/temp.ts'
@@ -42,5 +44,72 @@ describe('UploadAdmission with an upload budget', () => {
     } finally {
       await store.close()
     }
+  })
+})
+
+/** An admission over `chunks` full chunks, all held, with no bytes behind them (decisions only). */
+function admissionOf (chunks: number, opts: Partial<UploadAdmissionInit>): UploadAdmission {
+  const have = new Bitfield(chunks)
+  for (let i = 0; i < chunks; i++) have.set(i)
+  const store = { have, layout: { count: chunks, length: new Array<number>(chunks).fill(1024) }, header: { chunkSize: 1024 }, readRange: () => { throw new Error('no bytes here') } }
+  return new UploadAdmission({ store, maxUploads: 2, isBanned: () => false, now: () => 0, stats: { bytesUp: 0, chunksUp: 0 }, ...opts })
+}
+
+/** Ends an admitted upload as a transport does once every byte is sent. */
+function finish (d: ServeDecision | { status: 'queued' } | undefined): void {
+  if (d?.status !== 'ok') throw new Error(`expected ok, got ${d?.status}`)
+  d.onSent?.(d.length)
+  d.onEnd?.()
+}
+
+describe('UploadAdmission slots and queue', () => {
+  it('holds other requesters\' requests while the slots are taken, admits them first come first served, busy beyond the queue', () => {
+    const a = admissionOf(8, { maxUploads: 1, queue: 1 })
+    const admitted: Array<[string, ServeDecision]> = []
+    const x = a.serve('x', 0, [], d => admitted.push(['x', d]))
+    expect(x.status).toBe('ok')
+    expect(a.serve('y', 1, [], d => admitted.push(['y', d])).status).toBe('queued')
+    expect(a.serve('z', 2, [], d => admitted.push(['z', d])).status).toBe('busy')
+    // Without a callback to hand a later answer to, nothing waits.
+    expect(a.serve('w', 3).status).toBe('busy')
+    finish(x)
+    expect(admitted.map(([p, d]) => [p, d.status])).toEqual([['y', 'ok']])
+    expect(a.queued).toBe(0)
+    // An abandoned request leaves the queue and is never answered.
+    expect(a.serve('z', 2, [], d => admitted.push(['z', d])).status).toBe('queued')
+    a.unqueue('z', 2)
+    finish(admitted[0]![1])
+    expect(admitted).toHaveLength(1)
+    expect(a.active).toBe(0)
+  })
+
+  it('serves one requester one chunk at a time, its next request waiting in the queue, while others get the free slots', () => {
+    const a = admissionOf(8, { maxUploads: 3, maxUploadsPerPeer: 1, queue: 1 })
+    const order: string[] = []
+    const first = a.serve('x', 0, [], () => {})
+    expect(first.status).toBe('ok')
+    expect(a.serve('x', 1, [], d => { order.push('x2'); finish(d) }).status).toBe('queued')
+    expect(a.serve('x', 2, [], () => {}).status).toBe('busy')
+    // Another requester is not held behind x's waiting request: a slot is free for it.
+    const y = a.serve('y', 3, [], () => {})
+    expect(y.status).toBe('ok')
+    finish(first)
+    expect(order).toEqual(['x2'])
+    finish(y)
+    expect(a.active).toBe(0)
+  })
+
+  it('answers what waits busy once the upload cap runs out, instead of holding it with nothing left to wake it', () => {
+    let now = 0
+    const budget = new TokenBucket({ rate: 1024, burst: 1024, now: () => now })
+    const a = admissionOf(8, { maxUploads: 1, queue: 1, budget })
+    const x = a.serve('x', 0, [], () => {})
+    const later: ServeDecision[] = []
+    expect(a.serve('y', 1, [], d => later.push(d)).status).toBe('queued')
+    for (let i = 0; i < 4; i++) budget.reserve(1024, now)
+    finish(x)
+    expect(later).toEqual([{ status: 'busy' }])
+    now += 10_000
+    expect(a.serve('y', 1).status).toBe('ok')
   })
 })

@@ -98,7 +98,7 @@ export class BulkServer {
     try {
       for (let req = await readRequest(reader); req !== undefined; req = await readRequest(reader)) {
         if (!this.#byPeer.has(peer)) break
-        await writeResponse(send, lookup(peer, req))
+        await writeResponse(send, await lookup(peer, req))
       }
       socket.end()
     } catch (err) {

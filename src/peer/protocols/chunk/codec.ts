@@ -45,8 +45,8 @@ export type ServeDecision =
   | { status: 'missing' } | { status: 'busy' }
   | { status: 'refused', holders: string[] }
 
-/** The serving side's answer to `peer` asking for chunk `index` of version `headerId`. */
-export type ChunkLookup = (peer: string, request: IncomingRequest) => ServeDecision
+/** The serving side's answer to `peer` asking for chunk `index` of version `headerId` (later, when it waits for an upload slot). */
+export type ChunkLookup = (peer: string, request: IncomingRequest) => ServeDecision | Promise<ServeDecision>
 
 export async function writeRequest (send: Send, req: ChunkRequest): Promise<void> {
   const failed = Buffer.from(JSON.stringify((req.failedHolders ?? []).slice(0, MAX_PEERS_NAMED)))

@@ -10,7 +10,7 @@ export async function serveChunkStream (stream: Stream, connection: Connection, 
   try {
     const req = await readRequest(reader)
     if (req === undefined) return
-    await writeResponse(data => send(stream, data), lookup(connection.remotePeer.toString(), req))
+    await writeResponse(data => send(stream, data), await lookup(connection.remotePeer.toString(), req))
     await closeGracefully(stream)
   } catch (err) {
     stream.abort(err as Error)
