@@ -22,7 +22,6 @@ import { verifyOutput } from './verify.ts'
 export const FOLLOW_INTERVAL_MS = 500
 /** How often the lab reads every host's `current` link, ms: the resolution of the switch times. */
 const SWITCH_POLL_MS = 100
-const HOST_PORT = 4001
 /** What follow logs when it sees a new latest version (src/peer/follow.ts). */
 const FOLLOW_NEW_VERSION = 'following: new version'
 
@@ -76,7 +75,9 @@ export async function runFollow (ctx: RunContext, opts: FollowOptions): Promise<
       const startedAt = Date.now()
       const proc = spawnIn(h.netns, h.role, [process.execPath, MODELSWARM_BIN, '--log-level', opts.logLevel, 'fetch', LAB_MODEL.name, '--follow',
         '--follow-interval', `${FOLLOW_INTERVAL_MS}ms`, '--out', root, '--bootstrap', seeder.bootstrap, '--trust', seeder.peerId,
-        '--listen', `/ip4/${h.addr}/tcp/${HOST_PORT}`, '--json', '--timeout', '2m'], {
+        // Port 0: each version's fetch runs a node of its own, and the current version's still holds its port
+        // while the next one is fetched (a fixed port fails every later version with EADDRINUSE).
+        '--listen', `/ip4/${h.addr}/tcp/0`, '--json', '--timeout', '2m'], {
         logFile: join(dir, `${h.role}.log`),
         onStderrJson: m => {
           if (m.msg === FOLLOW_NEW_VERSION && m.version === `${LAB_MODEL.name}@${next}` && !noticedAt.has(h.role)) noticedAt.set(h.role, Number(m.time))
