@@ -10,6 +10,7 @@ import type { LabParams } from './metrics.ts'
 import { createLab } from './netns.ts'
 import { startOrigin } from './origin.ts'
 import { writeReport } from './report.ts'
+import type { RunContext } from './run-context.ts'
 import type { RunResult } from './run-result.ts'
 import { runDirect } from './direct-run.ts'
 import { runFollow } from './follow-run.ts'
@@ -61,6 +62,13 @@ async function removeModelCopies (outDir: string): Promise<void> {
   }
 }
 
+async function runScenario (ctx: RunContext, scenario: Scenario, o: LabOptions): Promise<RunResult> {
+  const { chunkSize, logLevel } = o
+  if (scenario === 'follow') return await runFollow(ctx, { chunkSize, logLevel })
+  if (scenario === 'shard') return await runShard(ctx, { chunkSize, logLevel })
+  return await runSwarm(ctx, { scenario, chunkSize, seed: o.seed, logLevel })
+}
+
 export async function runLab (o: LabOptions): Promise<LabOutcome> {
   if (o.baselines.includes('bittorrent')) await checkLibtorrent()
   await mkdir(o.outDir, { recursive: true })
@@ -76,12 +84,7 @@ export async function runLab (o: LabOptions): Promise<LabOutcome> {
     try {
       const ctx = { lab, origin, workDir: o.outDir, timeoutMs: o.timeoutMs, log: o.log }
       await origin.warmUp()
-      for (const s of o.scenarios) {
-        const { chunkSize, logLevel } = o
-        runs.push(s === 'follow'
-          ? await runFollow(ctx, { chunkSize, logLevel })
-          : s === 'shard' ? await runShard(ctx, { chunkSize, logLevel }) : await runSwarm(ctx, { scenario: s, chunkSize, seed: o.seed, logLevel }))
-      }
+      for (const s of o.scenarios) runs.push(await runScenario(ctx, s, o))
       if (o.baselines.includes('direct')) runs.push(await runDirect(ctx))
       if (o.baselines.includes('bittorrent')) runs.push(await runTorrent(ctx, { pieceSize: o.pieceSize }))
     } finally {
