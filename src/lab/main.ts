@@ -5,8 +5,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander'
 import { join } from 'node:path'
 import { parseBytes, parseDuration, parseRate } from '../util/units.ts'
-import { BASELINES, runLab, type Baseline } from './run-lab.ts'
-import { SCENARIOS, type Scenario } from './swarm-run.ts'
+import { BASELINES, runLab, SCENARIOS, type Baseline, type Scenario } from './run-lab.ts'
 
 function parsed<T> (parse: (s: string) => T): (s: string) => T {
   return (s: string) => {

@@ -87,3 +87,51 @@ export function cumulativeBytes (samples: CounterSample[], t0: number, ifname: s
   const base = samples[0]?.ifs[ifname]?.[dir] ?? 0
   return samples.map(s => [(s.at - t0) / 1000, (s.ifs[ifname]?.[dir] ?? 0) - base])
 }
+
+/** Goal for the shard scenario (issue #17): time to the first shard ÷ time to the whole model, for 10 shards. */
+export const FIRST_SHARD_GOAL = 0.2
+
+export interface FollowSummary {
+  /** publish at the origin → the last host's `current` names the new version, s */
+  lastSwitch: number
+  bound: number
+  lastOverBound: number
+  /** publish → the seeder's signed `latest` moved, s (NaN if not seen) */
+  seederNoticed: number
+  seederPoll: number
+  followInterval: number
+  /** line bytes during the new version ÷ F */
+  lineOverF: number
+}
+
+/** The follow scenario's headline against the one-version bound; undefined for other runs. */
+export function summarizeFollow (run: RunResult, p: LabParams): FollowSummary | undefined {
+  if (run.follow === undefined) return undefined
+  const s = summarize(run, p)
+  return {
+    lastSwitch: s.lastCommon,
+    bound: s.bound,
+    lastOverBound: s.lastOverBound,
+    seederNoticed: run.follow.seederNoticedMs === undefined ? NaN : run.follow.seederNoticedMs / 1000,
+    seederPoll: run.follow.seederPollMs / 1000,
+    followInterval: run.follow.followIntervalMs / 1000,
+    lineOverF: s.lineOverF
+  }
+}
+
+export interface ShardSummary {
+  shards: number
+  /** per host: (first shard − asked) ÷ (whole model verified − asked); undefined when either is missing */
+  ratios: Array<number | undefined>
+  median: number
+  max: number
+}
+
+/** The shard scenario's headline: how soon a reader has the first shard against the whole model; undefined for other runs. */
+export function summarizeShard (run: RunResult): ShardSummary | undefined {
+  if (run.shards === undefined) return undefined
+  const ratios = run.hosts.map(h =>
+    h.firstShardMs === undefined || h.doneMs === undefined ? undefined : (h.firstShardMs - h.startedMs) / (h.doneMs - h.startedMs))
+  const known = ratios.filter((r): r is number => r !== undefined)
+  return { shards: run.shards, ratios, median: percentile(known, 0.5), max: known.length === 0 ? NaN : Math.max(...known) }
+}

@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { formatBytes, formatRate } from '../util/units.ts'
-import { completionCdf, cumulativeBytes, lowerBound, summarize, type LabParams, type RunSummary } from './metrics.ts'
+import { completionCdf, cumulativeBytes, FIRST_SHARD_GOAL, lowerBound, summarize, summarizeFollow, summarizeShard, type LabParams, type RunSummary } from './metrics.ts'
 import type { RunResult } from './run-result.ts'
 
 const execFileAsync = promisify(execFile)
@@ -28,6 +28,40 @@ export function ratioLines (summaries: RunSummary[]): string[] {
     for (const b of baselines) out.push(`${s.label} ÷ ${b.label} (last host): ${f2(s.lastCommon / b.lastCommon)}`)
   }
   return out
+}
+
+/** The follow and shard scenarios' own headlines (issues #15 and #17), one line per such run. */
+export function scenarioLines (runs: RunResult[], p: LabParams): string[] {
+  const out: string[] = []
+  for (const run of runs) {
+    const f = summarizeFollow(run, p)
+    if (f !== undefined) {
+      out.push(`modelswarm follow: publish → last host switched ${f2(f.lastSwitch)} s ÷ bound ${f2(f.bound)} s = ${f2(f.lastOverBound)}; ` +
+        `seeder noticed the new version after ${f2(f.seederNoticed)} s (it lists the origin every ${f.seederPoll} s; hosts ask for latest every ${f.followInterval} s); ` +
+        `line ÷ F for the new version ${f2(f.lineOverF)}`)
+    }
+    const s = summarizeShard(run)
+    if (s !== undefined) {
+      out.push(`modelswarm shard: first shard ÷ whole model verified, per host: median ${f2(s.median)}, max ${f2(s.max)} ` +
+        `(${s.shards} shards; goal ≤ ${FIRST_SHARD_GOAL})`)
+    }
+  }
+  return out
+}
+
+/** Per host, the scenario's own times: when follow learned of and switched to the new version, when a reader had the first shard. */
+function scenarioTable (run: RunResult): string[] {
+  const sec = (ms: number | undefined): string => f2(ms === undefined ? undefined : ms / 1000)
+  if (run.follow !== undefined) {
+    return ['| host | noticed the new version (s after publish) | `current` switched (s after publish) | own fetch of the new version (s) |', '|---|---|---|---|',
+      ...run.hosts.map(h => `| ${h.host} | ${sec(h.noticedMs)} | ${sec(h.doneMs)} | ${f2(h.ownSeconds)} |`)]
+  }
+  const shard = summarizeShard(run)
+  if (shard !== undefined) {
+    return ['| host | asked (s) | first shard (s) | whole model verified (s) | first shard ÷ whole, from the ask |', '|---|---|---|---|---|',
+      ...run.hosts.map((h, i) => `| ${h.host} | ${sec(h.startedMs)} | ${sec(h.firstShardMs)} | ${sec(h.doneMs)} | ${f2(shard.ratios[i])} |`)]
+  }
+  return []
 }
 
 function paramsTable (p: LabParams): string[] {
@@ -89,7 +123,7 @@ async function plot (dir: string, runs: RunResult[], summaries: RunSummary[]): P
 export async function writeReport (dir: string, p: LabParams, runs: RunResult[], extraNotes: string[]): Promise<{ path: string, ratios: string[] }> {
   const summaries = runs.map(r => summarize(r, p))
   const png = await plot(dir, runs, summaries)
-  const ratios = ratioLines(summaries)
+  const ratios = [...ratioLines(summaries), ...scenarioLines(runs, p)]
   const md: string[] = [
     `# modelswarm network lab — ${new Date().toISOString()}`,
     '',
@@ -114,7 +148,8 @@ export async function writeReport (dir: string, p: LabParams, runs: RunResult[],
     ''
   ]
   for (const [i, run] of runs.entries()) {
-    md.push(`## ${summaries[i]!.label}`, '', ...hostsTable(run, summaries[i]!), '', ...run.notes.map(n => `- ${n}`), '')
+    const own = scenarioTable(run)
+    md.push(`## ${summaries[i]!.label}`, '', ...hostsTable(run, summaries[i]!), '', ...(own.length > 0 ? [...own, ''] : []), ...run.notes.map(n => `- ${n}`), '')
   }
   if (extraNotes.length > 0) md.push('## Notes', '', ...extraNotes.map(n => `- ${n}`), '')
   const path = join(dir, 'REPORT.md')

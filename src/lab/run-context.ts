@@ -50,11 +50,11 @@ export function hostBytesIn (ctx: RunContext, from: CounterSample, now: CounterS
   return sum
 }
 
-/** Polls `done` every 250 ms until true; throws after `timeoutMs` with `describe()`'s text. */
-export async function until (done: () => boolean | Promise<boolean>, timeoutMs: number, describe: () => string): Promise<void> {
+/** Polls `done` every `intervalMs` until true; throws after `timeoutMs` with `describe()`'s text. */
+export async function until (done: () => boolean | Promise<boolean>, timeoutMs: number, describe: () => string, intervalMs = 250): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!await done()) {
     if (Date.now() > deadline) throw new LabError(`timed out after ${timeoutMs} ms: ${describe()}`)
-    await new Promise(resolve => setTimeout(resolve, 250))
+    await new Promise(resolve => setTimeout(resolve, intervalMs))
   }
 }

@@ -10,14 +10,20 @@ import type { LabParams } from './metrics.ts'
 import { createLab } from './netns.ts'
 import { startOrigin } from './origin.ts'
 import { writeReport } from './report.ts'
+import type { RunContext } from './run-context.ts'
 import type { RunResult } from './run-result.ts'
 import { runDirect } from './direct-run.ts'
-import { runSwarm, type Scenario } from './swarm-run.ts'
+import { runFollow } from './follow-run.ts'
+import { runShard } from './shard-run.ts'
+import { runSwarm, SCENARIOS as FETCH_SCENARIOS } from './swarm-run.ts'
 import { checkLibtorrent, runTorrent } from './torrent-run.ts'
 import { planTopology } from './topology.ts'
 
 export const BASELINES = ['direct', 'bittorrent'] as const
 export type Baseline = typeof BASELINES[number]
+/** modelswarm scenarios: plain fetches (swarm-run.ts), follow mode (follow-run.ts), the first shard through the gateway (shard-run.ts). */
+export const SCENARIOS = [...FETCH_SCENARIOS, 'follow', 'shard'] as const
+export type Scenario = typeof SCENARIOS[number]
 
 export interface LabOptions extends LabParams {
   scenarios: Scenario[]
@@ -56,6 +62,13 @@ async function removeModelCopies (outDir: string): Promise<void> {
   }
 }
 
+async function runScenario (ctx: RunContext, scenario: Scenario, o: LabOptions): Promise<RunResult> {
+  const { chunkSize, logLevel } = o
+  if (scenario === 'follow') return await runFollow(ctx, { chunkSize, logLevel })
+  if (scenario === 'shard') return await runShard(ctx, { chunkSize, logLevel })
+  return await runSwarm(ctx, { scenario, chunkSize, seed: o.seed, logLevel })
+}
+
 export async function runLab (o: LabOptions): Promise<LabOutcome> {
   if (o.baselines.includes('bittorrent')) await checkLibtorrent()
   await mkdir(o.outDir, { recursive: true })
@@ -71,7 +84,7 @@ export async function runLab (o: LabOptions): Promise<LabOutcome> {
     try {
       const ctx = { lab, origin, workDir: o.outDir, timeoutMs: o.timeoutMs, log: o.log }
       await origin.warmUp()
-      for (const s of o.scenarios) runs.push(await runSwarm(ctx, { scenario: s, chunkSize: o.chunkSize, seed: o.seed, logLevel: o.logLevel }))
+      for (const s of o.scenarios) runs.push(await runScenario(ctx, s, o))
       if (o.baselines.includes('direct')) runs.push(await runDirect(ctx))
       if (o.baselines.includes('bittorrent')) runs.push(await runTorrent(ctx, { pieceSize: o.pieceSize }))
     } finally {

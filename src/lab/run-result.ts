@@ -26,6 +26,25 @@ export interface HostResult {
   restarted?: boolean
   /** the process exited without completing: its exit status and last words */
   failed?: string
+  /** follow: ms after t0 (the publish) when the host's follow learned of the new version */
+  noticedMs?: number
+  /** shard: ms after t0 when the host's reader held the whole first shard (`startedMs`: when it asked) */
+  firstShardMs?: number
+}
+
+/** The follow scenario's times around the publish of the new version (t0), ms after t0 unless named otherwise. */
+export interface FollowTimes {
+  /** how long the marker write took at the origin (t0 is taken before it) */
+  publishCallMs: number
+  /** the seeder signed `latest` → the new version (undefined if never seen in its log) */
+  seederNoticedMs?: number
+  /** the seeder held every byte of the new version */
+  seederPulledMs?: number
+  /** the seeder's --poll-interval and the hosts' --follow-interval, ms */
+  seederPollMs: number
+  followIntervalMs: number
+  /** the first version: from the hosts' start until every host's `current` named it, ms */
+  firstVersionMs: number
 }
 
 export interface RunResult {
@@ -42,6 +61,9 @@ export interface RunResult {
   /** bytes the seeder's NIC sent from t0 to the end */
   seederEgress: number
   seederStats?: ProcStats
+  follow?: FollowTimes
+  /** shard: files the model is split into (each host's reader asks for the first) */
+  shards?: number
   /** anything the reader must know: how a figure was measured, what went wrong */
   notes: string[]
 }

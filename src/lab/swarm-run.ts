@@ -8,16 +8,13 @@
  * - late: warm, with a quarter of the hosts (at least one) started only once the others hold half of their bytes.
  */
 import { join } from 'node:path'
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
 import { createRng, randomInt } from '../util/random.ts'
 import { runBytes, sampleCounters } from './counters.ts'
-import { HDFS_USER, LAB_MODEL } from './origin.ts'
+import { seederVersion, startSeeder } from './lab-seeder.ts'
+import { LAB_MODEL } from './origin.ts'
 import { procStats, spawnIn, type LabProcess } from './processes.ts'
 import { hostBytesIn, hostOutcome, MODELSWARM_BIN, runDir, until, type RunContext } from './run-context.ts'
 import type { HostResult, RunResult } from './run-result.ts'
-
-const execFileAsync = promisify(execFile)
 
 export const SCENARIOS = ['warm', 'cold', 'churn', 'late'] as const
 export type Scenario = typeof SCENARIOS[number]
@@ -25,9 +22,7 @@ export type Scenario = typeof SCENARIOS[number]
 /** Share of hosts killed under churn, and of hosts joining late (issue: "10 % of hosts SIGKILLed"). */
 const CHURN_SHARE = 0.1
 const LATE_SHARE = 0.25
-const SEEDER_PORT = 4001
 const HOST_PORT = 4001
-const ADMIN = '127.0.0.1:7070'
 
 export interface SwarmOptions {
   scenario: Scenario
@@ -49,13 +44,6 @@ interface Slot {
   failed?: string
 }
 
-/** The seeder's view of the version, through its admin API (reachable only inside its namespace). */
-async function seederVersion (netns: string): Promise<Record<string, unknown> | undefined> {
-  const { stdout } = await execFileAsync('ip', ['netns', 'exec', netns, 'curl', '-sS', '--max-time', '5', `http://${ADMIN}/v1/models`])
-  const versions = (JSON.parse(stdout) as { versions: Array<Record<string, unknown>> }).versions
-  return versions.find(v => v.name === LAB_MODEL.name && v.version === LAB_MODEL.version)
-}
-
 export async function runSwarm (ctx: RunContext, opts: SwarmOptions): Promise<RunResult> {
   const { topology } = ctx.lab
   const dir = await runDir(ctx, `modelswarm-${opts.scenario}`)
@@ -68,13 +56,8 @@ export async function runSwarm (ctx: RunContext, opts: SwarmOptions): Promise<Ru
   const first = sampler.samples[0]!
   const procs: LabProcess[] = []
   try {
-    const seeder = spawnIn(topology.seeder.netns, 'seeder', [process.execPath, MODELSWARM_BIN, '--log-level', opts.logLevel, 'seed',
-      '--hdfs', ctx.origin.namenode, '--hdfs-root', hdfsRoot, '--hdfs-user', HDFS_USER, '--cache-dir', join(dir, 'seeder'),
-      '--listen', `/ip4/${topology.seeder.addr}/tcp/${SEEDER_PORT}`, '--admin', ADMIN, '--poll-interval', '500ms', '--json',
-      ...(opts.chunkSize === undefined ? [] : ['--chunk-size', String(opts.chunkSize)])], { logFile: join(dir, 'seeder.log') })
+    const { proc: seeder, peerId, bootstrap } = await startSeeder(ctx, { dir, hdfsRoot, chunkSize: opts.chunkSize, logLevel: opts.logLevel })
     procs.push(seeder)
-    const info = (await seeder.waitFor(m => typeof m.peerId === 'string', 60_000)).msg
-    const bootstrap = `/ip4/${topology.seeder.addr}/tcp/${SEEDER_PORT}/p2p/${info.peerId as string}`
     if (opts.scenario !== 'cold') {
       ctx.log(`modelswarm ${opts.scenario}: seeder pulling over the line`)
       await until(async () => (await seederVersion(topology.seeder.netns))?.state === 'ready', ctx.timeoutMs, () => 'the seeder never held the version')
@@ -85,7 +68,7 @@ export async function runSwarm (ctx: RunContext, opts: SwarmOptions): Promise<Ru
       const h = topology.hosts[slot.index]!
       slot.startedAt = Date.now()
       slot.proc = spawnIn(h.netns, h.role, [process.execPath, MODELSWARM_BIN, '--log-level', opts.logLevel, 'fetch', `${LAB_MODEL.name}@${LAB_MODEL.version}`,
-        '--out', slot.out, '--bootstrap', bootstrap, '--trust', info.peerId as string, '--listen', `/ip4/${h.addr}/tcp/${HOST_PORT}`,
+        '--out', slot.out, '--bootstrap', bootstrap, '--trust', peerId, '--listen', `/ip4/${h.addr}/tcp/${HOST_PORT}`,
         '--json', '--linger', '10m', '--timeout', '2m'], { logFile: join(dir, `${h.role}.log`) })
       procs.push(slot.proc)
     }

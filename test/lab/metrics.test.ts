@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { completionCdf, cumulativeBytes, lowerBound, percentile, summarize, type LabParams } from '../../src/lab/metrics.ts'
+import { completionCdf, cumulativeBytes, lowerBound, percentile, summarize, summarizeFollow, summarizeShard, type LabParams } from '../../src/lab/metrics.ts'
+import { scenarioLines } from '../../src/lab/report.ts'
 import type { RunResult } from '../../src/lab/run-result.ts'
 
 const MIB = 2 ** 20
@@ -56,5 +57,62 @@ describe('lab figures', () => {
       { at: 1500, ifs: { off: { rx: 400, tx: 0 } } }
     ]
     expect(cumulativeBytes(samples, 1000, 'off', 'rx')).toEqual([[-0.5, 0], [0.5, 300]])
+  })
+
+  it('measures follow from the publish: last switch against the one-version bound, the seeder\'s notice, the new version\'s line bytes', () => {
+    const run: RunResult = {
+      system: 'modelswarm',
+      scenario: 'follow',
+      t0: 100_000,
+      end: 140_000,
+      hosts: [
+        { host: 'h0', startedMs: -60_000, noticedMs: 900, doneMs: 30_000, ownSeconds: 28, verified: true },
+        { host: 'h1', startedMs: -60_000, noticedMs: 1200, doneMs: 38_200, ownSeconds: 36, verified: true }
+      ],
+      samples: [],
+      lineBytes: 64.5 * MIB,
+      seederEgress: 70 * MIB,
+      follow: { publishCallMs: 20, seederNoticedMs: 480, seederPulledMs: 6000, seederPollMs: 500, followIntervalMs: 500, firstVersionMs: 45_000 },
+      notes: []
+    }
+    const f = summarizeFollow(run, { ...params, hosts: 2 })!
+    const bound = lowerBound({ ...params, hosts: 2 })
+    expect(f.lastSwitch).toBe(38.2)
+    expect(f.bound).toBe(bound)
+    expect(f.lastOverBound).toBeCloseTo(38.2 / bound, 9)
+    expect(f.seederNoticed).toBe(0.48)
+    expect([f.seederPoll, f.followInterval]).toEqual([0.5, 0.5])
+    expect(f.lineOverF).toBeCloseTo(64.5 / 64, 9)
+    expect(summarizeShard(run)).toBeUndefined()
+    const lines = scenarioLines([run], { ...params, hosts: 2 })
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toContain(`publish → last host switched 38.20 s ÷ bound ${bound.toFixed(2)} s = ${(38.2 / bound).toFixed(2)}`)
+    expect(lines[0]).toContain('seeder noticed the new version after 0.48 s')
+  })
+
+  it('takes each host\'s first shard ÷ whole model from its own ask, skipping hosts that missed either', () => {
+    const run: RunResult = {
+      system: 'modelswarm',
+      scenario: 'shard',
+      t0: 0,
+      end: 50_000,
+      hosts: [
+        { host: 'h0', startedMs: 0, firstShardMs: 4000, doneMs: 40_000, verified: true },
+        { host: 'h1', startedMs: 1000, firstShardMs: 9000, doneMs: 41_000, verified: true },
+        { host: 'h2', startedMs: 2000, firstShardMs: 5000, verified: false }
+      ],
+      samples: [],
+      lineBytes: 0,
+      seederEgress: 64 * MIB,
+      shards: 10,
+      notes: []
+    }
+    const s = summarizeShard(run)!
+    expect(s.shards).toBe(10)
+    expect(s.ratios).toEqual([0.1, 0.2, undefined])
+    expect(s.median).toBe(0.1)
+    expect(s.max).toBe(0.2)
+    expect(summarizeFollow(run, params)).toBeUndefined()
+    expect(scenarioLines([run], params)).toEqual(['modelswarm shard: first shard ÷ whole model verified, per host: median 0.10, max 0.20 (10 shards; goal ≤ 0.2)'])
   })
 })

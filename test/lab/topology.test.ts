@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { splitSizes } from '../../src/lab/origin.ts'
+import { fileLayout, splitSizes } from '../../src/lab/origin.ts'
 import { hostAddr, planTopology, tbfArgs } from '../../src/lab/topology.ts'
 
 describe('lab topology', () => {
@@ -28,5 +28,15 @@ describe('lab topology', () => {
     const sizes = splitSizes(10, 3)
     expect(sizes).toEqual([4, 3, 3])
     expect(splitSizes(64 * 2 ** 20, 4).reduce((a, b) => a + b)).toBe(64 * 2 ** 20)
+  })
+
+  it('lays out every version with the same paths and sizes but content of its own', () => {
+    const v1 = fileLayout(10, 3, 'v1')
+    const v2 = fileLayout(10, 3, 'v2')
+    expect(v1).toEqual([{ path: 'part-000.bin', size: 4, seed: 1 }, { path: 'part-001.bin', size: 3, seed: 2 }, { path: 'part-002.bin', size: 3, seed: 3 }])
+    expect(v2.map(f => [f.path, f.size])).toEqual(v1.map(f => [f.path, f.size]))
+    const seeds = [...v1, ...v2, ...fileLayout(10, 3, 'v3')].map(f => f.seed)
+    expect(new Set(seeds).size).toBe(9)
+    expect(() => fileLayout(10, 3, 'latest')).toThrow(RangeError)
   })
 })

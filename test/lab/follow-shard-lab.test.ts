@@ -1,0 +1,80 @@
+// Two hosts in real network namespaces: following the latest version, they switch to one newly published at
+// the MiniDFSCluster origin; then, with the model in 10 shards, a reader on each host gets the first shard
+// through the host's gateway while the gateway fetches the whole model. Needs root (CI runs as root).
+import { execFileSync } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { summarizeShard } from '../../src/lab/metrics.ts'
+import { checkLabPrerequisites } from '../../src/lab/netns.ts'
+import { runLab, type LabOutcome } from '../../src/lab/run-lab.ts'
+
+const MIB = 2 ** 20
+const MBIT = 1e6 / 8
+const F = 10 * MIB
+
+describe('network lab: follow and the first shard, N = 2', () => {
+  let dir: string
+  let outcome: LabOutcome
+
+  beforeAll(async () => {
+    checkLabPrerequisites()
+    dir = await mkdtemp(join(tmpdir(), 'ms-lab-'))
+    outcome = await runLab({
+      hosts: 2,
+      size: F,
+      files: 2,
+      line: 400 * MBIT,
+      up: 100 * MBIT,
+      down: 400 * MBIT,
+      seederUp: 200 * MBIT,
+      scenarios: ['follow', 'shard'],
+      baselines: [],
+      outDir: dir,
+      timeoutMs: 90_000,
+      seed: 1,
+      pieceSize: MIB,
+      logLevel: 'info',
+      log: () => {}
+    })
+  }, 170_000)
+
+  afterAll(async () => {
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+  })
+
+  it('every following host switches current to the new version, whose bytes it holds, after the seeder and then the host noticed it', () => {
+    const follow = outcome.runs.find(r => r.scenario === 'follow')!
+    expect(follow.hosts).toHaveLength(2)
+    expect(follow.follow!.seederNoticedMs).toBeGreaterThanOrEqual(0)
+    for (const h of follow.hosts) {
+      expect(h.verified, h.host).toBe(true)
+      expect(h.noticedMs, h.host).toBeGreaterThanOrEqual(follow.follow!.seederNoticedMs!)
+      expect(h.doneMs, h.host).toBeGreaterThan(h.noticedMs!)
+    }
+    // Every byte of the new version differs from the first: one whole copy crosses the line for it.
+    expect(follow.lineBytes).toBeGreaterThanOrEqual(F)
+    expect(follow.lineBytes).toBeLessThan(F * 1.06)
+  })
+
+  it('each reader gets the first shard, with the origin\'s bytes, and the gateway goes on to verify the whole model', () => {
+    const shard = outcome.runs.find(r => r.scenario === 'shard')!
+    expect(shard.shards).toBe(10)
+    for (const h of shard.hosts) {
+      expect(h.firstShardMs, h.host).toBeGreaterThan(0)
+      expect(h.doneMs, h.host).toBeGreaterThan(0)
+      expect(h.verified, h.host).toBe(true)
+    }
+    expect(summarizeShard(shard)!.ratios.every(r => r !== undefined && r > 0)).toBe(true)
+  })
+
+  it('reports both headlines and tears the namespaces down', async () => {
+    const md = await readFile(outcome.reportPath, 'utf8')
+    expect(md).toContain('| modelswarm follow | 2/2 | yes |')
+    expect(md).toContain('| modelswarm shard | 2/2 | yes |')
+    expect(outcome.ratios.some(r => r.startsWith('modelswarm follow: publish → last host switched'))).toBe(true)
+    expect(outcome.ratios.some(r => r.startsWith('modelswarm shard: first shard ÷ whole model verified'))).toBe(true)
+    expect(execFileSync('ip', ['netns', 'list']).toString()).not.toContain(`msl-${process.pid}-`)
+  })
+})
