@@ -93,6 +93,8 @@ export interface VersionSwarmInit {
   trust?: TrustList
   /** The seeder's upload policy. */
   gate?: UploadGate
+  /** Download what the node lacks from the swarm: a seeder of an HA group does (src/seeder/ha-pull.ts). @default role === 'peer' */
+  download?: boolean
   bulk?: BulkAccess
   log: Logger
   options?: VersionSwarmOptions
@@ -151,8 +153,8 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
       store: init.store, gate: init.gate, maxUploads: this.#opts.maxUploads, isBanned: p => this.#neighbours.isBanned(p), now: this.#now, stats: this.stats,
       budget: uploadBudget
     })
-    // A seeder publishes; it never downloads.
-    if (init.role === 'peer') {
+    // A lone seeder publishes and never downloads; one of an HA group also fetches what another seeder pulled.
+    if (init.download ?? init.role === 'peer') {
       this.#download = new DownloadScheduler<Session>({
         headerId: this.headerId,
         store: init.store,
@@ -188,6 +190,11 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   /** Seeders among the neighbours. */
   get seeders (): number { return this.#neighbours.all().filter(s => s.remoteRole === 'seeder').length }
   get stalledReason (): string | undefined { return this.#download?.stalledReason }
+
+  /** The chunks each neighbour holds (its bitfield and HAVEs so far), by peer id. */
+  neighbourBits (): Map<string, Bitfield> {
+    return new Map(this.#neighbours.all().map(s => [s.peerKey, s.bits]))
+  }
 
   /**
    * Asks for chunk `index` ahead of the rarest-first order while `priority` > 0 (a reader waits for it), back
@@ -274,7 +281,8 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
         const bits = new Bitfield(this.store.layout.count, m.bytes)
         for (const i of bits.setIndexes()) session.bits.set(i)
         this.#download?.peerBitfield(session, session.bits)
-        this.#init.gate?.peerBitfield(key, session.bits)
+        // Another seeder is no holder to send hosts to: two seeders would refer hosts to each other.
+        if (session.remoteRole === 'peer') this.#init.gate?.peerBitfield(key, session.bits)
         return
       }
       case 'have':
@@ -282,7 +290,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
           if (i >= this.store.layout.count) throw new ProtocolError(`HAVE for chunk ${i} of ${this.store.layout.count}`)
           session.bits.set(i)
           this.#download?.peerHas(key, i)
-          this.#init.gate?.peerHas(key, i)
+          if (session.remoteRole === 'peer') this.#init.gate?.peerHas(key, i)
         }
         this.#download?.schedule()
         return

@@ -40,6 +40,8 @@ export interface PullOptions {
    * ends it with OriginChangedError rather than mixing two contents in one version.
    */
   stamps?: Readonly<Record<string, string>>
+  /** The chunks to pull, ascending (an HA seeder pulls only what no neighbour holds). @default every chunk the store lacks */
+  only?: readonly number[]
 }
 
 export interface PullStats {
@@ -66,7 +68,8 @@ interface Pull {
 export async function pullVersion (origin: Origin, ref: ModelVersion, store: ChunkStore, opts: PullOptions): Promise<PullStats> {
   const pull: Pull = { origin, ref, store, stats: opts.stats ?? emptyPullStats(), opts }
   const parallel = opts.parallel ?? 4
-  const ranges = planReads(store.layout, [...store.have.missingIndexes()], { parallel, rangeBytes: opts.rangeBytes ?? DEFAULT_RANGE_BYTES })
+  const missing = opts.only?.filter(i => !store.have.has(i)) ?? [...store.have.missingIndexes()]
+  const ranges = planReads(store.layout, missing, { parallel, rangeBytes: opts.rangeBytes ?? DEFAULT_RANGE_BYTES })
   let next = 0
   const worker = async (): Promise<void> => {
     // One chunk buffer per worker, reused: a fresh 32 MiB allocation per chunk cost more CPU in page
