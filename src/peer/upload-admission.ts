@@ -67,8 +67,9 @@ export class UploadAdmission {
    * Admission for one chunk request from `peer`; `failedHolders` are peers it tried in vain. Uploads are
    * weighed by size: `maxUploads` full chunks at once, and small chunks (small files) by their share of
    * one, up to MAX_SMALL_UPLOADS at once — what an upload holds is two slices of at most its own length.
+   * `gated: false` skips the gate (another seeder asking: no host to send it to, nothing to mark pending).
    */
-  serve (peer: string, index: number, failedHolders: readonly string[] = []): ServeDecision {
+  serve (peer: string, index: number, failedHolders: readonly string[] = [], gated = true): ServeDecision {
     const { store, gate, stats } = this.#init
     if (this.#init.isBanned(peer) || index >= store.layout.count || !store.have.has(index)) return { status: 'missing' }
     const length = store.layout.length[index]!
@@ -76,7 +77,7 @@ export class UploadAdmission {
     if (this.#load + weight > this.#init.maxUploads || this.#uploads >= MAX_SMALL_UPLOADS) return { status: 'busy' }
     const budget = this.#init.budget
     if (budget !== undefined && budget.reserve(0, budget.now()) > MAX_BUDGET_WAIT_MS) return { status: 'busy' }
-    const verdict = gate?.decide(peer, index, this.#init.now(), failedHolders)
+    const verdict = gated ? gate?.decide(peer, index, this.#init.now(), failedHolders) : undefined
     if (verdict !== undefined && !verdict.serve) return { status: 'refused', holders: verdict.holders }
     this.#uploads++
     this.#load += weight

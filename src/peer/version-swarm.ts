@@ -124,6 +124,8 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   #timer: NodeJS.Timeout | undefined
   #closed = false
   #discover: (() => Promise<PeerHint[]>) | undefined
+  /** Neighbours that are seeders (an HA group's other members): served past the upload gate. */
+  readonly #seederNeighbours = new Set<string>()
 
   constructor (init: VersionSwarmInit) {
     super()
@@ -243,11 +245,14 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
 
   /** Upload admission for one chunk request from `peer`. */
   serve (peer: string, index: number, failedHolders: readonly string[] = []): ServeDecision {
-    return this.#uploads.serve(peer, index, failedHolders)
+    // A seeder serving another is not super-seeding: the gate would mark the chunk pending to it and
+    // send hosts there for pendingMs, and each seeder would refer hosts to the other.
+    return this.#uploads.serve(peer, index, failedHolders, !this.#seederNeighbours.has(peer))
   }
 
   #onJoin (session: Session): void {
     delete this.reports.get(session.peerKey)?.ended
+    if (session.remoteRole === 'seeder') this.#seederNeighbours.add(session.peerKey)
     for (const bytes of this.meta.signedItems()) session.send({ type: 'signed', bytes })
     session.send({ type: 'bitfield', bytes: this.store.have.bytes.slice() })
     if (this.#init.bulk !== undefined) session.send({ type: 'bulk', grant: this.#init.bulk.grant(session.peerKey) })
@@ -260,6 +265,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   #onLeave (session: Session, err: Error | undefined): void {
     const report = this.reports.get(session.peerKey)
     if (report !== undefined) report.ended = { at: this.#now(), unresponsive: unresponsive(err) }
+    this.#seederNeighbours.delete(session.peerKey)
     this.#download?.peerLeft(session.peerKey)
     this.#init.gate?.peerGone(session.peerKey)
   }

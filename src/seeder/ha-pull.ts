@@ -75,8 +75,13 @@ export interface HaVersion {
 
 export class HaGroup {
   readonly self: string
-  /** The other seeders' keys: their signed hashes and completions are accepted and relayed. */
+  /**
+   * The group's keys, this seeder's own among them (hosts relay back what it signed): signed hashes and
+   * completions under them are accepted and relayed.
+   */
   readonly trust: TrustList
+  /** How many other seeders the group has. */
+  readonly size: number
   readonly #peers: PeerHint[]
   readonly #graceMs: number
   readonly #tickMs: number
@@ -86,7 +91,8 @@ export class HaGroup {
   constructor (init: HaGroupInit) {
     this.self = init.self
     this.#peers = init.peers.map(parseSeederPeer).filter(p => p.id !== init.self)
-    this.trust = new TrustList(this.#peers.map(p => p.id))
+    this.trust = new TrustList([init.self, ...this.#peers.map(p => p.id)])
+    this.size = this.#peers.length
     this.#graceMs = init.graceMs ?? HA_DEFAULTS.takeoverGraceMs
     this.#tickMs = init.tickMs ?? HA_DEFAULTS.tickMs
     this.#now = init.now

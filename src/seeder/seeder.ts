@@ -111,7 +111,7 @@ export class Seeder {
     const ha = opts.seederPeers === undefined || opts.seederPeers.length === 0
       ? undefined
       : new HaGroup({ self: opts.host.node.peerId.toString(), peers: opts.seederPeers, graceMs: opts.takeoverGraceMs, now: this.#now, log: opts.log.child({ component: 'seeder' }) })
-    this.#ha = ha !== undefined && ha.trust.size > 0 ? ha : undefined
+    this.#ha = ha !== undefined && ha.size > 0 ? ha : undefined
     this.#cache = new VersionCache({
       cacheDir: opts.cacheDir,
       capacity: opts.cacheCapacity,
