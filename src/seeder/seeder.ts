@@ -275,6 +275,8 @@ export class Seeder {
     const v: PublishedVersion = { ref, meta, store, swarm, state: 'pulling', pull: emptyPullStats(), bytesCopied: 0, chunksRepaired: 0, chunksReportedCorrupt: 0, checksums: await readChecksums(store), stamps, lastUsedAt: now, startedAt: now }
     this.#cache.add(v)
     swarm.on('fatal', err => this.#log.pullFailed(ref, err))
+    // The swarm may bring an HA seeder's last chunk while no run watches it (its pull round failed): finish it.
+    swarm.on('complete', () => { if (v.state !== 'ready') this.#pull(v) })
     swarm.on('corrupt', (index, peer) => {
       v.chunksReportedCorrupt++
       void this.#repair(v, index, peer)
