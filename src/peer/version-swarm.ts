@@ -362,7 +362,8 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
 
   /** Sends this node's progress to the seeders among its neighbours. */
   #report (): void {
-    if (this.#download === undefined) return
+    // A seeder fetching from another (HA) is no host: it stays out of the others' host counts.
+    if (this.#download === undefined || this.role === 'seeder') return
     const report = this.#download.report(this.stats)
     for (const s of this.#neighbours.all()) if (s.remoteRole === 'seeder') s.send({ type: 'report', report })
   }
