@@ -33,7 +33,13 @@ export const HA_DEFAULTS = {
    */
   takeoverGraceMs: 30_000,
   /** How often a seeder looks at the others' progress, ms. */
-  tickMs: 1000
+  tickMs: 1000,
+  /**
+   * A seeder that took over pulls in rounds of this share of the version, from its end, and plans each
+   * round anew: an owner that comes back pulls from the front (its reads skip what it came to hold), so
+   * the two meet with at most a round between them pulled twice.
+   */
+  takeoverRoundShare: 1 / 16
 } as const
 
 /** Parses one `--seeder-peer` value: a multiaddr ending in /p2p/<peer id>. @throws InvalidInputError */
@@ -66,11 +72,11 @@ export interface HaGroupInit {
   log: Logger
 }
 
-/** What the group needs of a held version. */
+/** What the group needs of a held version: what it holds, and its swarm's sessions. */
 export interface HaVersion {
   readonly ref: ModelVersion
-  readonly store: ChunkStore
-  readonly swarm: VersionSwarm
+  readonly store: Pick<ChunkStore, 'have' | 'layout'>
+  readonly swarm: Pick<VersionSwarm, 'connect' | 'neighbourBits'>
 }
 
 export class HaGroup {
@@ -134,7 +140,8 @@ export class HaGroup {
         this.#log.warn({ version, owner, ownerHave: peers.get(owner)?.have, ownerConnected: peers.get(owner)?.connected, graceMs: this.#graceMs }, 'taking over the pull: the seeders ranked above made no progress for the grace period')
       }
       pulling = mine
-      const chunks = pulling ? chunksNobodyHolds(v.store.have, bits.values()) : []
+      const lacking = pulling ? chunksNobodyHolds(v.store.have, bits.values()) : []
+      const chunks = owner === this.self ? lacking : lacking.slice(-Math.ceil(v.store.layout.count * HA_DEFAULTS.takeoverRoundShare))
       if (chunks.length > 0) {
         let bytes = 0
         for (const i of chunks) bytes += v.store.layout.length[i]!

@@ -77,7 +77,8 @@ export async function pullVersion (origin: Origin, ref: ModelVersion, store: Chu
     let buf: Buffer | undefined
     while (next < ranges.length) {
       opts.signal?.throwIfAborted()
-      const range = ranges[next++]!
+      const range = unheld(ranges[next++]!, store)
+      if (range === undefined) continue
       buf ??= Buffer.allocUnsafeSlow(store.header.chunkSize)
       await pullRange(pull, range, buf)
     }
@@ -87,6 +88,17 @@ export async function pullVersion (origin: Origin, ref: ModelVersion, store: Chu
 }
 
 const DEFAULT_RANGE_BYTES = 256 * 1024 * 1024
+
+/**
+ * The range without the chunks at either end the store came to hold since the plan (an HA seeder's swarm
+ * download, or another seeder's pull, brought them), undefined if none is left: they are not read again.
+ */
+function unheld (range: ReadRange, store: ChunkStore): ReadRange | undefined {
+  let { first, count } = range
+  while (count > 0 && store.have.has(first)) { first++; count-- }
+  while (count > 0 && store.have.has(first + count - 1)) count--
+  return count === 0 ? undefined : { first, count }
+}
 
 /** Where a range's read stands: the chunk being filled and its bytes so far. */
 interface Cursor { index: number, got: number }
