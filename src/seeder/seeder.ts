@@ -266,9 +266,11 @@ export class Seeder {
     // Chunks held from an earlier run are published at once; the pull fills in the rest.
     const meta = await this.#publisher.header(header, store)
     const policy = new UploadPolicy({ numChunks: store.layout.count, rng: createRng(0x5eed) })
-    // In an HA group the swarm also fetches, from the other seeders and the hosts, and believes the group's signatures.
+    // In an HA group the swarm also fetches, from the other seeders and the hosts, and believes the group's
+    // signatures; a download waiting on a pull is no stall to warn of (the group's takeover deals with that).
     const swarm = new VersionSwarm({
-      components: host.node, meta, store, role: 'seeder', gate: policy, bulk: host.bulkAccess, log: this.#opts.log.child({ component: 'seeder' }), options: this.#opts.swarm, now: this.#now,
+      components: host.node, meta, store, role: 'seeder', gate: policy, bulk: host.bulkAccess, log: this.#opts.log.child({ component: 'seeder' }), now: this.#now,
+      options: this.#ha === undefined ? this.#opts.swarm : { ...this.#opts.swarm, stallAfterMs: Infinity },
       trust: this.#ha?.trust, download: this.#ha !== undefined
     })
     const now = this.#now()
