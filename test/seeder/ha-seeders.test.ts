@@ -113,6 +113,45 @@ describe('two seeders for one online cloud (HA)', () => {
     ].join('\n  '))
   })
 
+  it('the other seeder SIGKILLed mid-distribution: every host completes from the owner; restarted, it resumes and pulls nothing', async () => {
+    const model = await makeModel(32 * MiB)
+    const extra = ['--line-rate', '8MiB/s', '--takeover-grace', '5s']
+    const pair = await startPair(model, extra)
+    const ref = { name: model.name, version: model.version }
+    const [ownerId] = rankSeeders(pair.map(s => s.peerId), ref)
+    const owner = pair.find(s => s.peerId === ownerId)!
+    const other = pair.find(s => s.peerId !== ownerId)!
+    await Promise.all(pair.map(s => s.waitFor(m => m.msg === SEEDER_MSG.versionPublished)))
+    const { chunks, bytes: F } = (await versionOf(owner))!
+    const outs = Array.from({ length: 3 }, (_, i) => join(model.root, `host-${i}`))
+    const hosts = outs.map(out => fetchFromBoth(pair, out))
+    const otherStore = join(other.cacheDir, 'versions', model.name, model.version)
+    expect(await until(async () => (await heldOnDisk(otherStore, chunks)).count >= 4, 60_000), 'the other seeder never held 4 chunks').toBe(true)
+    await other.kill('SIGKILL')
+    const atKill = (await heldOnDisk(otherStore, chunks)).count
+    expect(atKill).toBeLessThan(chunks)
+
+    const results = await Promise.all(hosts.map(h => h.waitFor(m => m.ok === true, 120_000)))
+    const expected = await treeDigests(model.source)
+    for (const out of outs) expect(await treeDigests(out)).toEqual(expected)
+    // Restarted on its cache (same identity, same address): it re-checks its chunks and fetches the rest from the swarm.
+    const port = other.addr.split('/')[4]!
+    const restarted = track(run(['--log-level', 'info', 'seed', '--origin', model.origin, '--cache-dir', other.cacheDir, '--listen', `/ip4/127.0.0.1/tcp/${port}`,
+      '--admin', '127.0.0.1:0', '--poll-interval', '500ms', '--chunk-size', '1MiB', '--json', '--seeder-peer', owner.addr, '--seeder-peer', other.addr, ...extra]))
+    const admin = (await restarted.waitFor(x => typeof x.peerId === 'string', 30_000)).admin as string
+    const readyAgain = await until(async () => (await seederVersions(admin))[0]?.state === 'ready', 60_000)
+    expect(readyAgain).toBe(true)
+    const [n] = await seederVersions(admin)
+    const [o] = await seederVersions(owner.admin)
+    expect(n!.bytesPulled).toBe(0)
+    expect(o!.bytesPulled).toBe(F)
+    console.log([
+      `ha: the other seeder SIGKILLed holding ${atKill}/${chunks} chunks of ${(F / MiB).toFixed(0)} MiB (owner pulling at 8 MiB/s)`,
+      `survived: ${results.length}/${hosts.length} hosts completed (${results.map(r => r.seconds.toFixed(1)).join(' ')} s), outputs verified`,
+      `restarted: ready again with ${(n!.bytesPulled / MiB).toFixed(1)} MiB pulled; line ${((o!.bytesPulled + n!.bytesPulled) / F).toFixed(3)} x F in all`
+    ].join('\n  '))
+  })
+
   it('the owner SIGKILLed mid-pull: the other takes over from where the swarm stands, every host completes', async () => {
     const model = await makeModel(32 * MiB)
     const parallel = 2
