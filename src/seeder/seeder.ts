@@ -316,11 +316,12 @@ export class Seeder {
       this.#pulls = this.#pulls.then(() => this.#runPull(v, chunks))
       return this.#pulls.then(() => v.state !== 'failed' && held())
     }
-    // A version recovered from disk is checked against the origin first (an empty round does only that).
+    // A version recovered from disk is checked against the origin first (an empty round does only that):
+    // one changed there is withdrawn; one the check could not reach (origin down) may still come from the swarm.
     const run = (v.stamps === undefined ? pull([]) : Promise.resolve(true))
-      .then(ok => ok ? this.#ha!.complete(v, { pull, held }, signal) : undefined)
+      .then(() => held() ? this.#ha!.complete(v, { pull, held }, signal) : undefined)
       .then(async () => {
-        if (!v.store.have.complete || v.state === 'ready' || this.#cache.get(v.ref) !== v) return
+        if (!v.store.have.complete || v.state === 'ready' || !held()) return
         await this.#finish(v)
         await this.#checksum(v, () => true, signal).catch(err => this.#log.checksumsUnavailable(v.ref, err as Error))
       })
