@@ -6,7 +6,8 @@ import { Bitfield } from '../../src/chunker/bitfield.ts'
 import { chunkLayout, createHeader } from '../../src/chunker/manifest.ts'
 import { silentLogger } from '../../src/log.ts'
 import type { PeerHint } from '../../src/peer/protocols/session/codec.ts'
-import { HaGroup, HA_DEFAULTS, type HaVersion } from '../../src/seeder/ha-pull.ts'
+import { HaGroup, HA_DEFAULTS, parseSeederPeer, type HaVersion } from '../../src/seeder/ha-pull.ts'
+import { InvalidInputError } from '../../src/errors.ts'
 import { rankSeeders } from '../../src/seeder/ownership.ts'
 
 const ref = { name: 'm', version: 'v1' }
@@ -116,5 +117,13 @@ describe('HaGroup.complete', () => {
     expect(calls).toBe(1)
     await group.complete(v, { pull: async () => { calls++; return true }, held: () => false }, new AbortController().signal)
     expect(calls).toBe(1)
+  })
+
+  it('parses --seeder-peer values, refusing one without a valid /p2p/ id', async () => {
+    const { owner } = await twoSeeders()
+    expect(parseSeederPeer(`/dns4/seeder-1/tcp/4001/p2p/${owner}`)).toEqual({ id: owner, addrs: [`/dns4/seeder-1/tcp/4001/p2p/${owner}`] })
+    expect(() => parseSeederPeer('/ip4/10.0.0.5/tcp/4001')).toThrow(/lacks \/p2p\//)
+    expect(() => parseSeederPeer('/ip4/10.0.0.5/tcp/4001/p2p/nope')).toThrow(InvalidInputError)
+    expect(() => parseSeederPeer('seeder-1:4001')).toThrow(/not a multiaddr/)
   })
 })
