@@ -105,6 +105,8 @@ export class ChunkStore {
   readonly #syncedFiles = new Set<number>()
   /** Writes in progress by chunk: a second write of the same chunk waits for the first instead of racing it. */
   readonly #writing = new Map<number, Promise<boolean>>()
+  /** The finalize under way: a second caller (an HA seeder's download and its pull) waits for it rather than renaming twice. */
+  #finalizing: Promise<Manifest> | undefined
   /** Files of a finished store reopened for writing, to repair a chunk that rotted on disk. */
   readonly #repairing = new Set<number>()
   /** The first write, sync or close error since open; while set, close() writes no `clean` marker. */
@@ -398,6 +400,11 @@ export class ChunkStore {
     if (!this.have.complete) throw new InvalidInputError(`cannot finalize ${this.dir}: ${this.layout.count - this.have.count} chunks missing`)
     const manifest = this.manifest()
     if (this.#complete) return manifest
+    this.#finalizing ??= this.#finalize(manifest).finally(() => { this.#finalizing = undefined })
+    return await this.#finalizing
+  }
+
+  async #finalize (manifest: Manifest): Promise<Manifest> {
     try {
       await this.#closeHandles()
       await pMap(this.header.files, async (f, i) => {

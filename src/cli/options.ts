@@ -16,6 +16,7 @@ import { DEFAULT_MARKER } from '../origins/origin.ts'
 import { isS3Url, parseEndpoint, parseS3Url } from '../origins/s3/s3-url.ts'
 import { DEFAULT_ADMIN, DEFAULT_ORIGIN_GRACE_MS } from '../seeder/admin-server.ts'
 import { DEFAULT_GATEWAY_LISTEN } from '../gateway/gateway-server.ts'
+import { HA_DEFAULTS, parseSeederPeer } from '../seeder/ha-pull.ts'
 import { SEEDER_DEFAULTS } from '../seeder/seeder.ts'
 import { formatHostPort, parseHostPort } from '../util/host-port.ts'
 import { formatBytes, formatDuration, parseBytes, parseDuration, parseRate } from '../util/units.ts'
@@ -71,6 +72,8 @@ export const OPTIONS = {
   admin: { flags: '--admin <host:port>', env: 'MODELSWARM_ADMIN', help: 'the seeder\'s admin HTTP address: seed serves /healthz, /readyz, /v1/models and POST /v1/preheat there; preheat calls it', default: DEFAULT_ADMIN, parse: (v: string) => formatHostPort(parseHostPort(v, '--admin')) },
   adminTokenFile: { flags: '--admin-token-file <file>', env: 'MODELSWARM_ADMIN_TOKEN_FILE', help: 'file holding the admin API\'s bearer token (e.g. a mounted Kubernetes Secret): seed requires it for POST /v1/preheat, preheat sends it', parse: (v: string) => absolutePath(v, '--admin-token-file') },
   originGrace: { flags: '--origin-grace <duration>', env: 'MODELSWARM_ORIGIN_GRACE', help: 'how long the origin may be unreachable before /readyz fails (cached versions are served meanwhile)', default: formatDuration(DEFAULT_ORIGIN_GRACE_MS), parse: (v: string) => parseDuration(v) },
+  seederPeer: { flags: '--seeder-peer <multiaddr...>', env: 'MODELSWARM_SEEDER_PEERS', help: 'the seeders of an HA group on the same origin, each ending in /p2p/<peer id> (comma-separated in the env var; a seeder skips its own, so all may share one list): each version is pulled by one of them and fetched from the swarm by the others, which take the pull over if it stops', parse: (v: string, prev: unknown) => list(v, prev).map(a => { parseSeederPeer(a); return a }) },
+  takeoverGrace: { flags: '--takeover-grace <duration>', env: 'MODELSWARM_TAKEOVER_GRACE', help: 'with --seeder-peer: how long the seeder pulling a version may make no progress (killed, cut off, origin failing) before the next one pulls what the swarm lacks', default: formatDuration(HA_DEFAULTS.takeoverGraceMs), parse: (v: string) => parseDuration(v) },
   seeders: { flags: '--seeders <host:port...>', env: 'MODELSWARM_SEEDERS', help: 'admin addresses of the seeders status asks (comma-separated in the env var)', default: [DEFAULT_ADMIN], parse: (v: string, prev: unknown) => list(v, prev).map(a => formatHostPort(parseHostPort(a, '--seeders'))) },
   watch: { flags: '--watch [interval]', env: 'MODELSWARM_WATCH', help: 'redraw every interval (default 2s) until interrupted', parse: (v: string) => parseDuration(v) },
   // fetch

@@ -56,6 +56,8 @@ export interface SeedCommandOptions extends MembershipCommandOptions {
   admin: string
   adminTokenFile?: string
   originGrace: number
+  seederPeer?: string[]
+  takeoverGrace: number
   json: boolean
   bulk: boolean
   bulkPort: number
@@ -89,7 +91,9 @@ export async function runSeed (opts: SeedCommandOptions): Promise<void> {
       cacheCapacity: opts.cacheCapacity,
       keepVersions: opts.keepVersions,
       pins: opts.pin,
-      inUseWindowMs: opts.inUseWindow
+      inUseWindowMs: opts.inUseWindow,
+      seederPeers: opts.seederPeer,
+      takeoverGraceMs: opts.takeoverGrace
     })
     // The admin API answers from the start: /readyz says `recovering` while a big cache is published again.
     const admin = await startAdminServer(seeder, opts.admin, { originGraceMs: opts.originGrace, token: await readToken(opts.adminTokenFile) })

@@ -79,7 +79,7 @@ export class UploadAdmission {
   /** Uploads in progress weighed by their share of a full chunk. */
   #load = 0
   readonly #uploadsTo = new Map<string, number>()
-  readonly #queue: Array<{ peer: string, index: number, failedHolders: readonly string[], admitted: Admitted }> = []
+  readonly #queue: Array<{ peer: string, index: number, failedHolders: readonly string[], gated: boolean, admitted: Admitted }> = []
 
   constructor (init: UploadAdmissionInit) {
     this.#init = init
@@ -97,14 +97,15 @@ export class UploadAdmission {
    * one, up to MAX_SMALL_UPLOADS at once — what an upload holds is two slices of at most its own length.
    * When the slots are taken and the queue has room (and `admitted` is given), the request waits: the
    * answer is 'queued' and `admitted` receives the decision when a slot frees, first come first served.
+   * `gated: false` skips the gate (another seeder asking: no host to send it to, nothing to mark pending).
    */
-  serve (peer: string, index: number, failedHolders: readonly string[] = [], admitted?: Admitted): AdmissionDecision {
+  serve (peer: string, index: number, failedHolders: readonly string[] = [], admitted?: Admitted, gated = true): AdmissionDecision {
     // A slot that frees goes to the queue at once (#drain), so a newcomer finds one free only when what
     // waits is held back by its own requester's limit: it need not wait behind that.
-    const d = this.#admit(peer, index, failedHolders)
+    const d = this.#admit(peer, index, failedHolders, gated)
     if (d !== SLOTS_TAKEN || admitted === undefined) return d
     if (this.#queue.length >= (this.#init.queue ?? 0)) return d
-    this.#queue.push({ peer, index, failedHolders, admitted })
+    this.#queue.push({ peer, index, failedHolders, gated, admitted })
     return { status: 'queued' }
   }
 
@@ -114,7 +115,7 @@ export class UploadAdmission {
     if (at >= 0) this.#queue.splice(at, 1)
   }
 
-  #admit (peer: string, index: number, failedHolders: readonly string[]): ServeDecision {
+  #admit (peer: string, index: number, failedHolders: readonly string[], gated: boolean): ServeDecision {
     const { store, gate, stats } = this.#init
     if (this.#init.isBanned(peer) || index >= store.layout.count || !store.have.has(index)) return { status: 'missing' }
     const length = store.layout.length[index]!
@@ -123,7 +124,7 @@ export class UploadAdmission {
     if (this.#atOwnLimit(peer)) return SLOTS_TAKEN
     const budget = this.#init.budget
     if (budget !== undefined && budget.reserve(0, budget.now()) > MAX_BUDGET_WAIT_MS) return OVER_BUDGET
-    const verdict = gate?.decide(peer, index, this.#init.now(), failedHolders)
+    const verdict = gated ? gate?.decide(peer, index, this.#init.now(), failedHolders) : undefined
     if (verdict !== undefined && !verdict.serve) return { status: 'refused', holders: verdict.holders }
     this.#uploads++
     this.#load += weight
@@ -171,7 +172,7 @@ export class UploadAdmission {
         k++
         continue
       }
-      const d = this.#admit(q.peer, q.index, q.failedHolders)
+      const d = this.#admit(q.peer, q.index, q.failedHolders, q.gated)
       if (d === SLOTS_TAKEN) break
       this.#queue.splice(k, 1)
       q.admitted(d)

@@ -105,6 +105,8 @@ export interface VersionSwarmInit {
   trust?: TrustList
   /** The seeder's upload policy. */
   gate?: UploadGate
+  /** Download what the node lacks from the swarm: a seeder of an HA group does (src/seeder/ha-pull.ts). @default role === 'peer' */
+  download?: boolean
   bulk?: BulkAccess
   log: Logger
   options?: VersionSwarmOptions
@@ -134,6 +136,8 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   #timer: NodeJS.Timeout | undefined
   #closed = false
   #discover: (() => Promise<PeerHint[]>) | undefined
+  /** Neighbours that are seeders (an HA group's other members): served past the upload gate. */
+  readonly #seederNeighbours = new Set<string>()
 
   constructor (init: VersionSwarmInit) {
     super()
@@ -163,8 +167,8 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
       store: init.store, gate: init.gate, maxUploads: this.#opts.maxUploads, maxUploadsPerPeer: this.#opts.maxUploadsPerPeer, queue: this.#opts.uploadQueue,
       isBanned: p => this.#neighbours.isBanned(p), now: this.#now, stats: this.stats, budget: uploadBudget
     })
-    // A seeder publishes; it never downloads.
-    if (init.role === 'peer') {
+    // A lone seeder publishes and never downloads; one of an HA group also fetches what another seeder pulled.
+    if (init.download ?? init.role === 'peer') {
       this.#download = new DownloadScheduler<Session>({
         headerId: this.headerId,
         store: init.store,
@@ -200,6 +204,11 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   /** Seeders among the neighbours. */
   get seeders (): number { return this.#neighbours.all().filter(s => s.remoteRole === 'seeder').length }
   get stalledReason (): string | undefined { return this.#download?.stalledReason }
+
+  /** The chunks each neighbour holds (its bitfield and HAVEs so far), by peer id. */
+  neighbourBits (): Map<string, Bitfield> {
+    return new Map(this.#neighbours.all().map(s => [s.peerKey, s.bits]))
+  }
 
   /**
    * Asks for chunk `index` ahead of the rarest-first order while `priority` > 0 (a reader waits for it), back
@@ -250,12 +259,15 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   serve (peer: string, index: number, failedHolders: readonly string[] = []): ServeDecision | Promise<ServeDecision> {
     let admitted: ((d: ServeDecision) => void) | undefined
     const later = new Promise<ServeDecision>(resolve => { admitted = resolve })
-    const d = this.#uploads.serve(peer, index, failedHolders, admitted)
+    // A seeder serving another is not super-seeding: the gate would mark the chunk pending to it and
+    // send hosts there for pendingMs, and each seeder would refer hosts to the other.
+    const d = this.#uploads.serve(peer, index, failedHolders, admitted, !this.#seederNeighbours.has(peer))
     return d.status === 'queued' ? later : d
   }
 
   #onJoin (session: Session): void {
     delete this.reports.get(session.peerKey)?.ended
+    if (session.remoteRole === 'seeder') this.#seederNeighbours.add(session.peerKey)
     for (const bytes of this.meta.signedItems()) session.send({ type: 'signed', bytes })
     session.send({ type: 'bitfield', bytes: this.store.have.bytes.slice() })
     if (this.#init.bulk !== undefined) session.send({ type: 'bulk', grant: this.#init.bulk.grant(session.peerKey) })
@@ -268,6 +280,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   #onLeave (session: Session, err: Error | undefined): void {
     const report = this.reports.get(session.peerKey)
     if (report !== undefined) report.ended = { at: this.#now(), unresponsive: unresponsive(err) }
+    this.#seederNeighbours.delete(session.peerKey)
     this.#download?.peerLeft(session.peerKey)
     this.#init.gate?.peerGone(session.peerKey)
   }
@@ -289,7 +302,8 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
         const bits = new Bitfield(this.store.layout.count, m.bytes)
         for (const i of bits.setIndexes()) session.bits.set(i)
         this.#download?.peerBitfield(session, session.bits)
-        this.#init.gate?.peerBitfield(key, session.bits)
+        // Another seeder is no holder to send hosts to: two seeders would refer hosts to each other.
+        if (session.remoteRole === 'peer') this.#init.gate?.peerBitfield(key, session.bits)
         return
       }
       case 'have':
@@ -297,7 +311,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
           if (i >= this.store.layout.count) throw new ProtocolError(`HAVE for chunk ${i} of ${this.store.layout.count}`)
           session.bits.set(i)
           this.#download?.peerHas(key, i)
-          this.#init.gate?.peerHas(key, i)
+          if (session.remoteRole === 'peer') this.#init.gate?.peerHas(key, i)
         }
         this.#download?.schedule()
         return
@@ -363,7 +377,8 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
 
   /** Sends this node's progress to the seeders among its neighbours. */
   #report (): void {
-    if (this.#download === undefined) return
+    // A seeder fetching from another (HA) is no host: it stays out of the others' host counts.
+    if (this.#download === undefined || this.role === 'seeder') return
     const report = this.#download.report(this.stats)
     for (const s of this.#neighbours.all()) if (s.remoteRole === 'seeder') s.send({ type: 'report', report })
   }

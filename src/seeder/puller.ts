@@ -40,6 +40,8 @@ export interface PullOptions {
    * ends it with OriginChangedError rather than mixing two contents in one version.
    */
   stamps?: Readonly<Record<string, string>>
+  /** The chunks to pull, ascending (an HA seeder pulls only what no neighbour holds). @default every chunk the store lacks */
+  only?: readonly number[]
 }
 
 export interface PullStats {
@@ -66,7 +68,8 @@ interface Pull {
 export async function pullVersion (origin: Origin, ref: ModelVersion, store: ChunkStore, opts: PullOptions): Promise<PullStats> {
   const pull: Pull = { origin, ref, store, stats: opts.stats ?? emptyPullStats(), opts }
   const parallel = opts.parallel ?? 4
-  const ranges = planReads(store.layout, [...store.have.missingIndexes()], { parallel, rangeBytes: opts.rangeBytes ?? DEFAULT_RANGE_BYTES })
+  const missing = opts.only?.filter(i => !store.have.has(i)) ?? [...store.have.missingIndexes()]
+  const ranges = planReads(store.layout, missing, { parallel, rangeBytes: opts.rangeBytes ?? DEFAULT_RANGE_BYTES })
   let next = 0
   const worker = async (): Promise<void> => {
     // One chunk buffer per worker, reused: a fresh 32 MiB allocation per chunk cost more CPU in page
@@ -74,7 +77,8 @@ export async function pullVersion (origin: Origin, ref: ModelVersion, store: Chu
     let buf: Buffer | undefined
     while (next < ranges.length) {
       opts.signal?.throwIfAborted()
-      const range = ranges[next++]!
+      const range = unheld(ranges[next++]!, store)
+      if (range === undefined) continue
       buf ??= Buffer.allocUnsafeSlow(store.header.chunkSize)
       await pullRange(pull, range, buf)
     }
@@ -84,6 +88,17 @@ export async function pullVersion (origin: Origin, ref: ModelVersion, store: Chu
 }
 
 const DEFAULT_RANGE_BYTES = 256 * 1024 * 1024
+
+/**
+ * The range without the chunks at either end the store came to hold since the plan (an HA seeder's swarm
+ * download, or another seeder's pull, brought them), undefined if none is left: they are not read again.
+ */
+function unheld (range: ReadRange, store: ChunkStore): ReadRange | undefined {
+  let { first, count } = range
+  while (count > 0 && store.have.has(first)) { first++; count-- }
+  while (count > 0 && store.have.has(first + count - 1)) count--
+  return count === 0 ? undefined : { first, count }
+}
 
 /** Where a range's read stands: the chunk being filled and its bytes so far. */
 interface Cursor { index: number, got: number }

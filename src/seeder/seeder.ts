@@ -17,6 +17,7 @@ import { VersionSwarm, type VersionSwarmOptions } from '../peer/version-swarm.ts
 import { createRng } from '../util/random.ts'
 import { TokenBucket } from '../util/token-bucket.ts'
 import { copyTwinChunks, findTwins, readChecksums, writeChecksums, type FileChecksums } from './file-dedup.ts'
+import { HaGroup } from './ha-pull.ts'
 import { Publisher } from './publisher.ts'
 import { emptyPullStats, pullVersion } from './puller.ts'
 import { compareVersions, wantedVersions } from './retention.ts'
@@ -60,6 +61,13 @@ export interface SeederOptions {
   /** A version downloaded from, reported on or resolved within this long is in use and never evicted, in ms. @default SEEDER_DEFAULTS.inUseWindowMs */
   inUseWindowMs?: number
   swarm?: VersionSwarmOptions
+  /**
+   * The seeders of this one's HA group (`--seeder-peer`), each a multiaddr ending in /p2p/<peer id>; its own
+   * entry is skipped. Each version is then pulled by one of them and fetched from the swarm by the others (ha-pull.ts).
+   */
+  seederPeers?: readonly string[]
+  /** How long the seeders ranked above may make no progress before this one pulls, ms. @default HA_DEFAULTS.takeoverGraceMs */
+  takeoverGraceMs?: number
   /** Clock in ms. @default Date.now */
   now?: () => number
 }
@@ -73,6 +81,10 @@ export class Seeder {
   readonly #pins: Set<string>
   readonly #cache: VersionCache
   readonly #publisher: Publisher
+  /** The HA group, when other seeders serve the same origin. */
+  readonly #ha: HaGroup | undefined
+  /** Versions an HA seeder is bringing complete (pulling or fetching from the swarm), with that run. */
+  readonly #sharing = new Map<PublishedVersion, Promise<void>>()
   #timer: NodeJS.Timeout | undefined
   #polling: Promise<void> | undefined
   /** Admissions (listing, eviction, publish) run one at a time: polls and preheats must not race. */
@@ -96,6 +108,10 @@ export class Seeder {
       : new TokenBucket({ rate: opts.lineRate, burst: Math.max(256 * 1024, Math.floor(opts.lineRate / 50)), initial: 0 })
     this.#pins = new Set((opts.pins ?? []).map(key))
     this.#publisher = new Publisher(opts.key)
+    const ha = opts.seederPeers === undefined || opts.seederPeers.length === 0
+      ? undefined
+      : new HaGroup({ self: opts.host.node.peerId.toString(), peers: opts.seederPeers, graceMs: opts.takeoverGraceMs, now: this.#now, log: opts.log.child({ component: 'seeder' }) })
+    this.#ha = ha !== undefined && ha.size > 0 ? ha : undefined
     this.#cache = new VersionCache({
       cacheDir: opts.cacheDir,
       capacity: opts.cacheCapacity,
@@ -142,6 +158,7 @@ export class Seeder {
     await this.#polling
     await this.#admitting.catch(() => {})
     await this.#pulls
+    await Promise.all(this.#sharing.values())
     for (const v of this.#cache.versions.values()) {
       await v.swarm.close()
       await v.store.close()
@@ -249,10 +266,19 @@ export class Seeder {
     // Chunks held from an earlier run are published at once; the pull fills in the rest.
     const meta = await this.#publisher.header(header, store)
     const policy = new UploadPolicy({ numChunks: store.layout.count, rng: createRng(0x5eed) })
-    const swarm = new VersionSwarm({ components: host.node, meta, store, role: 'seeder', gate: policy, bulk: host.bulkAccess, log: this.#opts.log.child({ component: 'seeder' }), options: this.#opts.swarm, now: this.#now })
+    // In an HA group the swarm also fetches, from the other seeders and the hosts, and believes the group's
+    // signatures; a download waiting on a pull is no stall to warn of (the group's takeover deals with that).
+    const swarm = new VersionSwarm({
+      components: host.node, meta, store, role: 'seeder', gate: policy, bulk: host.bulkAccess, log: this.#opts.log.child({ component: 'seeder' }), now: this.#now,
+      options: this.#ha === undefined ? this.#opts.swarm : { ...this.#opts.swarm, stallAfterMs: Infinity },
+      trust: this.#ha?.trust, download: this.#ha !== undefined
+    })
     const now = this.#now()
     const v: PublishedVersion = { ref, meta, store, swarm, state: 'pulling', pull: emptyPullStats(), bytesCopied: 0, chunksRepaired: 0, chunksReportedCorrupt: 0, checksums: await readChecksums(store), stamps, lastUsedAt: now, startedAt: now }
     this.#cache.add(v)
+    swarm.on('fatal', err => this.#log.pullFailed(ref, err))
+    // The swarm may bring an HA seeder's last chunk while no run watches it (its pull round failed): finish it.
+    swarm.on('complete', () => { if (v.state !== 'ready') this.#pull(v) })
     swarm.on('corrupt', (index, peer) => {
       v.chunksReportedCorrupt++
       void this.#repair(v, index, peer)
@@ -267,16 +293,51 @@ export class Seeder {
     return v
   }
 
-  /** Queues the version's pull behind any running one. */
+  /** Queues the version's pull behind any running one; in an HA group, starts bringing it complete with the others. */
   #pull (v: PublishedVersion): void {
     if (!v.store.complete) {
       v.state = 'pulling'
       v.error = undefined
     }
-    this.#pulls = this.#pulls.then(() => this.#runPull(v))
+    if (this.#ha === undefined) this.#pulls = this.#pulls.then(() => this.#runPull(v))
+    else this.#share(v)
   }
 
-  async #runPull (v: PublishedVersion): Promise<void> {
+  /**
+   * An HA seeder's way to a complete version: the group decides when this seeder pulls and which chunks
+   * (each round queued like any pull); the swarm brings the rest. Finishes the version if the swarm
+   * brought the last chunk; a failed round leaves it failed, for the next poll to retry.
+   */
+  #share (v: PublishedVersion): void {
+    if (this.#sharing.has(v)) return
+    const signal = this.#abort.signal
+    const held = (): boolean => this.#cache.get(v.ref) === v
+    const pull = (chunks: number[]): Promise<boolean> => {
+      this.#pulls = this.#pulls.then(() => this.#runPull(v, chunks))
+      return this.#pulls.then(() => v.state !== 'failed' && held())
+    }
+    // A version recovered from disk is checked against the origin first (an empty round does only that):
+    // one changed there is withdrawn; one the check could not reach (origin down) may still come from the swarm.
+    const run = (v.stamps === undefined ? pull([]) : Promise.resolve(true))
+      .then(() => held() ? this.#ha!.complete(v, { pull, held }, signal) : undefined)
+      .then(async () => {
+        if (!v.store.have.complete || v.state === 'ready' || !held()) return
+        await this.#finish(v)
+        await this.#checksum(v, () => true, signal).catch(err => this.#log.checksumsUnavailable(v.ref, err as Error))
+      })
+      .catch(err => {
+        if (signal.aborted) return
+        v.state = 'failed'
+        v.error = (err as Error).message
+        v.retriable = isRetriable(err)
+        this.#log.pullFailed(v.ref, err as Error)
+      })
+      .finally(() => this.#sharing.delete(v))
+    this.#sharing.set(v, run)
+  }
+
+  /** Pulls `only` those chunks (an HA round) or every chunk the version lacks, and finishes it once every chunk is held. Never throws. */
+  async #runPull (v: PublishedVersion, only?: readonly number[]): Promise<void> {
     if (this.#abort.signal.aborted || this.#cache.get(v.ref) !== v) return
     const signal = this.#abort.signal
     const batcher = this.#publisher.hashBatcher(v)
@@ -295,10 +356,12 @@ export class Seeder {
         stats: v.pull,
         log: this.#opts.log.child({ component: 'seeder', version: key(v.ref) }),
         onChunk: batcher.onChunk,
-        stamps: v.stamps
+        stamps: v.stamps,
+        only
       })
       await batcher.flushed()
-      if (repairing) return
+      // An HA round that left chunks to the swarm, or a repair: not finished here.
+      if (repairing || !v.store.have.complete) return
       await this.#finish(v)
       // The remaining checksums let later versions skip this one's unchanged files; without them a later
       // version merely pulls those files, so a failure here is logged, not fatal.

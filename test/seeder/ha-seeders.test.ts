@@ -1,0 +1,209 @@
+/**
+ * Two seeders for one online cloud (HA), with real processes on loopback: both serve a version that
+ * crosses the line once, and when the seeder pulling it is SIGKILLed mid-pull the other takes over from
+ * where the swarm stands. Each test prints what it measured.
+ */
+import { describe, expect, it } from 'vitest'
+import { mkdir, readFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { Bitfield } from '../../src/chunker/bitfield.ts'
+import { chunkLayout, decodeHeader } from '../../src/chunker/manifest.ts'
+import { loadOrCreateKey } from '../../src/seeder/identity.ts'
+import { rankSeeders } from '../../src/seeder/ownership.ts'
+import { SEEDER_MSG } from '../../src/seeder/seeder-log.ts'
+import { makeModel, run, seederVersions, track, treeDigests, type Proc, type TestModel } from '../support/cli.ts'
+
+const MiB = 1024 * 1024
+const CHUNK = MiB
+
+interface HaSeeder extends Proc { peerId: string, addr: string, admin: string, cacheDir: string }
+
+/** A TCP port free on loopback now (the seeders must know each other's address before either starts). */
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise(resolve => server.close(resolve))
+  return port
+}
+
+/** Two seeders of one HA group on `model`'s origin: identities made first, so each can be told the other's address. */
+async function startPair (model: TestModel, extra: string[]): Promise<[HaSeeder, HaSeeder]> {
+  const members = await Promise.all(['seeder-a', 'seeder-b'].map(async name => {
+    const cacheDir = join(model.root, name)
+    await mkdir(cacheDir, { recursive: true })
+    const { key } = await loadOrCreateKey(join(cacheDir, 'identity.key'))
+    const port = await freePort()
+    return { cacheDir, port, peerId: peerIdFromPrivateKey(key).toString() }
+  }))
+  const addrs = members.map(m => `/ip4/127.0.0.1/tcp/${m.port}/p2p/${m.peerId}`)
+  // Both get the same list: each skips its own entry.
+  const peers = addrs.flatMap(a => ['--seeder-peer', a])
+  return await Promise.all(members.map(async (m, i) => {
+    const p = track(run(['--log-level', 'info', 'seed', '--origin', model.origin, '--cache-dir', m.cacheDir, '--listen', `/ip4/127.0.0.1/tcp/${m.port}`,
+      '--admin', '127.0.0.1:0', '--poll-interval', '500ms', '--chunk-size', '1MiB', '--json', ...peers, ...extra]))
+    const info = await p.waitFor(x => typeof x.peerId === 'string', 30_000)
+    expect(info.peerId).toBe(m.peerId)
+    return Object.assign(p, { peerId: m.peerId, addr: addrs[i]!, admin: info.admin as string, cacheDir: m.cacheDir })
+  })) as [HaSeeder, HaSeeder]
+}
+
+/** A host given both seeders: either may answer. */
+function fetchFromBoth (seeders: readonly HaSeeder[], out: string, extra: string[] = []): Proc {
+  return track(run(['--log-level', 'info', 'fetch', 'it-llm', '--out', out, '--listen', '/ip4/127.0.0.1/tcp/0', '--json', '--linger', '10m',
+    ...seeders.flatMap(s => ['--bootstrap', s.addr]), ...seeders.flatMap(s => ['--trust', s.peerId]), ...extra]))
+}
+
+/** The persisted bitfield of a store (a fetch output or a seeder's cached version); empty before it has one. */
+async function heldOnDisk (dir: string, chunks: number): Promise<Bitfield> {
+  const bytes = await readFile(`${dir}.modelswarm/bitfield`).catch(() => undefined)
+  return bytes === undefined ? new Bitfield(chunks) : new Bitfield(chunks, bytes)
+}
+
+/** Polls until `pred` holds (every 50 ms, at most `ms`); false when it never did. */
+async function until (pred: () => Promise<boolean>, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise(resolve => setTimeout(resolve, 50))) {
+    if (await pred()) return true
+  }
+  return false
+}
+
+const versionOf = async (s: HaSeeder): Promise<Record<string, any> | undefined> => (await seederVersions(s.admin))[0]
+const bytesOf = (bits: Bitfield, lengths: (i: number) => number): number => [...bits.setIndexes()].reduce((n, i) => n + lengths(i), 0)
+
+describe('two seeders for one online cloud (HA)', () => {
+  it('both serve one version that crosses the line once: the owner pulls, the other fetches it from the swarm', async () => {
+    const model = await makeModel(24 * MiB)
+    const pair = await startPair(model, [])
+    const ref = { name: model.name, version: model.version }
+    const [ownerId] = rankSeeders(pair.map(s => s.peerId), ref)
+    const owner = pair.find(s => s.peerId === ownerId)!
+    const other = pair.find(s => s.peerId !== ownerId)!
+    await Promise.all(pair.map(s => s.waitFor(m => m.msg === SEEDER_MSG.versionPublished)))
+    const outs = Array.from({ length: 4 }, (_, i) => join(model.root, `host-${i}`))
+    const hosts = outs.map(out => fetchFromBoth(pair, out))
+    const results = await Promise.all(hosts.map(h => h.waitFor(m => m.ok === true, 120_000)))
+    const expected = await treeDigests(model.source)
+    for (const out of outs) expect(await treeDigests(out)).toEqual(expected)
+
+    // Both end up holding it, signed complete; the other seeder got it from the swarm, not the line.
+    expect(await until(async () => (await Promise.all(pair.map(versionOf))).every(v => v?.state === 'ready'), 60_000)).toBe(true)
+    const [o, n] = await Promise.all([versionOf(owner), versionOf(other)])
+    const F = o!.bytes as number
+    const line = o!.bytesPulled + n!.bytesPulled
+    expect(line).toBeGreaterThanOrEqual(F)
+    expect(line).toBeLessThanOrEqual(1.01 * F)
+    expect(n!.bytesPulled).toBe(0)
+
+    // The other serves it alone: the owner and the hosts stopped, a new host completes from it.
+    await Promise.all([owner, ...hosts].map(p => p.kill('SIGTERM')))
+    const late = fetchFromBoth([other], join(model.root, 'late'), ['--trust', owner.peerId])
+    const lateResult = await late.waitFor(m => m.ok === true, 120_000)
+    expect(await treeDigests(join(model.root, 'late'))).toEqual(expected)
+    const n2 = await versionOf(other)
+    expect(n2!.egressBytes - n!.egressBytes).toBeGreaterThanOrEqual(F)
+
+    console.log([
+      `ha: 2 seeders, ${(F / MiB).toFixed(0)} MiB version, 4 hosts given both (${results.map(r => r.seconds.toFixed(1)).join(' ')} s), outputs verified`,
+      `line: owner ${(o!.bytesPulled / F).toFixed(3)} x F, other ${(n!.bytesPulled / F).toFixed(3)} x F, total ${(line / F).toFixed(3)} x F`,
+      `egress before the owner stopped: owner ${(o!.egressBytes / F).toFixed(2)} x F, other ${(n!.egressBytes / F).toFixed(2)} x F`,
+      `the other seeder alone served a late host in ${lateResult.seconds.toFixed(1)} s (its egress now ${(n2!.egressBytes / F).toFixed(2)} x F)`
+    ].join('\n  '))
+  })
+
+  it('the other seeder SIGKILLed mid-distribution: every host completes from the owner; restarted, it resumes and pulls nothing', async () => {
+    const model = await makeModel(32 * MiB)
+    const extra = ['--line-rate', '8MiB/s', '--takeover-grace', '5s']
+    const pair = await startPair(model, extra)
+    const ref = { name: model.name, version: model.version }
+    const [ownerId] = rankSeeders(pair.map(s => s.peerId), ref)
+    const owner = pair.find(s => s.peerId === ownerId)!
+    const other = pair.find(s => s.peerId !== ownerId)!
+    await Promise.all(pair.map(s => s.waitFor(m => m.msg === SEEDER_MSG.versionPublished)))
+    const { chunks, bytes: F } = (await versionOf(owner))!
+    const outs = Array.from({ length: 3 }, (_, i) => join(model.root, `host-${i}`))
+    const hosts = outs.map(out => fetchFromBoth(pair, out))
+    const otherStore = join(other.cacheDir, 'versions', model.name, model.version)
+    expect(await until(async () => (await heldOnDisk(otherStore, chunks)).count >= 4, 60_000), 'the other seeder never held 4 chunks').toBe(true)
+    await other.kill('SIGKILL')
+    const atKill = (await heldOnDisk(otherStore, chunks)).count
+    expect(atKill).toBeLessThan(chunks)
+
+    const results = await Promise.all(hosts.map(h => h.waitFor(m => m.ok === true, 120_000)))
+    const expected = await treeDigests(model.source)
+    for (const out of outs) expect(await treeDigests(out)).toEqual(expected)
+    // Restarted on its cache (same identity, same address): it re-checks its chunks and fetches the rest from the swarm.
+    const port = other.addr.split('/')[4]!
+    const restarted = track(run(['--log-level', 'info', 'seed', '--origin', model.origin, '--cache-dir', other.cacheDir, '--listen', `/ip4/127.0.0.1/tcp/${port}`,
+      '--admin', '127.0.0.1:0', '--poll-interval', '500ms', '--chunk-size', '1MiB', '--json', '--seeder-peer', owner.addr, '--seeder-peer', other.addr, ...extra]))
+    const admin = (await restarted.waitFor(x => typeof x.peerId === 'string', 30_000)).admin as string
+    const readyAgain = await until(async () => (await seederVersions(admin))[0]?.state === 'ready', 60_000)
+    expect(readyAgain).toBe(true)
+    const [n] = await seederVersions(admin)
+    const [o] = await seederVersions(owner.admin)
+    expect(n!.bytesPulled).toBe(0)
+    expect(o!.bytesPulled).toBe(F)
+    console.log([
+      `ha: the other seeder SIGKILLed holding ${atKill}/${chunks} chunks of ${(F / MiB).toFixed(0)} MiB (owner pulling at 8 MiB/s)`,
+      `survived: ${results.length}/${hosts.length} hosts completed (${results.map(r => r.seconds.toFixed(1)).join(' ')} s), outputs verified`,
+      `restarted: ready again with ${(n!.bytesPulled / MiB).toFixed(1)} MiB pulled; line ${((o!.bytesPulled + n!.bytesPulled) / F).toFixed(3)} x F in all`
+    ].join('\n  '))
+  })
+
+  it('the owner SIGKILLed mid-pull: the other takes over from where the swarm stands, every host completes', async () => {
+    const model = await makeModel(32 * MiB)
+    const parallel = 2
+    // A slow line keeps the pull going for seconds, so the kill lands mid-pull; a short grace keeps the test short.
+    const pair = await startPair(model, ['--line-rate', '4MiB/s', '--parallel-reads', String(parallel), '--takeover-grace', '2s'])
+    const ref = { name: model.name, version: model.version }
+    const [ownerId] = rankSeeders(pair.map(s => s.peerId), ref)
+    const owner = pair.find(s => s.peerId === ownerId)!
+    const other = pair.find(s => s.peerId !== ownerId)!
+    await Promise.all(pair.map(s => s.waitFor(m => m.msg === SEEDER_MSG.versionPublished)))
+    const { chunks, bytes: F } = (await versionOf(owner))!
+    const storeDir = (cacheDir: string): string => join(cacheDir, 'versions', model.name, model.version)
+    // Chunk lengths as the seeders cut them (a file of a chunk or more starts a chunk, so some are short).
+    const layout = chunkLayout(decodeHeader(await readFile(join(`${storeDir(owner.cacheDir)}.modelswarm`, 'header.json'))))
+    const lengths = (i: number): number => layout.length[i]!
+    const outs = Array.from({ length: 4 }, (_, i) => join(model.root, `host-${i}`))
+    const hosts = outs.map(out => fetchFromBoth(pair, out))
+
+    expect(await until(async () => ((await versionOf(owner))?.bytesPulled ?? 0) >= F / 3, 60_000), 'owner never pulled a third').toBe(true)
+    const sampled = (await versionOf(owner))!.bytesPulled as number
+    await owner.kill('SIGKILL')
+    // What the swarm held at the kill (the other's pull waits out the grace): the hosts' and the other seeder's verified chunks.
+    const swarmHeld = new Bitfield(chunks)
+    for (const dir of [...outs, storeDir(other.cacheDir)]) for (const i of (await heldOnDisk(dir, chunks)).setIndexes()) swarmHeld.set(i)
+    const ownerHeld = await heldOnDisk(storeDir(owner.cacheDir), chunks)
+    expect(ownerHeld.count, 'owner complete before the kill').toBeLessThan(chunks)
+
+    const results = await Promise.all(hosts.map(h => h.waitFor(m => m.ok === true, 180_000)))
+    const expected = await treeDigests(model.source)
+    for (const out of outs) expect(await treeDigests(out)).toEqual(expected)
+    expect(await until(async () => (await versionOf(other))?.state === 'ready', 60_000)).toBe(true)
+    const n = (await versionOf(other))!
+    const takeover = other.stderr.find(m => m.msg === 'taking over the pull: the seeders ranked above made no progress for the grace period')
+    expect(takeover, 'the other seeder never took over').toBeDefined()
+    const rounds = other.stderr.filter(m => m.msg === 'pulling what no neighbour holds')
+
+    // A SIGKILLed owner cannot be asked: it read its verified chunks once, plus at most the chunk each reader had under way (a local origin never retries).
+    const ownerPulledMax = bytesOf(ownerHeld, lengths) + parallel * CHUNK
+    expect(sampled).toBeLessThanOrEqual(ownerPulledMax)
+    // The retried range: what died with the owner — chunks it held that no one else did yet, and each reader's partial chunk.
+    const onlyOwner = new Bitfield(chunks)
+    for (const i of ownerHeld.setIndexes()) if (!swarmHeld.has(i)) onlyOwner.set(i)
+    const retried = bytesOf(onlyOwner, lengths) + parallel * CHUNK
+    const line = ownerPulledMax + n.bytesPulled
+    const report = [
+      `ha takeover: owner SIGKILLed after pulling ${(sampled / MiB).toFixed(1)}–${(ownerPulledMax / MiB).toFixed(1)} MiB of ${(F / MiB).toFixed(0)} MiB (${ownerHeld.count}/${chunks} chunks verified on its disk) at 4 MiB/s, grace 2 s`,
+      `swarm at the kill: ${swarmHeld.count}/${chunks} chunks among the hosts and the other seeder; ${onlyOwner.count} held only by the owner`,
+      `survived: ${results.length}/${hosts.length} hosts completed (${results.map(r => r.seconds.toFixed(1)).join(' ')} s), outputs verified; the other seeder ready`,
+      `takeover: ${rounds.length} pull round(s) of ${rounds.map(r => `${r.chunks} chunks [${r.ranges}]`).join(', ')}; other pulled ${(n.bytesPulled / MiB).toFixed(1)} MiB`,
+      `line: at most ${(line / F).toFixed(3)} x F in all (bound 1.01 F + retried range ${(retried / MiB).toFixed(1)} MiB = ${((1.01 * F + retried) / F).toFixed(3)} x F)`
+    ].join('\n  ')
+    console.log(report)
+    expect(line, report).toBeLessThanOrEqual(1.01 * F + retried)
+  })
+})
