@@ -1,0 +1,114 @@
+/** The slow-peer decision under a mock clock: stallers and tricklers are routed around, fair peers never. */
+import { describe, expect, it } from 'vitest'
+import { SlowPeers } from '../../src/peer/slow-peer.ts'
+
+const MiB = 1024 * 1024
+
+/** `peer` delivers `bytesPerSec` from `from` to `to` (ms), one report per 100 ms. */
+function deliver (s: SlowPeers, peer: string, bytesPerSec: number, from: number, to: number): void {
+  for (let t = from + 100; t <= to; t += 100) s.bytes(peer, bytesPerSec / 10, t)
+}
+
+describe('SlowPeers', () => {
+  it('routes around a peer that sends nothing while another delivers, once its requests are past the grace', () => {
+    const s = new SlowPeers()
+    s.started('fast', 0)
+    s.started('staller', 0)
+    deliver(s, 'fast', 50 * MiB, 0, 3000)
+    expect(s.check(3000, 3).routeAround).toEqual([])
+    deliver(s, 'fast', 50 * MiB, 3000, 4000)
+    const { routeAround } = s.check(4000, 3)
+    expect(routeAround.map(v => [v.peer, v.reason, v.heldMs, v.pauseMs])).toEqual([['staller', 'quiet', 4000, 10_000]])
+    expect(s.paused('staller', 4000)).toBe(true)
+    expect(s.pausedPeers(4000)).toEqual(['staller'])
+  })
+
+  it('routes around a trickler, whose bytes keep an idle timeout from ever firing', () => {
+    const s = new SlowPeers()
+    s.started('fast', 0)
+    s.started('trickler', 0)
+    deliver(s, 'fast', 20 * MiB, 0, 4000)
+    deliver(s, 'trickler', 8 * 1024, 0, 4000)
+    const [v] = s.check(4000, 3).routeAround
+    expect(v).toMatchObject({ peer: 'trickler', reason: 'slow' })
+    expect(v!.rate).toBeCloseTo(8 * 1024, -2)
+    expect(v!.bestOther).toBeCloseTo(20 * MiB, -5)
+  })
+
+  it('leaves alone peers within slowRatio of each other', () => {
+    const s = new SlowPeers()
+    for (const p of ['a', 'b', 'c']) s.started(p, 0)
+    deliver(s, 'a', 30 * MiB, 0, 10_000)
+    deliver(s, 'b', 3 * MiB, 0, 10_000)
+    deliver(s, 'c', 2 * MiB, 0, 10_000)
+    // c is under a tenth of a's rate but above a twentieth: a fair peer behind a slower link.
+    expect(s.check(10_000, 3).routeAround).toEqual([])
+  })
+
+  it('routes around a quiet peer before anyone delivered (others wait behind it), unless it is the only neighbour', () => {
+    const s = new SlowPeers()
+    s.started('staller', 0)
+    expect(s.check(4000, 1).routeAround).toEqual([])
+    expect(s.check(4000, 2).routeAround).toMatchObject([{ peer: 'staller', reason: 'quiet', bestOther: 0 }])
+  })
+
+  it('judges a slow peer only against a rate another peer delivered', () => {
+    const s = new SlowPeers()
+    s.started('trickler', 0)
+    deliver(s, 'trickler', 1024, 0, 10_000)
+    expect(s.check(10_000, 3).routeAround).toEqual([])
+  })
+
+  it('judges nobody before the grace, and a peer whose requests ended not at all', () => {
+    const s = new SlowPeers()
+    s.started('fast', 0)
+    s.started('slowStarter', 2000)
+    deliver(s, 'fast', 50 * MiB, 0, 5000)
+    expect(s.check(5000, 3).routeAround).toEqual([])
+    s.ended('fast')
+    s.ended('slowStarter')
+    expect(s.check(9000, 3).routeAround).toEqual([])
+  })
+
+  it('resumes a paused peer once, after its pause, and doubles the next pause up to the cap', () => {
+    const s = new SlowPeers({ maxPauseMs: 30_000 })
+    s.bytes('fast', MiB, 0)
+    const pauses: number[] = []
+    let now = 0
+    for (let round = 0; round < 4; round++) {
+      s.started('staller', now)
+      now += 4000
+      const { routeAround } = s.check(now, 3)
+      pauses.push(routeAround[0]!.pauseMs)
+      s.ended('staller')
+      expect(s.check(now + routeAround[0]!.pauseMs - 1, 3).resume).toEqual([])
+      now += routeAround[0]!.pauseMs
+      expect(s.check(now, 3).resume).toEqual(['staller'])
+      expect(s.check(now, 3).resume).toEqual([])
+      expect(s.paused('staller', now)).toBe(false)
+    }
+    expect(pauses).toEqual([10_000, 20_000, 30_000, 30_000])
+  })
+
+  it('sees a peer that slows down after a fast start, once its window slides', () => {
+    const s = new SlowPeers()
+    s.started('fast', 0)
+    s.started('fading', 0)
+    deliver(s, 'fast', 20 * MiB, 0, 60_000)
+    deliver(s, 'fading', 20 * MiB, 0, 10_000)
+    let verdict
+    for (let t = 12_000; t <= 60_000 && verdict === undefined; t += 2000) {
+      deliver(s, 'fading', 10 * 1024, t - 2000, t)
+      verdict = s.check(t, 3).routeAround[0]
+    }
+    expect(verdict).toMatchObject({ peer: 'fading', reason: 'slow' })
+  })
+
+  it('forgets a peer that left', () => {
+    const s = new SlowPeers()
+    s.bytes('fast', MiB, 0)
+    s.started('staller', 0)
+    s.forget('staller')
+    expect(s.check(10_000, 3).routeAround).toEqual([])
+  })
+})
