@@ -14,8 +14,9 @@
  *    received is lost by giving such requests up, and this is the case a host meets first: a staller that
  *    holds every chunk is asked for them all, and the seeder, a holder of last resort (piece-picker.ts),
  *    is asked only once the staller no longer counts as a holder.
- *  - slow: under `slowRatio` × the best rate another peer has delivered. A peer is judged slow only
- *    against another's measured rate: when nobody has delivered anything, slow is normal.
+ *  - slow: under `slowRatio` × the best rate another peer has delivered, or, while nobody else has
+ *    delivered anything yet (the trickler is asked first, for the same reason), under `minRate` with
+ *    another neighbour to ask.
  * Rates are per peer (all its requests together), measured from when it last went from idle to busy,
  * over a window that slides once it is older than `windowMs`.
  */
@@ -31,6 +32,11 @@ export interface SlowPeerOptions {
    * @default 0.05
    */
   slowRatio?: number
+  /**
+   * A peer delivering under this many bytes per second is slow even with no other rate to compare, when the
+   * download has another neighbour: far below any link a fleet runs on (256 kbit/s). @default 32 KiB/s
+   */
+  minRate?: number
   /** First pause of a peer routed around, in ms; doubled at each further verdict on it. @default 10_000 */
   pauseMs?: number
   /** Longest pause, in ms. @default 60_000 */
@@ -41,7 +47,7 @@ export interface SlowPeerOptions {
 
 export interface SlowPeerVerdict {
   peer: string
-  /** 'quiet': nothing for quietMs; 'slow': under slowRatio × the best other peer's rate. */
+  /** 'quiet': nothing for quietMs; 'slow': under slowRatio × the best other peer's rate, or under minRate. */
   reason: 'quiet' | 'slow'
   /** How long its current requests had been out when judged, in ms. */
   heldMs: number
@@ -74,7 +80,7 @@ export class SlowPeers {
   readonly #peers = new Map<string, PeerState>()
 
   constructor (options: SlowPeerOptions = {}) {
-    this.#opts = { graceMs: 4000, quietMs: 4000, slowRatio: 0.05, pauseMs: 10_000, maxPauseMs: 60_000, windowMs: 10_000, ...options }
+    this.#opts = { graceMs: 4000, quietMs: 4000, slowRatio: 0.05, minRate: 32 * 1024, pauseMs: 10_000, maxPauseMs: 60_000, windowMs: 10_000, ...options }
   }
 
   /** A request to `peer` starts at `now`. */
@@ -122,7 +128,7 @@ export class SlowPeers {
    * whose pause has ended since the last call (to be asked again).
    */
   check (now: number, neighbours: number): { routeAround: SlowPeerVerdict[], resume: string[] } {
-    const { graceMs, quietMs, slowRatio, pauseMs, maxPauseMs, windowMs } = this.#opts
+    const { graceMs, quietMs, slowRatio, minRate, pauseMs, maxPauseMs, windowMs } = this.#opts
     const resume: string[] = []
     for (const [peer, p] of this.#peers) {
       if (p.pauseOpen && p.pausedUntil <= now) {
@@ -141,8 +147,10 @@ export class SlowPeers {
       if (p.inflight === 0 || p.pausedUntil > now || heldMs < graceMs) continue
       const bestOther = this.#bestRateExcept(peer)
       const rate = p.windowBytes / heldMs
-      const quiet = neighbours > 1 && now - Math.max(p.lastByteAt, p.windowStart) >= quietMs
-      if (!quiet && (bestOther === 0 || rate >= slowRatio * bestOther)) continue
+      const others = neighbours > 1
+      const quiet = others && now - Math.max(p.lastByteAt, p.windowStart) >= quietMs
+      const slow = bestOther > 0 ? rate < slowRatio * bestOther : others && rate * 1000 < minRate
+      if (!quiet && !slow) continue
       const pause = Math.min(maxPauseMs, pauseMs * 2 ** p.verdicts)
       p.verdicts++
       p.pausedUntil = now + pause

@@ -52,11 +52,12 @@ describe('SlowPeers', () => {
     expect(s.check(4000, 2).routeAround).toMatchObject([{ peer: 'staller', reason: 'quiet', bestOther: 0 }])
   })
 
-  it('judges a slow peer only against a rate another peer delivered', () => {
+  it('with no other rate to compare, routes around a peer under minRate when there is another neighbour', () => {
     const s = new SlowPeers()
     s.started('trickler', 0)
-    deliver(s, 'trickler', 1024, 0, 10_000)
-    expect(s.check(10_000, 3).routeAround).toEqual([])
+    deliver(s, 'trickler', 8 * 1024, 0, 4000)
+    expect(s.check(4000, 1).routeAround).toEqual([])
+    expect(s.check(4000, 2).routeAround).toMatchObject([{ peer: 'trickler', reason: 'slow', bestOther: 0 }])
   })
 
   it('judges nobody before the grace, and a peer whose requests ended not at all', () => {
