@@ -314,6 +314,8 @@ export class DownloadScheduler<N extends Neighbour> {
     for (const v of routeAround) {
       this.#init.log.peerRoutedAround(v)
       for (const index of this.#plan.peerLeft(v.peer)) this.#cancel(v.peer, index)
+      // Seeders that refused chunks naming it are asked again at once, and told it failed.
+      this.#plan.holderUnreachable(v.peer)
     }
     for (const peer of resume) {
       const known = this.#bits.get(peer)
