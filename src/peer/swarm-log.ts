@@ -38,8 +38,8 @@ export class SwarmLog {
     this.log[level]({ peer, err: err.message, hint: 'open the bulk port (--bulk-port) where --listen is reachable; libp2p streams cost more CPU per byte' }, SWARM_MSG.bulkUnreachable)
   }
   peerRoutedAround (v: SlowPeerVerdict): void {
-    const { peer, reason, heldMs, pauseMs } = v
-    this.log.info({ peer, reason, heldMs, rate: Math.round(v.rate), bestOther: Math.round(v.bestOther), pauseMs }, SWARM_MSG.peerRoutedAround)
+    const { peer, reason, heldMs, limitMs, pauseMs } = v
+    this.log.info({ peer, reason, heldMs, limitMs, rate: Math.round(v.rate), bestOther: Math.round(v.bestOther), pauseMs }, SWARM_MSG.peerRoutedAround)
   }
   chunkRequestFailed (peer: string, index: number, err: Error): void { this.log.debug({ peer, index, err: err.message }, 'chunk request failed') }
   downloadStalled (reason: string, have: number, total: number): void { this.log.warn({ reason, have, total }, SWARM_MSG.downloadStalled) }

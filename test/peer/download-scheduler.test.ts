@@ -159,7 +159,7 @@ describe('DownloadScheduler', () => {
   })
 
   it('a neighbour that accepts requests and sends nothing is paused, and the seeder behind it asked, long before the idle timeout', async () => {
-    // An idle timeout of a minute: only the slow-peer rule (slow-peer.ts, 4 s without a byte) can act here.
+    // An idle timeout of a minute: only the slow-peer rule (slow-peer.ts, 8 s without a byte) can act here.
     const t = await setup(6, { requestIdleMs: 60_000, stallAfterMs: 120_000 })
     const stalled: number[] = []
     await t.addPeer((req, signal) => new Promise<ChunkResponse>((_resolve, reject) => {
@@ -170,7 +170,7 @@ describe('DownloadScheduler', () => {
     const seederAsked: number[] = []
     await t.addPeer(async req => { seederAsked.push(req.index); return t.honest(req.index) }, 'seeder')
     await t.settle()
-    t.scheduler.tick(t.advance(3000))
+    t.scheduler.tick(t.advance(7000))
     await t.settle()
     expect(stalled).toHaveLength(2)
     expect(seederAsked).toEqual([])
@@ -193,7 +193,7 @@ describe('DownloadScheduler', () => {
     await t.addPeer(async req => req.index === 1 ? { status: 'missing' } : t.honest(req.index), 'seeder')
     await t.settle()
     expect([...stalled].sort()).toEqual([0, 1])
-    t.scheduler.tick(t.advance(4000))
+    t.scheduler.tick(t.advance(8000))
     await t.until(() => t.events.chunks.includes(0))
     t.scheduler.tick(t.advance(9999))
     await t.settle()

@@ -14,22 +14,22 @@ describe('SlowPeers', () => {
     const s = new SlowPeers()
     s.started('fast', 0)
     s.started('staller', 0)
-    deliver(s, 'fast', 50 * MiB, 0, 3000)
-    expect(s.check(3000, 3).routeAround).toEqual([])
-    deliver(s, 'fast', 50 * MiB, 3000, 4000)
-    const { routeAround } = s.check(4000, 3)
-    expect(routeAround.map(v => [v.peer, v.reason, v.heldMs, v.pauseMs])).toEqual([['staller', 'quiet', 4000, 10_000]])
-    expect(s.paused('staller', 4000)).toBe(true)
-    expect(s.pausedPeers(4000)).toEqual(['staller'])
+    deliver(s, 'fast', 50 * MiB, 0, 7000)
+    expect(s.check(7000, 3).routeAround).toEqual([])
+    deliver(s, 'fast', 50 * MiB, 7000, 8000)
+    const { routeAround } = s.check(8000, 3)
+    expect(routeAround.map(v => [v.peer, v.reason, v.heldMs, v.pauseMs])).toEqual([['staller', 'quiet', 8000, 10_000]])
+    expect(s.paused('staller', 8000)).toBe(true)
+    expect(s.pausedPeers(8000)).toEqual(['staller'])
   })
 
   it('routes around a trickler, whose bytes keep an idle timeout from ever firing', () => {
     const s = new SlowPeers()
     s.started('fast', 0)
     s.started('trickler', 0)
-    deliver(s, 'fast', 20 * MiB, 0, 4000)
-    deliver(s, 'trickler', 8 * 1024, 0, 4000)
-    const [v] = s.check(4000, 3).routeAround
+    deliver(s, 'fast', 20 * MiB, 0, 8000)
+    deliver(s, 'trickler', 8 * 1024, 0, 8000)
+    const [v] = s.check(8000, 3).routeAround
     expect(v).toMatchObject({ peer: 'trickler', reason: 'slow' })
     expect(v!.rate).toBeCloseTo(8 * 1024, -2)
     expect(v!.bestOther).toBeCloseTo(20 * MiB, -5)
@@ -48,27 +48,27 @@ describe('SlowPeers', () => {
   it('routes around a quiet peer before anyone delivered (others wait behind it), unless it is the only neighbour', () => {
     const s = new SlowPeers()
     s.started('staller', 0)
-    expect(s.check(4000, 1).routeAround).toEqual([])
-    expect(s.check(4000, 2).routeAround).toMatchObject([{ peer: 'staller', reason: 'quiet', bestOther: 0 }])
+    expect(s.check(8000, 1).routeAround).toEqual([])
+    expect(s.check(8000, 2).routeAround).toMatchObject([{ peer: 'staller', reason: 'quiet', bestOther: 0 }])
   })
 
   it('with no other rate to compare, routes around a peer under minRate when there is another neighbour', () => {
     const s = new SlowPeers()
     s.started('trickler', 0)
-    deliver(s, 'trickler', 8 * 1024, 0, 4000)
-    expect(s.check(4000, 1).routeAround).toEqual([])
-    expect(s.check(4000, 2).routeAround).toMatchObject([{ peer: 'trickler', reason: 'slow', bestOther: 0 }])
+    deliver(s, 'trickler', 8 * 1024, 0, 8000)
+    expect(s.check(8000, 1).routeAround).toEqual([])
+    expect(s.check(8000, 2).routeAround).toMatchObject([{ peer: 'trickler', reason: 'slow', bestOther: 0 }])
   })
 
   it('judges nobody before the grace, and a peer whose requests ended not at all', () => {
     const s = new SlowPeers()
     s.started('fast', 0)
-    s.started('slowStarter', 2000)
-    deliver(s, 'fast', 50 * MiB, 0, 5000)
-    expect(s.check(5000, 3).routeAround).toEqual([])
+    s.started('slowStarter', 4000)
+    deliver(s, 'fast', 50 * MiB, 0, 11_000)
+    expect(s.check(11_000, 3).routeAround).toEqual([])
     s.ended('fast')
     s.ended('slowStarter')
-    expect(s.check(9000, 3).routeAround).toEqual([])
+    expect(s.check(20_000, 3).routeAround).toEqual([])
   })
 
   it('resumes a paused peer once, after its pause, and doubles the next pause up to the cap', () => {
@@ -78,7 +78,7 @@ describe('SlowPeers', () => {
     let now = 0
     for (let round = 0; round < 4; round++) {
       s.started('staller', now)
-      now += 4000
+      now += 8000
       const { routeAround } = s.check(now, 3)
       pauses.push(routeAround[0]!.pauseMs)
       s.ended('staller')
@@ -103,6 +103,24 @@ describe('SlowPeers', () => {
       verdict = s.check(t, 3).routeAround[0]
     }
     expect(verdict).toMatchObject({ peer: 'fading', reason: 'slow' })
+  })
+
+  it('waits longer while honest peers are sluggish: twice the longest silence that ended in the last minute', () => {
+    const s = new SlowPeers()
+    s.started('fast', 0)
+    deliver(s, 'fast', 20 * MiB, 0, 40_000)
+    // An honest peer on a starved CPU: 9 s without a byte, then its chunk.
+    s.started('sluggish', 0)
+    s.bytes('sluggish', MiB, 9000)
+    s.ended('sluggish')
+    s.started('staller', 10_000)
+    expect(s.check(27_999, 3).routeAround).toEqual([])
+    expect(s.check(28_000, 3).routeAround).toMatchObject([{ peer: 'staller', reason: 'quiet', heldMs: 18_000, limitMs: 18_000 }])
+    s.ended('staller')
+    // A minute on, that silence no longer counts.
+    s.started('staller2', 70_000)
+    deliver(s, 'fast', 20 * MiB, 40_000, 78_000)
+    expect(s.check(78_000, 3).routeAround).toMatchObject([{ peer: 'staller2', limitMs: 8000 }])
   })
 
   it('forgets a peer that left', () => {
