@@ -121,9 +121,10 @@ export class DownloadPlanner {
   }
 
   /**
-   * A holder a seeder pointed us to cannot be dialed, or stalls (the driver paused it, slow-peer.ts). It counts as failed for those chunks, so the next
-   * request tells the seeder, which then serves them itself (its policy's first rule), and the seeder
-   * may be asked again at once rather than after the refusal's back-off.
+   * A holder a seeder pointed us to cannot be dialed, or stalls (the driver paused it, slow-peer.ts). It
+   * counts as failed for those chunks, so the next request tells the seeder, which then serves them itself
+   * (its policy's first rule), and the seeder may be asked again at once rather than after the refusal's
+   * back-off.
    */
   holderUnreachable (peer: string): void {
     for (const { index, seeder } of this.#hinted.get(peer) ?? []) {
