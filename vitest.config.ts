@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config'
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    globalSetup: ['test/hdfs/global-setup.ts', 'test/s3/global-setup.ts'],
+    globalSetup: ['test/hdfs/global-setup.ts', 'test/s3/global-setup.ts', 'test/support/fault-report-setup.ts'],
     // Integration tests start real processes and move real bytes; the 2-core CI box needs room.
     testTimeout: 120_000,
     hookTimeout: 180_000,

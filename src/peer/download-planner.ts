@@ -79,7 +79,10 @@ export class DownloadPlanner {
   readonly #window = new Map<string, number>()
   /** Per chunk, non-seeder peers whose request for it failed: told to seeders so they stop naming them. */
   readonly #failedHolders = new Map<number, Set<string>>()
-  /** Holders a seeder's refusal named, not yet reached: peer → the chunks and who named it for them. */
+  /**
+   * Holders a seeder's refusal named: peer → the chunks and who named it for them. Kept once the holder
+   * joins, for it may still turn out a staller (the slow-peer rule pauses it: holderUnreachable).
+   */
   readonly #hinted = new Map<string, Array<{ index: number, seeder: string }>>()
   /** Requests started and not yet answered, and chunks received and being verified and written. */
   #requests = 0
@@ -110,7 +113,6 @@ export class DownloadPlanner {
 
   /** A neighbour's full bitfield (on joining, or again after reconnecting). */
   peerJoined (peer: string, bits: Bitfield, seeder: boolean): void {
-    this.#hinted.delete(peer)
     if (seeder) this.#seeders.add(peer)
     else this.#seeders.delete(peer)
     this.#picker.addPeer(peer, bits, { seeder })
@@ -126,9 +128,10 @@ export class DownloadPlanner {
   }
 
   /**
-   * A holder a seeder pointed us to cannot be dialed. It counts as failed for those chunks, so the next
-   * request tells the seeder, which then serves them itself (its policy's first rule), and the seeder
-   * may be asked again at once rather than after the refusal's back-off.
+   * A holder a seeder pointed us to cannot be dialed, or stalls (the driver paused it, slow-peer.ts). It
+   * counts as failed for those chunks, so the next request tells the seeder, which then serves them itself
+   * (its policy's first rule), and the seeder may be asked again at once rather than after the refusal's
+   * back-off.
    */
   holderUnreachable (peer: string): void {
     for (const { index, seeder } of this.#hinted.get(peer) ?? []) {

@@ -16,6 +16,7 @@ import { IntegrityError } from '../errors.ts'
 import { BufferPool } from '../util/buffer-pool.ts'
 import type { Rng } from '../util/random.ts'
 import { DownloadPlanner } from './download-planner.ts'
+import { SlowPeers, type SlowPeerOptions } from './slow-peer.ts'
 import type { ChunkRequest, ChunkResponse } from './protocols/chunk/codec.ts'
 import type { ProgressReport, Role, SessionMessage } from './protocols/session/codec.ts'
 import type { SwarmLog } from './swarm-log.ts'
@@ -47,6 +48,8 @@ export interface SchedulerOptions {
   requestIdleMs: number
   /** Declare the download stalled after this long without a verified chunk, in ms. */
   stallAfterMs: number
+  /** When a staller or trickler is routed around (slow-peer.ts); its defaults otherwise. */
+  slowPeers?: SlowPeerOptions
 }
 
 /** `chunksDown` counts chunks this download verified and wrote; `duplicates` second copies that arrived after (endgame). */
@@ -86,6 +89,9 @@ export class DownloadScheduler<N extends Neighbour> {
   readonly #buffers: BufferPool
   /** Requests in flight, by `peer/index`. */
   readonly #requests = new Map<string, AbortController>()
+  readonly #slow: SlowPeers
+  /** Each neighbour's bitfield as last given (HAVEs applied), to add a paused peer back when its pause ends. */
+  readonly #bits = new Map<string, { bits: Bitfield, seeder: boolean }>()
   #haves: number[] = []
   #lastReport = { at: 0, bytesDown: 0 }
   #lastProgressAt: number
@@ -101,6 +107,7 @@ export class DownloadScheduler<N extends Neighbour> {
     this.#plan = new DownloadPlanner({
       chunkSize: store.header.chunkSize, lengths: store.layout.length, have: store.have, known: init.known, rng: init.rng, options: init.options
     })
+    this.#slow = new SlowPeers(init.options.slowPeers)
     this.#lastProgressAt = init.now()
     this.#lastReport = { at: init.now(), bytesDown: 0 }
   }
@@ -126,17 +133,23 @@ export class DownloadScheduler<N extends Neighbour> {
 
   /** A neighbour's full bitfield. */
   peerBitfield (from: N, bits: Bitfield): void {
-    this.#plan.peerJoined(from.peerKey, bits, from.remoteRole === 'seeder')
+    const seeder = from.remoteRole === 'seeder'
+    this.#bits.set(from.peerKey, { bits, seeder })
+    // A paused peer is added back when its pause ends.
+    if (!this.#slow.paused(from.peerKey, this.#init.now())) this.#plan.peerJoined(from.peerKey, bits, seeder)
     this.schedule()
   }
 
   /** A HAVE from a neighbour. */
   peerHas (peer: string, index: number): void {
+    this.#bits.get(peer)?.bits.set(index)
     this.#plan.peerHas(peer, index)
   }
 
   /** A neighbour left: its requests go back to the pool. */
   peerLeft (peer: string): void {
+    this.#bits.delete(peer)
+    this.#slow.forget(peer)
     for (const index of this.#plan.peerLeft(peer)) this.#cancel(peer, index)
     this.schedule()
   }
@@ -161,6 +174,7 @@ export class DownloadScheduler<N extends Neighbour> {
   tick (now: number): void {
     if (this.#closed) return
     for (const r of this.#plan.timedOut(now)) this.#cancel(r.peer, r.index)
+    this.#routeAroundSlowPeers(now)
     if (!this.#init.store.have.complete && now - this.#lastProgressAt > this.#init.options.stallAfterMs) this.#setStalled(this.#diagnose())
     this.schedule()
   }
@@ -200,15 +214,21 @@ export class DownloadScheduler<N extends Neighbour> {
     const reqKey = `${key}/${index}`
     const ctl = new AbortController()
     this.#requests.set(reqKey, ctl)
+    this.#slow.started(key, this.#init.now())
     let res: ChunkResponse
     try {
       res = await this.#init.fetchChunk(from, {
         headerId: this.#init.headerId,
         index,
         length: store.layout.length[index]!,
-        onBytes: n => { stats.bytesDown += n },
+        onBytes: n => {
+          stats.bytesDown += n
+          this.#slow.bytes(key, n, this.#init.now())
+        },
         alloc: n => this.#buffers.take(n),
-        failedHolders: from.remoteRole === 'seeder' ? [...this.#init.neighbours.banned, ...this.#plan.failedHoldersFor(index)] : undefined
+        failedHolders: from.remoteRole === 'seeder'
+          ? [...this.#init.neighbours.banned, ...this.#plan.failedHoldersFor(index), ...this.#slow.pausedPeers(this.#init.now())]
+          : undefined
       }, ctl.signal)
     } catch (err) {
       if (ctl.signal.aborted) this.#plan.released(key, index)
@@ -218,6 +238,7 @@ export class DownloadScheduler<N extends Neighbour> {
       }
       return
     } finally {
+      this.#slow.ended(key)
       if (this.#requests.get(reqKey) === ctl) this.#requests.delete(reqKey)
       this.schedule()
     }
@@ -280,6 +301,25 @@ export class DownloadScheduler<N extends Neighbour> {
         this.#init.log.downloadComplete(store.layout.count, store.layout.totalSize)
         events.complete()
       })
+    }
+  }
+
+  /**
+   * Pauses neighbours that stall or trickle while others deliver (slow-peer.ts): each leaves the planner,
+   * so its requests go back to the pool for other holders (the seeder too, if nobody else holds them), and
+   * joins again with its bitfield when its pause ends.
+   */
+  #routeAroundSlowPeers (now: number): void {
+    const { routeAround, resume } = this.#slow.check(now, this.#init.neighbours.size)
+    for (const v of routeAround) {
+      this.#init.log.peerRoutedAround(v)
+      for (const index of this.#plan.peerLeft(v.peer)) this.#cancel(v.peer, index)
+      // Seeders that refused chunks naming it are asked again at once, and told it failed.
+      this.#plan.holderUnreachable(v.peer)
+    }
+    for (const peer of resume) {
+      const known = this.#bits.get(peer)
+      if (known !== undefined) this.#plan.peerJoined(peer, known.bits, known.seeder)
     }
   }
 

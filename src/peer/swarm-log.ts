@@ -4,12 +4,15 @@
  * have one place to look. Never one line per chunk at info level.
  */
 import type { Logger } from '../log.ts'
+import type { SlowPeerVerdict } from './slow-peer.ts'
 
 export const SWARM_MSG = {
   neighbourJoined: 'neighbour joined',
   peerBanned: 'peer banned for this session',
   bulkUnreachable: 'bulk endpoint unreachable; using libp2p streams',
   downloadStalled: 'download stalled',
+  /** A neighbour that stalls or trickles while others deliver is paused; its requests go elsewhere. */
+  peerRoutedAround: 'slow peer routed around',
   downloadProgressing: 'download progressing again',
   downloadComplete: 'download complete',
   /** A fetch resolved its version and opened its store: the transfer starts. */
@@ -33,6 +36,10 @@ export class SwarmLog {
     const level = this.#bulkFallbackSaid ? 'debug' : 'warn'
     this.#bulkFallbackSaid = true
     this.log[level]({ peer, err: err.message, hint: 'open the bulk port (--bulk-port) where --listen is reachable; libp2p streams cost more CPU per byte' }, SWARM_MSG.bulkUnreachable)
+  }
+  peerRoutedAround (v: SlowPeerVerdict): void {
+    const { peer, reason, heldMs, limitMs, pauseMs } = v
+    this.log.info({ peer, reason, heldMs, limitMs, rate: Math.round(v.rate), bestOther: Math.round(v.bestOther), pauseMs }, SWARM_MSG.peerRoutedAround)
   }
   chunkRequestFailed (peer: string, index: number, err: Error): void { this.log.debug({ peer, index, err: err.message }, 'chunk request failed') }
   downloadStalled (reason: string, have: number, total: number): void { this.log.warn({ reason, have, total }, SWARM_MSG.downloadStalled) }

@@ -32,8 +32,9 @@ export class SeederLog {
     this.log.info({ version: formatModelVersion(ref), ...fields }, SEEDER_MSG.versionPulled)
   }
 
-  pullFailed (ref: ModelVersion, err: Error): void {
-    this.log.error({ version: formatModelVersion(ref), err: err.message, code: (err as { code?: string }).code }, SEEDER_MSG.pullFailed)
+  /** `message` replaces the error's own when the seeder has more to say (what it does next). */
+  pullFailed (ref: ModelVersion, err: Error, message = err.message): void {
+    this.log.error({ version: formatModelVersion(ref), err: message, code: (err as { code?: string }).code }, SEEDER_MSG.pullFailed)
   }
 
   originChanged (ref: ModelVersion, err: Error): void {

@@ -5,10 +5,11 @@
  * (file-dedup.ts), and keeps serving everything cached when the origin is unreachable.
  */
 import type { PrivateKey } from '@libp2p/interface'
+import { statfs } from 'node:fs/promises'
 import { ChunkStore } from '../chunker/chunk-store.ts'
 import { chooseChunkSize } from '../chunker/chunk-size.ts'
 import { createHeader, type ManifestFile, type ManifestHeader } from '../chunker/manifest.ts'
-import { InvalidInputError, isRetriable, NotFoundError, OriginChangedError } from '../errors.ts'
+import { DiskFullError, InvalidInputError, isRetriable, NotFoundError, OriginChangedError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { formatModelVersion as key, type ModelRef, type ModelVersion } from '../model-version.ts'
 import { revisionOf, type Origin } from '../origins/origin.ts'
@@ -16,6 +17,7 @@ import type { SwarmHost } from '../peer/swarm-host.ts'
 import { VersionSwarm, type VersionSwarmOptions } from '../peer/version-swarm.ts'
 import { createRng } from '../util/random.ts'
 import { TokenBucket } from '../util/token-bucket.ts'
+import { formatBytes } from '../util/units.ts'
 import { copyTwinChunks, findTwins, readChecksums, writeChecksums, type FileChecksums } from './file-dedup.ts'
 import { HaGroup } from './ha-pull.ts'
 import { Publisher } from './publisher.ts'
@@ -183,7 +185,7 @@ export class Seeder {
           if (this.#abort.signal.aborted) break
           const v = this.#cache.get(ref)
           if (v === undefined && !this.#cache.isEvicted(ref)) await this.#admit(ref).catch(() => {})
-          else if (v?.state === 'failed' && v.retriable === true) this.#pull(v)
+          else if (v?.state === 'failed' && (v.retriable === true || await this.#spaceReturned(v))) this.#pull(v)
         }
       } catch (err) {
         const message = (err as Error).message
@@ -298,6 +300,7 @@ export class Seeder {
     if (!v.store.complete) {
       v.state = 'pulling'
       v.error = undefined
+      v.needsFreeBytes = undefined
     }
     if (this.#ha === undefined) this.#pulls = this.#pulls.then(() => this.#runPull(v))
     else this.#share(v)
@@ -379,8 +382,21 @@ export class Seeder {
       v.state = 'failed'
       v.error = (err as Error).message
       v.retriable = isRetriable(err)
-      this.#log.pullFailed(v.ref, err as Error)
+      if (err instanceof DiskFullError) {
+        // Another writer (or another version) took the disk: the pull resumes by itself when room returns.
+        const missing = v.store.layout.totalSize - v.store.haveBytes
+        v.needsFreeBytes = missing + DISK_RESERVE
+        v.error += ` (the pull resumes by itself once ${this.#opts.cacheDir} has ${formatBytes(v.needsFreeBytes)} free: the ${formatBytes(missing)} missing + ${formatBytes(DISK_RESERVE)} reserve)`
+      }
+      this.#log.pullFailed(v.ref, err as Error, v.error)
     }
+  }
+
+  /** Whether a pull that failed for want of space may go on: the cache's filesystem has room again. */
+  async #spaceReturned (v: PublishedVersion): Promise<boolean> {
+    if (v.needsFreeBytes === undefined) return false
+    const fs = await statfs(this.#opts.cacheDir).catch(() => undefined)
+    return fs !== undefined && fs.bavail * fs.bsize >= v.needsFreeBytes
   }
 
   /**

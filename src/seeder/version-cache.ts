@@ -32,6 +32,8 @@ export interface PublishedVersion {
   error?: string
   /** Whether a failed pull may succeed if tried again (an unreachable origin) rather than never (access denied). */
   retriable?: boolean
+  /** A pull that failed for want of disk space: the free bytes the cache's filesystem needs before it is resumed. */
+  needsFreeBytes?: number
   /** Bytes read from the origin for this version, retries included (counted as they arrive). */
   readonly pull: PullStats
   /** Bytes filled from identical files of other cached versions instead of the origin. */

@@ -1,11 +1,12 @@
 // The seeder's systemd unit: loads cleanly (`systemd-analyze verify`, with its paths pointing into this
-// checkout), stays sandboxed (`systemd-analyze security` exposure ≤ 4), its readiness gate
+// checkout), alone and with its credentials drop-in (deploy/systemd/credentials.conf, shown in
+// deploy/README.md), stays sandboxed (`systemd-analyze security` exposure ≤ 4), its readiness gate
 // (ExecStartPost wait-ready.ts) returns once a real seeder answers /readyz and fails when none does, and
-// the unit as shipped runs a seeder under a real systemd (a Debian rootfs booted with systemd-nspawn) that
-// a fetch downloads from.
+// the unit as shipped, with the drop-in, runs a seeder under a real systemd (a Debian rootfs booted with
+// systemd-nspawn) that reads its swarm key and admin token as credentials and that a fetch downloads from.
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises'
 import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,6 +16,7 @@ import { ensureDeployTools, INSTALL_TIMEOUT_MS, REPO, runTool } from './tools.ts
 
 const UNIT = join(REPO, 'deploy/systemd/modelswarm-seeder.service')
 const WAIT_READY = join(REPO, 'deploy/systemd/wait-ready.ts')
+const CREDENTIALS = join(REPO, 'deploy/systemd/credentials.conf')
 const MAX_EXPOSURE = 4
 
 let dir: string
@@ -42,6 +44,34 @@ describe('modelswarm-seeder.service', () => {
     const exposure = Number(/Overall exposure level for \S+: ([\d.]+)/.exec(r.stdout)?.[1])
     expect(exposure).toBeLessThanOrEqual(MAX_EXPOSURE)
     expect(r.code).toBe(0)
+  })
+
+  it('passes systemd-analyze verify and keeps its exposure with the credentials drop-in, which verify reads', async () => {
+    // verify reads drop-ins from UNIT.d/ beside the unit file it is given, as systemd does in /etc/systemd/system.
+    const withDropIn = async (name: string, dropIn: string): Promise<string> => {
+      const d = join(dir, name)
+      await mkdir(join(d, 'modelswarm-seeder.service.d'), { recursive: true })
+      await writeFile(join(d, 'modelswarm-seeder.service'), await readFile(unit))
+      await writeFile(join(d, 'modelswarm-seeder.service.d/credentials.conf'), dropIn)
+      return join(d, 'modelswarm-seeder.service')
+    }
+    const shipped = await readFile(CREDENTIALS, 'utf8')
+    const r = await runTool('systemd-analyze', ['verify', await withDropIn('creds', shipped)])
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    // The control: the same drop-in with one key misspelt is reported, so the clean run above did read it.
+    const misspelt = await runTool('systemd-analyze', ['verify', await withDropIn('creds-misspelt', shipped.replace('LoadCredential=admin-token', 'LoadCredentials=admin-token'))])
+    expect(misspelt.stderr).toMatch(/credentials\.conf:\d+: Unknown key 'LoadCredentials'/)
+    const sec = await runTool('systemd-analyze', ['security', '--offline=yes', `--threshold=${MAX_EXPOSURE * 10}`, '--no-pager', await withDropIn('creds-security', shipped)])
+    expect(Number(/Overall exposure level for \S+: ([\d.]+)/.exec(sec.stdout)?.[1])).toBeLessThanOrEqual(MAX_EXPOSURE)
+  })
+
+  it('deploy/README.md shows the credentials drop-in as shipped', async () => {
+    const settings = (text: string): string[] => text.split('\n').map(l => l.trim()).filter(l => /^[A-Z[]/.test(l))
+    const readme = await readFile(join(REPO, 'deploy/README.md'), 'utf8')
+    const block = /credentials\.conf[^]*?```ini\n([^]*?)```/.exec(readme)?.[1]
+    expect(block).toBeDefined()
+    expect(settings(block!)).toEqual(settings(await readFile(CREDENTIALS, 'utf8')))
   })
 
   it('runs the bundled Node on the launcher and the readiness gate', async () => {
@@ -94,7 +124,7 @@ describe('modelswarm-seeder.service under systemd (nspawn boot, private network)
     if (model !== undefined) await rm(model.root, { recursive: true, force: true })
   })
 
-  it('starts once /readyz answers, runs sandboxed as its user, serves a fetch, stops cleanly on SIGTERM', async () => {
+  it('starts once /readyz answers, runs sandboxed as its user with its credentials, serves a fetch, stops cleanly on SIGTERM', async () => {
     const tar = execFileSync(join(REPO, 'test/deploy/systemd-rootfs.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim()
     root = join(dir, 'root')
     const result = join(dir, 'result')
@@ -107,6 +137,11 @@ describe('modelswarm-seeder.service under systemd (nspawn boot, private network)
     await writeFile(join(root, 'etc/systemd/system/modelswarm-seeder.service'), await readFile(UNIT))
     await mkdir(join(root, 'etc/modelswarm'))
     await writeFile(join(root, 'etc/modelswarm/seeder.env'), 'MODELSWARM_ORIGIN=/srv/origin\nMODELSWARM_LISTEN=/ip4/127.0.0.1/tcp/4001\n', { mode: 0o600 })
+    // The credentials drop-in, with a swarm key and an admin token root-only in /etc/modelswarm.
+    await mkdir(join(root, 'etc/systemd/system/modelswarm-seeder.service.d'))
+    await writeFile(join(root, 'etc/systemd/system/modelswarm-seeder.service.d/credentials.conf'), await readFile(CREDENTIALS))
+    const keygen = JSON.parse(execFileSync(process.execPath, [join(REPO, 'bin/modelswarm.js'), 'keygen', '--swarm-key-file', join(root, 'etc/modelswarm/swarm.key'), '--json'], { encoding: 'utf8' })) as { swarmKey: { fingerprint: string } }
+    await writeFile(join(root, 'etc/modelswarm/admin-token'), 'a-test-admin-token\n', { mode: 0o600 })
     await mkdir(join(root, 'var/lib/modelswarm'))
     const key = JSON.parse(execFileSync(process.execPath, [join(REPO, 'deploy/seeder-key.ts'), join(root, 'var/lib/modelswarm/identity.key')], { encoding: 'utf8' })) as { peerId: string }
     execFileSync('chroot', [root, 'chown', '-R', 'modelswarm:modelswarm', '/var/lib/modelswarm'])
@@ -120,7 +155,12 @@ systemctl show modelswarm-seeder -p ActiveState -p SubState -p NRestarts > /resu
 pid=$(systemctl show -p MainPID --value modelswarm-seeder)
 grep -E '^(Uid|CapEff|NoNewPrivs|Seccomp):' /proc/$pid/status > /result/proc.txt
 ${node} -e 'fetch("http://127.0.0.1:7070/readyz").then(r => r.text()).then(t => process.stdout.write(t))' > /result/readyz.json 2>&1
-${node} /opt/modelswarm/bin/modelswarm.js fetch ${model.name}@${model.version} --out /result/out --bootstrap /ip4/127.0.0.1/tcp/4001/p2p/${key.peerId} --trust ${key.peerId} --listen /ip4/127.0.0.1/tcp/0 --timeout 30s --json > /result/fetch.json 2> /result/fetch.err
+for auth in none 'Bearer a-test-admin-token'; do
+  ${node} -e 'fetch("http://127.0.0.1:7070/v1/preheat", { method: "POST", headers: process.argv[1] === "none" ? {} : { authorization: process.argv[1] }, body: JSON.stringify({ name: "${model.name}", version: "${model.version}" }) }).then(r => console.log(r.status))' "$auth" >> /result/preheat.txt 2>&1
+done
+journalctl -u modelswarm-seeder -o cat > /result/journal.txt
+grep -m1 '"swarmKey"' /result/journal.txt > /result/started.log
+${node} /opt/modelswarm/bin/modelswarm.js fetch ${model.name}@${model.version} --out /result/out --bootstrap /ip4/127.0.0.1/tcp/4001/p2p/${key.peerId} --trust ${key.peerId} --swarm-key-file /etc/modelswarm/swarm.key --listen /ip4/127.0.0.1/tcp/0 --timeout 30s --json > /result/fetch.json 2> /result/fetch.err
 systemctl stop modelswarm-seeder
 systemctl show modelswarm-seeder -p ActiveState -p Result > /result/stopped.txt
 systemctl poweroff
@@ -131,18 +171,25 @@ systemctl poweroff
 
     // No host systemd here: --register=no --keep-unit keep nspawn off the host's bus. A broken unit costs
     // its ExecStartPost deadline (110 s) plus the fetch's 30 s; `timeout` ends the boot before the test's own limit.
+    // A git worktree may share node_modules through a symlink: its target must be visible inside too.
+    const modules = await realpath(join(REPO, 'node_modules'))
+    const shared = modules === join(REPO, 'node_modules') ? [] : [`--bind-ro=${modules}`]
     const boot = await runTool('timeout', ['--kill-after=10', '200', 'systemd-nspawn', '--quiet', '--register=no', '--keep-unit', '--private-network', '--console=pipe', '-D', root,
-      `--bind-ro=${REPO.replace(/\/$/, '')}:/opt/modelswarm`, `--bind-ro=${model.origin}:/srv/origin`, `--bind=${result}:/result`, '--boot'])
+      `--bind-ro=${REPO.replace(/\/$/, '')}:/opt/modelswarm`, ...shared, `--bind-ro=${model.origin}:/srv/origin`, `--bind=${result}:/result`, '--boot'])
     expect(boot.code, boot.stdout.slice(-2000) + boot.stderr.slice(-2000)).toBe(0)
     const read = (f: string): Promise<string> => readFile(join(result, f), 'utf8')
     const started = await read('started.txt')
-    for (const line of ['ActiveState=active', 'SubState=running', 'NRestarts=0']) expect(started).toMatch(new RegExp(`^${line}$`, 'm'))
+    const journal = await read('journal.txt')
+    for (const line of ['ActiveState=active', 'SubState=running', 'NRestarts=0']) expect(started, journal.slice(-3000)).toMatch(new RegExp(`^${line}$`, 'm'))
     expect(JSON.parse(await read('readyz.json'))).toMatchObject({ ok: true, originReachable: true })
     const proc = await read('proc.txt')
     expect(proc).not.toMatch(/^Uid:\s+0\s/m)
     expect(proc).toMatch(/^CapEff:\s+0+$/m)
     expect(proc).toMatch(/^NoNewPrivs:\s+1$/m)
     expect(proc).toMatch(/^Seccomp:\s+2$/m)
+    // Both credentials reached the sandboxed seeder: preheat needs the token, and it runs with the swarm key.
+    expect((await read('preheat.txt')).trim().split('\n')).toEqual(['401', '202'])
+    expect(JSON.parse(await read('started.log'))).toMatchObject({ swarmKey: keygen.swarmKey.fingerprint })
     expect((await read('fetch.json')).trim(), await read('fetch.err')).toMatch(/"ok":true/)
     expect(await treeDigests(join(result, 'out'))).toEqual(await treeDigests(model.source))
     expect(await read('stopped.txt')).toMatch(/Result=success/)

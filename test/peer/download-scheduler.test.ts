@@ -15,7 +15,7 @@ import { ChunkStore } from '../../src/chunker/chunk-store.ts'
 import { chunkLayout, createHeader, headerId } from '../../src/chunker/manifest.ts'
 import { IntegrityError } from '../../src/errors.ts'
 import { silentLogger } from '../../src/log.ts'
-import { DownloadScheduler, type Neighbour } from '../../src/peer/download-scheduler.ts'
+import { DownloadScheduler, type Neighbour, type SchedulerOptions } from '../../src/peer/download-scheduler.ts'
 import type { ChunkRequest, ChunkResponse } from '../../src/peer/protocols/chunk/codec.ts'
 import type { SessionMessage } from '../../src/peer/protocols/session/codec.ts'
 import { SwarmLog } from '../../src/peer/swarm-log.ts'
@@ -27,7 +27,7 @@ afterEach(async () => { await Promise.all(dirs.splice(0).map(d => rm(d, { recurs
 
 interface Peer extends Neighbour { serve: (req: ChunkRequest, signal: AbortSignal) => Promise<ChunkResponse> }
 
-async function setup (chunks = 6) {
+async function setup (chunks = 6, options: Partial<SchedulerOptions> = {}) {
   const data = randomBytes(CHUNK * chunks)
   const header = createHeader({ name: 'm', version: 'v1', chunkSize: CHUNK, files: [{ path: 'a.bin', size: data.length, mode: 0o644 }] })
   const layout = chunkLayout(header)
@@ -74,7 +74,7 @@ async function setup (chunks = 6) {
     now: () => clock,
     rng: createRng(7),
     log: new SwarmLog(silentLogger),
-    options: { maxRequestsPerPeer: 2, maxBufferedBytes: 4 * CHUNK, requestIdleMs: 1000, stallAfterMs: 5000 },
+    options: { maxRequestsPerPeer: 2, maxBufferedBytes: 4 * CHUNK, requestIdleMs: 1000, stallAfterMs: 5000, ...options },
     stats: { bytesDown: 0, chunksDown: 0, rejected: 0, duplicates: 0 },
     events: {
       chunk: i => events.chunks.push(i),
@@ -155,6 +155,52 @@ describe('DownloadScheduler', () => {
     await t.until(() => t.events.complete > 0)
     expect(t.events.complete).toBe(1)
     expect(aborted.sort()).toEqual([0, 1])
+    await t.scheduler.close()
+  })
+
+  it('a neighbour that accepts requests and sends nothing is paused, and the seeder behind it asked, long before the idle timeout', async () => {
+    // An idle timeout of a minute: only the slow-peer rule (slow-peer.ts, 8 s without a byte) can act here.
+    const t = await setup(6, { requestIdleMs: 60_000, stallAfterMs: 120_000 })
+    const stalled: number[] = []
+    await t.addPeer((req, signal) => new Promise<ChunkResponse>((_resolve, reject) => {
+      stalled.push(req.index)
+      signal.addEventListener('abort', () => reject(signal.reason))
+    }))
+    // A holder of last resort: not asked for what another neighbour holds, until that one no longer counts.
+    const seederAsked: number[] = []
+    await t.addPeer(async req => { seederAsked.push(req.index); return t.honest(req.index) }, 'seeder')
+    await t.settle()
+    t.scheduler.tick(t.advance(7000))
+    await t.settle()
+    expect(stalled).toHaveLength(2)
+    expect(seederAsked).toEqual([])
+    t.scheduler.tick(t.advance(1000))
+    await t.until(() => t.events.complete > 0)
+    expect(t.events.complete).toBe(1)
+    expect(stalled).toHaveLength(2)
+    expect(seederAsked).toHaveLength(6)
+    await t.scheduler.close()
+  })
+
+  it('a paused neighbour is asked again once its pause ends', async () => {
+    const t = await setup(2, { requestIdleMs: 60_000, stallAfterMs: 120_000 })
+    const stalled: number[] = []
+    await t.addPeer((req, signal) => new Promise<ChunkResponse>((_resolve, reject) => {
+      stalled.push(req.index)
+      signal.addEventListener('abort', () => reject(signal.reason))
+    }))
+    // The seeder lacks chunk 1: only the staller holds it.
+    await t.addPeer(async req => req.index === 1 ? { status: 'missing' } : t.honest(req.index), 'seeder')
+    await t.settle()
+    expect([...stalled].sort()).toEqual([0, 1])
+    t.scheduler.tick(t.advance(8000))
+    await t.until(() => t.events.chunks.includes(0))
+    t.scheduler.tick(t.advance(9999))
+    await t.settle()
+    expect(stalled).toHaveLength(2)
+    t.scheduler.tick(t.advance(1))
+    await t.until(() => stalled.length > 2)
+    expect(stalled.slice(2)).toEqual([1])
     await t.scheduler.close()
   })
 

@@ -1,17 +1,35 @@
 /**
  * Faults during a distribution, with real processes on loopback: fetch hosts SIGKILLed at random while the
- * seeder is still pulling, and a peer that accepts chunk requests and never answers. Every survivor must
- * complete with verified bytes, a restarted host must resume without fetching a verified chunk again, and
- * each test prints what survived.
+ * seeder is still pulling, a peer that accepts chunk requests and never answers, and one that answers at a
+ * trickle. Every survivor must complete with verified bytes, a restarted host must resume without fetching
+ * a verified chunk again, and each test adds what survived to the fault report (test/support/fault-report.ts).
  */
 import { describe, expect, it } from 'vitest'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Bitfield } from '../../src/chunker/bitfield.ts'
+import { SWARM_MSG } from '../../src/peer/swarm-log.ts'
 import { SEEDER_MSG } from '../../src/seeder/seeder-log.ts'
-import { makeModel, run, seederVersions, startFetch, startSeeder, track, treeDigests, type Proc } from '../support/cli.ts'
+import { makeModel, run, seederVersions, startFetch, startSeeder, track, treeDigests, type Proc, type TestModel } from '../support/cli.ts'
+import { reportFault } from '../support/fault-report.ts'
 
 const MiB = 1024 * 1024
+const CHUNK = MiB
+
+/**
+ * Bytes a completed fetch received beyond the chunks it verified in this run (endgame duplicates, requests
+ * given up, partial chunks lost). Exact for models a whole number of chunks long, as the ones here.
+ */
+function refetched (result: Record<string, any>): number {
+  return result.stats.bytesDown - (result.bytes - result.resumedChunks * CHUNK)
+}
+
+/** Starts a misbehaving peer fixture (it first fetches the model honestly) and waits until it misbehaves. */
+async function startFixture (script: string, seeder: { addr: string, peerId: string }, model: TestModel, ready: string): Promise<Proc> {
+  const p = track(run([seeder.addr, seeder.peerId, join(model.root, script)], { script: join(import.meta.dirname, 'fixtures', `${script}.ts`) }))
+  await p.waitFor(m => m[ready] === true)
+  return p
+}
 
 /** Chunks `out` holds verified on disk now (its persisted bitfield), 0 before it has one. */
 async function heldChunks (out: string, chunks: number): Promise<number> {
@@ -70,25 +88,88 @@ describe('faults during distribution', () => {
       `bytes re-fetched: ${results.reduce((n, r) => n + r.stats.duplicates, resumed.stats.duplicates)} endgame duplicate chunks over all hosts (two copies of a chunk in flight); resumed chunks are never asked for`,
       `line: ${(v!.bytesPulled / v!.bytes).toFixed(2)} x F pulled; seeder egress ${(v!.egressBytes / v!.bytes).toFixed(2)} x F`
     ].join('\n  '))
+    await reportFault({
+      fault: 'hosts SIGKILLed mid-distribution',
+      injected: `SIGKILL of 2 of 6 hosts at ${atKill.get(restartedIndex)} and ${atKill.get(goneIndex)} of ${chunks} chunks during a 5 MiB/s pull, one restarted`,
+      hosts: survivors.length + 1,
+      completed: results.length + 1,
+      verified: survivors.length + 1,
+      refetchedBytes: [...results, resumed].reduce((n, r) => n + refetched(r), 0),
+      notes: `restarted host resumed ${resumed.resumedChunks} chunks and fetched ${resumed.stats.chunksDown}; seeder pulled ${(v!.bytesPulled / v!.bytes).toFixed(2)} x F`
+    })
   })
 
   it('a peer that accepts requests and never answers is routed around: every host completes', async () => {
     const model = await makeModel(16 * MiB)
     const seeder = track(await startSeeder(model, ['--chunk-size', '1MiB']))
     await seeder.waitFor(m => m.msg === SEEDER_MSG.versionPulled)
-    const staller = track(run([seeder.addr, seeder.peerId, join(model.root, 'staller')], { script: join(import.meta.dirname, 'fixtures', 'stalling-peer.ts') }))
-    await staller.waitFor(m => m.stallerReady === true)
-    const started = Date.now()
-    const hosts = Array.from({ length: 3 }, (_, i) => track(startFetch(seeder, join(model.root, `host-${i}`), ['--linger', '10m'])))
-    const results = await Promise.all(hosts.map(h => h.waitFor(m => m.ok === true, 110_000)))
-    const expected = await treeDigests(model.source)
-    for (let i = 0; i < hosts.length; i++) expect(await treeDigests(join(model.root, `host-${i}`))).toEqual(expected)
+    const staller = await startFixture('stalling-peer', seeder, model, 'stallerReady')
+    const r = await distributeAround(seeder, model, 3)
     // The hosts did meet the staller (the seeder points newcomers at members holding chunks), or this proves nothing.
     const stalled = staller.stdout.filter(m => typeof m.stalled === 'number')
     expect(stalled.length).toBeGreaterThan(0)
     console.log([
       `faults: 1 stalling peer holding all ${(model.size / MiB).toFixed(1)} MiB, ${stalled.length} requests to it never answered (from ${new Set(stalled.map(m => m.peer)).size} hosts)`,
-      `survived: ${results.length}/${hosts.length} hosts completed in ${results.map(r => r.seconds.toFixed(1)).join(' ')} s (all done ${((Date.now() - started) / 1000).toFixed(1)} s after start), outputs verified`
+      ...r.lines
     ].join('\n  '))
+    await reportFault({
+      fault: 'a stalling peer',
+      injected: `a peer holding every chunk that answers ${stalled.length} requests with a head and no bytes`,
+      ...r.figures
+    })
+  })
+
+  it('a peer that answers at a trickle is routed around: every host completes', async () => {
+    const model = await makeModel(16 * MiB)
+    const seeder = track(await startSeeder(model, ['--chunk-size', '1MiB']))
+    await seeder.waitFor(m => m.msg === SEEDER_MSG.versionPulled)
+    const trickler = await startFixture('trickling-peer', seeder, model, 'tricklerReady')
+    const r = await distributeAround(seeder, model, 3)
+    // Requests it served, printed when they ended (the hosts gave them up, or the trickle finished).
+    const trickled = await until(async () => trickler.stdout.some(m => typeof m.trickled === 'number'), 10_000)
+    expect(trickled, 'no host asked the trickler for a chunk').toBe(true)
+    const served = trickler.stdout.filter(m => typeof m.trickled === 'number')
+    console.log([
+      `faults: 1 trickling peer holding all ${(model.size / MiB).toFixed(1)} MiB at 8 KiB/s; ${served.length} requests to it ended, ` +
+        `${(served.reduce((n, m) => n + m.bytes, 0) / 1024).toFixed(0)} KiB trickled, longest held ${(Math.max(...served.map(m => m.ms)) / 1000).toFixed(1)} s`,
+      ...r.lines
+    ].join('\n  '))
+    await reportFault({
+      fault: 'a trickling peer',
+      injected: `a peer holding every chunk that sends it at 8 KiB/s (${served.length} requests to it)`,
+      ...r.figures
+    })
   })
 })
+
+/**
+ * Starts `n` hosts with a misbehaving peer already in the swarm, waits for all of them to complete with
+ * output equal to the origin's, and says how long the misbehaving peer held each host up: from the first
+ * of its requests the host gave up to when it routed around it (its 'slow peer routed around' log lines).
+ */
+async function distributeAround (seeder: { addr: string, peerId: string }, model: TestModel, n: number) {
+  const started = Date.now()
+  const outs = Array.from({ length: n }, (_, i) => join(model.root, `host-${i}`))
+  const hosts = outs.map(out => track(startFetch(seeder, out, ['--linger', '10m'])))
+  const results = await Promise.all(hosts.map(h => h.waitFor(m => m.ok === true, 110_000)))
+  const expected = await treeDigests(model.source)
+  for (const out of outs) expect(await treeDigests(out)).toEqual(expected)
+  const routed = hosts.map(h => h.stderr.filter(m => m.msg === SWARM_MSG.peerRoutedAround))
+  const held = routed.flat().map(m => m.heldMs as number)
+  // Routed around by the slow-peer rule (src/peer/slow-peer.ts), not after request timeouts.
+  expect(held.length, 'no host routed around the misbehaving peer').toBeGreaterThan(0)
+  return {
+    lines: [
+      `survived: ${results.length}/${n} hosts completed in ${results.map(r => r.seconds.toFixed(1)).join(' ')} s (all done ${((Date.now() - started) / 1000).toFixed(1)} s after start), outputs verified`,
+      `routed around: ${routed.map(r => r.length).join(' ')} times by each host (${[...new Set(routed.flat().map(m => m.reason))].join(', ') || 'never'}), ` +
+        `after holding requests ${held.length === 0 ? '-' : `${(Math.min(...held) / 1000).toFixed(1)}–${(Math.max(...held) / 1000).toFixed(1)} s`} each time`
+    ],
+    figures: {
+      hosts: n,
+      completed: results.length,
+      verified: n,
+      refetchedBytes: results.reduce((k, r) => k + refetched(r), 0),
+      notes: `hosts done in ${results.map(r => r.seconds.toFixed(1)).join(' ')} s; routed around ${routed.map(r => r.length).join(' ')} times, held up ${held.length === 0 ? '-' : `${(Math.min(...held) / 1000).toFixed(1)}–${(Math.max(...held) / 1000).toFixed(1)} s`} each time`
+    }
+  }
+}

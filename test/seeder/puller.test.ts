@@ -10,6 +10,7 @@ import { LocalDirOrigin } from '../../src/origins/local-origin.ts'
 import type { Origin, OriginListing, ReadSink } from '../../src/origins/origin.ts'
 import type { ModelVersion } from '../../src/model-version.ts'
 import { pullVersion } from '../../src/seeder/puller.ts'
+import { DiskFullError } from '../../src/errors.ts'
 import { errorOf } from '../support/errors.ts'
 import { tempDir } from '../support/temp.ts'
 
@@ -157,6 +158,34 @@ describe('pullVersion', () => {
     expect(err).toMatchObject({ code: 'MS_ORIGIN_CHANGED' })
     expect(recording.reads).toHaveLength(1)
     expect(store.have.has(3)).toBe(false)
+    await store.close()
+  })
+
+  it('stops every other reader at the first failure, and settles only once they have stopped', async () => {
+    const { root, origin, manifest } = await model()
+    const reads: number[] = []
+    let failed = false
+    // The first read fails for good at once (the store's disk is full, say); the others are slow.
+    const failing: Origin = Object.assign(Object.create(origin) as Origin, {
+      read: async (r: ModelVersion, path: string, offset: number, length: number, sink: ReadSink, signal?: AbortSignal): Promise<void> => {
+        reads.push(offset)
+        if (!failed) {
+          failed = true
+          throw new DiskFullError('no space left on device')
+        }
+        await new Promise(resolve => setTimeout(resolve, 50))
+        signal?.throwIfAborted()
+        await (origin as Origin).read(r, path, offset, length, sink, signal)
+      }
+    })
+    const store = await open(root, manifest)
+    const err = await errorOf(pullVersion(failing, ref, store, { parallel: 2, rangeBytes: C, log: silentLogger, onChunk: () => {} }))
+    expect(err).toBeInstanceOf(DiskFullError)
+    const readsAtFailure = reads.length
+    await new Promise(resolve => setTimeout(resolve, 200))
+    expect(reads).toHaveLength(readsAtFailure)
+    // The failed read and the one in flight beside it: of 11 chunks, the rest were never read.
+    expect(readsAtFailure).toBe(2)
     await store.close()
   })
 })

@@ -39,7 +39,10 @@ export interface ChunkRequest {
 /** A request as the serving side reads it. */
 export interface IncomingRequest { headerId: string, index: number, failedHolders: string[] }
 
-/** What the serving side decides for one request. */
+/**
+ * What the serving side decides for one request. `read` gives the bytes at `offset`, at most `length` of
+ * them (it may give fewer, as a short read; never none), into `into` or a buffer of its own.
+ */
 export type ServeDecision =
   | { status: 'ok', length: number, read: (offset: number, length: number, into: Buffer) => Promise<Uint8Array>, onSent?: (bytes: number) => void, onEnd?: () => void }
   | { status: 'missing' } | { status: 'busy' }
@@ -153,9 +156,11 @@ export async function writeResponse (send: Send, decision: ServeDecision): Promi
       off < decision.length ? decision.read(off, Math.min(UPLOAD_SLICE, decision.length - off), slices.take(UPLOAD_SLICE)) : undefined
     let next = read(0)
     try {
-      for (let off = 0; next !== undefined; off += UPLOAD_SLICE) {
+      for (let off = 0; next !== undefined;) {
         const slice = await next
-        next = read(off + UPLOAD_SLICE)
+        if (slice.length === 0) throw new ProtocolError(`chunk read gave no bytes at ${off} of ${decision.length}`)
+        off += slice.length
+        next = read(off)
         await send(slice, () => slices.give(slice))
         decision.onSent?.(slice.length)
       }

@@ -281,6 +281,22 @@ describe('chunk codec', () => {
     expect(await errorOf(readResponse(refusal, { headerId: HEADER, index: 0, length: 0 }))).toBeInstanceOf(ProtocolError)
   })
 
+  it('writeResponse sends a chunk read in short pieces whole, and fails on a read that gives nothing', async () => {
+    const body = randomBytes(3 * MiB + 5)
+    const offsets: number[] = []
+    const short: ServeDecision = {
+      status: 'ok',
+      length: body.length,
+      read: async (offset, length) => { offsets.push(offset); return body.subarray(offset, offset + Math.min(length, 700 * KiB)) }
+    }
+    const r = await roundTrip(async send => { await writeResponse(send, short) })
+    const ok = await readResponse(r, { headerId: HEADER, index: 0, length: body.length })
+    expect(ok.status === 'ok' && ok.data.equals(body)).toBe(true)
+    expect(offsets).toEqual([0, 1, 2, 3, 4].map(k => k * 700 * KiB))
+    const empty: ServeDecision = { status: 'ok', length: 10, read: async () => Buffer.alloc(0) }
+    expect(await errorOf(writeResponse(async () => {}, empty))).toBeInstanceOf(ProtocolError)
+  })
+
   it('writeResponse calls onEnd even when reading the chunk fails', async () => {
     let ends = 0
     const failing: ServeDecision = { status: 'ok', length: 3 * MiB, read: async () => { throw new Error('disk gone') }, onEnd: () => { ends++ } }

@@ -1,0 +1,133 @@
+/** The slow-peer decision under a mock clock: stallers and tricklers are routed around, fair peers never. */
+import { describe, expect, it } from 'vitest'
+import { SlowPeers } from '../../src/peer/slow-peer.ts'
+
+const MiB = 1024 * 1024
+
+/** `peer` delivers `bytesPerSec` from `from` to `to` (ms), one report per 100 ms. */
+function deliver (s: SlowPeers, peer: string, bytesPerSec: number, from: number, to: number): void {
+  for (let t = from + 100; t <= to; t += 100) s.bytes(peer, bytesPerSec / 10, t)
+}
+
+describe('SlowPeers', () => {
+  it('routes around a peer that sends nothing while another delivers, once its requests are past the grace', () => {
+    const s = new SlowPeers()
+    s.started('fast', 0)
+    s.started('staller', 0)
+    deliver(s, 'fast', 50 * MiB, 0, 7000)
+    expect(s.check(7000, 3).routeAround).toEqual([])
+    deliver(s, 'fast', 50 * MiB, 7000, 8000)
+    const { routeAround } = s.check(8000, 3)
+    expect(routeAround.map(v => [v.peer, v.reason, v.heldMs, v.pauseMs])).toEqual([['staller', 'quiet', 8000, 10_000]])
+    expect(s.paused('staller', 8000)).toBe(true)
+    expect(s.pausedPeers(8000)).toEqual(['staller'])
+  })
+
+  it('routes around a trickler, whose bytes keep an idle timeout from ever firing', () => {
+    const s = new SlowPeers()
+    s.started('fast', 0)
+    s.started('trickler', 0)
+    deliver(s, 'fast', 20 * MiB, 0, 8000)
+    deliver(s, 'trickler', 8 * 1024, 0, 8000)
+    const [v] = s.check(8000, 3).routeAround
+    expect(v).toMatchObject({ peer: 'trickler', reason: 'slow' })
+    expect(v!.rate).toBeCloseTo(8 * 1024, -2)
+    expect(v!.bestOther).toBeCloseTo(20 * MiB, -5)
+  })
+
+  it('leaves alone peers within slowRatio of each other', () => {
+    const s = new SlowPeers()
+    for (const p of ['a', 'b', 'c']) s.started(p, 0)
+    deliver(s, 'a', 30 * MiB, 0, 10_000)
+    deliver(s, 'b', 3 * MiB, 0, 10_000)
+    deliver(s, 'c', 2 * MiB, 0, 10_000)
+    // c is under a tenth of a's rate but above a twentieth: a fair peer behind a slower link.
+    expect(s.check(10_000, 3).routeAround).toEqual([])
+  })
+
+  it('routes around a quiet peer before anyone delivered (others wait behind it), unless it is the only neighbour', () => {
+    const s = new SlowPeers()
+    s.started('staller', 0)
+    expect(s.check(8000, 1).routeAround).toEqual([])
+    expect(s.check(8000, 2).routeAround).toMatchObject([{ peer: 'staller', reason: 'quiet', bestOther: 0 }])
+  })
+
+  it('with no other rate to compare, routes around a peer under minRate when there is another neighbour', () => {
+    const s = new SlowPeers()
+    s.started('trickler', 0)
+    deliver(s, 'trickler', 8 * 1024, 0, 8000)
+    expect(s.check(8000, 1).routeAround).toEqual([])
+    expect(s.check(8000, 2).routeAround).toMatchObject([{ peer: 'trickler', reason: 'slow', bestOther: 0 }])
+  })
+
+  it('judges nobody before the grace, and a peer whose requests ended not at all', () => {
+    const s = new SlowPeers()
+    s.started('fast', 0)
+    s.started('slowStarter', 4000)
+    deliver(s, 'fast', 50 * MiB, 0, 11_000)
+    expect(s.check(11_000, 3).routeAround).toEqual([])
+    s.ended('fast')
+    s.ended('slowStarter')
+    expect(s.check(20_000, 3).routeAround).toEqual([])
+  })
+
+  it('resumes a paused peer once, after its pause, and doubles the next pause up to the cap', () => {
+    const s = new SlowPeers({ maxPauseMs: 30_000 })
+    s.bytes('fast', MiB, 0)
+    const pauses: number[] = []
+    let now = 0
+    for (let round = 0; round < 4; round++) {
+      s.started('staller', now)
+      now += 8000
+      const { routeAround } = s.check(now, 3)
+      pauses.push(routeAround[0]!.pauseMs)
+      s.ended('staller')
+      expect(s.check(now + routeAround[0]!.pauseMs - 1, 3).resume).toEqual([])
+      now += routeAround[0]!.pauseMs
+      expect(s.check(now, 3).resume).toEqual(['staller'])
+      expect(s.check(now, 3).resume).toEqual([])
+      expect(s.paused('staller', now)).toBe(false)
+    }
+    expect(pauses).toEqual([10_000, 20_000, 30_000, 30_000])
+  })
+
+  it('sees a peer that slows down after a fast start, once its window slides', () => {
+    const s = new SlowPeers()
+    s.started('fast', 0)
+    s.started('fading', 0)
+    deliver(s, 'fast', 20 * MiB, 0, 60_000)
+    deliver(s, 'fading', 20 * MiB, 0, 10_000)
+    let verdict
+    for (let t = 12_000; t <= 60_000 && verdict === undefined; t += 2000) {
+      deliver(s, 'fading', 10 * 1024, t - 2000, t)
+      verdict = s.check(t, 3).routeAround[0]
+    }
+    expect(verdict).toMatchObject({ peer: 'fading', reason: 'slow' })
+  })
+
+  it('waits longer while honest peers are sluggish: twice the longest silence that ended in the last minute', () => {
+    const s = new SlowPeers()
+    s.started('fast', 0)
+    deliver(s, 'fast', 20 * MiB, 0, 40_000)
+    // An honest peer on a starved CPU: 9 s without a byte, then its chunk.
+    s.started('sluggish', 0)
+    s.bytes('sluggish', MiB, 9000)
+    s.ended('sluggish')
+    s.started('staller', 10_000)
+    expect(s.check(27_999, 3).routeAround).toEqual([])
+    expect(s.check(28_000, 3).routeAround).toMatchObject([{ peer: 'staller', reason: 'quiet', heldMs: 18_000, limitMs: 18_000 }])
+    s.ended('staller')
+    // A minute on, that silence no longer counts.
+    s.started('staller2', 70_000)
+    deliver(s, 'fast', 20 * MiB, 40_000, 78_000)
+    expect(s.check(78_000, 3).routeAround).toMatchObject([{ peer: 'staller2', limitMs: 8000 }])
+  })
+
+  it('forgets a peer that left', () => {
+    const s = new SlowPeers()
+    s.bytes('fast', MiB, 0)
+    s.started('staller', 0)
+    s.forget('staller')
+    expect(s.check(10_000, 3).routeAround).toEqual([])
+  })
+})
