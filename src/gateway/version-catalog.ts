@@ -54,6 +54,7 @@ export class VersionCatalog {
   readonly #latest = new Map<string, { version: string, at: number } | Promise<string>>()
   /** Views of complete versions, by directory: their header never changes. */
   readonly #completeViews = new Map<string, VersionView>()
+  readonly #lockLooks = new Map<string, Promise<boolean>>()
 
   constructor (init: VersionCatalogInit) {
     this.#init = init
@@ -113,7 +114,7 @@ export class VersionCatalog {
     const fetching = this.#fetches.get(formatModelVersion(v))
     if (fetching !== undefined) return await fetching.view
     // Refused before a fetch starts: a fetch would set up a swarm node and ask the seeders, only to find the lock taken.
-    if (await isHeld(versionCacheDir(this.#init.cacheDir, v))) throw new StoreLockedError(`${formatModelVersion(v)} is being written into the host cache by another process`)
+    if (held !== undefined && await this.#heldElsewhere(versionCacheDir(this.#init.cacheDir, v))) throw new StoreLockedError(`${formatModelVersion(v)} is being written into the host cache by another process`)
     return await this.#fetch(v).view
   }
 
@@ -141,6 +142,19 @@ export class VersionCatalog {
   /** Waits for the fetches this catalog started to end (after the init signal stops them). */
   async close (): Promise<void> {
     await Promise.all([...this.#fetches.values()].map(f => f.done.catch(() => {})))
+  }
+
+  /**
+   * Whether another process has the cached version's store open. Concurrent requests share one look: a look
+   * takes the lock for a moment, and a second look meanwhile would take this process for another.
+   */
+  #heldElsewhere (dir: string): Promise<boolean> {
+    let look = this.#lockLooks.get(dir)
+    if (look === undefined) {
+      look = heldElsewhere(dir).finally(() => this.#lockLooks.delete(dir))
+      this.#lockLooks.set(dir, look)
+    }
+    return look
   }
 
   #fetch (v: ModelVersion): FetchEntry {
@@ -188,6 +202,16 @@ export class VersionCatalog {
     const view = await this.peek(v)
     if (view === undefined) throw new NotFoundError(`${formatModelVersion(v)} vanished from the host cache`)
     return view
+  }
+}
+
+/** Whether a process has the cached version's store open; false once its state directory is gone. */
+async function heldElsewhere (dir: string): Promise<boolean> {
+  try {
+    return await isHeld(dir)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw err
   }
 }
 
