@@ -279,8 +279,8 @@ function noSuchKey (key: string): S3Error {
 }
 
 /**
- * Seconds a client is asked to wait before retrying a 503. The AWS SDKs honour Retry-After (JS v3: the hint,
- * capped at its own backoff + 5 s); with their default 3 attempts a client waits ≈ 10 s in all.
+ * Seconds a client is asked to wait before retrying a 503. The AWS SDK for JavaScript v3 honours it (capped
+ * at its own backoff + 5 s: @smithy/core's StandardRetryStrategy), so its default 3 attempts span ≈ 10 s.
  */
 export const RETRY_AFTER_S = 5
 

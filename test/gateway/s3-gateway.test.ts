@@ -267,6 +267,25 @@ describe('read gateway, a version another process is writing into the host cache
     expect(gateway.stderr.filter(m => m.msg === 'gateway: fetching a version the host lacks')).toHaveLength(0)
     expect(await writer.exited).toBe(0)
   })
+
+  it('when that process dies, the next read resumes its download in the gateway', async () => {
+    const model = await makeGatewayModel(16 * MiB)
+    const seeder = track(await startSeeder(model, ['--chunk-size', '1MiB', '--line-rate', '2MiB/s']))
+    const cacheDir = join(model.root, 'host-cache')
+    const writer = track(startFetch(seeder, join(model.root, 'out'), ['--cache-dir', cacheDir], 'it-llm@v1'))
+    const bitfield = join(cacheDir, 'it-llm', 'v1.modelswarm', 'bitfield')
+    while (!(await readFile(bitfield).catch(() => Buffer.alloc(0))).some(b => b !== 0)) {
+      expect(writer.proc.exitCode).toBeNull()
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+    const gateway = track(await startGateway(seeder, model.root))
+    expect(await s3Error(body(client(gateway.url), 'v1/config.json'))).toEqual({ name: 'SlowDown', status: 503 })
+    await writer.kill('SIGKILL')
+    const first = Object.keys(await treeDigests(model.source)).sort().find(p => p.startsWith('model-'))!
+    expect((await body(client(gateway.url), `v1/${first}`)).equals(await readFile(join(model.source, first)))).toBe(true)
+    const started = await gateway.waitFor(m => m.msg === 'fetching' && typeof m.resumed === 'number')
+    expect(started.resumed).toBeGreaterThan(0)
+  })
 })
 
 describe('read gateway, start', () => {
