@@ -2,15 +2,19 @@
  * npm run bench:gateway [-- --size 512MiB --rounds 3]
  * The read gateway against the disk, in one run: a seeder holds a generated model; a `modelswarm gateway`
  * fetches it into its host cache; then, interleaved, every shard is read whole (1) through the gateway
- * with the AWS SDK's GetObject, (2) with a plain unsigned HTTP GET (the gateway's own cost, without the
- * SDK's) and (3) straight from the host cache's files (page cache warm for all).
- * Prints GiB/s of each, gateway ÷ disk (goal ≥ 0.8) and the gateway process's CPU-s per GiB served. Then a
- * fresh gateway over an empty cache: time to the first byte of a ranged read near the end of the last
- * shard, against the time until the whole version is verified.
+ * with the AWS SDK's GetObject, (2) with node:http's unsigned GET, (3) with a lean HTTP/1.1 reader (a TCP
+ * socket read into one reused 1 MiB buffer: what the gateway itself can serve, with a reader that is not
+ * the bottleneck) and (4) straight from the host cache's files (page cache warm for all).
+ * Prints GiB/s of each, gateway ÷ disk per reader (goal ≥ 0.8), the gateway process's CPU-s per GiB served
+ * and the reader's (this process's) CPU-s per GiB: the SDK and node:http read through a fresh 64 KiB buffer
+ * per socket read, and on two cores shared with the gateway that reader is what limits them. Then a fresh
+ * gateway over an empty cache: time to the first byte of a ranged read near the end of the last shard,
+ * against the time until the whole version is verified.
  */
 import { createReadStream, existsSync } from 'node:fs'
 import { readFile, rm, writeFile } from 'node:fs/promises'
 import { get } from 'node:http'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -53,28 +57,33 @@ try {
   const cacheDir = join(root, 'cache-held', 'bench-llm', 'v1')
   while (!existsSync(`${cacheDir}.modelswarm/complete`)) await new Promise(resolve => setTimeout(resolve, 100))
 
-  const viaGateway: number[] = []
-  const viaHttp: number[] = []
+  const readers: Array<{ label: string, read: (shard: string) => Promise<number> }> = [
+    { label: 'GetObject, AWS SDK for JavaScript v3 (node:http underneath)', read: async s => (await readObject(s3, `v1/${s}`)).bytes },
+    { label: 'GET, node:http (unsigned)', read: s => httpGet(`${url}/bench-llm/v1/${s}`) },
+    { label: 'GET, lean reader (socket into one reused 1 MiB buffer, unsigned)', read: s => leanGet(`${url}/bench-llm/v1/${s}`) }
+  ]
+  const rates = readers.map(() => [] as number[])
+  const gatewayCpu = readers.map(() => [] as number[])
+  const readerCpu = readers.map(() => [] as number[])
   const fromDisk: number[] = []
-  const cpuPerGiB: number[] = []
-  const httpCpuPerGiB: number[] = []
+  const diskCpu: number[] = []
   for (let r = 0; r < rounds; r++) {
-    let cpu0 = await cpuSeconds(held.proc.pid!)
-    let t = performance.now()
-    let bytes = 0
-    for (const s of shards) bytes += (await readObject(s3, `v1/${s}`)).bytes
-    const gw = (performance.now() - t) / 1000
-    cpuPerGiB.push((await cpuSeconds(held.proc.pid!) - cpu0) / (bytes / GiB))
-    viaGateway.push(bytes / GiB / gw)
-    cpu0 = await cpuSeconds(held.proc.pid!)
-    t = performance.now()
-    bytes = 0
-    for (const s of shards) bytes += await httpGet(`${url}/bench-llm/v1/${s}`)
-    httpCpuPerGiB.push((await cpuSeconds(held.proc.pid!) - cpu0) / (bytes / GiB))
-    viaHttp.push(bytes / GiB / ((performance.now() - t) / 1000))
-    t = performance.now()
+    for (const [i, reader] of readers.entries()) {
+      const gw0 = await cpuSeconds(held.proc.pid!)
+      const me0 = process.cpuUsage()
+      const t = performance.now()
+      let bytes = 0
+      for (const s of shards) bytes += await reader.read(s)
+      const seconds = (performance.now() - t) / 1000
+      readerCpu[i]!.push(cpuOf(process.cpuUsage(me0)) / (bytes / GiB))
+      gatewayCpu[i]!.push((await cpuSeconds(held.proc.pid!) - gw0) / (bytes / GiB))
+      rates[i]!.push(bytes / GiB / seconds)
+    }
+    const me0 = process.cpuUsage()
+    const t = performance.now()
     let diskBytes = 0
     for (const s of shards) diskBytes += await readFileBytes(join(cacheDir, s))
+    diskCpu.push(cpuOf(process.cpuUsage(me0)) / (diskBytes / GiB))
     fromDisk.push(diskBytes / GiB / ((performance.now() - t) / 1000))
   }
   await held.kill()
@@ -95,15 +104,13 @@ try {
   if (!ranged.body.equals(expected)) throw new Error('the ranged read during the fetch returned wrong bytes')
   await fresh.kill()
 
-  const gw = median(viaGateway)
   const disk = median(fromDisk)
-  process.stdout.write(`read gateway, ${(size / GiB).toFixed(2)} GiB model in 4 shards, medians of ${rounds} interleaved rounds
-| path | GiB/s | gateway CPU-s per GiB |
-|---|---|---|
-| GetObject through the gateway (AWS SDK) | ${gw.toFixed(2)} | ${median(cpuPerGiB).toFixed(2)} |
-| plain HTTP GET through the gateway (node:http, unsigned) | ${median(viaHttp).toFixed(2)} | ${median(httpCpuPerGiB).toFixed(2)} |
-| the same files from disk (fs read stream) | ${disk.toFixed(2)} | |
-gateway ÷ disk: ${(gw / disk).toFixed(2)} with the AWS SDK, ${(median(viaHttp) / disk).toFixed(2)} with plain HTTP (goal ≥ 0.8)
+  const rows = readers.map((reader, i) => `| ${reader.label} | ${median(rates[i]!).toFixed(2)} | ${(median(rates[i]!) / disk).toFixed(2)} | ${median(gatewayCpu[i]!).toFixed(2)} | ${median(readerCpu[i]!).toFixed(2)} |`)
+  process.stdout.write(`read gateway, ${(size / GiB).toFixed(2)} GiB model in 4 shards, medians of ${rounds} interleaved rounds (${new Date().toISOString().slice(0, 10)})
+| reader | GiB/s | ÷ disk (goal ≥ 0.8) | gateway CPU-s per GiB | reader CPU-s per GiB |
+|---|---|---|---|---|
+${rows.join('\n')}
+| the same files from disk (fs read stream, 1 MiB reads) | ${disk.toFixed(2)} | 1.00 | | ${median(diskCpu).toFixed(2)} |
 ranged read (1 MiB at 90 % of the last shard) during a fetch from an empty cache: first byte after ${ttfb.toFixed(0)} ms; whole version verified after ${whole.toFixed(0)} ms (${(ttfb / whole).toFixed(2)} of it)
 `)
 } finally {
@@ -143,6 +150,42 @@ function httpGet (url: string): Promise<number> {
       res.on('error', reject)
     }).on('error', reject)
   })
+}
+
+/**
+ * Bytes of the body of an unsigned GET read by a plain HTTP/1.1 client that reads the socket into one reused
+ * 1 MiB buffer (net's `onread`), so the reader costs little besides the kernel's copy.
+ * @throws on a status other than 200 or a body shorter than its Content-Length
+ */
+function leanGet (url: string): Promise<number> {
+  const u = new URL(url)
+  return new Promise((resolve, reject) => {
+    let head = Buffer.alloc(0)
+    let length = -1
+    let body = 0
+    const onread = (n: number, buf: Uint8Array): boolean => {
+      if (length >= 0) {
+        body += n
+        return true
+      }
+      head = Buffer.concat([head, buf.subarray(0, n)])
+      const end = head.indexOf('\r\n\r\n')
+      if (end < 0) return true
+      const lines = head.subarray(0, end).toString('latin1').split('\r\n')
+      if (!/^HTTP\/1\.1 200 /.test(lines[0]!)) { socket.destroy(new Error(`${url}: ${lines[0]!}`)); return false }
+      length = Number(lines.find(l => /^content-length:/i.test(l))?.split(':')[1])
+      body = head.length - end - 4
+      return true
+    }
+    const socket = connect({ host: u.hostname, port: Number(u.port), onread: { buffer: Buffer.allocUnsafe(1024 * 1024), callback: onread } })
+    socket.on('connect', () => socket.write(`GET ${u.pathname} HTTP/1.1\r\nHost: ${u.host}\r\nConnection: close\r\n\r\n`))
+    socket.on('error', reject)
+    socket.on('close', () => body === length ? resolve(body) : reject(new Error(`${url}: ${body} of ${length} body bytes`)))
+  })
+}
+
+function cpuOf (u: NodeJS.CpuUsage): number {
+  return (u.user + u.system) / 1e6
 }
 
 async function readFileBytes (path: string): Promise<number> {

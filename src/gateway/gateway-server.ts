@@ -78,7 +78,8 @@ async function handle (req: IncomingMessage, res: ServerResponse, opts: GatewayO
     opts.log.debug({ method: req.method, url: raw, status: res.statusCode, requestId }, 'gateway request')
   } catch (err) {
     const s3 = toS3Error(err)
-    if (s3.status >= 500) opts.log.warn({ method: req.method, url: raw, err: (err as Error).message, requestId }, 'gateway request failed')
+    // A version another process is writing is a wait, not a failure.
+    if (s3.status >= 500 && !(err instanceof StoreLockedError)) opts.log.warn({ method: req.method, url: raw, err: (err as Error).message, requestId }, 'gateway request failed')
     else opts.log.debug({ method: req.method, url: raw, code: s3.s3Code, requestId }, 'gateway request refused')
     if (res.headersSent) {
       // The status line is gone: only a cut connection tells the client the body is incomplete.
@@ -218,7 +219,10 @@ async function objectRequest (
     view = await opts.catalog.open(bucket, version)
   } catch (err) {
     if (err instanceof NotFoundError) throw version === LATEST ? noSuchBucket(bucket) : noSuchKey(key)
-    throw err
+    // A version another process is writing: HEAD needs only its header, which that process has stored.
+    const header = err instanceof StoreLockedError && req.method === 'HEAD' ? await opts.catalog.peek({ name: bucket, version }) : undefined
+    if (header === undefined) throw err
+    view = header
   }
   const file = view.fileIndex(path)
   if (file === undefined) throw noSuchKey(key)
@@ -274,10 +278,16 @@ function noSuchKey (key: string): S3Error {
   return new S3Error(404, 'NoSuchKey', `The specified key does not exist: ${JSON.stringify(key)} (keys are VERSION/path or latest/path)`)
 }
 
+/**
+ * Seconds a client is asked to wait before retrying a 503. The AWS SDK for JavaScript v3 honours it (capped
+ * at its own backoff + 5 s: @smithy/core's StandardRetryStrategy), so its default 3 attempts span ≈ 10 s.
+ */
+export const RETRY_AFTER_S = 5
+
 /** S3 answers for modelswarm failures: a version another process is writing, a swarm that cannot be reached. */
 function toS3Error (err: unknown): S3Error {
   if (err instanceof S3Error) return err
-  if (err instanceof StoreLockedError) return new S3Error(503, 'SlowDown', `${err.message}; retry shortly`, { 'retry-after': '5' })
-  if (err instanceof TimeoutError) return new S3Error(503, 'ServiceUnavailable', err.message, { 'retry-after': '5' })
+  if (err instanceof StoreLockedError) return new S3Error(503, 'SlowDown', `${err.message}; retry shortly`, { 'retry-after': String(RETRY_AFTER_S) })
+  if (err instanceof TimeoutError) return new S3Error(503, 'ServiceUnavailable', err.message, { 'retry-after': String(RETRY_AFTER_S) })
   return new S3Error(500, 'InternalError', (err as Error).message)
 }

@@ -81,7 +81,16 @@ async function openFirst (paths: readonly string[]): Promise<FileHandle> {
 /**
  * Copies `length` bytes at `position` of the file to `out`: the next read overlaps the writes of the
  * previous ones (at most WRITES_IN_FLIGHT), and buffers go back to a pool once the socket has taken them —
- * a fresh 1 MiB buffer per read (fs read streams) spent a tenth of the gateway's CPU in GC.
+ * a fresh 1 MiB buffer per read (fs read streams) spent a tenth of the gateway's CPU in GC. Verified chunks
+ * are not hashed again here: a complete version is read straight from its files.
+ *
+ * Measured (`bench:gateway`, 2026-11-30, 2 GiB held, medians of 3, 2 cores): with a reader that reads the
+ * socket into one reused buffer, 2.60 GiB/s = 1.20 × reading the same files from disk (2.16; 0.90 × on a
+ * loaded box), the gateway at 0.38 CPU-s per GiB, most of it the kernel's copies. Through the AWS SDK or
+ * node:http the same path gives 0.56–0.77 GiB/s (0.26–0.36 ×): those readers spend 1.4–1.7 CPU-s per GiB
+ * themselves (a fresh 64 KiB buffer per socket read: 5× the minor page faults of a reused buffer) on the
+ * two cores the gateway shares, so no change here would raise them. 256 KiB or 4 MiB reads, 2–16 writes in flight: no better (a
+ * harness running this loop against a 1 GiB file).
  */
 async function copyRange (fh: FileHandle, position: number, length: number, out: Writable, signal: AbortSignal): Promise<void> {
   const inFlight: Array<Promise<void>> = []

@@ -2,16 +2,22 @@
  * What the read gateway can serve: the versions in the host cache (`<cache-dir>/<name>/<version>/`, see
  * src/peer/host-cache.ts), the version each model's `latest` names, and the swarm fetches it starts for
  * versions the host lacks — one fetch per version however many requests ask for it at once.
+ *
+ * A version another process is writing into the host cache (a `fetch --cache-dir`, another gateway) is
+ * not opened until that process completes or releases it: only the holder of a store's lock knows which
+ * chunks it has verified (the bitfield on disk is trusted only after that holder's clean close), and a
+ * second fetch of it would wait for that lock anyway. Its bytes are refused with StoreLockedError (the
+ * server answers 503 SlowDown and Retry-After, and S3 clients retry); its header is served as it is.
  */
 import { statSync } from 'node:fs'
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { decodeHeader, type ManifestHeader } from '../chunker/manifest.ts'
-import { NotFoundError } from '../errors.ts'
+import { NotFoundError, StoreLockedError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { formatModelVersion, isValidName, isValidVersion, LATEST, type ModelVersion } from '../model-version.ts'
 import { fetchModel, type FetchOptions } from '../peer/fetch.ts'
-import { versionCacheDir } from '../peer/host-cache.ts'
+import { isHeld, versionCacheDir } from '../peer/host-cache.ts'
 import { exists, readOptional } from '../util/files.ts'
 import { VersionView } from './version-view.ts'
 
@@ -48,6 +54,7 @@ export class VersionCatalog {
   readonly #latest = new Map<string, { version: string, at: number } | Promise<string>>()
   /** Views of complete versions, by directory: their header never changes. */
   readonly #completeViews = new Map<string, VersionView>()
+  readonly #lockLooks = new Map<string, Promise<boolean>>()
 
   constructor (init: VersionCatalogInit) {
     this.#init = init
@@ -97,12 +104,17 @@ export class VersionCatalog {
   /**
    * The version to serve: complete from the host cache, or being fetched (started here if need be) with
    * its header known. `version` may be `latest`.
+   * @throws StoreLockedError when another process is writing the version into the host cache
    * @throws NotFoundError when the seeders know no such model or version; what fetch throws otherwise
    */
   async open (name: string, version: string): Promise<VersionView> {
     const v = { name, version: version === LATEST ? await this.latest(name) : version }
     const held = await this.peek(v)
     if (held?.complete === true) return held
+    const fetching = this.#fetches.get(formatModelVersion(v))
+    if (fetching !== undefined) return await fetching.view
+    // Refused before a fetch starts: a fetch would set up a swarm node and ask the seeders, only to find the lock taken.
+    if (held !== undefined && await this.#heldElsewhere(versionCacheDir(this.#init.cacheDir, v))) throw new StoreLockedError(`${formatModelVersion(v)} is being written into the host cache by another process`)
     return await this.#fetch(v).view
   }
 
@@ -130,6 +142,19 @@ export class VersionCatalog {
   /** Waits for the fetches this catalog started to end (after the init signal stops them). */
   async close (): Promise<void> {
     await Promise.all([...this.#fetches.values()].map(f => f.done.catch(() => {})))
+  }
+
+  /**
+   * Whether another process has the cached version's store open. Concurrent requests share one look: a look
+   * takes the lock for a moment, and a second look meanwhile would take this process for another.
+   */
+  #heldElsewhere (dir: string): Promise<boolean> {
+    let look = this.#lockLooks.get(dir)
+    if (look === undefined) {
+      look = heldElsewhere(dir).finally(() => this.#lockLooks.delete(dir))
+      this.#lockLooks.set(dir, look)
+    }
+    return look
   }
 
   #fetch (v: ModelVersion): FetchEntry {
@@ -177,6 +202,16 @@ export class VersionCatalog {
     const view = await this.peek(v)
     if (view === undefined) throw new NotFoundError(`${formatModelVersion(v)} vanished from the host cache`)
     return view
+  }
+}
+
+/** Whether a process has the cached version's store open; false once its state directory is gone. */
+async function heldElsewhere (dir: string): Promise<boolean> {
+  try {
+    return await isHeld(dir)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw err
   }
 }
 

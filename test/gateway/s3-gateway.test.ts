@@ -14,7 +14,7 @@ import {
   type ListObjectsV2CommandOutput
 } from '@aws-sdk/client-s3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { makeModel, run, seederVersions, startSeeder, track, treeDigests, type Proc, type SeederProc, type TestModel } from '../support/cli.ts'
+import { makeModel, run, seederVersions, startFetch, startSeeder, track, treeDigests, type Proc, type SeederProc, type TestModel } from '../support/cli.ts'
 import { pypiTool } from '../support/pypi-tool.ts'
 import { tempDir } from '../support/temp.ts'
 
@@ -229,6 +229,62 @@ describe('read gateway, read during fetch', () => {
     while (!existsSync(join(gateway.cacheDir, 'it-llm', 'v1.modelswarm', 'complete'))) await new Promise(resolve => setTimeout(resolve, 100))
     const headAfter = await s3.send(new HeadObjectCommand({ Bucket: 'it-llm', Key: `v1/${first}` }))
     expect([headAfter.ETag, headAfter.LastModified]).toEqual([headDuring.ETag, headDuring.LastModified])
+  })
+})
+
+describe('read gateway, a version another process is writing into the host cache', () => {
+  it('answers 503 SlowDown with Retry-After without downloading it a second time; the SDK\'s retries then get the bytes', async () => {
+    const model = await makeGatewayModel(16 * MiB)
+    // A slow origin line keeps the writing fetch running for several seconds.
+    const seeder = track(await startSeeder(model, ['--chunk-size', '1MiB', '--line-rate', '2MiB/s']))
+    const cacheDir = join(model.root, 'host-cache')
+    const writer = track(startFetch(seeder, join(model.root, 'out'), ['--cache-dir', cacheDir], 'it-llm@v1'))
+    // The writer holds the cache's store once it has verified chunks (their bits are on disk).
+    const bitfield = join(cacheDir, 'it-llm', 'v1.modelswarm', 'bitfield')
+    while (!(await readFile(bitfield).catch(() => Buffer.alloc(0))).some(b => b !== 0)) {
+      expect(writer.proc.exitCode).toBeNull()
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+    const gateway = track(await startGateway(seeder, model.root))
+    expect(gateway.cacheDir).toBe(cacheDir)
+    const first = Object.keys(await treeDigests(model.source)).sort().find(p => p.startsWith('model-'))!
+    let busy: unknown
+    try {
+      await body(client(gateway.url), `v1/${first}`)
+    } catch (err) {
+      busy = err
+    }
+    const e = busy as { name: string, $metadata: { httpStatusCode?: number }, $response?: { headers: Record<string, string> } }
+    expect([e.name, e.$metadata.httpStatusCode]).toEqual(['SlowDown', 503])
+    expect(Number(e.$response?.headers['retry-after'])).toBeGreaterThan(0)
+    expect(existsSync(join(cacheDir, 'it-llm', 'v1.modelswarm', 'complete'))).toBe(false)
+    // HEAD needs only the header, which the writer has already verified and stored.
+    const head = await client(gateway.url).send(new HeadObjectCommand({ Bucket: 'it-llm', Key: `v1/${first}` }))
+    expect(head.ContentLength).toBe((await readFile(join(model.source, first))).length)
+    // The SDK honours Retry-After; enough attempts outlast the writer's download.
+    const patient = new S3Client({ endpoint: gateway.url, region: 'us-east-1', forcePathStyle: true, credentials: KEY, maxAttempts: 20 })
+    expect((await body(patient, `v1/${first}`)).equals(await readFile(join(model.source, first)))).toBe(true)
+    expect(gateway.stderr.filter(m => m.msg === 'gateway: fetching a version the host lacks')).toHaveLength(0)
+    expect(await writer.exited).toBe(0)
+  })
+
+  it('when that process dies, the next read resumes its download in the gateway', async () => {
+    const model = await makeGatewayModel(16 * MiB)
+    const seeder = track(await startSeeder(model, ['--chunk-size', '1MiB', '--line-rate', '2MiB/s']))
+    const cacheDir = join(model.root, 'host-cache')
+    const writer = track(startFetch(seeder, join(model.root, 'out'), ['--cache-dir', cacheDir], 'it-llm@v1'))
+    const bitfield = join(cacheDir, 'it-llm', 'v1.modelswarm', 'bitfield')
+    while (!(await readFile(bitfield).catch(() => Buffer.alloc(0))).some(b => b !== 0)) {
+      expect(writer.proc.exitCode).toBeNull()
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+    const gateway = track(await startGateway(seeder, model.root))
+    expect(await s3Error(body(client(gateway.url), 'v1/config.json'))).toEqual({ name: 'SlowDown', status: 503 })
+    await writer.kill('SIGKILL')
+    const first = Object.keys(await treeDigests(model.source)).sort().find(p => p.startsWith('model-'))!
+    expect((await body(client(gateway.url), `v1/${first}`)).equals(await readFile(join(model.source, first)))).toBe(true)
+    const started = await gateway.waitFor(m => m.msg === 'fetching' && typeof m.resumed === 'number')
+    expect(started.resumed).toBeGreaterThan(0)
   })
 })
 
