@@ -5,6 +5,7 @@ import { createLogger, type Logger } from '../log.ts'
 import { fetchViaHostCache } from '../peer/cached-fetch.ts'
 import { FETCH_DEFAULTS, fetchModel, type FetchOptions } from '../peer/fetch.ts'
 import { LatestResolver } from '../peer/latest-resolver.ts'
+import { startPeerHost } from '../peer/peer-host.ts'
 import { exitStatusOf, modelEnv, startChild, type ChildExit, type ModelEnv } from './child-process.ts'
 import { printResult, uploadBudget } from './fetch-output.ts'
 import { runFollow } from './follow-command.ts'
@@ -112,10 +113,13 @@ async function serve (command: string[], model: ModelEnv, log: Logger): Promise<
 
 /** NAME@latest as the seeders name it now (the host cache needs the concrete version for its directory). */
 async function resolveLatest (opts: FetchOptions): Promise<string> {
-  const resolver = await LatestResolver.start({ name: opts.name, bootstrap: opts.bootstrap, trust: opts.trust, log: opts.log })
+  // The fetch's identity and membership (a seeder in a private swarm refuses a bare node), listening nowhere:
+  // it is stopped before the fetch's own node takes the listen addresses.
+  const peer = await startPeerHost({ ...opts, listen: [], bulk: false })
   try {
+    const resolver = LatestResolver.start({ name: opts.name, bootstrap: opts.bootstrap, trust: opts.trust, node: peer.node, log: opts.log })
     return (await resolver.resolve(opts.idleTimeoutMs ?? FETCH_DEFAULTS.idleTimeoutMs, opts.signal)).header.version
   } finally {
-    await resolver.stop()
+    await peer.stop()
   }
 }

@@ -2,6 +2,7 @@
 import type { FetchOptions } from '../peer/fetch.ts'
 import { currentLink, follow } from '../peer/follow.ts'
 import { LatestResolver } from '../peer/latest-resolver.ts'
+import { startPeerHost } from '../peer/peer-host.ts'
 import { exitStatusOf, modelEnv, startChild, type ChildExit, type RunningChild } from './child-process.ts'
 import { printResult } from './fetch-output.ts'
 import { InterruptedError } from './signals.ts'
@@ -30,11 +31,13 @@ export async function runFollow (base: FetchOptions, command: string[], opts: Fo
   signal.addEventListener('abort', onStopSignal)
   if (signal.aborted) onStopSignal()
   const { version: _version, out: _out, signal: _signal, ...fetch } = base
-  const resolver = await LatestResolver.start({ name: base.name, bootstrap: base.bootstrap, trust: base.trust, log: base.log })
+  // One node, host and bulk endpoint for the whole follow: every version's swarm and the latest polls use them.
+  const peerHost = await startPeerHost(fetch)
   let current: string | undefined
   try {
+    const resolver = LatestResolver.start({ name: base.name, bootstrap: base.bootstrap, trust: base.trust, node: peerHost.node, log: base.log })
     current = await follow({
-      fetch,
+      fetch: { ...fetch, peerHost },
       root: opts.root,
       cacheDir: opts.cacheDir,
       resolver,
@@ -62,7 +65,7 @@ export async function runFollow (base: FetchOptions, command: string[], opts: Fo
     })
   } finally {
     signal.removeEventListener('abort', onStopSignal)
-    await resolver.stop()
+    await peerHost.stop()
   }
   // Stopped while the child was being started: it must not outlive us.
   if (child !== undefined && childExit === undefined) {

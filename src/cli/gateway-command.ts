@@ -1,12 +1,11 @@
 /** `modelswarm gateway`: the read-only S3-compatible endpoint over the host cache. */
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { InvalidInputError } from '../errors.ts'
 import { readAccessKeys } from '../gateway/access-keys.ts'
 import { startGateway } from '../gateway/gateway-server.ts'
 import { VersionCatalog } from '../gateway/version-catalog.ts'
 import { createLogger } from '../log.ts'
 import { resolveLatest } from '../peer/fetch.ts'
-import { createNode } from '../peer/node.ts'
+import { startPeerHost } from '../peer/peer-host.ts'
 import { TrustList } from '../peer/signed.ts'
 import { withCleanup } from '../util/cleanup.ts'
 import { untilSignal } from './signals.ts'
@@ -34,15 +33,16 @@ export async function runGateway (opts: GatewayCommandOptions): Promise<void> {
   const trust = new TrustList(opts.trust)
   const stop = new AbortController()
   await withCleanup(async defer => {
-    // One node to ask the seeders what `latest` is; each fetch runs its own node, as `modelswarm fetch` does.
-    const node = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: [] })
-    defer(() => node.stop())
     const { bootstrap, listen, bulk, bulkPort } = opts
+    // One node, host and bulk endpoint for every fetch the gateway starts (several versions may fetch or linger
+    // at once on the same --listen and --bulk-port), and for asking the seeders what `latest` is.
+    const peerHost = await startPeerHost({ bootstrap, trust: opts.trust, listen, bulk, bulkPort, log })
+    defer(() => peerHost.stop())
     const catalog = new VersionCatalog({
       cacheDir: opts.cacheDir,
-      fetch: { bootstrap, trust: opts.trust, listen, bulk, bulkPort, lingerMs: opts.linger, idleTimeoutMs: opts.timeout },
+      fetch: { bootstrap, trust: opts.trust, peerHost, lingerMs: opts.linger, idleTimeoutMs: opts.timeout },
       // A request waits for `latest` at most 30 s, however long --timeout lets a fetch go without progress.
-      resolveLatest: name => resolveLatest(node, { name, bootstrap, trust, timeoutMs: Math.min(opts.timeout, 30_000), log, signal: stop.signal }),
+      resolveLatest: name => resolveLatest(peerHost.node, { name, bootstrap, trust, timeoutMs: Math.min(opts.timeout, 30_000), log, signal: stop.signal }),
       log,
       signal: stop.signal
     })

@@ -25,7 +25,7 @@ import { VersionView } from './version-view.ts'
 export const LATEST_TTL_MS = 5000
 
 /** The fetch options the gateway passes through to every fetch it starts (src/peer/fetch.ts). */
-export type GatewayFetchOptions = Pick<FetchOptions, 'bootstrap' | 'trust' | 'listen' | 'bulk' | 'bulkPort' | 'lingerMs' | 'idleTimeoutMs' | 'swarm'>
+export type GatewayFetchOptions = Pick<FetchOptions, 'bootstrap' | 'trust' | 'peerHost' | 'lingerMs' | 'idleTimeoutMs' | 'swarm'>
 
 export interface VersionCatalogInit {
   cacheDir: string

@@ -16,12 +16,15 @@ import { LAB_MODEL, LAB_NEXT_VERSION } from './origin.ts'
 import { procStats, spawnIn, type LabProcess } from './processes.ts'
 import { MODELSWARM_BIN, runDir, until, type RunContext } from './run-context.ts'
 import type { HostResult, RunResult } from './run-result.ts'
+import { HOST_PORT } from './swarm-run.ts'
 import { verifyOutput } from './verify.ts'
 
 /** The hosts' --follow-interval, ms. */
 export const FOLLOW_INTERVAL_MS = 500
 /** How often the lab reads every host's `current` link, ms: the resolution of the switch times. */
 const SWITCH_POLL_MS = 100
+/** Each follow host's bulk port: fixed, as the Helm chart's `swarm.bulk.port`, so the lab covers fixed ports across versions. */
+const HOST_BULK_PORT = 4101
 /** What follow logs when it sees a new latest version (src/peer/follow.ts). */
 const FOLLOW_NEW_VERSION = 'following: new version'
 
@@ -75,9 +78,8 @@ export async function runFollow (ctx: RunContext, opts: FollowOptions): Promise<
       const startedAt = Date.now()
       const proc = spawnIn(h.netns, h.role, [process.execPath, MODELSWARM_BIN, '--log-level', opts.logLevel, 'fetch', LAB_MODEL.name, '--follow',
         '--follow-interval', `${FOLLOW_INTERVAL_MS}ms`, '--out', root, '--bootstrap', seeder.bootstrap, '--trust', seeder.peerId,
-        // Port 0: each version's fetch runs a node of its own, and the current version's still holds its port
-        // while the next one is fetched (a fixed port fails every later version with EADDRINUSE).
-        '--listen', `/ip4/${h.addr}/tcp/0`, '--json', '--timeout', '2m'], {
+        // Fixed ports, as a NetworkPolicy needs: every version's swarm runs on follow's one node (issue #15).
+        '--listen', `/ip4/${h.addr}/tcp/${HOST_PORT}`, '--bulk-port', String(HOST_BULK_PORT), '--json', '--timeout', '2m'], {
         logFile: join(dir, `${h.role}.log`),
         onStderrJson: m => {
           if (m.msg === FOLLOW_NEW_VERSION && m.version === `${LAB_MODEL.name}@${next}` && !noticedAt.has(h.role)) noticedAt.set(h.role, Number(m.time))

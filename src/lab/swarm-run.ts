@@ -22,7 +22,8 @@ export type Scenario = typeof SCENARIOS[number]
 /** Share of hosts killed under churn, and of hosts joining late (issue: "10 % of hosts SIGKILLed"). */
 const CHURN_SHARE = 0.1
 const LATE_SHARE = 0.25
-const HOST_PORT = 4001
+/** Each host's libp2p port (fixed, as the Helm chart fixes it; every host has a namespace of its own). */
+export const HOST_PORT = 4001
 
 export interface SwarmOptions {
   scenario: Scenario

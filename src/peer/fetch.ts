@@ -2,7 +2,6 @@
  * `modelswarm fetch`: resolve a version through the seeders, download it from the swarm into an output
  * directory (verified chunk by chunk, resumable), then keep seeding for a while.
  */
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -15,11 +14,11 @@ import { sleep } from '../util/sleep.ts'
 import { resolve, resolveFromSeeders, type Bootstrap } from './protocols/resolve/client.ts'
 import { SWARM_MSG } from './swarm-log.ts'
 import type { AllowList } from './allow-list.ts'
-import { Membership, refusalReason } from './membership.ts'
-import { bulkHostsFor, createNode, type SwarmNode } from './node.ts'
+import { refusalReason } from './membership.ts'
+import type { SwarmNode } from './node.ts'
+import { startPeerHost, type PeerHost } from './peer-host.ts'
 import { verifyLatest, VersionMeta } from './publications.ts'
 import { TrustList } from './signed.ts'
-import { SwarmHost } from './swarm-host.ts'
 import { VersionSwarm, type SwarmStats, type VersionSwarmOptions } from './version-swarm.ts'
 
 /** Defaults of fetch's options; the CLI's options table shows these. */
@@ -50,6 +49,13 @@ export interface FetchOptions {
   swarmKey?: Uint8Array
   /** Who may connect to this host, and whom it dials; the bootstrap and trusted seeders are always admitted. */
   allow?: AllowList
+  /**
+   * A running node and host (startPeerHost) shared with the process's other fetches, e.g. one per version in
+   * follow mode: the fetch then only adds and removes its own version's swarm and never stops them, and
+   * `listen`, `bulk`, `bulkPort`, `privateKey`, `swarmKey` and `allow` are the host's.
+   * @default a node and host of the fetch's own, stopped when it ends
+   */
+  peerHost?: PeerHost
   /** Keep seeding this long after the download completes. @default 0 */
   lingerMs?: number
   /** Give up after this long without a verified chunk (or without finding the version). @default 10 min */
@@ -86,19 +92,12 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
   if (opts.bootstrap.length === 0) throw new InvalidInputError('no bootstrap address: pass --bootstrap <multiaddr> or set MODELSWARM_BOOTSTRAP')
   const bootstrap = opts.bootstrap.map(parseBootstrap)
   const idleTimeoutMs = opts.idleTimeoutMs ?? FETCH_DEFAULTS.idleTimeoutMs
-  const membership = new Membership({
-    swarmKey: opts.swarmKey,
-    allow: opts.allow?.withPeers([...bootstrap.map(b => b.peer.toString()), ...opts.trust]),
-    log: opts.log.child({ component: 'membership' })
-  })
-  const node = await createNode({ privateKey: opts.privateKey ?? await generateKeyPair('Ed25519'), listen: opts.listen, membership })
+  const peer = opts.peerHost ?? await startPeerHost(opts)
+  const { node, host } = peer
   const log = opts.log.child({ component: 'fetch', peer: node.peerId.toString() })
-  const host = new SwarmHost(node, log)
   let swarm: VersionSwarm | undefined
   let store: ChunkStore | undefined
   try {
-    const admit = (ip: string | undefined): boolean => membership.admitsBulk(ip)
-    await host.start({ bulk: opts.bulk === false ? undefined : { hosts: bulkHostsFor(opts.listen), port: opts.bulkPort ?? 0, admit } })
     const ref = { name: opts.name, version: opts.version }
     const meta = await resolveFromSeeders(node, bootstrap, ref, items => metaFromItems(items, opts.name, opts.version, trust), {
       dial: (addr, signal) => dialBootstrap(node, addr, signal),
@@ -118,7 +117,6 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
     log.info({ version: formatModelVersion(header), chunks, bytes, resumed: resumedChunks, discarded: store.resume.discarded }, SWARM_MSG.fetching)
     swarm = new VersionSwarm({ components: node, meta, store, role: 'peer', trust, bulk: host.bulkAccess, log, options: opts.swarm })
     host.add(swarm)
-    host.setResolver(r => r.name === header.name && r.version === header.version ? meta.signedItems() : undefined)
     opts.onSwarm?.(swarm)
     // Every chunk already held (a version of empty files, or a run stopped just before finalizing): nothing to wait for.
     const republished = watchRepublished(swarm, () => resolveOnce(node, bootstrap, { name: header.name, version: header.version }, trust), log)
@@ -150,10 +148,11 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
     }
     return result
   } finally {
+    // A shared host may hold another fetch's swarm under this header id by now: remove only our own.
+    if (swarm !== undefined && host.get(swarm.headerId) === swarm) host.remove(swarm.headerId)
     await swarm?.close()
     await store?.close()
-    await host.stop()
-    await node.stop()
+    if (opts.peerHost === undefined) await peer.stop()
   }
 }
 

@@ -8,6 +8,8 @@
  *   ROOT/current -> versions/<version>   a relative symlink, replaced by rename(2)
  *
  * The version `current` names is seeded until the next switch; the previous one's swarm is closed after it.
+ * Every version's fetch runs on the one node and host the caller started (`fetch.peerHost`), so all of them
+ * listen on the same addresses and bulk port under one peer id.
  * After each switch the `keep` most recent versions stay on disk (src/peer/keep-versions.ts), in ROOT and,
  * with a host cache, in the cache (versions another process holds open there are left alone).
  */
@@ -27,6 +29,7 @@ import { FETCH_DEFAULTS, fetchModel, type FetchOptions, type FetchResult } from 
 import { isComplete } from './host-cache.ts'
 import { versionsToRemove, type HeldVersion } from './keep-versions.ts'
 import type { LatestResolver } from './latest-resolver.ts'
+import type { PeerHost } from './peer-host.ts'
 
 /** Defaults of follow's options; the CLI's options table shows these. */
 export const FOLLOW_DEFAULTS = {
@@ -46,8 +49,11 @@ export interface FollowSwitch {
 }
 
 export interface FollowOptions {
-  /** Fetch options shared by every version's fetch (`onComplete` is called for each); version, out, seedWhile and signal are follow's. */
-  fetch: Omit<FetchOptions, 'version' | 'out' | 'seedWhile' | 'signal'>
+  /**
+   * Fetch options shared by every version's fetch (`onComplete` is called for each); version, out, seedWhile
+   * and signal are follow's. `peerHost` is required: a node per version would collide on fixed ports.
+   */
+  fetch: Omit<FetchOptions, 'version' | 'out' | 'seedWhile' | 'signal'> & { peerHost: PeerHost }
   /** The `--out` directory: versions/ and the `current` link live there. */
   root: string
   /** Host cache directory: versions are fetched there and placed in ROOT/versions/. */

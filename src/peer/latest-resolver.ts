@@ -1,14 +1,15 @@
 /**
- * Which version is NAME@latest: a small libp2p node of its own that asks the bootstrap seeders, for a
- * fetch that must know the concrete version before it picks a directory (the host cache) and for follow
- * mode, which asks again at an interval.
+ * Which version is NAME@latest, asked of the bootstrap seeders through the process's node (peer-host.ts), for
+ * a fetch that must know the concrete version before it picks a directory (the host cache) and for follow
+ * mode, which asks again at an interval. The process's node, not one of its own: only it has the swarm key
+ * and the identity the seeders admit (a bare node was refused by a seeder in a private swarm, so follow never
+ * found its first version there).
  */
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { IntegrityError, UntrustedSignerError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { resolveFromSeeders, type Bootstrap } from './protocols/resolve/client.ts'
 import { dialBootstrap, metaFromItems, parseBootstrap } from './fetch.ts'
-import { createNode, type SwarmNode } from './node.ts'
+import type { SwarmNode } from './node.ts'
 import type { VersionMeta } from './publications.ts'
 import { TrustList } from './signed.ts'
 
@@ -18,6 +19,8 @@ export interface LatestResolverInit {
   bootstrap: string[]
   /** Seeder peer ids whose signed `latest` pointers are accepted. */
   trust: string[]
+  /** The running node to ask through; the caller stops it. */
+  node: SwarmNode
   log: Logger
 }
 
@@ -34,10 +37,9 @@ export class LatestResolver {
     this.#trust = new TrustList(init.trust)
   }
 
-  /** Starts the node (dial-only: it listens nowhere). @throws InvalidInputError for a bad bootstrap address */
-  static async start (init: LatestResolverInit): Promise<LatestResolver> {
-    const bootstrap = init.bootstrap.map(parseBootstrap)
-    return new LatestResolver(init, bootstrap, await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: [] }))
+  /** @throws InvalidInputError for a bad bootstrap address */
+  static start (init: LatestResolverInit): LatestResolver {
+    return new LatestResolver(init, init.bootstrap.map(parseBootstrap), init.node)
   }
 
   /**
@@ -58,10 +60,6 @@ export class LatestResolver {
       this.#init.log.debug({ err: (err as Error).message }, 'latest poll failed')
       return undefined
     }
-  }
-
-  async stop (): Promise<void> {
-    await this.#node.stop()
   }
 
   async #ask (timeoutMs: number, log: Logger, signal?: AbortSignal): Promise<VersionMeta> {

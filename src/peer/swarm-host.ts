@@ -72,6 +72,11 @@ export class SwarmHost {
 
   get (headerId: string): VersionSwarm | undefined { return this.#swarms.get(headerId) }
 
+  /** The first swarm held that `pred` accepts. */
+  find (pred: (swarm: VersionSwarm) => boolean): VersionSwarm | undefined {
+    return [...this.#swarms.values()].find(pred)
+  }
+
   /** Announces this node as a member of the version's swarm in the DHT. */
   async provide (headerId: string, signal?: AbortSignal): Promise<void> {
     await this.node.contentRouting.provide(await versionCid(headerId), { signal })

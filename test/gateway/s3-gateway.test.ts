@@ -14,7 +14,9 @@ import {
   type ListObjectsV2CommandOutput
 } from '@aws-sdk/client-s3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { generateModel } from '../../src/cli/demo-model.ts'
 import { makeModel, run, seederVersions, startFetch, startSeeder, track, treeDigests, type Proc, type SeederProc, type TestModel } from '../support/cli.ts'
+import { freePorts } from '../support/free-port.ts'
 import { pypiTool } from '../support/pypi-tool.ts'
 import { tempDir } from '../support/temp.ts'
 
@@ -285,6 +287,34 @@ describe('read gateway, a version another process is writing into the host cache
     expect((await body(client(gateway.url), `v1/${first}`)).equals(await readFile(join(model.source, first)))).toBe(true)
     const started = await gateway.waitFor(m => m.msg === 'fetching' && typeof m.resumed === 'number')
     expect(started.resumed).toBeGreaterThan(0)
+  })
+})
+
+describe('read gateway, fixed ports', () => {
+  it('on a fixed --listen port and --bulk-port, fetches a second version while the first still seeds, under one peer id', async () => {
+    const model = await makeGatewayModel(4 * MiB)
+    const seeder = track(await startSeeder(model))
+    const [libp2pPort, bulkPort] = await freePorts(2)
+    const keysFile = join(model.root, 'gateway-keys')
+    await writeFile(keysFile, `${KEY.accessKeyId}:${KEY.secretAccessKey}\n`)
+    // Not startGateway: its --listen on port 0 would be added to this one. --linger keeps v1 seeding while v2 is fetched.
+    const gateway = track(run(['--log-level', 'info', 'gateway', '--cache-dir', join(model.root, 'host-cache'), '--gateway-listen', '127.0.0.1:0', '--keys-file', keysFile,
+      '--bootstrap', seeder.addr, '--trust', seeder.peerId, '--listen', `/ip4/127.0.0.1/tcp/${libp2pPort}`, '--bulk-port', String(bulkPort), '--linger', '5m', '--json']))
+    const s3 = client((await gateway.waitFor(m => typeof m.gateway === 'string', 30_000)).gateway as string)
+    expect((await body(s3, 'v1/config.json')).equals(await readFile(join(model.source, 'config.json')))).toBe(true)
+    await gateway.waitFor(m => m.msg === 'download complete')
+    const v2 = join(model.origin, model.name, 'v2')
+    await generateModel(v2, 6 * MiB)
+    await writeFile(join(v2, '_SUCCESS'), '')
+    await seeder.waitFor(m => m.msg === 'version published' && m.version === 'it-llm@v2')
+    const expected = await treeDigests(v2)
+    for (const path of Object.keys(expected)) {
+      expect(createHash('sha256').update(await body(s3, `v2/${path}`)).digest('hex'), path).toBe(expected[path])
+    }
+    const fetching = gateway.stderr.filter(m => m.msg === 'fetching')
+    expect(fetching.map(m => m.version)).toEqual(['it-llm@v1', 'it-llm@v2'])
+    expect(new Set(fetching.map(m => m.peer)).size).toBe(1)
+    expect(gateway.stderr.filter(m => m.msg === 'gateway: fetch failed')).toEqual([])
   })
 })
 

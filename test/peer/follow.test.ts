@@ -8,7 +8,8 @@ import { basename, join } from 'node:path'
 import { generateModel } from '../../src/cli/demo-model.ts'
 import { listModelFiles } from '../../src/chunker/chunk-hasher.ts'
 import { sleep } from '../../src/util/sleep.ts'
-import { makeModel, seederVersions, startFetch, startSeeder, track, treeDigests } from '../support/cli.ts'
+import { makeModel, run, seederVersions, startFetch, startSeeder, track, treeDigests } from '../support/cli.ts'
+import { freePorts } from '../support/free-port.ts'
 import { MODEL_SERVER, serverReport, serverSignals } from '../support/model-server.ts'
 
 /** File sizes of a model directory (relative path → bytes), the origin's marker excluded. */
@@ -118,5 +119,33 @@ describe('follow mode', () => {
     for (const f of followers) expect((await readdir(join(f.root, 'versions'))).filter(n => !n.includes('.'))).toEqual(['v2'])
     for (const f of followers) expect(await f.proc.kill('SIGTERM')).toBe(0)
     expect((await readdir(join(cache, model.name))).filter(n => !n.includes('.'))).toEqual(['v2'])
+  })
+
+  it('as the Helm chart runs it (fixed --listen and --bulk-port, a swarm key), switches to every new version with one peer id', async () => {
+    const model = await makeModel(4 * 1024 * 1024)
+    const key = join(model.root, 'swarm.key')
+    expect(await track(run(['keygen', '--swarm-key-file', key, '--json'])).exited).toBe(0)
+    const seeder = track(await startSeeder(model, ['--swarm-key-file', key]))
+    const root = join(model.root, 'out')
+    const [libp2pPort, bulkPort] = await freePorts(2)
+    // Not startFetch: its --listen on port 0 would be added to this one.
+    const f = track(run(['--log-level', 'info', 'fetch', model.name, '--out', root, '--bootstrap', seeder.addr, '--trust', seeder.peerId, '--swarm-key-file', key,
+      '--listen', `/ip4/127.0.0.1/tcp/${libp2pPort}`, '--bulk-port', String(bulkPort), '--follow', '--follow-interval', '200ms', '--timeout', '30s', '--json']))
+    // A switch, or the warning follow logs when a version's fetch fails (it would retry it forever).
+    const outcome = async (version: string): Promise<Record<string, any>> =>
+      await f.waitFor(m => (m.ok === true && m.version === version) || (m.msg?.startsWith('fetching the new version failed') === true && m.version === version))
+    expect(await outcome('v1')).toMatchObject({ ok: true })
+    for (const [version, size] of [['v2', 6 * 1024 * 1024], ['v3', 2 * 1024 * 1024]] as const) {
+      const source = join(model.origin, model.name, version)
+      await generateModel(source, size)
+      await writeFile(join(source, '_SUCCESS'), '')
+      expect(await outcome(version), `switch to ${version}`).toMatchObject({ ok: true })
+      expect(await treeDigests(join(root, 'current'))).toEqual(await treeDigests(source))
+    }
+    // One node for the whole follow: every version's swarm ran under the same peer id.
+    const fetching = f.stderr.filter(m => m.msg === 'fetching')
+    expect(fetching.map(m => m.version)).toEqual(['it-llm@v1', 'it-llm@v2', 'it-llm@v3'])
+    expect(new Set(fetching.map(m => m.peer)).size).toBe(1)
+    expect(await f.kill('SIGTERM')).toBe(0)
   })
 })
