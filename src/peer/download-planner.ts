@@ -110,6 +110,8 @@ export class DownloadPlanner {
   setAvailable (index: number): void { this.#picker.setAvailable(index) }
   /** See PiecePicker.setPriority. */
   setPriority (index: number, priority: number): void { this.#picker.setPriority(index, priority) }
+  /** A reader waits on the chunk (its priority is raised): its requests go out marked urgent. */
+  isUrgent (index: number): boolean { return this.#picker.priorityOf(index) > 0 }
 
   /** A neighbour's full bitfield (on joining, or again after reconnecting). */
   peerJoined (peer: string, bits: Bitfield, seeder: boolean): void {

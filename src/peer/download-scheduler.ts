@@ -226,6 +226,7 @@ export class DownloadScheduler<N extends Neighbour> {
           this.#slow.bytes(key, n, this.#init.now())
         },
         alloc: n => this.#buffers.take(n),
+        urgent: this.#plan.isUrgent(index),
         failedHolders: from.remoteRole === 'seeder'
           ? [...this.#init.neighbours.banned, ...this.#plan.failedHoldersFor(index), ...this.#slow.pausedPeers(this.#init.now())]
           : undefined

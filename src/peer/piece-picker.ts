@@ -164,6 +164,9 @@ export class PiecePicker {
     this.#refresh(index)
   }
 
+  /** A chunk's priority (0 unless set). */
+  priorityOf (index: number): number { return this.#priority[index] ?? 0 }
+
   /** Adds a peer (or replaces one that reconnected, dropping its old requests). */
   addPeer (peer: string, bits: Bitfield, opts: { seeder?: boolean } = {}): void {
     if (bits.length !== this.numChunks) throw new InvalidInputError(`peer ${peer} sent a bitfield of ${bits.length} bits, expected ${this.numChunks}`)

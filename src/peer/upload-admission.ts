@@ -54,6 +54,17 @@ export interface UploadAdmissionInit {
   queue?: number
 }
 
+export interface ServeOptions {
+  /** Peers the requester tried for the chunk in vain. */
+  failedHolders?: readonly string[]
+  /** Receives the decision of a request that waited for a slot; without it nothing waits (busy). */
+  admitted?: Admitted
+  /** false skips the gate (another seeder asking: no host to send it to, nothing to mark pending). @default true */
+  gated?: boolean
+  /** A reader waits on the chunk: ahead in the queue, and the gate does not refuse it. */
+  urgent?: boolean
+}
+
 /** What a queued request's answer is handed to once it is admitted (never busy). */
 export type Admitted = (decision: ServeDecision) => void
 
@@ -97,15 +108,21 @@ export class UploadAdmission {
    * one, up to MAX_SMALL_UPLOADS at once — what an upload holds is two slices of at most its own length.
    * When the slots are taken and the queue has room (and `admitted` is given), the request waits: the
    * answer is 'queued' and `admitted` receives the decision when a slot frees, first come first served.
-   * `gated: false` skips the gate (another seeder asking: no host to send it to, nothing to mark pending).
    */
-  serve (peer: string, index: number, failedHolders: readonly string[] = [], admitted?: Admitted, gated = true): AdmissionDecision {
+  serve (peer: string, index: number, opts: ServeOptions = {}): AdmissionDecision {
+    const { failedHolders = [], admitted, urgent = false } = opts
+    // An urgent request (a reader waits on the chunk) is never refused by the gate: sending the reader to
+    // holders costs round trips while it waits.
+    const gated = (opts.gated ?? true) && !urgent
     // A slot that frees goes to the queue at once (#drain), so a newcomer finds one free only when what
     // waits is held back by its own requester's limit: it need not wait behind that.
     const d = this.#admit(peer, index, failedHolders, gated)
     if (d !== SLOTS_TAKEN || admitted === undefined) return d
-    if (this.#queue.length >= (this.#init.queue ?? 0)) return d
-    this.#queue.push({ peer, index, failedHolders, gated, admitted })
+    const entry = { peer, index, failedHolders, gated, admitted }
+    // Urgent requests wait at the head of the queue, beyond its length: each is one reader's next chunk.
+    if (urgent) this.#queue.unshift(entry)
+    else if (this.#queue.length < (this.#init.queue ?? 0)) this.#queue.push(entry)
+    else return d
     return { status: 'queued' }
   }
 

@@ -272,9 +272,12 @@ export class HostModel {
    * 'queued' request is answered later through `admitted` (as a slot frees), unless the caller unqueues it first.
    */
   serve (peer: string, index: number, failedHolders: readonly string[], admitted: (d: ServeDecision) => void): ServeDecision | { status: 'queued' } {
-    const d = this.#admission.serve(peer, index, failedHolders, later => {
-      this.#track(peer, index, later)
-      admitted(later)
+    const d = this.#admission.serve(peer, index, {
+      failedHolders,
+      admitted: later => {
+        this.#track(peer, index, later)
+        admitted(later)
+      }
     })
     this.#track(peer, index, d)
     return d

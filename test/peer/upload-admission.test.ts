@@ -5,7 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ChunkStore } from '../../src/chunker/chunk-store.ts'
 import { manifestFromDirectory } from '../../src/chunker/chunk-hasher.ts'
-import { UploadAdmission, type UploadAdmissionInit } from '../../src/peer/upload-admission.ts'
+import { UploadAdmission, type UploadAdmissionInit, type UploadGate } from '../../src/peer/upload-admission.ts'
 import { Bitfield } from '../../src/chunker/bitfield.ts'
 import type { ServeDecision } from '../../src/peer/protocols/chunk/codec.ts'
 import { TokenBucket } from '../../src/util/token-bucket.ts'
@@ -66,17 +66,17 @@ describe('UploadAdmission slots and queue', () => {
   it('holds other requesters\' requests while the slots are taken, admits them first come first served, busy beyond the queue', () => {
     const a = admissionOf(8, { maxUploads: 1, queue: 1 })
     const admitted: Array<[string, ServeDecision]> = []
-    const x = a.serve('x', 0, [], d => admitted.push(['x', d]))
+    const x = a.serve('x', 0, { admitted: d => admitted.push(['x', d]) })
     expect(x.status).toBe('ok')
-    expect(a.serve('y', 1, [], d => admitted.push(['y', d])).status).toBe('queued')
-    expect(a.serve('z', 2, [], d => admitted.push(['z', d])).status).toBe('busy')
+    expect(a.serve('y', 1, { admitted: d => admitted.push(['y', d]) }).status).toBe('queued')
+    expect(a.serve('z', 2, { admitted: d => admitted.push(['z', d]) }).status).toBe('busy')
     // Without a callback to hand a later answer to, nothing waits.
     expect(a.serve('w', 3).status).toBe('busy')
     finish(x)
     expect(admitted.map(([p, d]) => [p, d.status])).toEqual([['y', 'ok']])
     expect(a.queued).toBe(0)
     // An abandoned request leaves the queue and is never answered.
-    expect(a.serve('z', 2, [], d => admitted.push(['z', d])).status).toBe('queued')
+    expect(a.serve('z', 2, { admitted: d => admitted.push(['z', d]) }).status).toBe('queued')
     a.unqueue('z', 2)
     finish(admitted[0]![1])
     expect(admitted).toHaveLength(1)
@@ -86,12 +86,12 @@ describe('UploadAdmission slots and queue', () => {
   it('serves one requester one chunk at a time, its next request waiting in the queue, while others get the free slots', () => {
     const a = admissionOf(8, { maxUploads: 3, maxUploadsPerPeer: 1, queue: 1 })
     const order: string[] = []
-    const first = a.serve('x', 0, [], () => {})
+    const first = a.serve('x', 0, { admitted: () => {} })
     expect(first.status).toBe('ok')
-    expect(a.serve('x', 1, [], d => { order.push('x2'); finish(d) }).status).toBe('queued')
-    expect(a.serve('x', 2, [], () => {}).status).toBe('busy')
+    expect(a.serve('x', 1, { admitted: d => { order.push('x2'); finish(d) } }).status).toBe('queued')
+    expect(a.serve('x', 2, { admitted: () => {} }).status).toBe('busy')
     // Another requester is not held behind x's waiting request: a slot is free for it.
-    const y = a.serve('y', 3, [], () => {})
+    const y = a.serve('y', 3, { admitted: () => {} })
     expect(y.status).toBe('ok')
     finish(first)
     expect(order).toEqual(['x2'])
@@ -103,13 +103,29 @@ describe('UploadAdmission slots and queue', () => {
     let now = 0
     const budget = new TokenBucket({ rate: 1024, burst: 1024, now: () => now })
     const a = admissionOf(8, { maxUploads: 1, queue: 1, budget })
-    const x = a.serve('x', 0, [], () => {})
+    const x = a.serve('x', 0, { admitted: () => {} })
     const later: ServeDecision[] = []
-    expect(a.serve('y', 1, [], d => later.push(d)).status).toBe('queued')
+    expect(a.serve('y', 1, { admitted: d => later.push(d) }).status).toBe('queued')
     for (let i = 0; i < 4; i++) budget.reserve(1024, now)
     finish(x)
     expect(later).toEqual([{ status: 'busy' }])
     now += 10_000
     expect(a.serve('y', 1).status).toBe('ok')
+  })
+
+  it('an urgent request (a reader waits on it) goes ahead of the queue, even a full one, and the seeder\'s gate does not refuse it', () => {
+    const gate: UploadGate = {
+      decide: () => ({ serve: false, holders: ['h'] }), served: () => {}, peerHas: () => {}, peerBitfield: () => {}, peerGone: () => {}
+    }
+    const a = admissionOf(8, { maxUploads: 1, queue: 1, gate })
+    expect(a.serve('x', 0).status).toBe('refused')
+    const first = a.serve('x', 0, { urgent: true })
+    expect(first.status).toBe('ok')
+    const order: string[] = []
+    expect(a.serve('y', 1, { admitted: d => order.push(`y:${d.status}`) }).status).toBe('queued')
+    expect(a.serve('z', 2, { admitted: d => { order.push(`z:${d.status}`); finish(d) }, urgent: true }).status).toBe('queued')
+    finish(first)
+    // z went first and was served though the gate refuses everything; y, not urgent, is then refused.
+    expect(order).toEqual(['z:ok', 'y:refused'])
   })
 })

@@ -30,6 +30,8 @@ export interface ChunkRequest {
   length: number
   /** Peers that failed us for this chunk. */
   failedHolders?: readonly string[]
+  /** A reader waits on this chunk (read during fetch): served ahead of queued requests, never refused by a seeder. */
+  urgent?: boolean
   /** Called with each received piece's size. */
   onBytes?: (n: number) => void
   /** Supplies the buffer the chunk is received into (a pool), so big chunks do not churn the GC. */
@@ -37,7 +39,7 @@ export interface ChunkRequest {
 }
 
 /** A request as the serving side reads it. */
-export interface IncomingRequest { headerId: string, index: number, failedHolders: string[] }
+export interface IncomingRequest { headerId: string, index: number, failedHolders: string[], urgent: boolean }
 
 /**
  * What the serving side decides for one request. `read` gives the bytes at `offset`, at most `length` of
@@ -51,12 +53,19 @@ export type ServeDecision =
 /** The serving side's answer to `peer` asking for chunk `index` of version `headerId` (later, when it waits for an upload slot). */
 export type ChunkLookup = (peer: string, request: IncomingRequest) => ServeDecision | Promise<ServeDecision>
 
+/**
+ * The top bit of a request's u16 failed-list length marks it urgent (the list is at most
+ * MAX_PEER_LIST_BYTES, far below it); a node that predates the bit reads an over-long list and fails the
+ * request, which the requester then asks of another peer.
+ */
+const URGENT_BIT = 0x8000
+
 export async function writeRequest (send: Send, req: ChunkRequest): Promise<void> {
   const failed = Buffer.from(JSON.stringify((req.failedHolders ?? []).slice(0, MAX_PEERS_NAMED)))
   const head = Buffer.allocUnsafe(HASH_BYTES + 6)
   Buffer.from(req.headerId, 'hex').copy(head, 0)
   head.writeUInt32BE(req.index, HASH_BYTES)
-  head.writeUInt16BE(failed.length, HASH_BYTES + 4)
+  head.writeUInt16BE(failed.length | (req.urgent === true ? URGENT_BIT : 0), HASH_BYTES + 4)
   await send(Buffer.concat([head, failed]))
 }
 
@@ -64,9 +73,15 @@ export async function writeRequest (send: Send, req: ChunkRequest): Promise<void
 export async function readRequest (reader: ByteReader): Promise<IncomingRequest | undefined> {
   if (await reader.atEnd()) return undefined
   const head = await reader.readExactly(HASH_BYTES + 6)
-  const failedLength = head.readUInt16BE(HASH_BYTES + 4)
+  const word = head.readUInt16BE(HASH_BYTES + 4)
+  const failedLength = word & ~URGENT_BIT
   if (failedLength > MAX_PEER_LIST_BYTES) throw new ProtocolError('failed-holder list too long')
-  return { headerId: head.subarray(0, HASH_BYTES).toString('hex'), index: head.readUInt32BE(HASH_BYTES), failedHolders: parsePeerList(await reader.readExactly(failedLength)) }
+  return {
+    headerId: head.subarray(0, HASH_BYTES).toString('hex'),
+    index: head.readUInt32BE(HASH_BYTES),
+    failedHolders: parsePeerList(await reader.readExactly(failedLength)),
+    urgent: (word & URGENT_BIT) !== 0
+  }
 }
 
 /** Response head size for a status: u8 status, plus a u32 length for OK and REFUSED. */

@@ -229,14 +229,16 @@ describe('chunk codec', () => {
     return new ByteReader(src(), { idleMs: 60_000, abort: () => {}, what: 'test' })
   }
 
-  it('requests round-trip; failed holders are capped at 64; a clean end reads as undefined', async () => {
+  it('requests round-trip, the urgent mark too; failed holders are capped at 64; a clean end reads as undefined', async () => {
     const many = Array.from({ length: 100 }, (_, i) => `12D3KooW${i}`)
     const r = await roundTrip(async send => {
       await writeRequest(send, { headerId: HEADER, index: 0xfffffffe, length: 5, failedHolders: many })
       await writeRequest(send, { headerId: HEADER, index: 7, length: 5 })
+      await writeRequest(send, { headerId: HEADER, index: 8, length: 5, failedHolders: many, urgent: true })
     })
-    expect(await readRequest(r)).toEqual({ headerId: HEADER, index: 0xfffffffe, failedHolders: many.slice(0, 64) })
-    expect(await readRequest(r)).toEqual({ headerId: HEADER, index: 7, failedHolders: [] })
+    expect(await readRequest(r)).toEqual({ headerId: HEADER, index: 0xfffffffe, failedHolders: many.slice(0, 64), urgent: false })
+    expect(await readRequest(r)).toEqual({ headerId: HEADER, index: 7, failedHolders: [], urgent: false })
+    expect(await readRequest(r)).toEqual({ headerId: HEADER, index: 8, failedHolders: many.slice(0, 64), urgent: true })
     expect(await readRequest(r)).toBeUndefined()
   })
 
