@@ -131,10 +131,12 @@ async function pullRange (pull: Pull, range: ReadRange, buf: Buffer): Promise<vo
     } catch (err) {
       if (cursor.index > from) failures = 0
       failures++
-      if (opts.signal?.aborted === true || !isRetriable(err) || failures >= (opts.attempts ?? 5)) throw err
-      stats.retries++
+      // The chunk being read is never stored part-way: whoever pulls it next (this retry, or the next pull
+      // after this one failed or was stopped by another reader's failure) reads those bytes again.
       stats.bytesRetried += cursor.got
       cursor.got = 0
+      if (opts.signal?.aborted === true || !isRetriable(err) || failures >= (opts.attempts ?? 5)) throw err
+      stats.retries++
       const delay = backoffDelay(failures, { baseMs: opts.retryBaseMs ?? 500 })
       opts.log.warn({ chunk: cursor.index, path: pathOf(pull.store, cursor.index), attempt: failures, delayMs: Math.round(delay), err: (err as Error).message }, 'origin read failed, retrying')
       await sleep(delay, opts.signal)

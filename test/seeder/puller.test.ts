@@ -9,7 +9,7 @@ import { silentLogger } from '../../src/log.ts'
 import { LocalDirOrigin } from '../../src/origins/local-origin.ts'
 import type { Origin, OriginListing, ReadSink } from '../../src/origins/origin.ts'
 import type { ModelVersion } from '../../src/model-version.ts'
-import { pullVersion } from '../../src/seeder/puller.ts'
+import { emptyPullStats, pullVersion } from '../../src/seeder/puller.ts'
 import { DiskFullError } from '../../src/errors.ts'
 import { errorOf } from '../support/errors.ts'
 import { tempDir } from '../support/temp.ts'
@@ -186,6 +186,30 @@ describe('pullVersion', () => {
     expect(reads).toHaveLength(readsAtFailure)
     // The failed read and the one in flight beside it: of 11 chunks, the rest were never read.
     expect(readsAtFailure).toBe(2)
+    await store.close()
+  })
+
+  it('counts the bytes a reader stopped mid-chunk had read as retried: what was read minus what was retried is one copy of what was stored', async () => {
+    const { root, origin, manifest } = await model()
+    let calls = 0
+    // The first reader gets half a chunk and then waits; the second fails for good, which stops the first.
+    const failing: Origin = Object.assign(Object.create(origin) as Origin, {
+      read: async (_r: ModelVersion, _path: string, _offset: number, _length: number, sink: ReadSink, signal?: AbortSignal): Promise<void> => {
+        if (calls++ === 0) {
+          const region = sink.region()
+          await sink.filled(Math.min(region.length, C / 2))
+          await new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(signal.reason as Error)))
+        }
+        await new Promise(resolve => setTimeout(resolve, 20))
+        throw new DiskFullError('no space left on device')
+      }
+    })
+    const store = await open(root, manifest)
+    const stats = emptyPullStats()
+    const err = await errorOf(pullVersion(failing, ref, store, { parallel: 2, rangeBytes: C, log: silentLogger, onChunk: () => {}, stats }))
+    expect(err).toBeInstanceOf(DiskFullError)
+    expect(stats.bytesRead).toBe(C / 2)
+    expect(stats.bytesRead - stats.bytesRetried).toBe(store.have.count * C)
     await store.close()
   })
 })
