@@ -10,11 +10,11 @@
 import { readlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { SEEDER_MSG } from '../seeder/seeder-log.ts'
-import { runBytes, sampleCounters } from './counters.ts'
+import { sampleCounters } from './counters.ts'
 import { SEEDER_POLL_MS, seederVersion, startSeeder } from './lab-seeder.ts'
 import { LAB_MODEL, LAB_NEXT_VERSION } from './origin.ts'
 import { procStats, spawnIn, type LabProcess } from './processes.ts'
-import { MODELSWARM_BIN, runDir, until, type RunContext } from './run-context.ts'
+import { MODELSWARM_BIN, runDir, until, type RunContext, swarmRunResult } from './run-context.ts'
 import type { HostResult, RunResult } from './run-result.ts'
 import { HOST_PORT } from './swarm-run.ts'
 import { verifyOutput } from './verify.ts'
@@ -140,17 +140,8 @@ export async function runFollow (ctx: RunContext, opts: FollowOptions): Promise<
         failed: h.failed
       })
     }
-    const seederStats = procStats(seeder.proc.proc.pid)
-    const last = await sampler.stop()
     return {
-      system: 'modelswarm',
-      scenario: 'follow',
-      t0,
-      end,
-      hosts: results,
-      samples: sampler.samples,
-      ...runBytes(sampler.samples, last, t0, topology),
-      seederStats,
+      ...await swarmRunResult({ scenario: 'follow', t0, end, hosts: results, sampler, seederPid: seeder.proc.proc.pid }, topology),
       follow: {
         publishCallMs,
         seederNoticedMs: since(seederSaw.noticedAt),

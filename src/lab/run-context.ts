@@ -2,12 +2,12 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { CounterSample } from './counters.ts'
+import { runBytes, type CounterSample, type CounterSampler } from './counters.ts'
 import { LabError } from './lab-error.ts'
 import type { Lab } from './netns.ts'
 import type { LabOrigin } from './origin.ts'
 import { procStats, type LabProcess } from './processes.ts'
-import type { HostResult } from './run-result.ts'
+import type { HostResult, RunResult } from './run-result.ts'
 import { verifyOutput } from './verify.ts'
 
 export const MODELSWARM_BIN = fileURLToPath(new URL('../../bin/modelswarm.js', import.meta.url))
@@ -56,5 +56,27 @@ export async function until (done: () => boolean | Promise<boolean>, timeoutMs: 
   while (!await done()) {
     if (Date.now() > deadline) throw new LabError(`timed out after ${timeoutMs} ms: ${describe()}`)
     await new Promise(resolve => setTimeout(resolve, intervalMs))
+  }
+}
+
+/**
+ * The common part of a modelswarm run's result once its hosts are done (or it gave up at `end`): stops the
+ * counters and takes the line and seeder-egress bytes from them, and the seeder process's own usage.
+ */
+export async function swarmRunResult (
+  r: { scenario: string, t0: number, end: number, hosts: HostResult[], sampler: CounterSampler, seederPid: number | undefined },
+  topology: Parameters<typeof runBytes>[3]
+): Promise<Omit<RunResult, 'notes'>> {
+  const seederStats = procStats(r.seederPid)
+  const last = await r.sampler.stop()
+  return {
+    system: 'modelswarm',
+    scenario: r.scenario,
+    t0: r.t0,
+    end: r.end,
+    hosts: r.hosts,
+    samples: r.sampler.samples,
+    ...runBytes(r.sampler.samples, last, r.t0, topology),
+    seederStats
   }
 }

@@ -9,18 +9,18 @@
  */
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { runBytes, sampleCounters } from './counters.ts'
+import { sampleCounters } from './counters.ts'
 import { seederVersion, startSeeder } from './lab-seeder.ts'
 import { LAB_MODEL } from './origin.ts'
 import { procStats, spawnIn, type LabProcess } from './processes.ts'
-import { MODELSWARM_BIN, runDir, until, type RunContext } from './run-context.ts'
+import { MODELSWARM_BIN, runDir, until, type RunContext, swarmRunResult } from './run-context.ts'
 import type { HostResult, RunResult } from './run-result.ts'
+import { HOST_PORT } from './swarm-run.ts'
 import { verifyOutput } from './verify.ts'
 
 /** Files the model is split into in this scenario (the issue's 10-shard model), whatever --files says. */
 export const SHARDS = 10
 const POLL_MS = 100
-const HOST_PORT = 4001
 /** Each host's gateway, on its own namespace's loopback (the gateway's default address). */
 const GATEWAY = '127.0.0.1:9000'
 
@@ -111,17 +111,8 @@ export async function runShard (ctx: RunContext, opts: ShardOptions): Promise<Ru
         failed: h.failed
       })
     }
-    const seederStats = procStats(seeder.proc.proc.pid)
-    const last = await sampler.stop()
     return {
-      system: 'modelswarm',
-      scenario: 'shard',
-      t0,
-      end,
-      hosts: results,
-      samples: sampler.samples,
-      ...runBytes(sampler.samples, last, t0, topology),
-      seederStats,
+      ...await swarmRunResult({ scenario: 'shard', t0, end, hosts: results, sampler, seederPid: seeder.proc.proc.pid }, topology),
       shards: SHARDS,
       notes: [
         `the model is ${SHARDS} files here (whatever --files says); every host's gateway was up before t0, and at t0 each host's reader asked its gateway for ${first.path} (curl, whole object)`,

@@ -9,11 +9,11 @@
  */
 import { join } from 'node:path'
 import { createRng, randomInt } from '../util/random.ts'
-import { runBytes, sampleCounters } from './counters.ts'
+import { sampleCounters } from './counters.ts'
 import { seederVersion, startSeeder } from './lab-seeder.ts'
 import { LAB_MODEL } from './origin.ts'
-import { procStats, spawnIn, type LabProcess } from './processes.ts'
-import { hostBytesIn, hostOutcome, MODELSWARM_BIN, runDir, until, type RunContext } from './run-context.ts'
+import { spawnIn, type LabProcess } from './processes.ts'
+import { hostBytesIn, hostOutcome, MODELSWARM_BIN, runDir, until, type RunContext, swarmRunResult } from './run-context.ts'
 import type { HostResult, RunResult } from './run-result.ts'
 
 export const SCENARIOS = ['warm', 'cold', 'churn', 'late'] as const
@@ -130,18 +130,9 @@ export async function runSwarm (ctx: RunContext, opts: SwarmOptions): Promise<Ru
       if (s.failed !== undefined) notes.push(`${r.host} failed: ${s.failed}`)
     }
     const version = await seederVersion(topology.seeder.netns)
-    const seederStats = procStats(seeder.proc.pid)
-    const last = await sampler.stop()
     notes.push(`seeder's own count: egress ${String(version?.egressBytes ?? '?')} B, pulled ${String(version?.bytesPulled ?? '?')} B`)
     return {
-      system: 'modelswarm',
-      scenario: opts.scenario,
-      t0,
-      end,
-      hosts,
-      samples: sampler.samples,
-      ...runBytes(sampler.samples, last, t0, topology),
-      seederStats,
+      ...await swarmRunResult({ scenario: opts.scenario, t0, end, hosts, sampler, seederPid: seeder.proc.pid }, topology),
       notes
     }
   } finally {

@@ -2,47 +2,24 @@
 // the MiniDFSCluster origin; then, with the model in 10 shards, a reader on each host gets the first shard
 // through the host's gateway while the gateway fetches the whole model. Needs root (CI runs as root).
 import { execFileSync } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { readFile } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { summarizeShard } from '../../src/lab/metrics.ts'
-import { checkLabPrerequisites } from '../../src/lab/netns.ts'
-import { runLab, type LabOutcome } from '../../src/lab/run-lab.ts'
+import type { LabOutcome } from '../../src/lab/run-lab.ts'
+import { MIB, runSmallLab, type SmallLab } from './small-lab.ts'
 
-const MIB = 2 ** 20
-const MBIT = 1e6 / 8
 const F = 10 * MIB
 
 describe('network lab: follow and the first shard, N = 2', () => {
-  let dir: string
+  let lab: SmallLab
   let outcome: LabOutcome
 
   beforeAll(async () => {
-    checkLabPrerequisites()
-    dir = await mkdtemp(join(tmpdir(), 'ms-lab-'))
-    outcome = await runLab({
-      hosts: 2,
-      size: F,
-      files: 2,
-      line: 400 * MBIT,
-      up: 100 * MBIT,
-      down: 400 * MBIT,
-      seederUp: 200 * MBIT,
-      scenarios: ['follow', 'shard'],
-      baselines: [],
-      outDir: dir,
-      timeoutMs: 90_000,
-      seed: 1,
-      pieceSize: MIB,
-      logLevel: 'info',
-      log: () => {}
-    })
+    lab = await runSmallLab({ hosts: 2, size: F, scenarios: ['follow', 'shard'], baselines: [] })
+    outcome = lab.outcome
   }, 170_000)
 
-  afterAll(async () => {
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
-  })
+  afterAll(async () => { await lab?.remove() })
 
   it('every following host switches current to the new version, whose bytes it holds, after the seeder and then the host noticed it', () => {
     const follow = outcome.runs.find(r => r.scenario === 'follow')!

@@ -3,16 +3,13 @@
 // tool fails the setup with the command that installs it.
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { checkLabPrerequisites } from '../../src/lab/netns.ts'
-import { runLab, type LabOutcome } from '../../src/lab/run-lab.ts'
+import type { LabOutcome } from '../../src/lab/run-lab.ts'
+import { MIB, runSmallLab, type SmallLab } from './small-lab.ts'
 import { checkLibtorrent } from '../../src/lab/torrent-run.ts'
 
-const MIB = 2 ** 20
-const MBIT = 1e6 / 8
 const F = 20 * MIB
 
 /** Kernel counters include Ethernet/IP/TCP headers (a few %), never less than the payload. */
@@ -22,35 +19,18 @@ function expectOneCopy (bytes: number, copies: number): void {
 }
 
 describe('network lab, N = 4', () => {
+  let lab: SmallLab
   let dir: string
   let outcome: LabOutcome
 
   beforeAll(async () => {
-    checkLabPrerequisites()
     await checkLibtorrent()
-    dir = await mkdtemp(join(tmpdir(), 'ms-lab-'))
-    outcome = await runLab({
-      hosts: 4,
-      size: F,
-      files: 2,
-      line: 400 * MBIT,
-      up: 100 * MBIT,
-      down: 400 * MBIT,
-      seederUp: 200 * MBIT,
-      scenarios: ['warm'],
-      baselines: ['direct', 'bittorrent'],
-      outDir: dir,
-      timeoutMs: 90_000,
-      seed: 1,
-      pieceSize: MIB,
-      logLevel: 'info',
-      log: () => {}
-    })
+    lab = await runSmallLab({ hosts: 4, size: F, scenarios: ['warm'], baselines: ['direct', 'bittorrent'] })
+    dir = lab.dir
+    outcome = lab.outcome
   }, 170_000)
 
-  afterAll(async () => {
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
-  })
+  afterAll(async () => { await lab?.remove() })
 
   it('every host completes with outputs identical to the origin, in modelswarm and both baselines', () => {
     expect(outcome.runs.map(r => r.system)).toEqual(['modelswarm', 'direct', 'bittorrent'])
