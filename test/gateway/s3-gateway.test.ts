@@ -235,9 +235,9 @@ describe('read gateway, read during fetch', () => {
 })
 
 describe('read gateway, a version another process is writing into the host cache', () => {
-  it('answers 503 SlowDown with Retry-After without downloading it a second time; the SDK\'s retries then get the bytes', async () => {
+  /** A fetch writing v1 into the host cache slowly (a 2 MiB/s origin line), and a gateway on that cache once the writer holds it. */
+  async function gatewayBesideWriter (): Promise<{ model: TestModel, cacheDir: string, writer: Proc, gateway: Awaited<ReturnType<typeof startGateway>> }> {
     const model = await makeGatewayModel(16 * MiB)
-    // A slow origin line keeps the writing fetch running for several seconds.
     const seeder = track(await startSeeder(model, ['--chunk-size', '1MiB', '--line-rate', '2MiB/s']))
     const cacheDir = join(model.root, 'host-cache')
     const writer = track(startFetch(seeder, join(model.root, 'out'), ['--cache-dir', cacheDir], 'it-llm@v1'))
@@ -247,7 +247,11 @@ describe('read gateway, a version another process is writing into the host cache
       expect(writer.proc.exitCode).toBeNull()
       await new Promise(resolve => setTimeout(resolve, 20))
     }
-    const gateway = track(await startGateway(seeder, model.root))
+    return { model, cacheDir, writer, gateway: track(await startGateway(seeder, model.root)) }
+  }
+
+  it('answers 503 SlowDown with Retry-After without downloading it a second time; the SDK\'s retries then get the bytes', async () => {
+    const { model, cacheDir, writer, gateway } = await gatewayBesideWriter()
     expect(gateway.cacheDir).toBe(cacheDir)
     const first = Object.keys(await treeDigests(model.source)).sort().find(p => p.startsWith('model-'))!
     let busy: unknown
@@ -271,16 +275,7 @@ describe('read gateway, a version another process is writing into the host cache
   })
 
   it('when that process dies, the next read resumes its download in the gateway', async () => {
-    const model = await makeGatewayModel(16 * MiB)
-    const seeder = track(await startSeeder(model, ['--chunk-size', '1MiB', '--line-rate', '2MiB/s']))
-    const cacheDir = join(model.root, 'host-cache')
-    const writer = track(startFetch(seeder, join(model.root, 'out'), ['--cache-dir', cacheDir], 'it-llm@v1'))
-    const bitfield = join(cacheDir, 'it-llm', 'v1.modelswarm', 'bitfield')
-    while (!(await readFile(bitfield).catch(() => Buffer.alloc(0))).some(b => b !== 0)) {
-      expect(writer.proc.exitCode).toBeNull()
-      await new Promise(resolve => setTimeout(resolve, 20))
-    }
-    const gateway = track(await startGateway(seeder, model.root))
+    const { model, writer, gateway } = await gatewayBesideWriter()
     expect(await s3Error(body(client(gateway.url), 'v1/config.json'))).toEqual({ name: 'SlowDown', status: 503 })
     await writer.kill('SIGKILL')
     const first = Object.keys(await treeDigests(model.source)).sort().find(p => p.startsWith('model-'))!

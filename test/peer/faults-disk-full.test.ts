@@ -17,6 +17,7 @@ import { SEEDER_MSG } from '../../src/seeder/seeder-log.ts'
 import { killTracked, makeModel, seederVersions, startFetch, startSeeder, track, treeDigests } from '../support/cli.ts'
 import { reportFault } from '../support/fault-report.ts'
 import { canMount, mountTmpfs, type Tmpfs } from '../support/tmpfs.ts'
+import { until } from '../support/poll.ts'
 
 const MiB = 1024 * 1024
 const mounts: Tmpfs[] = []
@@ -47,13 +48,6 @@ async function claimedChunks (dir: string, source: string): Promise<{ claimed: n
 async function heldChunks (dir: string, chunks: number): Promise<number> {
   const bytes = await readFile(`${dir}.modelswarm/bitfield`).catch(() => undefined)
   return bytes === undefined ? 0 : new Bitfield(chunks, bytes).count
-}
-
-async function until (pred: () => Promise<boolean>, ms: number): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise(resolve => setTimeout(resolve, 50))) {
-    if (await pred()) return true
-  }
-  return false
 }
 
 describe.skipIf(!canMount)('disk full mid-transfer (root: mounts a tmpfs)', () => {

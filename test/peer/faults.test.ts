@@ -12,6 +12,7 @@ import { SWARM_MSG } from '../../src/peer/swarm-log.ts'
 import { SEEDER_MSG } from '../../src/seeder/seeder-log.ts'
 import { makeModel, run, seederVersions, startFetch, startSeeder, track, treeDigests, type Proc, type TestModel } from '../support/cli.ts'
 import { reportFault } from '../support/fault-report.ts'
+import { until } from '../support/poll.ts'
 
 const MiB = 1024 * 1024
 const CHUNK = MiB
@@ -35,14 +36,6 @@ async function startFixture (script: string, seeder: { addr: string, peerId: str
 async function heldChunks (out: string, chunks: number): Promise<number> {
   const bytes = await readFile(`${out}.modelswarm/bitfield`).catch(() => undefined)
   return bytes === undefined ? 0 : new Bitfield(chunks, bytes).count
-}
-
-/** Polls until `pred` holds (every 50 ms, at most `ms`); false when it never did. */
-async function until (pred: () => Promise<boolean>, ms: number): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise(resolve => setTimeout(resolve, 50))) {
-    if (await pred()) return true
-  }
-  return false
 }
 
 describe('faults during distribution', () => {

@@ -5,7 +5,6 @@
  */
 import { describe, expect, it } from 'vitest'
 import { mkdir, readFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { Bitfield } from '../../src/chunker/bitfield.ts'
@@ -14,29 +13,22 @@ import { loadOrCreateKey } from '../../src/seeder/identity.ts'
 import { rankSeeders } from '../../src/seeder/ownership.ts'
 import { SEEDER_MSG } from '../../src/seeder/seeder-log.ts'
 import { makeModel, run, seederVersions, track, treeDigests, type Proc, type TestModel } from '../support/cli.ts'
+import { freePorts } from '../support/free-port.ts'
+import { until } from '../support/poll.ts'
 
 const MiB = 1024 * 1024
 const CHUNK = MiB
 
 interface HaSeeder extends Proc { peerId: string, addr: string, admin: string, cacheDir: string }
 
-/** A TCP port free on loopback now (the seeders must know each other's address before either starts). */
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise(resolve => server.close(resolve))
-  return port
-}
-
 /** Two seeders of one HA group on `model`'s origin: identities made first, so each can be told the other's address. */
 async function startPair (model: TestModel, extra: string[]): Promise<[HaSeeder, HaSeeder]> {
-  const members = await Promise.all(['seeder-a', 'seeder-b'].map(async name => {
+  const ports = await freePorts(2)
+  const members = await Promise.all(['seeder-a', 'seeder-b'].map(async (name, i) => {
     const cacheDir = join(model.root, name)
     await mkdir(cacheDir, { recursive: true })
     const { key } = await loadOrCreateKey(join(cacheDir, 'identity.key'))
-    const port = await freePort()
-    return { cacheDir, port, peerId: peerIdFromPrivateKey(key).toString() }
+    return { cacheDir, port: ports[i]!, peerId: peerIdFromPrivateKey(key).toString() }
   }))
   const addrs = members.map(m => `/ip4/127.0.0.1/tcp/${m.port}/p2p/${m.peerId}`)
   // Both get the same list: each skips its own entry.
@@ -62,12 +54,11 @@ async function heldOnDisk (dir: string, chunks: number): Promise<Bitfield> {
   return bytes === undefined ? new Bitfield(chunks) : new Bitfield(chunks, bytes)
 }
 
-/** Polls until `pred` holds (every 50 ms, at most `ms`); false when it never did. */
-async function until (pred: () => Promise<boolean>, ms: number): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await new Promise(resolve => setTimeout(resolve, 50))) {
-    if (await pred()) return true
-  }
-  return false
+/** The pair's owner of `model`'s version (rendezvous rank) and the other, once both have published it. */
+async function ownerAndOther (pair: readonly HaSeeder[], model: TestModel): Promise<{ owner: HaSeeder, other: HaSeeder }> {
+  const [ownerId] = rankSeeders(pair.map(s => s.peerId), { name: model.name, version: model.version })
+  await Promise.all(pair.map(s => s.waitFor(m => m.msg === SEEDER_MSG.versionPublished)))
+  return { owner: pair.find(s => s.peerId === ownerId)!, other: pair.find(s => s.peerId !== ownerId)! }
 }
 
 const versionOf = async (s: HaSeeder): Promise<Record<string, any> | undefined> => (await seederVersions(s.admin))[0]
@@ -77,11 +68,7 @@ describe('two seeders for one online cloud (HA)', () => {
   it('both serve one version that crosses the line once: the owner pulls, the other fetches it from the swarm', async () => {
     const model = await makeModel(24 * MiB)
     const pair = await startPair(model, [])
-    const ref = { name: model.name, version: model.version }
-    const [ownerId] = rankSeeders(pair.map(s => s.peerId), ref)
-    const owner = pair.find(s => s.peerId === ownerId)!
-    const other = pair.find(s => s.peerId !== ownerId)!
-    await Promise.all(pair.map(s => s.waitFor(m => m.msg === SEEDER_MSG.versionPublished)))
+    const { owner, other } = await ownerAndOther(pair, model)
     const outs = Array.from({ length: 4 }, (_, i) => join(model.root, `host-${i}`))
     const hosts = outs.map(out => fetchFromBoth(pair, out))
     const results = await Promise.all(hosts.map(h => h.waitFor(m => m.ok === true, 120_000)))
@@ -117,11 +104,7 @@ describe('two seeders for one online cloud (HA)', () => {
     const model = await makeModel(32 * MiB)
     const extra = ['--line-rate', '8MiB/s', '--takeover-grace', '5s']
     const pair = await startPair(model, extra)
-    const ref = { name: model.name, version: model.version }
-    const [ownerId] = rankSeeders(pair.map(s => s.peerId), ref)
-    const owner = pair.find(s => s.peerId === ownerId)!
-    const other = pair.find(s => s.peerId !== ownerId)!
-    await Promise.all(pair.map(s => s.waitFor(m => m.msg === SEEDER_MSG.versionPublished)))
+    const { owner, other } = await ownerAndOther(pair, model)
     const { chunks, bytes: F } = (await versionOf(owner))!
     const outs = Array.from({ length: 3 }, (_, i) => join(model.root, `host-${i}`))
     const hosts = outs.map(out => fetchFromBoth(pair, out))
@@ -157,11 +140,7 @@ describe('two seeders for one online cloud (HA)', () => {
     const parallel = 2
     // A slow line keeps the pull going for seconds, so the kill lands mid-pull; a short grace keeps the test short.
     const pair = await startPair(model, ['--line-rate', '4MiB/s', '--parallel-reads', String(parallel), '--takeover-grace', '2s'])
-    const ref = { name: model.name, version: model.version }
-    const [ownerId] = rankSeeders(pair.map(s => s.peerId), ref)
-    const owner = pair.find(s => s.peerId === ownerId)!
-    const other = pair.find(s => s.peerId !== ownerId)!
-    await Promise.all(pair.map(s => s.waitFor(m => m.msg === SEEDER_MSG.versionPublished)))
+    const { owner, other } = await ownerAndOther(pair, model)
     const { chunks, bytes: F } = (await versionOf(owner))!
     const storeDir = (cacheDir: string): string => join(cacheDir, 'versions', model.name, model.version)
     // Chunk lengths as the seeders cut them (a file of a chunk or more starts a chunk, so some are short).
