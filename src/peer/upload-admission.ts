@@ -61,7 +61,7 @@ export interface ServeOptions {
   admitted?: Admitted
   /** false skips the gate (another seeder asking: no host to send it to, nothing to mark pending). @default true */
   gated?: boolean
-  /** A reader waits on the chunk: ahead in the queue, and the gate does not refuse it. */
+  /** A reader waits on the chunk: ahead of other waiting requests, and the gate does not refuse it. */
   urgent?: boolean
 }
 
@@ -90,7 +90,7 @@ export class UploadAdmission {
   /** Uploads in progress weighed by their share of a full chunk. */
   #load = 0
   readonly #uploadsTo = new Map<string, number>()
-  readonly #queue: Array<{ peer: string, index: number, failedHolders: readonly string[], gated: boolean, admitted: Admitted }> = []
+  readonly #queue: Array<{ peer: string, index: number, failedHolders: readonly string[], gated: boolean, urgent: boolean, admitted: Admitted }> = []
 
   constructor (init: UploadAdmissionInit) {
     this.#init = init
@@ -118,10 +118,16 @@ export class UploadAdmission {
     // waits is held back by its own requester's limit: it need not wait behind that.
     const d = this.#admit(peer, index, failedHolders, gated)
     if (d !== SLOTS_TAKEN || admitted === undefined) return d
-    const entry = { peer, index, failedHolders, gated, admitted }
-    // Urgent requests wait at the head of the queue, beyond its length: each is one reader's next chunk.
-    if (urgent) this.#queue.unshift(entry)
-    else if (this.#queue.length < (this.#init.queue ?? 0)) this.#queue.push(entry)
+    const capacity = this.#init.queue ?? 0
+    const entry = { peer, index, failedHolders, gated, urgent, admitted }
+    // Urgent requests wait ahead of the others, first come first served among themselves, and as many as
+    // the others may: beyond that a busy answer sends the reader's request to another holder. (At the head
+    // without a limit, 16 hosts reading the same shard queued at one peer and the first waited 26–30 s
+    // behind later ones: lab, shard scenario, N = 16.)
+    let urgentWaiting = 0
+    while (urgentWaiting < this.#queue.length && this.#queue[urgentWaiting]!.urgent) urgentWaiting++
+    if (urgent && urgentWaiting < capacity) this.#queue.splice(urgentWaiting, 0, entry)
+    else if (!urgent && this.#queue.length - urgentWaiting < capacity) this.#queue.push(entry)
     else return d
     return { status: 'queued' }
   }

@@ -113,19 +113,23 @@ describe('UploadAdmission slots and queue', () => {
     expect(a.serve('y', 1).status).toBe('ok')
   })
 
-  it('an urgent request (a reader waits on it) goes ahead of the queue, even a full one, and the seeder\'s gate does not refuse it', () => {
+  it('urgent requests (a reader waits on them) wait ahead of the others, first come first served, as many as the queue holds; the seeder\'s gate does not refuse them', () => {
     const gate: UploadGate = {
       decide: () => ({ serve: false, holders: ['h'] }), served: () => {}, peerHas: () => {}, peerBitfield: () => {}, peerGone: () => {}
     }
-    const a = admissionOf(8, { maxUploads: 1, queue: 1, gate })
+    const a = admissionOf(8, { maxUploads: 1, queue: 2, gate })
     expect(a.serve('x', 0).status).toBe('refused')
     const first = a.serve('x', 0, { urgent: true })
     expect(first.status).toBe('ok')
     const order: string[] = []
-    expect(a.serve('y', 1, { admitted: d => order.push(`y:${d.status}`) }).status).toBe('queued')
-    expect(a.serve('z', 2, { admitted: d => { order.push(`z:${d.status}`); finish(d) }, urgent: true }).status).toBe('queued')
+    const next = (name: string) => (d: ServeDecision): void => { order.push(`${name}:${d.status}`); if (d.status === 'ok') finish(d) }
+    expect(a.serve('y', 1, { admitted: next('y') }).status).toBe('queued')
+    expect(a.serve('z', 2, { admitted: next('z'), urgent: true }).status).toBe('queued')
+    expect(a.serve('w', 3, { admitted: next('w'), urgent: true }).status).toBe('queued')
+    // Two urgent requests wait already: a third is told busy and asks another holder.
+    expect(a.serve('v', 4, { admitted: next('v'), urgent: true }).status).toBe('busy')
     finish(first)
-    // z went first and was served though the gate refuses everything; y, not urgent, is then refused.
-    expect(order).toEqual(['z:ok', 'y:refused'])
+    // z and w in their order, served though the gate refuses everything; y, not urgent, is then refused.
+    expect(order).toEqual(['z:ok', 'w:ok', 'y:refused'])
   })
 })
