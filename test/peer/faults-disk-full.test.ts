@@ -18,6 +18,7 @@ import { killTracked, makeModel, seederVersions, startFetch, startSeeder, track,
 import { reportFault } from '../support/fault-report.ts'
 import { canMount, mountTmpfs, type Tmpfs } from '../support/tmpfs.ts'
 import { until } from '../support/poll.ts'
+import { heldOnDisk } from '../support/store-state.ts'
 
 const MiB = 1024 * 1024
 const mounts: Tmpfs[] = []
@@ -43,11 +44,6 @@ async function claimedChunks (dir: string, source: string): Promise<{ claimed: n
     if (!held.equals(await hashFileRanges(chunkRanges(source, header, layout, i)))) wrong.push(i)
   }
   return { claimed: bits.count, bytes, wrong }
-}
-
-async function heldChunks (dir: string, chunks: number): Promise<number> {
-  const bytes = await readFile(`${dir}.modelswarm/bitfield`).catch(() => undefined)
-  return bytes === undefined ? 0 : new Bitfield(chunks, bytes).count
 }
 
 describe.skipIf(!canMount)('disk full mid-transfer (root: mounts a tmpfs)', () => {
@@ -106,7 +102,7 @@ describe.skipIf(!canMount)('disk full mid-transfer (root: mounts a tmpfs)', () =
     const { chunks } = (await seederVersions(seeder.admin))[0]!
     const store = join(cache, 'versions', model.name, model.version)
     const host = track(startFetch(seeder, join(model.root, 'host'), ['--timeout', '5m']))
-    expect(await until(async () => await heldChunks(store, chunks) >= 4, 30_000)).toBe(true)
+    expect(await until(async () => (await heldOnDisk(store, chunks)).count >= 4, 30_000)).toBe(true)
     await fs.fill(MiB / 2)
 
     const failed = await seeder.waitFor(m => m.msg === SEEDER_MSG.pullFailed, 30_000)
@@ -119,7 +115,7 @@ describe.skipIf(!canMount)('disk full mid-transfer (root: mounts a tmpfs)', () =
     expect(v!.chunksHeld).toBe(atFailure.claimed)
     const pulledAtFailure = v!.bytesPulled as number
     // It keeps serving what it holds: the host gets every chunk the seeder has.
-    expect(await until(async () => await heldChunks(join(model.root, 'host'), chunks) >= atFailure.claimed, 30_000)).toBe(true)
+    expect(await until(async () => (await heldOnDisk(join(model.root, 'host'), chunks)).count >= atFailure.claimed, 30_000)).toBe(true)
 
     await fs.drain()
     await seeder.waitFor(m => m.msg === SEEDER_MSG.versionPulled, 60_000)

@@ -5,14 +5,13 @@
  * a verified chunk again, and each test adds what survived to the fault report (test/support/fault-report.ts).
  */
 import { describe, expect, it } from 'vitest'
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Bitfield } from '../../src/chunker/bitfield.ts'
 import { SWARM_MSG } from '../../src/peer/swarm-log.ts'
 import { SEEDER_MSG } from '../../src/seeder/seeder-log.ts'
 import { makeModel, run, seederVersions, startFetch, startSeeder, track, treeDigests, type Proc, type TestModel } from '../support/cli.ts'
 import { reportFault } from '../support/fault-report.ts'
 import { until } from '../support/poll.ts'
+import { heldOnDisk } from '../support/store-state.ts'
 
 const MiB = 1024 * 1024
 const CHUNK = MiB
@@ -32,12 +31,6 @@ async function startFixture (script: string, seeder: { addr: string, peerId: str
   return p
 }
 
-/** Chunks `out` holds verified on disk now (its persisted bitfield), 0 before it has one. */
-async function heldChunks (out: string, chunks: number): Promise<number> {
-  const bytes = await readFile(`${out}.modelswarm/bitfield`).catch(() => undefined)
-  return bytes === undefined ? 0 : new Bitfield(chunks, bytes).count
-}
-
 describe('faults during distribution', () => {
   it('random hosts SIGKILLed mid-distribution: every survivor completes, a restarted host resumes without refetching', async () => {
     const model = await makeModel(32 * MiB)
@@ -52,10 +45,10 @@ describe('faults during distribution', () => {
     const victims = [0, 1, 2, 3, 4, 5].sort(() => Math.random() - 0.5).slice(0, 2)
     const atKill = new Map<number, number>()
     for (const v of victims) {
-      const reached = await until(async () => await heldChunks(outs[v]!, chunks) >= 4, 60_000)
+      const reached = await until(async () => (await heldOnDisk(outs[v]!, chunks)).count >= 4, 60_000)
       expect(reached, `host-${v} never held 4 chunks`).toBe(true)
       await hosts[v]!.kill('SIGKILL')
-      atKill.set(v, await heldChunks(outs[v]!, chunks))
+      atKill.set(v, (await heldOnDisk(outs[v]!, chunks)).count)
     }
     for (const [v, held] of atKill) expect(held, `host-${v} was complete before its kill`).toBeLessThan(chunks)
     const [restartedIndex, goneIndex] = victims as [number, number]

@@ -15,6 +15,7 @@ import { SEEDER_MSG } from '../../src/seeder/seeder-log.ts'
 import { makeModel, run, seederVersions, track, treeDigests, type Proc, type TestModel } from '../support/cli.ts'
 import { freePorts } from '../support/free-port.ts'
 import { until } from '../support/poll.ts'
+import { heldOnDisk } from '../support/store-state.ts'
 
 const MiB = 1024 * 1024
 const CHUNK = MiB
@@ -46,12 +47,6 @@ async function startPair (model: TestModel, extra: string[]): Promise<[HaSeeder,
 function fetchFromBoth (seeders: readonly HaSeeder[], out: string, extra: string[] = []): Proc {
   return track(run(['--log-level', 'info', 'fetch', 'it-llm', '--out', out, '--listen', '/ip4/127.0.0.1/tcp/0', '--json', '--linger', '10m',
     ...seeders.flatMap(s => ['--bootstrap', s.addr]), ...seeders.flatMap(s => ['--trust', s.peerId]), ...extra]))
-}
-
-/** The persisted bitfield of a store (a fetch output or a seeder's cached version); empty before it has one. */
-async function heldOnDisk (dir: string, chunks: number): Promise<Bitfield> {
-  const bytes = await readFile(`${dir}.modelswarm/bitfield`).catch(() => undefined)
-  return bytes === undefined ? new Bitfield(chunks) : new Bitfield(chunks, bytes)
 }
 
 /** The pair's owner of `model`'s version (rendezvous rank) and the other, once both have published it. */
