@@ -3,6 +3,7 @@
  * the header (as soon as the pull starts), batches of chunk hashes (as they are computed), the
  * completion (manifest id, once every hash is out) and the `latest` pointer per model.
  */
+import { createHash } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
 import { IntegrityError } from '../errors.ts'
 import { Bitfield } from '../chunker/bitfield.ts'
@@ -57,7 +58,9 @@ export class VersionMeta {
   readonly headerId: string
   readonly known: Bitfield
   readonly #hashes: Uint8Array
-  readonly #signed: Uint8Array[]
+  #signed: Uint8Array[]
+  /** SHA-256 of each signed item already verified and absorbed: a copy of one teaches nothing. */
+  readonly #absorbed = new Set<string>()
   #complete = false
 
   private constructor (header: ManifestHeader, signedHeader: Uint8Array) {
@@ -93,19 +96,40 @@ export class VersionMeta {
    * (empty when nothing new, so the caller relays only what taught it something).
    */
   async addSigned (bytes: Uint8Array, trust: TrustList): Promise<number[]> {
+    // Every neighbour relays the same items on joining: in the lab (N = 16) a host verified ~800 signatures
+    // for ~50 distinct items. Identical bytes verify identically, so each is checked once.
+    const digest = createHash('sha256').update(bytes).digest('hex')
+    if (this.#absorbed.has(digest)) return []
     const signed = await trust.verify(bytes)
-    if (signed.kind === 'hashes') return this.#addHashes(signed)
-    if (signed.kind === 'complete') return this.#addComplete(signed)
-    if (signed.kind === 'header') {
+    let fresh: number[] = []
+    if (signed.kind === 'hashes') fresh = this.#addHashes(signed)
+    else if (signed.kind === 'complete') {
+      this.#addComplete(signed)
+      // A completion that could not be checked yet (hashes missing) must be looked at again when resent.
+      if (!this.#complete) return []
+    } else if (signed.kind === 'header') {
       if (computeHeaderId(decodeHeader(signed.payload)) !== this.headerId) throw new IntegrityError('header for another version')
-      return []
-    }
-    throw new IntegrityError(`unexpected signed ${signed.kind} in a version session`)
+    } else throw new IntegrityError(`unexpected signed ${signed.kind} in a version session`)
+    this.#absorbed.add(digest)
+    return fresh
   }
 
   /** For the publisher: records its own signed batch or completion without re-verifying. */
   addOwn (signed: Signed): number[] {
     return signed.kind === 'hashes' ? this.#addHashes(signed) : this.#addComplete(signed)
+  }
+
+  /**
+   * For the publisher, once complete: what it relays becomes the header, `batches` (every hash, signed in
+   * as few batches as frames allow) and the completion, so a joining neighbour is sent a few items rather
+   * than one per batch signed during the pull (50 for 64 MiB pulled over 100 Mbit/s in the lab).
+   * @throws IntegrityError unless complete and `batches` hold exactly the hashes known
+   */
+  compactOwn (batches: readonly Signed[]): void {
+    if (!this.#complete) throw new IntegrityError('compacting a version that is not complete')
+    const listed = batches.reduce((n, b) => n + (b.payload.length - HASH_BYTES) / (4 + HASH_BYTES), 0)
+    if (batches.some(b => this.#addHashes(b).length > 0) || listed !== this.known.length) throw new IntegrityError('compacted batches are not every known hash')
+    this.#signed = [this.#signed[0]!, ...batches.map(b => b.bytes), this.#signed.at(-1)!]
   }
 
   manifest (): Manifest {

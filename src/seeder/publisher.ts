@@ -8,6 +8,7 @@ import type { ChunkStore } from '../chunker/chunk-store.ts'
 import type { ManifestHeader } from '../chunker/manifest.ts'
 import { formatModelVersion, type ModelRef } from '../model-version.ts'
 import { signComplete, signHashes, signHeader, signLatest, VersionMeta } from '../peer/publications.ts'
+import type { Signed } from '../peer/signed.ts'
 import type { VersionSwarm } from '../peer/version-swarm.ts'
 import { compareVersions } from './retention.ts'
 
@@ -20,6 +21,8 @@ export interface Published {
 
 /** How long a chunk's hash may wait for others to share its signature: well under a chunk's transfer time. */
 const BATCH_MS = 20
+/** Hashes per batch when a completed version's batches are re-signed as few: 2.4 MB, under the session's 8 MiB frame. */
+const COMPACT_BATCH = 65536
 
 export class Publisher {
   readonly #key: PrivateKey
@@ -77,6 +80,10 @@ export class Publisher {
     const signed = await signComplete(manifest, this.#key)
     v.meta.addOwn(signed)
     v.swarm.broadcastSigned(signed.bytes, [])
+    const all = manifest.chunks.map((h, i) => [i, h] as const)
+    const batches: Signed[] = []
+    for (let i = 0; i < all.length; i += COMPACT_BATCH) batches.push(await signHashes(v.meta.headerId, all.slice(i, i + COMPACT_BATCH), this.#key))
+    v.meta.compactOwn(batches)
   }
 
   /**

@@ -250,6 +250,44 @@ describe('VersionMeta', () => {
     expect(peer.complete).toBe(true)
   })
 
+  it('verifies each distinct item once: copies relayed by other neighbours are not checked again, altered copies are', async () => {
+    let verified = 0
+    const counting = Object.assign(Object.create(trust) as TrustList, {
+      verify: async (bytes: Uint8Array, kind?: Parameters<TrustList['verify']>[1]) => { verified++; return await trust.verify(bytes, kind) }
+    })
+    const meta = await fresh()
+    const batch = await signHashes(HID, entries([0, 1]), seeder)
+    expect(await meta.addSigned(batch.bytes, counting)).toEqual([0, 1])
+    expect(await meta.addSigned(Buffer.from(batch.bytes), counting)).toEqual([])
+    expect(await meta.addSigned(signedHeader.bytes, counting)).toEqual([])
+    expect(await meta.addSigned(signedHeader.bytes, counting)).toEqual([])
+    expect(verified).toBe(2)
+    const altered = Buffer.from(batch.bytes)
+    altered.writeUInt8(altered[altered.length - 1]! ^ 1, altered.length - 1)
+    expect(await errorOf(meta.addSigned(altered, counting))).toBeInstanceOf(IntegrityError)
+    expect(verified).toBe(3)
+  })
+
+  it('the publisher compacts a complete version to header, one batch of every hash and completion', async () => {
+    const own = VersionMeta.fromOwnHeader(header, signedHeader)
+    for (const batch of [[0, 1], [2], [3, 4], [5]]) own.addOwn(await signHashes(HID, entries(batch), seeder))
+    const all = await signHashes(HID, entries([0, 1, 2, 3, 4, 5]), seeder)
+    expect(() => own.compactOwn([all])).toThrow(IntegrityError)
+    own.addOwn(await signComplete(manifest, seeder))
+    expect(own.signedItems().length).toBe(6)
+    const missingOne = await signHashes(HID, entries([0, 1, 2, 3, 4]), seeder)
+    const otherHashes = await signHashes(HID, entries([0, 1, 2, 3, 4, 5], 'other'), seeder)
+    expect(() => own.compactOwn([missingOne])).toThrow(IntegrityError)
+    expect(() => own.compactOwn([otherHashes])).toThrow(IntegrityError)
+    own.compactOwn([all])
+    const items = own.signedItems()
+    expect(items.length).toBe(3)
+    const peer = await VersionMeta.fromSignedHeader(items[0]!, trust)
+    for (const item of items.slice(1)) await peer.addSigned(item, trust)
+    expect(peer.complete).toBe(true)
+    expect(manifestId(peer.manifest())).toBe(manifestId(manifest))
+  })
+
   it('all signature failures are typed errors', async () => {
     // A guard for callers that map errors to exit codes: nothing above may surface as a plain Error.
     const meta = await fresh()
