@@ -21,11 +21,21 @@ export interface LabParams {
 }
 
 /**
- * Lower bound on the time for the last host to finish (issue): max(F/L, F/d, N·F/(u_s + Σu)) — the
- * origin's line, one host's download, and all N copies through all upload capacity.
+ * Lower bound on the time for the last host to finish (issue, and Kumar & Ross 2006):
+ * max(F/L, F/u_s, F/d, N·F/(u_s + Σu)) — the origin's line, the seeder sending every byte once, one host's
+ * download, and all N copies through all upload capacity. (F/u_s matters only for a few hosts: N = 1 in the
+ * lab's default rates.)
  */
 export function lowerBound (p: LabParams): number {
-  return Math.max(p.size / p.line, p.size / p.down, p.hosts * p.size / (p.seederUp + p.hosts * p.up))
+  return Math.max(p.size / p.line, p.size / p.seederUp, p.size / p.down, p.hosts * p.size / (p.seederUp + p.hosts * p.up))
+}
+
+/**
+ * The most one host can receive per second while all N receive at once: its download, or its share of all
+ * upload capacity, min(d, (u_s + Σu)/N), in bytes/s — the cap in the issue's "goodput ≥ 90 % of its cap".
+ */
+export function hostCap (p: LabParams): number {
+  return Math.min(p.down, (p.seederUp + p.hosts * p.up) / p.hosts)
 }
 
 /** Nearest-rank percentile of `values` (q in (0, 1]); NaN when empty. */
@@ -49,7 +59,7 @@ export interface RunSummary {
   seederOverF: number
   p50: number
   p99: number
-  /** each host's F ÷ own time ÷ d; undefined for hosts that did not complete or were restarted (they resumed a partial download) */
+  /** each host's F ÷ own time ÷ hostCap; undefined for hosts that did not complete or were restarted (they resumed a partial download) */
   goodputOverCap: Array<number | undefined>
 }
 
@@ -72,7 +82,7 @@ export function summarize (run: RunResult, p: LabParams): RunSummary {
     seederOverF: run.seederEgress / p.size,
     p50: percentile(common, 0.5),
     p99: percentile(common, 0.99),
-    goodputOverCap: run.hosts.map(h => h.ownSeconds === undefined || h.restarted === true ? undefined : p.size / h.ownSeconds / p.down)
+    goodputOverCap: run.hosts.map(h => h.ownSeconds === undefined || h.restarted === true ? undefined : p.size / h.ownSeconds / hostCap(p))
   }
 }
 

@@ -67,14 +67,14 @@ function scenarioTable (run: RunResult): string[] {
 function paramsTable (p: LabParams): string[] {
   const mbit = (r: number): string => `${(r * 8 / 1e6).toFixed(0)} Mbit/s`
   return [
-    '| N | F | files | chunk | L (line) | u (host up) | d (host down) | u_s (seeder up) | bound max(F/L, F/d, N·F/(u_s+Σu)) |',
+    '| N | F | files | chunk | L (line) | u (host up) | d (host down) | u_s (seeder up) | bound max(F/L, F/u_s, F/d, N·F/(u_s+Σu)) |',
     '|---|---|---|---|---|---|---|---|---|',
     `| ${p.hosts} | ${formatBytes(p.size)} | ${p.files} | ${p.chunkSize === undefined ? 'default' : formatBytes(p.chunkSize)} | ${mbit(p.line)} | ${mbit(p.up)} | ${mbit(p.down)} | ${mbit(p.seederUp)} | ${f2(lowerBound(p))} s |`
   ]
 }
 
 function hostsTable (run: RunResult, s: RunSummary): string[] {
-  const rows = ['| host | started (s) | done from common start (s) | done from own start (s) | goodput ÷ d | peak RSS | CPU-s | verified | note |', '|---|---|---|---|---|---|---|---|---|']
+  const rows = ['| host | started (s) | done from common start (s) | done from own start (s) | goodput ÷ cap | peak RSS | CPU-s | verified | note |', '|---|---|---|---|---|---|---|---|---|']
   run.hosts.forEach((h, i) => {
     const note = [h.killed === true ? (h.restarted === true ? 'killed, restarted' : 'killed') : '', h.late === true ? 'late' : '', h.failed === undefined ? '' : 'FAILED (see notes)'].filter(Boolean).join(', ')
     rows.push(`| ${h.host} | ${f2(h.startedMs / 1000)} | ${f2(h.doneMs === undefined ? undefined : h.doneMs / 1000)} | ${f2(h.ownSeconds)} | ${f2(s.goodputOverCap[i])} | ${h.stats === undefined ? '–' : formatBytes(h.stats.peakRss)} | ${f2(h.stats?.cpuSeconds)} | ${h.verified ? 'yes' : 'NO'} | ${note} |`)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { completionCdf, cumulativeBytes, lowerBound, percentile, summarize, summarizeFollow, summarizeShard, type LabParams } from '../../src/lab/metrics.ts'
+import { completionCdf, cumulativeBytes, hostCap, lowerBound, percentile, summarize, summarizeFollow, summarizeShard, type LabParams } from '../../src/lab/metrics.ts'
 import { scenarioLines } from '../../src/lab/report.ts'
 import type { RunResult } from '../../src/lab/run-result.ts'
 
@@ -12,6 +12,13 @@ describe('lab figures', () => {
     expect(lowerBound(params)).toBeCloseTo(8 * 64 * MIB / 31.25e6, 6)
     expect(lowerBound({ ...params, line: 1e6 })).toBeCloseTo(64 * MIB / 1e6, 6)
     expect(lowerBound({ ...params, hosts: 1, down: 1e6 })).toBeCloseTo(64 * MIB / 1e6, 6)
+    // One host: the seeder must send every byte itself, whatever the host's own upload.
+    expect(lowerBound({ ...params, hosts: 1 })).toBeCloseTo(64 * MIB / 6.25e6, 6)
+  })
+
+  it('caps a host at its download or its share of all uploads, whichever is less', () => {
+    expect(hostCap(params)).toBeCloseTo(31.25e6 / 8, 6)
+    expect(hostCap({ ...params, up: 20e6 })).toBe(12.5e6)
   })
 
   it('takes nearest-rank percentiles', () => {
@@ -46,7 +53,7 @@ describe('lab figures', () => {
     expect(s.p50).toBe(20)
     expect(s.lineOverF).toBeCloseTo(65 / 64, 9)
     expect(s.seederOverF).toBe(2)
-    expect(s.goodputOverCap[0]).toBeCloseTo(64 * MIB / 16 / 12.5e6, 9)
+    expect(s.goodputOverCap[0]).toBeCloseTo(64 * MIB / 16 / ((6.25e6 + 3 * 3.125e6) / 3), 9)
     expect(s.goodputOverCap[1]).toBeUndefined()
     expect(completionCdf(run)).toEqual([[20, 1 / 3], [30, 2 / 3]])
   })
