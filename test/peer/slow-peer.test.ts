@@ -45,6 +45,23 @@ describe('SlowPeers', () => {
     expect(s.check(10_000, 3).routeAround).toEqual([])
   })
 
+  it('measures a rate from the first byte: a request that waited in the peer\'s upload queue does not make it slow', () => {
+    const s = new SlowPeers()
+    s.started('fast', 0)
+    s.started('queued', 0)
+    deliver(s, 'fast', 30 * MiB, 0, 15_000)
+    // Nothing for 7 s (behind the peer's other uploads), then a fair 2 MiB/s, a fifteenth of the best; judged
+    // once past the grace (stretched to twice that 7 s silence). Counted from the request, 1/28: slow.
+    deliver(s, 'queued', 2 * MiB, 7000, 15_000)
+    expect(s.check(15_000, 3).routeAround).toEqual([])
+    s.ended('queued')
+    // A trickler that also waited first is still caught once it sends.
+    s.started('trickler', 15_000)
+    deliver(s, 'fast', 30 * MiB, 15_000, 30_000)
+    deliver(s, 'trickler', 8 * 1024, 19_000, 30_000)
+    expect(s.check(30_000, 4).routeAround).toMatchObject([{ peer: 'trickler', reason: 'slow' }])
+  })
+
   it('routes around a quiet peer before anyone delivered (others wait behind it), unless it is the only neighbour', () => {
     const s = new SlowPeers()
     s.started('staller', 0)
