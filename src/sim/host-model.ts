@@ -93,6 +93,7 @@ export interface HostIo {
 }
 
 interface Neighbour {
+  id: string
   role: Role
   bits: Bitfield
   /** Chunks it holds that this host lacks: a peer with none cannot be picked from. */
@@ -133,9 +134,16 @@ export class HostModel {
   readonly #sessions = new Map<string, Neighbour>()
   /** The same neighbours in an array, so the planner's fill and the hint sample need no copy. */
   readonly #order: string[] = []
+  /** Their sessions, in #order's order: the loops over every neighbour per chunk need no lookups. */
+  readonly #nbrs: Neighbour[] = []
+  /** Sessions with peers (not seeders), for Neighbours#wantMore. */
+  #peerSessions = 0
   readonly #dialing = new Set<string>()
-  readonly #requests = new Set<string>()
-  readonly #uploads = new Map<string, Upload>()
+  /** Requests in flight: peer → chunks (numbers, not `peer/index` strings: no string made per request). */
+  readonly #requests = new Map<string, Set<number>>()
+  #inflight = 0
+  /** Uploads admitted and not yet ended: requester → chunk → upload. */
+  readonly #uploads = new Map<string, Map<number, Upload>>()
   #scheduled = false
 
   constructor (init: HostModelInit) {
@@ -181,7 +189,7 @@ export class HostModel {
 
   get complete (): boolean { return this.have.complete }
   get neighbours (): number { return this.#sessions.size }
-  get inflight (): number { return this.#requests.size }
+  get inflight (): number { return this.#inflight }
   hasSession (peer: string): boolean { return this.#sessions.has(peer) }
   neighbourIds (): readonly string[] { return this.#order }
 
@@ -206,8 +214,11 @@ export class HostModel {
     if (this.#sessions.has(peer)) return
     let interesting = 0
     for (let b = 0; b < bits.bytes.length; b++) interesting += popcount8(bits.bytes[b]! & ~this.have.bytes[b]!)
-    this.#sessions.set(peer, { role, bits: bits.clone(), interesting })
+    const s: Neighbour = { id: peer, role, bits: bits.clone(), interesting }
+    this.#sessions.set(peer, s)
     this.#order.push(peer)
+    this.#nbrs.push(s)
+    if (role === 'peer') this.#peerSessions++
     this.#plan?.peerJoined(peer, bits, role === 'seeder')
     this.#gate?.peerBitfield(peer, bits)
     // The seeder sees the whole swarm: it tells each newcomer whom to trade with.
@@ -218,10 +229,15 @@ export class HostModel {
   }
 
   detach (peer: string): void {
-    if (!this.#sessions.delete(peer)) return
+    const s = this.#sessions.get(peer)
+    if (s === undefined) return
+    this.#sessions.delete(peer)
+    if (s.role === 'peer') this.#peerSessions--
     const at = this.#order.indexOf(peer)
     this.#order[at] = this.#order[this.#order.length - 1]!
     this.#order.pop()
+    this.#nbrs[at] = this.#nbrs[this.#nbrs.length - 1]!
+    this.#nbrs.pop()
     for (const index of this.#plan?.peerLeft(peer) ?? []) this.#cancel(peer, index)
     this.#gate?.peerGone(peer)
     this.#schedule()
@@ -230,12 +246,15 @@ export class HostModel {
   onHave (peer: string, index: number): void {
     const s = this.#sessions.get(peer)
     if (s === undefined) return
-    const lacking = !this.have.has(index)
-    if (s.bits.set(index) && lacking) s.interesting++
-    this.#plan?.peerHas(peer, index)
     this.#gate?.peerHas(peer, index)
-    // A HAVE for a chunk held already cannot make a request possible (the real node schedules anyway).
-    if (lacking) this.#schedule()
+    // A HAVE for a chunk held already reaches no decision: the planner picks, counts rarity for and
+    // times out only chunks not held, and `interesting` counts only those. So neither the planner nor the
+    // session's bits hear of it (the real node records it anyway) — about half of all HAVEs at scale,
+    // and the same run to the last event (docs/simulator.md, "Cost per event").
+    if (this.have.has(index)) return
+    if (s.bits.set(index)) s.interesting++
+    this.#plan?.peerHas(peer, index)
+    this.#schedule()
   }
 
   onHints (hints: readonly string[]): void {
@@ -251,9 +270,7 @@ export class HostModel {
 
   /** Neighbours#wantMore: peers (seeders not counted) connected or being dialed, below maxNeighbours. */
   #wantMoreNeighbours (): boolean {
-    let peers = 0
-    for (const s of this.#sessions.values()) if (s.role === 'peer') peers++
-    return peers + this.#dialing.size < this.#opts.maxNeighbours
+    return this.#peerSessions + this.#dialing.size < this.#opts.maxNeighbours
   }
 
   // --- Publishing (seeder) ---------------------------------------------------------------------
@@ -284,7 +301,10 @@ export class HostModel {
   }
 
   #track (peer: string, index: number, d: AdmissionDecision): void {
-    if (d.status === 'ok') this.#uploads.set(`${peer}/${index}`, d)
+    if (d.status !== 'ok') return
+    let mine = this.#uploads.get(peer)
+    if (mine === undefined) this.#uploads.set(peer, mine = new Map())
+    mine.set(index, d)
   }
 
   /** The requester abandoned a queued request. */
@@ -294,9 +314,10 @@ export class HostModel {
 
   /** An upload admitted by serve, to `peer`, ended after `bytes` bytes (all of them or fewer); queued requests may be admitted now. */
   uploadEnded (peer: string, index: number, bytes: number): void {
-    const key = `${peer}/${index}`
-    const upload = this.#uploads.get(key)!
-    this.#uploads.delete(key)
+    const mine = this.#uploads.get(peer)!
+    const upload = mine.get(index)!
+    mine.delete(index)
+    if (mine.size === 0) this.#uploads.delete(peer)
     upload.onSent?.(bytes)
     upload.onEnd?.()
   }
@@ -319,9 +340,12 @@ export class HostModel {
     // The picker picks only what a peer holds and this host lacks: peers with none are left out (same picks, fewer calls).
     const peers = FILL_PEERS
     peers.length = 0
-    for (const p of this.#order) if (this.#sessions.get(p)!.interesting > 0) peers.push(p)
+    for (const s of this.#nbrs) if (s.interesting > 0) peers.push(s.id)
     for (const r of plan.fill(peers, this.#io.now())) {
-      this.#requests.add(`${r.peer}/${r.index}`)
+      let mine = this.#requests.get(r.peer)
+      if (mine === undefined) this.#requests.set(r.peer, mine = new Set())
+      mine.add(r.index)
+      this.#inflight++
       const toSeeder = this.#sessions.get(r.peer)?.role === 'seeder'
       this.#io.request(r.peer, r.index, toSeeder ? plan.failedHoldersFor(r.index) : undefined)
     }
@@ -329,14 +353,14 @@ export class HostModel {
 
   /** The request failed in transit (connection error, not a cancel). */
   onFailed (peer: string, index: number): void {
-    if (!this.#requests.delete(`${peer}/${index}`)) return
+    if (!this.#ended(peer, index)) return
     this.#plan!.failed(peer, index, this.#io.now())
     this.#schedule()
   }
 
   /** A non-'ok' answer. */
   onResponse (peer: string, index: number, res: Exclude<ServeDecision, { status: 'ok' | 'queued' }>): void {
-    if (!this.#requests.delete(`${peer}/${index}`)) return
+    if (!this.#ended(peer, index)) return
     for (const h of this.#plan!.answered(peer, index, res, this.#io.now())) if (this.#wantMoreNeighbours()) this.connect(h)
     if (res.status === 'busy') this.#io.later(this.#plan!.busyRetryMs, () => this.#schedule())
     this.#schedule()
@@ -344,7 +368,7 @@ export class HostModel {
 
   /** The chunk's last byte arrived; the caller calls onWritten once it is verified and written. */
   onDelivered (peer: string, index: number, bytes: number): boolean {
-    if (!this.#requests.delete(`${peer}/${index}`)) return false
+    if (!this.#ended(peer, index)) return false
     this.#plan!.received(peer, index, bytes, this.#io.now())
     this.#schedule()
     return true
@@ -359,13 +383,22 @@ export class HostModel {
   #onVerified (index: number, duplicates: ReadonlyArray<{ peer: string, index: number }>): void {
     for (const c of duplicates) this.#cancel(c.peer, c.index)
     this.have.set(index)
-    for (const s of this.#sessions.values()) if (s.bits.has(index)) s.interesting--
+    for (const s of this.#nbrs) if (s.bits.has(index)) s.interesting--
     this.#io.announce(index, this.#order)
     if (this.have.complete) this.#io.complete()
   }
 
+  /** Forgets a request in flight; false if there was none. */
+  #ended (peer: string, index: number): boolean {
+    const mine = this.#requests.get(peer)
+    if (mine === undefined || !mine.delete(index)) return false
+    if (mine.size === 0) this.#requests.delete(peer)
+    this.#inflight--
+    return true
+  }
+
   #cancel (peer: string, index: number): void {
-    if (!this.#requests.delete(`${peer}/${index}`)) return
+    if (!this.#ended(peer, index)) return
     this.#io.cancel(peer, index)
     this.#plan!.released(peer, index)
   }

@@ -46,6 +46,8 @@ export interface SimResult {
 
 interface SimNode {
   id: string
+  /** Its place among all nodes (seeder 0), for numeric request keys. */
+  num: number
   role: Role
   model: HostModel
   up: Link
@@ -53,6 +55,8 @@ interface SimNode {
   alive: boolean
   /** Requests this node sent or is serving, so a kill can end them. */
   reqs: Set<Req>
+  /** Requests this node sent, by reqKey, so it can cancel them. */
+  out: Map<number, Req>
   startedAt: number
   completedAt: number | undefined
   killed: boolean
@@ -97,7 +101,6 @@ class SwarmSim {
   readonly #hosts: SimNode[] = []
   readonly #seeder: SimNode
   readonly #line: Link
-  readonly #reqs = new Map<string, Req>()
   /** Started, live hosts, for discovery samples. */
   readonly #live: string[] = []
   readonly #liveAt = new Map<string, number>()
@@ -167,7 +170,8 @@ class SwarmSim {
   #newNode (id: string, role: Role, up: number, down: number): SimNode {
     // The model is made when the node starts; until then nothing can reach it (no one has its id).
     return {
-      id, role, model: undefined as unknown as HostModel, up: new Link(up), down: new Link(down), alive: false, reqs: new Set(),
+      id, num: this.#nodes.size, role, model: undefined as unknown as HostModel, up: new Link(up), down: new Link(down), alive: false,
+      reqs: new Set(), out: new Map(),
       startedAt: NaN, completedAt: undefined, killed: false, tick: undefined
     }
   }
@@ -215,7 +219,7 @@ class SwarmSim {
         })
       },
       request: (peer, index, failedHolders) => this.#request(node, self(), this.#nodes.get(peer)!, index, failedHolders ?? []),
-      cancel: (peer, index) => this.#cancel(this.#reqs.get(reqKey(node.id, peer, index))),
+      cancel: (peer, index) => this.#cancel(node.out.get(this.#reqKey(this.#nodes.get(peer)!, index))),
       announce: (index, to) => {
         const recipients = to.slice()
         const fromSeeder = node.role === 'seeder'
@@ -264,7 +268,7 @@ class SwarmSim {
     const q = this.#queue
     const lat = this.#s.latencyMs
     const req: Req = { from, to, fromModel, index, flow: undefined, queued: false, cancelled: false }
-    this.#reqs.set(reqKey(from.id, to.id, index), req)
+    from.out.set(this.#reqKey(to, index), req)
     from.reqs.add(req)
     to.reqs.add(req)
     q.after(lat, () => {
@@ -317,9 +321,14 @@ class SwarmSim {
     }
   }
 
+  /** A request's key among those its sender made: the server and the chunk. */
+  #reqKey (to: SimNode, index: number): number {
+    return to.num * this.#layout.count + index
+  }
+
   #forget (req: Req): void {
-    const key = reqKey(req.from.id, req.to.id, req.index)
-    if (this.#reqs.get(key) === req) this.#reqs.delete(key)
+    const key = this.#reqKey(req.to, req.index)
+    if (req.from.out.get(key) === req) req.from.out.delete(key)
     req.from.reqs.delete(req)
     req.to.reqs.delete(req)
   }
@@ -433,9 +442,6 @@ class SwarmSim {
   }
 }
 
-function reqKey (from: string, to: string, index: number): string {
-  return `${from}>${to}/${index}`
-}
 
 /** FNV-1a of a node id, to give each node its own random streams from one run seed. */
 function hashId (id: string): number {
