@@ -96,8 +96,8 @@ interface Neighbour {
   id: string
   role: Role
   bits: Bitfield
-  /** Chunks it holds that this host lacks: a peer with none cannot be picked from. */
-  interesting: number
+  /** Its place in #order, #nbrs and #interesting. */
+  slot: number
 }
 
 type Upload = Extract<NodeServeDecision, { status: 'ok' }>
@@ -109,6 +109,11 @@ export interface HostModelInit {
   /** Each chunk's length in bytes. */
   lengths: ArrayLike<number>
   have: Bitfield
+  /**
+   * Where to keep `have` (its bytes, copied from `have`): the engine keeps every node's in one array, so
+   * it can tell whether a node holds a chunk without touching the node. Default: a copy of its own.
+   */
+  haveStorage?: Uint8Array
   /** Chunks whose hashes this host knows (the seeder publishes them as it pulls). */
   known: Bitfield
   /** The planner's (picker tie-breaks, first neighbour visited) and the hint sample's randomness. */
@@ -136,6 +141,11 @@ export class HostModel {
   readonly #order: string[] = []
   /** Their sessions, in #order's order: the loops over every neighbour per chunk need no lookups. */
   readonly #nbrs: Neighbour[] = []
+  /**
+   * Per neighbour (same order), chunks it holds that this host lacks: a peer with none cannot be picked
+   * from. Kept apart from the sessions so a fill's pass over the neighbours reads one small array.
+   */
+  readonly #interesting: number[] = []
   /** Sessions with peers (not seeders), for Neighbours#wantMore. */
   #peerSessions = 0
   readonly #dialing = new Set<string>()
@@ -149,7 +159,11 @@ export class HostModel {
   constructor (init: HostModelInit) {
     this.id = init.id
     this.role = init.role
-    this.have = init.have.clone()
+    if (init.haveStorage === undefined) this.have = init.have.clone()
+    else {
+      init.haveStorage.set(init.have.bytes)
+      this.have = new Bitfield(init.have.length, init.haveStorage)
+    }
     this.known = init.known.clone()
     this.#opts = init.options
     this.#io = init.io
@@ -214,10 +228,11 @@ export class HostModel {
     if (this.#sessions.has(peer)) return
     let interesting = 0
     for (let b = 0; b < bits.bytes.length; b++) interesting += popcount8(bits.bytes[b]! & ~this.have.bytes[b]!)
-    const s: Neighbour = { id: peer, role, bits: bits.clone(), interesting }
+    const s: Neighbour = { id: peer, role, bits: bits.clone(), slot: this.#nbrs.length }
     this.#sessions.set(peer, s)
     this.#order.push(peer)
     this.#nbrs.push(s)
+    this.#interesting.push(interesting)
     if (role === 'peer') this.#peerSessions++
     this.#plan?.peerJoined(peer, bits, role === 'seeder')
     this.#gate?.peerBitfield(peer, bits)
@@ -233,11 +248,15 @@ export class HostModel {
     if (s === undefined) return
     this.#sessions.delete(peer)
     if (s.role === 'peer') this.#peerSessions--
-    const at = this.#order.indexOf(peer)
-    this.#order[at] = this.#order[this.#order.length - 1]!
+    const at = s.slot
+    const last = this.#nbrs.length - 1
+    this.#order[at] = this.#order[last]!
     this.#order.pop()
-    this.#nbrs[at] = this.#nbrs[this.#nbrs.length - 1]!
+    this.#nbrs[at] = this.#nbrs[last]!
+    this.#nbrs[at]!.slot = at
     this.#nbrs.pop()
+    this.#interesting[at] = this.#interesting[last]!
+    this.#interesting.pop()
     for (const index of this.#plan?.peerLeft(peer) ?? []) this.#cancel(peer, index)
     this.#gate?.peerGone(peer)
     this.#schedule()
@@ -252,7 +271,7 @@ export class HostModel {
     // session's bits hear of it (the real node records it anyway) — about half of all HAVEs at scale,
     // and the same run to the last event (docs/simulator.md, "Cost per event").
     if (this.have.has(index)) return
-    if (s.bits.set(index)) s.interesting++
+    if (s.bits.set(index)) this.#interesting[s.slot]!++
     this.#plan?.peerHas(peer, index)
     this.#schedule()
   }
@@ -340,7 +359,8 @@ export class HostModel {
     // The picker picks only what a peer holds and this host lacks: peers with none are left out (same picks, fewer calls).
     const peers = FILL_PEERS
     peers.length = 0
-    for (const s of this.#nbrs) if (s.interesting > 0) peers.push(s.id)
+    const interesting = this.#interesting
+    for (let k = 0; k < interesting.length; k++) if (interesting[k]! > 0) peers.push(this.#order[k]!)
     for (const r of plan.fill(peers, this.#io.now())) {
       let mine = this.#requests.get(r.peer)
       if (mine === undefined) this.#requests.set(r.peer, mine = new Set())
@@ -383,7 +403,8 @@ export class HostModel {
   #onVerified (index: number, duplicates: ReadonlyArray<{ peer: string, index: number }>): void {
     for (const c of duplicates) this.#cancel(c.peer, c.index)
     this.have.set(index)
-    for (const s of this.#nbrs) if (s.bits.has(index)) s.interesting--
+    const nbrs = this.#nbrs
+    for (let k = 0; k < nbrs.length; k++) if (nbrs[k]!.bits.has(index)) this.#interesting[k]!--
     this.#io.announce(index, this.#order)
     if (this.have.complete) this.#io.complete()
   }

@@ -104,6 +104,9 @@ class SwarmSim {
   /** Started, live hosts, for discovery samples. */
   readonly #live: string[] = []
   readonly #liveAt = new Map<string, number>()
+  /** Every node's `have` bitfield, node `num` at num × #haveBytes (HostModel's haveStorage). */
+  readonly #held: Uint8Array
+  readonly #haveBytes: number
   #expected: number
   #completed = 0
   #lineBytes = 0
@@ -118,6 +121,8 @@ class SwarmSim {
     const files = Array.from({ length: s.files }, (_, i) => ({ path: `model-${String(i).padStart(5, '0')}.bin`, size: Math.min(fileSize, s.modelBytes - i * fileSize), mode: 0o644 }))
     this.#layout = chunkLayout({ name: 'sim', version: '1', revision: '', chunkSize: s.chunkSize, files, dirs: [] })
     this.#line = new Link(s.line)
+    this.#haveBytes = Math.ceil(this.#layout.count / 8)
+    this.#held = new Uint8Array((s.hosts + 1) * this.#haveBytes)
     this.#seeder = this.#newNode(SEEDER, 'seeder', s.seederUp, Infinity)
     const n = this.#layout.count
     const held = new Bitfield(n)
@@ -187,6 +192,7 @@ class SwarmSim {
       chunkSize: this.#s.chunkSize,
       lengths: this.#layout.length,
       have,
+      haveStorage: this.#held.subarray(node.num * this.#haveBytes, (node.num + 1) * this.#haveBytes),
       known,
       rng: createRng(seed),
       options: this.#s.driver,
@@ -223,11 +229,15 @@ class SwarmSim {
       announce: (index, to) => {
         const recipients = to.slice()
         const fromSeeder = node.role === 'seeder'
+        const byte = index >> 3
+        const bit = 0x80 >> (index & 7)
         q.after(lat, () => {
           for (const id of recipients) {
             const r = this.#nodes.get(id)!
             if (!r.alive) continue
             if (fromSeeder) r.model.onAvailable(index)
+            // A host ignores a HAVE for a chunk it holds (HostModel#onHave); the seeder's policy counts it.
+            else if (r.role === 'peer' && (this.#held[r.num * this.#haveBytes + byte]! & bit) !== 0) continue
             r.model.onHave(node.id, index)
           }
         })
