@@ -41,6 +41,11 @@ export interface SimResult {
   /** Bytes all hosts received (cancelled transfers' partial bytes included), and sent. */
   hostBytesDown: number
   hostBytesUp: number
+  /** Chunks the hosts hold at the end, all hosts together, and the most they can (N × chunks). */
+  chunksHeld: number
+  chunksTotal: number
+  /** Whether RunOptions#stop ended the run. */
+  stopped: boolean
   events: number
 }
 
@@ -83,12 +88,27 @@ export interface Progress {
   at: number
   completed: number
   expected: number
+  /** Chunks the hosts hold, all hosts together, and the most they can (N × chunks). */
+  chunksHeld: number
+  chunksTotal: number
+  /** Bytes the seeder has sent and bytes over the line so far (flows still running counted as of their last rate change). */
+  seederBytes: number
+  lineBytes: number
   events: number
 }
 
-/** Runs a scenario to the end; `onProgress` is called every simulated minute (long runs take minutes). */
-export function simulate (s: Scenario, onProgress?: (p: Progress) => void): SimResult {
-  return new SwarmSim(s, onProgress).run()
+export interface RunOptions {
+  /** Called every `progressEveryMs` of simulated time (long runs take minutes). */
+  onProgress?: (p: Progress) => void
+  /** @default 10_000 */
+  progressEveryMs?: number
+  /** Asked every 65,536 events; true ends the run where it is, hosts not done counting as not done. */
+  stop?: () => boolean
+}
+
+/** Runs a scenario to the end, or until `maxSimMs` or `opts.stop`. */
+export function simulate (s: Scenario, opts: RunOptions = {}): SimResult {
+  return new SwarmSim(s, opts).run()
 }
 
 class SwarmSim {
@@ -109,13 +129,14 @@ class SwarmSim {
   readonly #haveBytes: number
   #expected: number
   #completed = 0
+  #chunksHeld = 0
   #lineBytes = 0
 
-  readonly #onProgress: ((p: Progress) => void) | undefined
+  readonly #opts: RunOptions
 
-  constructor (s: Scenario, onProgress?: (p: Progress) => void) {
+  constructor (s: Scenario, opts: RunOptions) {
     this.#s = s
-    this.#onProgress = onProgress
+    this.#opts = opts
     this.#rng = createRng(s.seed)
     const fileSize = Math.ceil(s.modelBytes / s.files)
     const files = Array.from({ length: s.files }, (_, i) => ({ path: `model-${String(i).padStart(5, '0')}.bin`, size: Math.min(fileSize, s.modelBytes - i * fileSize), mode: 0o644 }))
@@ -146,8 +167,7 @@ class SwarmSim {
       this.#queue.at(at, () => this.#start(node, new Bitfield(this.#layout.count)))
     }
     this.#scheduleFailures()
-    if (this.#onProgress !== undefined) this.#reportProgress(this.#onProgress)
-    this.#queue.run(s.maxSimMs, () => this.#completed >= this.#expected)
+    const stopped = this.#runQueue()
     let down = 0
     let up = 0
     for (const h of this.#hosts) {
@@ -161,15 +181,41 @@ class SwarmSim {
       lineBytes: this.#lineBytes,
       hostBytesDown: down,
       hostBytesUp: up,
+      chunksHeld: this.#chunksHeld,
+      chunksTotal: this.#hosts.length * this.#layout.count,
+      stopped,
       events: this.#queue.processed
     }
   }
 
-  #reportProgress (report: (p: Progress) => void): void {
-    this.#queue.after(60_000, () => {
-      report({ at: this.#queue.now, completed: this.#completed, expected: this.#expected, events: this.#queue.processed })
-      if (this.#completed < this.#expected) this.#reportProgress(report)
-    })
+  /**
+   * Runs events until every host is done, maxSimMs, or stop(); in slices of progressEveryMs when progress
+   * is reported, so reports add no events. Returns whether stop() ended it.
+   */
+  #runQueue (): boolean {
+    const q = this.#queue
+    const { onProgress, progressEveryMs = 10_000, stop } = this.#opts
+    let stopped = false
+    let k = 0
+    const done = (): boolean => this.#completed >= this.#expected || (stop !== undefined && (++k & 0xffff) === 0 && (stopped = stop()))
+    if (onProgress === undefined) {
+      q.run(this.#s.maxSimMs, done)
+      return stopped
+    }
+    for (let t = progressEveryMs; ; t += progressEveryMs) {
+      q.run(Math.min(t, this.#s.maxSimMs), done)
+      if (stopped || this.#completed >= this.#expected || q.size === 0 || t >= this.#s.maxSimMs) return stopped
+      onProgress({
+        at: t,
+        completed: this.#completed,
+        expected: this.#expected,
+        chunksHeld: this.#chunksHeld,
+        chunksTotal: this.#hosts.length * this.#layout.count,
+        seederBytes: this.#seeder.up.carried,
+        lineBytes: this.#lineBytes,
+        events: q.processed
+      })
+    }
   }
 
   #newNode (id: string, role: Role, up: number, down: number): SimNode {
@@ -313,7 +359,9 @@ class SwarmSim {
       q.after(lat, () => {
         if (req.cancelled) return
         this.#forget(req)
+        const held = fromModel.have.count
         if (fromModel.onDelivered(to.id, index, bytes)) fromModel.onWritten(to.id, index)
+        this.#chunksHeld += fromModel.have.count - held
       })
     })
   }
