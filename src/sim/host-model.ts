@@ -269,7 +269,7 @@ export class HostModel {
     // A HAVE for a chunk held already reaches no decision: the planner picks, counts rarity for and
     // times out only chunks not held, and `interesting` counts only those. So neither the planner nor the
     // session's bits hear of it (the real node records it anyway) — about half of all HAVEs at scale,
-    // and the same run to the last event (docs/simulator.md, "Cost per event").
+    // and the same run to the last event (docs/simulator.md, "The simulator's own cost").
     if (this.have.has(index)) return
     if (s.bits.set(index)) this.#interesting[s.slot]!++
     this.#plan?.peerHas(peer, index)
