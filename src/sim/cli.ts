@@ -14,7 +14,7 @@ import { InvalidInputError } from '../errors.ts'
 import { formatBytes, parseBytes, parseDuration, parseRate } from '../util/units.ts'
 import { summarize, type SimSummary } from './report.ts'
 import { defaultScenario, type Scenario } from './scenario.ts'
-import { simulate, type Progress } from './swarm-sim.ts'
+import { simulate, type RunOptions } from './swarm-sim.ts'
 
 type Apply = (s: Scenario, text: string) => void
 
@@ -90,10 +90,10 @@ export function scenariosFrom (values: ReadonlyMap<string, readonly string[]>): 
 
 export interface RunRow { scenario: Scenario, summary: SimSummary }
 
-export function runOne (s: Scenario, onProgress?: (p: Progress) => void): RunRow {
+export function runOne (s: Scenario, opts: RunOptions = {}): RunRow {
   const t0 = performance.now()
   const cpu0 = process.cpuUsage()
-  const result = simulate(s, onProgress)
+  const result = simulate(s, opts)
   const wallMs = performance.now() - t0
   const cpu = process.cpuUsage(cpu0)
   return { scenario: s, summary: summarize(s, result, { wallMs, cpuMs: (cpu.user + cpu.system) / 1000, peakRssBytes: process.resourceUsage().maxRSS * 1024 }) }
@@ -118,7 +118,9 @@ export function formatRow (row: RunRow, lab?: number): string {
   const compare = lab === undefined ? '' : ` | lab last ${f(lab, 1)} s, sim ÷ lab ${f(m.lastS / lab)}`
   return `${describe(row.scenario)}\n  bound ${f(m.boundS, 1)} s | p50 ${f(m.p50S, 1)} s p99 ${f(m.p99S, 1)} s last ${f(m.lastS, 1)} s = ${f(m.lastOverBound)} × bound` +
     ` | seeder egress ${f(m.seederEgressOverF)} F, line ${f(m.lineBytesOverF)} F, received ${f(m.downloadOverhead, 3)} F/host` +
-    ` | done ${m.completed}/${m.hosts}${m.killed > 0 ? ` (${m.killed} killed)` : ''} | sim ${f(m.wallS, 1)} s wall, ${f(m.cpuS, 1)} CPU-s, ${m.events} events, peak RSS ${f(m.peakRssMiB, 0)} MiB${compare}`
+    ` | done ${m.completed}/${m.hosts}${m.killed > 0 ? ` (${m.killed} killed)` : ''}` +
+    (m.completed < m.hosts - m.killed ? ` | ended at t = ${f(m.endedS, 1)} s${m.stopped ? ' (CPU limit)' : ''}, chunks held ${f(100 * m.heldFraction)} %` : '') +
+    ` | sim ${f(m.wallS, 1)} s wall, ${f(m.cpuS, 1)} CPU-s, ${m.events} events, peak RSS ${f(m.peakRssMiB, 0)} MiB${compare}`
 }
 
 interface LabFigure { hosts: number, start: 'warm' | 'cold', lastS: number }
@@ -128,7 +130,8 @@ function main (argv: string[]): void {
     .description('Chunk-level swarm simulation with the real download planner (piece picker), upload admission, upload policy and pull planner. Every option takes a comma-separated list; runs are all combinations.')
     .exitOverride()
     .option('--json', 'one JSON object per run instead of text')
-    .option('--progress', 'print simulated time and hosts done to stderr every simulated minute')
+    .option('--progress', 'print simulated time, hosts done, chunks held, seeder and line bytes, events and CPU to stderr every 10 simulated seconds')
+    .option('--cpu-limit <duration>', 'end a run once it has used this much CPU (e.g. 25m): hosts not done count as not done, and the row says how far it got')
     .option('--compare <file>', 'lab figures to print beside the simulated ones: [{"hosts":8,"start":"warm","lastS":21.3}]')
   for (const o of OPTIONS) program.addOption(new Option(`--${o.flag} <values>`, o.help))
   program.parse(argv)
@@ -139,12 +142,20 @@ function main (argv: string[]): void {
     if (typeof v === 'string') values.set(o.flag, v.split(','))
   }
   const lab = typeof opts.compare === 'string' ? JSON.parse(readFileSync(opts.compare, 'utf8')) as LabFigure[] : []
+  const cpuLimitMs = typeof opts.cpuLimit === 'string' ? parseDuration(opts.cpuLimit) : undefined
   for (const s of scenariosFrom(values)) {
     const t0 = performance.now()
-    const progress = opts.progress === true
-      ? (p: Progress) => { console.error(`  t=${(p.at / 1000).toFixed(0)} s: ${p.completed}/${p.expected} hosts done, ${p.events} events, ${((performance.now() - t0) / 1000).toFixed(0)} s wall`) }
+    const cpu0 = process.cpuUsage()
+    const cpuS = (): number => { const c = process.cpuUsage(cpu0); return (c.user + c.system) / 1e6 }
+    const onProgress: RunOptions['onProgress'] = opts.progress === true
+      ? p => {
+        console.error(`  t=${(p.at / 1000).toFixed(0)} s: ${p.completed}/${p.expected} hosts done, chunks held ${(100 * p.chunksHeld / p.chunksTotal).toFixed(2)} %, ` +
+          `seeder ${(p.seederBytes / s.modelBytes).toFixed(2)} F, line ${(p.lineBytes / s.modelBytes).toFixed(2)} F, ${p.events} events, ` +
+          `${((performance.now() - t0) / 1000).toFixed(0)} s wall, ${cpuS().toFixed(0)} CPU-s`)
+      }
       : undefined
-    const row = runOne(s, progress)
+    const stop = cpuLimitMs === undefined ? undefined : () => cpuS() * 1000 > cpuLimitMs
+    const row = runOne(s, { onProgress, stop })
     const measured = lab.find(l => l.hosts === s.hosts && (l.start === 'warm') === s.warm)?.lastS
     if (opts.json === true) console.log(JSON.stringify({ scenario: s, ...row.summary, ...(measured !== undefined ? { labLastS: measured } : {}) }))
     else console.log(formatRow(row, measured))

@@ -93,10 +93,11 @@ export interface HostIo {
 }
 
 interface Neighbour {
+  id: string
   role: Role
   bits: Bitfield
-  /** Chunks it holds that this host lacks: a peer with none cannot be picked from. */
-  interesting: number
+  /** Its place in #order, #nbrs and #interesting. */
+  slot: number
 }
 
 type Upload = Extract<NodeServeDecision, { status: 'ok' }>
@@ -108,6 +109,11 @@ export interface HostModelInit {
   /** Each chunk's length in bytes. */
   lengths: ArrayLike<number>
   have: Bitfield
+  /**
+   * Where to keep `have` (its bytes, copied from `have`): the engine keeps every node's in one array, so
+   * it can tell whether a node holds a chunk without touching the node. Default: a copy of its own.
+   */
+  haveStorage?: Uint8Array
   /** Chunks whose hashes this host knows (the seeder publishes them as it pulls). */
   known: Bitfield
   /** The planner's (picker tie-breaks, first neighbour visited) and the hint sample's randomness. */
@@ -133,15 +139,31 @@ export class HostModel {
   readonly #sessions = new Map<string, Neighbour>()
   /** The same neighbours in an array, so the planner's fill and the hint sample need no copy. */
   readonly #order: string[] = []
+  /** Their sessions, in #order's order: the loops over every neighbour per chunk need no lookups. */
+  readonly #nbrs: Neighbour[] = []
+  /**
+   * Per neighbour (same order), chunks it holds that this host lacks: a peer with none cannot be picked
+   * from. Kept apart from the sessions so a fill's pass over the neighbours reads one small array.
+   */
+  readonly #interesting: number[] = []
+  /** Sessions with peers (not seeders), for Neighbours#wantMore. */
+  #peerSessions = 0
   readonly #dialing = new Set<string>()
-  readonly #requests = new Set<string>()
-  readonly #uploads = new Map<string, Upload>()
+  /** Requests in flight: peer → chunks (numbers, not `peer/index` strings: no string made per request). */
+  readonly #requests = new Map<string, Set<number>>()
+  #inflight = 0
+  /** Uploads admitted and not yet ended: requester → chunk → upload. */
+  readonly #uploads = new Map<string, Map<number, Upload>>()
   #scheduled = false
 
   constructor (init: HostModelInit) {
     this.id = init.id
     this.role = init.role
-    this.have = init.have.clone()
+    if (init.haveStorage === undefined) this.have = init.have.clone()
+    else {
+      init.haveStorage.set(init.have.bytes)
+      this.have = new Bitfield(init.have.length, init.haveStorage)
+    }
     this.known = init.known.clone()
     this.#opts = init.options
     this.#io = init.io
@@ -181,7 +203,7 @@ export class HostModel {
 
   get complete (): boolean { return this.have.complete }
   get neighbours (): number { return this.#sessions.size }
-  get inflight (): number { return this.#requests.size }
+  get inflight (): number { return this.#inflight }
   hasSession (peer: string): boolean { return this.#sessions.has(peer) }
   neighbourIds (): readonly string[] { return this.#order }
 
@@ -206,8 +228,12 @@ export class HostModel {
     if (this.#sessions.has(peer)) return
     let interesting = 0
     for (let b = 0; b < bits.bytes.length; b++) interesting += popcount8(bits.bytes[b]! & ~this.have.bytes[b]!)
-    this.#sessions.set(peer, { role, bits: bits.clone(), interesting })
+    const s: Neighbour = { id: peer, role, bits: bits.clone(), slot: this.#nbrs.length }
+    this.#sessions.set(peer, s)
     this.#order.push(peer)
+    this.#nbrs.push(s)
+    this.#interesting.push(interesting)
+    if (role === 'peer') this.#peerSessions++
     this.#plan?.peerJoined(peer, bits, role === 'seeder')
     this.#gate?.peerBitfield(peer, bits)
     // The seeder sees the whole swarm: it tells each newcomer whom to trade with.
@@ -218,10 +244,19 @@ export class HostModel {
   }
 
   detach (peer: string): void {
-    if (!this.#sessions.delete(peer)) return
-    const at = this.#order.indexOf(peer)
-    this.#order[at] = this.#order[this.#order.length - 1]!
+    const s = this.#sessions.get(peer)
+    if (s === undefined) return
+    this.#sessions.delete(peer)
+    if (s.role === 'peer') this.#peerSessions--
+    const at = s.slot
+    const last = this.#nbrs.length - 1
+    this.#order[at] = this.#order[last]!
     this.#order.pop()
+    this.#nbrs[at] = this.#nbrs[last]!
+    this.#nbrs[at]!.slot = at
+    this.#nbrs.pop()
+    this.#interesting[at] = this.#interesting[last]!
+    this.#interesting.pop()
     for (const index of this.#plan?.peerLeft(peer) ?? []) this.#cancel(peer, index)
     this.#gate?.peerGone(peer)
     this.#schedule()
@@ -230,12 +265,15 @@ export class HostModel {
   onHave (peer: string, index: number): void {
     const s = this.#sessions.get(peer)
     if (s === undefined) return
-    const lacking = !this.have.has(index)
-    if (s.bits.set(index) && lacking) s.interesting++
-    this.#plan?.peerHas(peer, index)
     this.#gate?.peerHas(peer, index)
-    // A HAVE for a chunk held already cannot make a request possible (the real node schedules anyway).
-    if (lacking) this.#schedule()
+    // A HAVE for a chunk held already reaches no decision: the planner picks, counts rarity for and
+    // times out only chunks not held, and `interesting` counts only those. So neither the planner nor the
+    // session's bits hear of it (the real node records it anyway) — about half of all HAVEs at scale,
+    // and the same run to the last event (docs/simulator.md, "The simulator's own cost").
+    if (this.have.has(index)) return
+    if (s.bits.set(index)) this.#interesting[s.slot]!++
+    this.#plan?.peerHas(peer, index)
+    this.#schedule()
   }
 
   onHints (hints: readonly string[]): void {
@@ -251,9 +289,7 @@ export class HostModel {
 
   /** Neighbours#wantMore: peers (seeders not counted) connected or being dialed, below maxNeighbours. */
   #wantMoreNeighbours (): boolean {
-    let peers = 0
-    for (const s of this.#sessions.values()) if (s.role === 'peer') peers++
-    return peers + this.#dialing.size < this.#opts.maxNeighbours
+    return this.#peerSessions + this.#dialing.size < this.#opts.maxNeighbours
   }
 
   // --- Publishing (seeder) ---------------------------------------------------------------------
@@ -284,7 +320,10 @@ export class HostModel {
   }
 
   #track (peer: string, index: number, d: AdmissionDecision): void {
-    if (d.status === 'ok') this.#uploads.set(`${peer}/${index}`, d)
+    if (d.status !== 'ok') return
+    let mine = this.#uploads.get(peer)
+    if (mine === undefined) this.#uploads.set(peer, mine = new Map())
+    mine.set(index, d)
   }
 
   /** The requester abandoned a queued request. */
@@ -294,9 +333,10 @@ export class HostModel {
 
   /** An upload admitted by serve, to `peer`, ended after `bytes` bytes (all of them or fewer); queued requests may be admitted now. */
   uploadEnded (peer: string, index: number, bytes: number): void {
-    const key = `${peer}/${index}`
-    const upload = this.#uploads.get(key)!
-    this.#uploads.delete(key)
+    const mine = this.#uploads.get(peer)!
+    const upload = mine.get(index)!
+    mine.delete(index)
+    if (mine.size === 0) this.#uploads.delete(peer)
     upload.onSent?.(bytes)
     upload.onEnd?.()
   }
@@ -319,9 +359,13 @@ export class HostModel {
     // The picker picks only what a peer holds and this host lacks: peers with none are left out (same picks, fewer calls).
     const peers = FILL_PEERS
     peers.length = 0
-    for (const p of this.#order) if (this.#sessions.get(p)!.interesting > 0) peers.push(p)
+    const interesting = this.#interesting
+    for (let k = 0; k < interesting.length; k++) if (interesting[k]! > 0) peers.push(this.#order[k]!)
     for (const r of plan.fill(peers, this.#io.now())) {
-      this.#requests.add(`${r.peer}/${r.index}`)
+      let mine = this.#requests.get(r.peer)
+      if (mine === undefined) this.#requests.set(r.peer, mine = new Set())
+      mine.add(r.index)
+      this.#inflight++
       const toSeeder = this.#sessions.get(r.peer)?.role === 'seeder'
       this.#io.request(r.peer, r.index, toSeeder ? plan.failedHoldersFor(r.index) : undefined)
     }
@@ -329,14 +373,14 @@ export class HostModel {
 
   /** The request failed in transit (connection error, not a cancel). */
   onFailed (peer: string, index: number): void {
-    if (!this.#requests.delete(`${peer}/${index}`)) return
+    if (!this.#ended(peer, index)) return
     this.#plan!.failed(peer, index, this.#io.now())
     this.#schedule()
   }
 
   /** A non-'ok' answer. */
   onResponse (peer: string, index: number, res: Exclude<ServeDecision, { status: 'ok' | 'queued' }>): void {
-    if (!this.#requests.delete(`${peer}/${index}`)) return
+    if (!this.#ended(peer, index)) return
     for (const h of this.#plan!.answered(peer, index, res, this.#io.now())) if (this.#wantMoreNeighbours()) this.connect(h)
     if (res.status === 'busy') this.#io.later(this.#plan!.busyRetryMs, () => this.#schedule())
     this.#schedule()
@@ -344,7 +388,7 @@ export class HostModel {
 
   /** The chunk's last byte arrived; the caller calls onWritten once it is verified and written. */
   onDelivered (peer: string, index: number, bytes: number): boolean {
-    if (!this.#requests.delete(`${peer}/${index}`)) return false
+    if (!this.#ended(peer, index)) return false
     this.#plan!.received(peer, index, bytes, this.#io.now())
     this.#schedule()
     return true
@@ -359,13 +403,23 @@ export class HostModel {
   #onVerified (index: number, duplicates: ReadonlyArray<{ peer: string, index: number }>): void {
     for (const c of duplicates) this.#cancel(c.peer, c.index)
     this.have.set(index)
-    for (const s of this.#sessions.values()) if (s.bits.has(index)) s.interesting--
+    const nbrs = this.#nbrs
+    for (let k = 0; k < nbrs.length; k++) if (nbrs[k]!.bits.has(index)) this.#interesting[k]!--
     this.#io.announce(index, this.#order)
     if (this.have.complete) this.#io.complete()
   }
 
+  /** Forgets a request in flight; false if there was none. */
+  #ended (peer: string, index: number): boolean {
+    const mine = this.#requests.get(peer)
+    if (mine === undefined || !mine.delete(index)) return false
+    if (mine.size === 0) this.#requests.delete(peer)
+    this.#inflight--
+    return true
+  }
+
   #cancel (peer: string, index: number): void {
-    if (!this.#requests.delete(`${peer}/${index}`)) return
+    if (!this.#ended(peer, index)) return
     this.#io.cancel(peer, index)
     this.#plan!.released(peer, index)
   }

@@ -38,6 +38,8 @@ export interface Flow {
   settledAt: number
   done: Scheduled | undefined
   readonly onDone: () => void
+  /** The completion event's callback, made once: a flow's completion moves whenever its rate changes. */
+  readonly finish: () => void
 }
 
 export class Network {
@@ -49,7 +51,7 @@ export class Network {
 
   /** Starts sending `bytes` through `links`; `onDone` runs when the last byte has left. */
   start (links: readonly Link[], bytes: number, onDone: () => void): Flow {
-    const flow: Flow = { links, bytes, left: bytes, rate: 0, settledAt: this.#queue.now, done: undefined, onDone }
+    const flow: Flow = { links, bytes, left: bytes, rate: 0, settledAt: this.#queue.now, done: undefined, onDone, finish: () => this.#finish(flow) }
     for (const l of links) this.#settleLink(l)
     for (const l of links) l.flows.add(flow)
     this.#rerate(links)
@@ -99,8 +101,8 @@ export class Network {
         for (const l of f.links) rate = Math.min(rate, l.share)
         if (rate === f.rate && f.done !== undefined) continue
         f.rate = rate
-        this.#queue.cancel(f.done)
-        f.done = this.#queue.after(rate === Infinity ? 0 : f.left / rate, () => this.#finish(f))
+        const at = this.#queue.now + (rate === Infinity ? 0 : f.left / rate)
+        f.done = f.done === undefined ? this.#queue.at(at, f.finish) : this.#queue.reschedule(f.done, at)
       }
     }
   }

@@ -23,6 +23,11 @@ export interface SimSummary {
   lineBytesOverF: number
   /** Bytes hosts received ÷ (completed hosts · F): above 1 by endgame duplicates and cancelled transfers. */
   downloadOverhead: number
+  /** Simulated time when the run ended, seconds, and whether its CPU limit ended it. */
+  endedS: number
+  stopped: boolean
+  /** Chunks the hosts hold at the end ÷ (N × chunks): 1 when every host is done. */
+  heldFraction: number
   events: number
   wallS: number
   /** CPU seconds the run took (user + system), which a shared machine does not inflate as it does wall time. */
@@ -49,6 +54,9 @@ export function summarize (s: Scenario, r: SimResult, cost: { wallMs: number, cp
     seederEgressOverF: r.seederBytes / s.modelBytes,
     lineBytesOverF: r.lineBytes / s.modelBytes,
     downloadOverhead: done.length === 0 ? NaN : r.hostBytesDown / (done.length * s.modelBytes),
+    endedS: r.endedAt / 1000,
+    stopped: r.stopped,
+    heldFraction: r.chunksHeld / r.chunksTotal,
     events: r.events,
     wallS: cost.wallMs / 1000,
     cpuS: cost.cpuMs / 1000,

@@ -41,11 +41,18 @@ export interface SimResult {
   /** Bytes all hosts received (cancelled transfers' partial bytes included), and sent. */
   hostBytesDown: number
   hostBytesUp: number
+  /** Chunks the hosts hold at the end, all hosts together, and the most they can (N × chunks). */
+  chunksHeld: number
+  chunksTotal: number
+  /** Whether RunOptions#stop ended the run. */
+  stopped: boolean
   events: number
 }
 
 interface SimNode {
   id: string
+  /** Its place among all nodes (seeder 0), for numeric request keys. */
+  num: number
   role: Role
   model: HostModel
   up: Link
@@ -53,6 +60,8 @@ interface SimNode {
   alive: boolean
   /** Requests this node sent or is serving, so a kill can end them. */
   reqs: Set<Req>
+  /** Requests this node sent, by reqKey, so it can cancel them. */
+  out: Map<number, Req>
   startedAt: number
   completedAt: number | undefined
   killed: boolean
@@ -79,12 +88,27 @@ export interface Progress {
   at: number
   completed: number
   expected: number
+  /** Chunks the hosts hold, all hosts together, and the most they can (N × chunks). */
+  chunksHeld: number
+  chunksTotal: number
+  /** Bytes the seeder has sent and bytes over the line so far (flows still running counted as of their last rate change). */
+  seederBytes: number
+  lineBytes: number
   events: number
 }
 
-/** Runs a scenario to the end; `onProgress` is called every simulated minute (long runs take minutes). */
-export function simulate (s: Scenario, onProgress?: (p: Progress) => void): SimResult {
-  return new SwarmSim(s, onProgress).run()
+export interface RunOptions {
+  /** Called every `progressEveryMs` of simulated time (long runs take minutes). */
+  onProgress?: (p: Progress) => void
+  /** @default 10_000 */
+  progressEveryMs?: number
+  /** Asked every 65,536 events; true ends the run where it is, hosts not done counting as not done. */
+  stop?: () => boolean
+}
+
+/** Runs a scenario to the end, or until `maxSimMs` or `opts.stop`. */
+export function simulate (s: Scenario, opts: RunOptions = {}): SimResult {
+  return new SwarmSim(s, opts).run()
 }
 
 class SwarmSim {
@@ -97,24 +121,29 @@ class SwarmSim {
   readonly #hosts: SimNode[] = []
   readonly #seeder: SimNode
   readonly #line: Link
-  readonly #reqs = new Map<string, Req>()
   /** Started, live hosts, for discovery samples. */
   readonly #live: string[] = []
   readonly #liveAt = new Map<string, number>()
+  /** Every node's `have` bitfield, node `num` at num × #haveBytes (HostModel's haveStorage). */
+  readonly #held: Uint8Array
+  readonly #haveBytes: number
   #expected: number
   #completed = 0
+  #chunksHeld = 0
   #lineBytes = 0
 
-  readonly #onProgress: ((p: Progress) => void) | undefined
+  readonly #opts: RunOptions
 
-  constructor (s: Scenario, onProgress?: (p: Progress) => void) {
+  constructor (s: Scenario, opts: RunOptions) {
     this.#s = s
-    this.#onProgress = onProgress
+    this.#opts = opts
     this.#rng = createRng(s.seed)
     const fileSize = Math.ceil(s.modelBytes / s.files)
     const files = Array.from({ length: s.files }, (_, i) => ({ path: `model-${String(i).padStart(5, '0')}.bin`, size: Math.min(fileSize, s.modelBytes - i * fileSize), mode: 0o644 }))
     this.#layout = chunkLayout({ name: 'sim', version: '1', revision: '', chunkSize: s.chunkSize, files, dirs: [] })
     this.#line = new Link(s.line)
+    this.#haveBytes = Math.ceil(this.#layout.count / 8)
+    this.#held = new Uint8Array((s.hosts + 1) * this.#haveBytes)
     this.#seeder = this.#newNode(SEEDER, 'seeder', s.seederUp, Infinity)
     const n = this.#layout.count
     const held = new Bitfield(n)
@@ -138,8 +167,7 @@ class SwarmSim {
       this.#queue.at(at, () => this.#start(node, new Bitfield(this.#layout.count)))
     }
     this.#scheduleFailures()
-    if (this.#onProgress !== undefined) this.#reportProgress(this.#onProgress)
-    this.#queue.run(s.maxSimMs, () => this.#completed >= this.#expected)
+    const stopped = this.#runQueue()
     let down = 0
     let up = 0
     for (const h of this.#hosts) {
@@ -153,21 +181,48 @@ class SwarmSim {
       lineBytes: this.#lineBytes,
       hostBytesDown: down,
       hostBytesUp: up,
+      chunksHeld: this.#chunksHeld,
+      chunksTotal: this.#hosts.length * this.#layout.count,
+      stopped,
       events: this.#queue.processed
     }
   }
 
-  #reportProgress (report: (p: Progress) => void): void {
-    this.#queue.after(60_000, () => {
-      report({ at: this.#queue.now, completed: this.#completed, expected: this.#expected, events: this.#queue.processed })
-      if (this.#completed < this.#expected) this.#reportProgress(report)
-    })
+  /**
+   * Runs events until every host is done, maxSimMs, or stop(); in slices of progressEveryMs when progress
+   * is reported, so reports add no events. Returns whether stop() ended it.
+   */
+  #runQueue (): boolean {
+    const q = this.#queue
+    const { onProgress, progressEveryMs = 10_000, stop } = this.#opts
+    let stopped = false
+    let k = 0
+    const done = (): boolean => this.#completed >= this.#expected || (stop !== undefined && (++k & 0xffff) === 0 && (stopped = stop()))
+    if (onProgress === undefined) {
+      q.run(this.#s.maxSimMs, done)
+      return stopped
+    }
+    for (let t = progressEveryMs; ; t += progressEveryMs) {
+      q.run(Math.min(t, this.#s.maxSimMs), done)
+      if (stopped || this.#completed >= this.#expected || q.size === 0 || t >= this.#s.maxSimMs) return stopped
+      onProgress({
+        at: t,
+        completed: this.#completed,
+        expected: this.#expected,
+        chunksHeld: this.#chunksHeld,
+        chunksTotal: this.#hosts.length * this.#layout.count,
+        seederBytes: this.#seeder.up.carried,
+        lineBytes: this.#lineBytes,
+        events: q.processed
+      })
+    }
   }
 
   #newNode (id: string, role: Role, up: number, down: number): SimNode {
     // The model is made when the node starts; until then nothing can reach it (no one has its id).
     return {
-      id, role, model: undefined as unknown as HostModel, up: new Link(up), down: new Link(down), alive: false, reqs: new Set(),
+      id, num: this.#nodes.size, role, model: undefined as unknown as HostModel, up: new Link(up), down: new Link(down), alive: false,
+      reqs: new Set(), out: new Map(),
       startedAt: NaN, completedAt: undefined, killed: false, tick: undefined
     }
   }
@@ -183,6 +238,7 @@ class SwarmSim {
       chunkSize: this.#s.chunkSize,
       lengths: this.#layout.length,
       have,
+      haveStorage: this.#held.subarray(node.num * this.#haveBytes, (node.num + 1) * this.#haveBytes),
       known,
       rng: createRng(seed),
       options: this.#s.driver,
@@ -215,15 +271,19 @@ class SwarmSim {
         })
       },
       request: (peer, index, failedHolders) => this.#request(node, self(), this.#nodes.get(peer)!, index, failedHolders ?? []),
-      cancel: (peer, index) => this.#cancel(this.#reqs.get(reqKey(node.id, peer, index))),
+      cancel: (peer, index) => this.#cancel(node.out.get(this.#reqKey(this.#nodes.get(peer)!, index))),
       announce: (index, to) => {
         const recipients = to.slice()
         const fromSeeder = node.role === 'seeder'
+        const byte = index >> 3
+        const bit = 0x80 >> (index & 7)
         q.after(lat, () => {
           for (const id of recipients) {
             const r = this.#nodes.get(id)!
             if (!r.alive) continue
             if (fromSeeder) r.model.onAvailable(index)
+            // A host ignores a HAVE for a chunk it holds (HostModel#onHave); the seeder's policy counts it.
+            else if (r.role === 'peer' && (this.#held[r.num * this.#haveBytes + byte]! & bit) !== 0) continue
             r.model.onHave(node.id, index)
           }
         })
@@ -264,7 +324,7 @@ class SwarmSim {
     const q = this.#queue
     const lat = this.#s.latencyMs
     const req: Req = { from, to, fromModel, index, flow: undefined, queued: false, cancelled: false }
-    this.#reqs.set(reqKey(from.id, to.id, index), req)
+    from.out.set(this.#reqKey(to, index), req)
     from.reqs.add(req)
     to.reqs.add(req)
     q.after(lat, () => {
@@ -299,7 +359,9 @@ class SwarmSim {
       q.after(lat, () => {
         if (req.cancelled) return
         this.#forget(req)
+        const held = fromModel.have.count
         if (fromModel.onDelivered(to.id, index, bytes)) fromModel.onWritten(to.id, index)
+        this.#chunksHeld += fromModel.have.count - held
       })
     })
   }
@@ -317,9 +379,14 @@ class SwarmSim {
     }
   }
 
+  /** A request's key among those its sender made: the server and the chunk. */
+  #reqKey (to: SimNode, index: number): number {
+    return to.num * this.#layout.count + index
+  }
+
   #forget (req: Req): void {
-    const key = reqKey(req.from.id, req.to.id, req.index)
-    if (this.#reqs.get(key) === req) this.#reqs.delete(key)
+    const key = this.#reqKey(req.to, req.index)
+    if (req.from.out.get(key) === req) req.from.out.delete(key)
     req.from.reqs.delete(req)
     req.to.reqs.delete(req)
   }
@@ -433,9 +500,6 @@ class SwarmSim {
   }
 }
 
-function reqKey (from: string, to: string, index: number): string {
-  return `${from}>${to}/${index}`
-}
 
 /** FNV-1a of a node id, to give each node its own random streams from one run seed. */
 function hashId (id: string): number {

@@ -23,4 +23,9 @@ describe('simulate CLI', () => {
     expect(text).toMatch(/N=2 F=8MiB/)
     expect(text).toMatch(/sim ÷ lab 0\.50$/)
   })
+
+  it('says how far a run got when its CPU limit ended it', () => {
+    const row = runOne(scenariosFrom(new Map([['hosts', ['100']], ['chunk', ['256KiB']]]))[0]!, { stop: () => true })
+    expect(formatRow(row)).toMatch(/done \d+\/100 \| ended at t = [\d.]+ s \(CPU limit\), chunks held [\d.]+ %/)
+  })
 })

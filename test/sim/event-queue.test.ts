@@ -52,4 +52,34 @@ describe('EventQueue', () => {
     q.run()
     expect(at).toBe(4)
   })
+
+  it('moves a waiting event in place, behind what is already scheduled for its new time', () => {
+    const q = new EventQueue()
+    const seen: string[] = []
+    const a = q.at(1, () => seen.push(`a@${q.now}`))
+    const b = q.at(2, () => seen.push(`b@${q.now}`))
+    q.at(5, () => seen.push(`c@${q.now}`))
+    expect(q.reschedule(a, 5)).toBe(a)
+    q.reschedule(b, 0.5)
+    expect(q.size).toBe(3)
+    q.run()
+    expect(seen).toEqual(['b@0.5', 'c@5', 'a@5'])
+  })
+
+  it('keeps a handle harmless once its event ran or was cancelled, also after its slot is reused', () => {
+    const q = new EventQueue()
+    const seen: string[] = []
+    const first = q.at(1, () => seen.push('first'))
+    q.run()
+    const second = q.at(2, () => seen.push('second'))
+    q.cancel(first)
+    expect(q.reschedule(first, 3)).toBeUndefined()
+    expect(q.size).toBe(1)
+    q.cancel(second)
+    q.cancel(second)
+    expect(q.size).toBe(0)
+    q.at(4, () => seen.push('third'))
+    q.run()
+    expect(seen).toEqual(['first', 'third'])
+  })
 })

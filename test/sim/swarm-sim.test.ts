@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { defaultScenario, lowerBoundMs, type Scenario } from '../../src/sim/scenario.ts'
-import { simulate } from '../../src/sim/swarm-sim.ts'
+import { simulate, type Progress } from '../../src/sim/swarm-sim.ts'
 
 const MiB = 1024 * 1024
 
@@ -81,5 +81,27 @@ describe('simulate', () => {
     const killed = gone.hosts.filter(h => h.killed)
     expect(killed.length).toBeGreaterThan(0)
     for (const h of gone.hosts) expect(h.killed || h.completedAt !== undefined).toBe(true)
+  })
+
+  it('reports progress without changing the run, and a stopped run says how far it got', () => {
+    const s = scenario({ hosts: 12, latencyMs: 1 })
+    const plain = simulate(s)
+    expect(plain.chunksHeld).toBe(plain.chunksTotal)
+    const seen: Progress[] = []
+    const watched = simulate(s, { onProgress: p => seen.push(p), progressEveryMs: 1000 })
+    expect(watched.events).toBe(plain.events)
+    expect(watched.hosts.map(h => h.completedAt)).toEqual(plain.hosts.map(h => h.completedAt))
+    expect(seen.length).toBeGreaterThan(2)
+    for (let k = 1; k < seen.length; k++) expect(seen[k]!.chunksHeld).toBeGreaterThanOrEqual(seen[k - 1]!.chunksHeld)
+    expect(seen.at(-1)!.chunksHeld).toBeLessThan(plain.chunksTotal)
+
+    // stop() is asked every 65,536 events: this run (100 hosts × 256 chunks) has more than that.
+    const big = scenario({ hosts: 100, chunkSize: 256 * 1024 })
+    const stopped = simulate(big, { stop: () => true })
+    expect(stopped.stopped).toBe(true)
+    expect(stopped.events).toBeLessThan(2 ** 16)
+    expect(stopped.chunksHeld).toBeGreaterThan(0)
+    expect(stopped.chunksHeld).toBeLessThan(stopped.chunksTotal)
+    expect(stopped.hosts.some(h => h.completedAt === undefined)).toBe(true)
   })
 })
