@@ -6,8 +6,14 @@
  * /proc/PID/status, then they are stopped. Prints peak RSS per host (max, median), wall time and each
  * host's own time. `--memory` also samples process.memoryUsage() in every fetch every 50 ms (a preload
  * through NODE_OPTIONS; the sampling itself costs a few MiB) and prints the peaks of heap, external and
- * array buffers beside RSS, to tell where the memory goes; `--preload FILE` adds a module of your own to
- * each fetch (MS_RSS_HOST in its environment numbers the host), e.g. to write a heap snapshot.
+ * array buffers beside RSS, to tell where the memory goes; with it, `--preload FILE` adds a module of your
+ * own to each fetch (MS_RSS_HOST in its environment numbers the host), e.g. to write a heap snapshot.
+ * Links slower than loopback (uploads that queue, as in the lab): run it as root inside a network namespace
+ * of its own whose `lo` is shaped, all hosts sharing the rate, then delete the namespace:
+ *   ip netns add ms-rss && ip -n ms-rss link set lo up
+ *   tc -n ms-rss qdisc add dev lo root tbf rate 200mbit burst 512kb latency 100ms
+ *   ip netns exec ms-rss npm run bench:rss -- --hosts 8 …;  ip netns del ms-rss
+ * Models are generated once under <tmp>/ms-rss-bench and reused by later runs: delete it when done.
  */
 import { readFileSync } from 'node:fs'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
