@@ -5,13 +5,20 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import module from 'node:module'
 import { fileURLToPath } from 'node:url'
-import v8 from 'node:v8'
 
 const major = Number(process.versions.node.split('.')[0])
+// A small young generation, set where V8 reads it: at start. (`v8.setFlagsFromString` after start, as before,
+// changed nothing: V8 sizes the heap when the process starts.) With V8's default on this 24 GiB box the young
+// generation grew to 64–128 MiB; with 8 MiB semi-spaces 8 hosts fetching a 512 MiB model from each other
+// peaked at 213–220 MiB RSS instead of 251–259, with no more CPU (`npm run bench:rss`, issue #12). So we
+// replace this process (same pid, same stdio, same signals) with one started with the flag, unless the
+// user set one. process.execve exists from Node 22.15 / 23.11; without it we run as we are.
+const SEMI_SPACE = '--max-semi-space-size=8'
+const semiSpaceSet = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some(a => a.startsWith('--max-semi-space-size'))
+if (major >= 22 && !semiSpaceSet && typeof process.execve === 'function') {
+  process.execve(process.execPath, [process.execPath, SEMI_SPACE, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], process.env)
+}
 if (major >= 22) {
-  // A small young generation: the data path allocates little on the JS heap, and V8's default let each
-  // process hold ~60 MiB of idle semi-space (peak RSS of a fetch 278 → 229 MiB in bench:swarm, and faster).
-  v8.setFlagsFromString('--max-semi-space-size=4')
   // Compiled modules cached on disk (the temp folder; nothing happens where it is not writable): a start cost
   // 0.85 CPU-s without it and 0.6 with it here (`--help`, user time), and the lab starts 16 processes on 2 cores.
   module.enableCompileCache()

@@ -67,7 +67,7 @@ export class BulkClient {
       checkServerIdentity: () => undefined,
       // Decrypted records land in one reused buffer: a fresh Buffer per 16 KiB record made major GCs
       // cost ~15 % of a receiver's CPU (perf profile of a 3 GiB fetch).
-      onread: { buffer: Buffer.allocUnsafe(READ_BUFFER), callback: (n, buf) => { parser.push(buf.subarray(0, n)); return true } }
+      onread: { buffer: sharedReadBuffer(), callback: (n, buf) => { parser.push(buf.subarray(0, n)); return true } }
     }
     const socket = tls.connect(options)
     const onAbort = (): void => { socket.destroy(signal.reason as Error) }
@@ -95,6 +95,20 @@ export class BulkClient {
 }
 
 const READ_BUFFER = 256 * 1024
+let readBuffer: Buffer | undefined
+
+/**
+ * The one read buffer of every bulk connection of the process. Sharing it is safe because the parser
+ * copies (or hashes) every byte before its callback returns and keeps no view of it, and each read fills
+ * the buffer only just before its callback runs, on this one thread (the parallel-requests test in
+ * test/peer/protocols/chunk/bulk-and-codec.test.ts checks the bytes). One per connection cost 256 KiB each,
+ * and a fetch keeps a connection per request in flight to each neighbour (4 per neighbour with big chunks, up
+ * to 64 with small files).
+ */
+function sharedReadBuffer (): Buffer {
+  readBuffer ??= Buffer.allocUnsafeSlow(READ_BUFFER)
+  return readBuffer
+}
 
 /**
  * Parses chunk responses pushed by the socket (see codec.ts for the format), copying body bytes
