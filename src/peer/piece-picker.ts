@@ -40,6 +40,12 @@
  * free slots (not a slow one) may duplicate in-flight chunks, up to `maxDuplicatesInEndgame` extra
  * requests per chunk, those in flight the longest first, then those on the slowest peer. markHave then
  * returns the duplicates to cancel.
+ *
+ * Hedging: a chunk a reader waits on (priority above 0) that has been in flight `hedgeAfterMs` may be asked
+ * of another eligible peer too, tail or not, up to the same number of extra requests, longest in flight
+ * first. One stalled connection must not hold a reader: in the lab's shard scenario (N = 16, every host
+ * reading the first shard at once) a host's four urgent requests to the seeder were admitted at once and
+ * then delivered 20 s later, all together, while other holders had those chunks.
  */
 import { Bitfield } from '../chunker/bitfield.ts'
 import { InvalidInputError } from '../errors.ts'
@@ -59,6 +65,8 @@ export interface PiecePickerInit {
   slowRatio?: number
   /** How long a peer is not asked again for a chunk it failed or refused. @default 10_000 */
   retryAfterMs?: number
+  /** In flight this long, a chunk with priority may be asked of a second peer too (see Hedging). @default 2000 */
+  hedgeAfterMs?: number
   /**
    * Check every wanted chunk in each pick (O(wanted)) instead of walking the order: the straightforward
    * rule, which the tail uses anyway and the property test holds the fast pick to. @default false
@@ -113,6 +121,9 @@ export class PiecePicker {
   readonly #maxDuplicates: number
   readonly #slowRatio: number
   readonly #retryAfterMs: number
+  readonly #hedgeAfterMs: number
+  /** Chunks whose priority is above 0. */
+  readonly #prioritized = new Set<number>()
   readonly #scan: boolean
 
   constructor (init: PiecePickerInit) {
@@ -130,6 +141,7 @@ export class PiecePicker {
     this.#maxDuplicates = init.maxDuplicatesInEndgame ?? 1
     this.#slowRatio = init.slowRatio ?? 0.25
     this.#retryAfterMs = init.retryAfterMs ?? 10_000
+    this.#hedgeAfterMs = init.hedgeAfterMs ?? 2000
     this.#scan = init.scan === true
     // A random permutation as the final tie-break: unique keys make the order total, hence reproducible.
     this.#rank = new Uint32Array(n)
@@ -161,6 +173,8 @@ export class PiecePicker {
   setPriority (index: number, priority: number): void {
     if (!Number.isInteger(index) || index < 0 || index >= this.numChunks) throw new InvalidInputError(`chunk index ${index} out of range`)
     this.#priority[index] = priority
+    if (priority > 0) this.#prioritized.add(index)
+    else this.#prioritized.delete(index)
     this.#refresh(index)
   }
 
@@ -234,6 +248,12 @@ export class PiecePicker {
     for (const c of picks) this.#addRequest(peer, p, c, now)
     if (picks.length < max && tail && !slow && obtainable === picks.length) {
       for (const c of this.#endgame(peer, p, max - picks.length, now, best)) {
+        this.#addRequest(peer, p, c, now)
+        picks.push(c)
+      }
+    }
+    if (picks.length < max && this.#prioritized.size > 0) {
+      for (const c of this.#hedges(peer, p, max - picks.length, now)) {
         this.#addRequest(peer, p, c, now)
         picks.push(c)
       }
@@ -375,6 +395,21 @@ export class PiecePicker {
       candidates.push({ index: c, oldest, slowest })
     }
     candidates.sort((a, b) => a.oldest - b.oldest || a.slowest - b.slowest || this.#rank[a.index]! - this.#rank[b.index]!)
+    return candidates.slice(0, slots).map(x => x.index)
+  }
+
+  /** Prioritized chunks in flight at least hedgeAfterMs that `peer` may also be asked for, longest first. */
+  #hedges (peer: string, p: PeerState, slots: number, now: number): number[] {
+    const candidates: { index: number, oldest: number }[] = []
+    for (const c of this.#prioritized) {
+      const reqs = this.#requests.get(c)
+      if (reqs === undefined || reqs.has(peer) || reqs.size > this.#maxDuplicates || this.#verifying.has(c)) continue
+      let oldest = Infinity
+      for (const startedAt of reqs.values()) oldest = Math.min(oldest, startedAt)
+      if (now - oldest < this.#hedgeAfterMs || !this.#eligible(peer, p, c, now, false, false, 0)) continue
+      candidates.push({ index: c, oldest })
+    }
+    candidates.sort((a, b) => a.oldest - b.oldest || this.#rank[a.index]! - this.#rank[b.index]!)
     return candidates.slice(0, slots).map(x => x.index)
   }
 

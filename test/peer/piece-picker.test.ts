@@ -50,6 +50,26 @@ describe('PiecePicker', () => {
     expect(new Set(q.pick('a', 3, 0))).toEqual(new Set([3, 4, 5]))
   })
 
+  it('hedges a chunk a reader waits on: in flight hedgeAfterMs from one peer, it may be asked of another too', () => {
+    const p = picker(4, { hedgeAfterMs: 2000 })
+    p.addPeer('seeder', bits(4, range(0, 4)), { seeder: true })
+    p.addPeer('a', bits(4, [0, 1]))
+    p.addPeer('b', bits(4, [0, 1]))
+    p.addPeer('c', bits(4, [0, 1]))
+    p.setPriority(0, 1)
+    expect(p.pick('a', 1, 0)).toEqual([0])
+    expect(p.pick('a', 1, 0)).toEqual([1])
+    // Not yet, and never a chunk without priority (1 is in flight as long), outside the tail.
+    expect(p.pick('b', 2, 1999)).toEqual([])
+    expect(p.pick('b', 2, 2000)).toEqual([0])
+    // At most maxDuplicatesInEndgame (1) extra request, and never the seeder while peers hold the chunk.
+    expect(p.pick('c', 2, 5000)).toEqual([])
+    expect(p.pick('seeder', 2, 5000)).not.toContain(0)
+    // The first copy to arrive wins; the other request is returned to cancel.
+    p.requestDone('b', 0, 100, 2500)
+    expect(p.markHave(0)).toEqual([{ peer: 'a', index: 0 }])
+  })
+
   it('still asks seeders only for chunks no other peer can give, whatever the priority', () => {
     const p = picker(4)
     p.addPeer('seeder', bits(4, range(0, 4)), { seeder: true })
