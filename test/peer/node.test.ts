@@ -1,0 +1,32 @@
+/**
+ * The libp2p node every process runs (src/peer/node.ts), with real nodes on loopback: a burst of hosts
+ * from one address — a fleet behind one NAT gateway, or starting at once — is let in. libp2p's defaults
+ * drop more than 5 connections a second from one address and more than 10 handshakes in progress, and a
+ * host whose dials to every seeder are dropped three rounds running concludes it is no member (exit 3).
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { createNode, type SwarmNode } from '../../src/peer/node.ts'
+import { until } from '../support/poll.ts'
+
+const nodes: SwarmNode[] = []
+afterEach(async () => { await Promise.all(nodes.splice(0).map(n => n.stop())) })
+
+async function node (): Promise<SwarmNode> {
+  const n = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+  nodes.push(n)
+  return n
+}
+
+describe('libp2p node', () => {
+  it('accepts 24 hosts dialling at once from one address', async () => {
+    const seeder = await node()
+    const hosts = await Promise.all(Array.from({ length: 24 }, () => node()))
+    const results = await Promise.allSettled(hosts.map(h => h.dial(seeder.getMultiaddrs()[0]!)))
+    const failed = results.filter(r => r.status === 'rejected').map(r => String((r as PromiseRejectedResult).reason))
+    expect(failed).toEqual([])
+    // The seeder's side registers each connection once its upgrade completes.
+    const all = new Set(hosts.map(h => h.peerId.toString()))
+    expect(await until(async () => seeder.getPeers().filter(p => all.has(p.toString())).length === 24, 5000)).toBe(true)
+  }, 60_000)
+})
