@@ -53,6 +53,14 @@ export interface DownloadPlannerInit {
   busyBackoff?: 'peer' | 'chunk'
 }
 
+/**
+ * Requests for other chunks a host keeps in flight while a reader waits on chunks it lacks: it still takes
+ * rare chunks and so still has something to serve, but leaves its sources' upload links to the chunks the
+ * reader waits on — which every other host reading the same shard waits on too. Lab, shard scenario
+ * (N = 16, every host reading the first of 10 shards at once): a first-shard request took 0.2–12.6 s while
+ * hosts fetched the rest of the model alongside.
+ */
+const OTHERS_WHILE_READING = 2
 /** Requests in flight to one peer, and in all, whatever their size: bounds per-request overhead for tiny chunks. */
 const MAX_REQUESTS_PER_PEER = 64
 const MAX_REQUESTS = 256
@@ -156,7 +164,8 @@ export class DownloadPlanner {
       if ((this.#busyUntil.get(peer) ?? -Infinity) > now) continue
       const free = this.#room(this.#peerBytes.get(peer) ?? 0, this.#picker.inflightOf(peer), this.#window.get(peer))
       if (free <= 0) continue
-      for (const index of this.#picker.pick(peer, free, now)) {
+      const maxUnprioritized = this.#picker.readerWaiting ? Math.max(0, OTHERS_WHILE_READING - this.#picker.inflightUnprioritized) : Infinity
+      for (const index of this.#picker.pick(peer, free, now, { maxUnprioritized })) {
         this.#requests++
         this.#account(peer, index, 1)
         out.push({ peer, index })

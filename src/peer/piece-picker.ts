@@ -218,8 +218,24 @@ export class PiecePicker {
     return dropped
   }
 
-  /** Chunks to request from `peer` now, at most `max`; they are recorded as in flight since `now`. */
-  pick (peer: string, max: number, now: number): number[] {
+  /** Whether a reader waits on a chunk not held yet (one with priority above 0). */
+  get readerWaiting (): boolean {
+    for (const c of this.#prioritized) if (!this.#have.has(c)) return true
+    return false
+  }
+
+  /** Requests in flight for chunks without priority. */
+  get inflightUnprioritized (): number {
+    let n = 0
+    for (const [c, reqs] of this.#requests) if (!(this.#priority[c]! > 0)) n += reqs.size
+    return n
+  }
+
+  /**
+   * Chunks to request from `peer` now, at most `max`, of which at most `maxUnprioritized` without priority;
+   * they are recorded as in flight since `now`.
+   */
+  pick (peer: string, max: number, now: number, { maxUnprioritized = Infinity } = {}): number[] {
     const p = this.#peers.get(peer)
     if (p === undefined || max <= 0) return []
     const tail = this.remaining <= this.#endgameThreshold
@@ -232,21 +248,36 @@ export class PiecePicker {
         if (this.#holders[c]! > 0) obtainable++
         if (this.#eligible(peer, p, c, now, tail, slow, best)) insertBounded(picks, c, max, this.#rarer)
       })
+      // In order, priority first: whatever lies past the allowance of others goes.
+      let others = 0
+      for (let k = 0; k < picks.length; k++) {
+        if (this.#priority[picks[k]!]! > 0) continue
+        if (++others > maxUnprioritized) picks.length = k
+      }
     } else {
       // Outside the tail a peer is eligible for what it holds and is not blocked on, and a seeder only
       // where its last-resort rule holds (#eligible with tail = slow = false): bits the walk ANDs in.
       const lastResort = p.seeder ? this.#lastResort : undefined
+      // Keys come in order, priority first, so the allowance of others is used after every prioritized one.
+      let done = false
+      let others = 0
       const take = (c: number): boolean => {
-        if ((p.blocked.get(c) ?? -Infinity) <= now) picks.push(c)
-        return picks.length < max
+        const other = !(this.#priority[c]! > 0)
+        if (other && others >= maxUnprioritized) done = true
+        else if ((p.blocked.get(c) ?? -Infinity) <= now) {
+          picks.push(c)
+          if (other) others++
+        }
+        if (picks.length >= max) done = true
+        return !done
       }
       for (const key of this.#wanted.keys) {
         this.#wanted.visit(key, p.bits, lastResort, take)
-        if (picks.length >= max) break
+        if (done) break
       }
     }
     for (const c of picks) this.#addRequest(peer, p, c, now)
-    if (picks.length < max && tail && !slow && obtainable === picks.length) {
+    if (picks.length < max && tail && !slow && maxUnprioritized === Infinity && obtainable === picks.length) {
       for (const c of this.#endgame(peer, p, max - picks.length, now, best)) {
         this.#addRequest(peer, p, c, now)
         picks.push(c)

@@ -70,6 +70,19 @@ describe('PiecePicker', () => {
     expect(p.markHave(0)).toEqual([{ peer: 'a', index: 0 }])
   })
 
+  it('takes at most maxUnprioritized chunks without priority, after those with, in the walk and in a scan', () => {
+    for (const scan of [false, true]) {
+      const p = picker(8, { scan })
+      p.addPeer('a', bits(8, range(0, 8)))
+      p.setPriority(5, 1)
+      p.setPriority(6, 1)
+      const picks = p.pick('a', 6, 0, { maxUnprioritized: 1 })
+      expect(picks.slice(0, 2).sort()).toEqual([5, 6])
+      expect(picks.length).toBe(3)
+      expect(p.pick('a', 6, 0, { maxUnprioritized: 0 })).toEqual([])
+    }
+  })
+
   it('still asks seeders only for chunks no other peer can give, whatever the priority', () => {
     const p = picker(4)
     p.addPeer('seeder', bits(4, range(0, 4)), { seeder: true })

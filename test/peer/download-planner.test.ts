@@ -1,0 +1,43 @@
+/** The download planner's budgets around a reader (pure, clock passed in). */
+import { describe, expect, it } from 'vitest'
+import { Bitfield } from '../../src/chunker/bitfield.ts'
+import { DownloadPlanner } from '../../src/peer/download-planner.ts'
+import { createRng } from '../../src/util/random.ts'
+
+const MiB = 1024 * 1024
+const N = 40
+
+function planner (): DownloadPlanner {
+  const known = new Bitfield(N)
+  for (let i = 0; i < N; i++) known.set(i)
+  const p = new DownloadPlanner({
+    chunkSize: MiB,
+    lengths: new Array<number>(N).fill(MiB),
+    have: new Bitfield(N),
+    known,
+    rng: createRng(1),
+    options: { maxRequestsPerPeer: 4, maxBufferedBytes: 32 * MiB, requestIdleMs: 20_000 }
+  })
+  const all = new Bitfield(N)
+  for (let i = 0; i < N; i++) all.set(i)
+  for (const peer of ['a', 'b', 'c', 'd']) p.peerJoined(peer, all, false)
+  return p
+}
+
+describe('DownloadPlanner', () => {
+  it('while a reader waits on chunks it lacks, keeps at most two requests for other chunks in flight', () => {
+    const p = planner()
+    for (const i of [0, 1, 2]) p.setPriority(i, 1)
+    const first = p.fill(['a', 'b', 'c', 'd'], 0)
+    expect(first.filter(r => r.index <= 2).length).toBe(3)
+    expect(first.filter(r => r.index > 2).length).toBe(2)
+    // Nothing more for other chunks while the reader still waits.
+    expect(p.fill(['a', 'b', 'c', 'd'], 100)).toEqual([])
+    for (const r of first.filter(r => r.index <= 2)) {
+      p.received(r.peer, r.index, MiB, 200)
+      p.written(r.peer, r.index)
+    }
+    // Served: the budgets are the usual ones again (4 per peer, 32 MiB).
+    expect(p.fill(['a', 'b', 'c', 'd'], 300).length).toBe(16 - 2)
+  })
+})
