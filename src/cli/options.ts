@@ -14,12 +14,18 @@ import { parseCidr } from '../peer/allow-list.ts'
 import { DEFAULT_LOG_LEVEL } from '../log.ts'
 import { DEFAULT_MARKER } from '../origins/origin.ts'
 import { isS3Url, parseEndpoint, parseS3Url } from '../origins/s3/s3-url.ts'
-import { DEFAULT_ADMIN, DEFAULT_ORIGIN_GRACE_MS } from '../seeder/admin-server.ts'
-import { DEFAULT_GATEWAY_LISTEN } from '../gateway/gateway-server.ts'
+import { DEFAULT_ORIGIN_GRACE_MS } from '../seeder/health.ts'
 import { HA_DEFAULTS, parseSeederPeer } from '../seeder/ha-pull.ts'
 import { SEEDER_DEFAULTS } from '../seeder/seeder.ts'
 import { formatHostPort, parseHostPort } from '../util/host-port.ts'
 import { formatBytes, formatDuration, parseBytes, parseDuration, parseRate } from '../util/units.ts'
+
+// Defaults kept here rather than beside the servers: importing the admin server (Prometheus client) and the
+// gateway (XML, SigV4) for them made every command, fetch included, load ~150 more modules at start.
+/** Loopback by default: the admin API can spend the scarce line (preheat). */
+const DEFAULT_ADMIN = '127.0.0.1:7070'
+/** Loopback by default: a host's services read through their own host's gateway. */
+const DEFAULT_GATEWAY_LISTEN = '127.0.0.1:9000'
 
 export interface OptionSpec {
   flags: string

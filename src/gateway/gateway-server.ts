@@ -20,9 +20,6 @@ import { verifyRequest, type AccessKeys } from './sigv4-verify.ts'
 import type { VersionCatalog } from './version-catalog.ts'
 import type { VersionView } from './version-view.ts'
 
-/** Loopback by default: a host's services read through their own host's gateway. */
-export const DEFAULT_GATEWAY_LISTEN = '127.0.0.1:9000'
-
 export interface GatewayOptions {
   catalog: VersionCatalog
   keys: AccessKeys

@@ -11,16 +11,11 @@ import type { AddressInfo } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { httpStatusFor, ModelswarmError } from '../errors.ts'
 import type { Seeder } from './seeder.ts'
-import { liveness, readiness } from './health.ts'
+import { DEFAULT_ORIGIN_GRACE_MS, liveness, readiness } from './health.ts'
 import { seederMetrics } from './metrics.ts'
 import { snapshotOf } from './snapshot.ts'
 import { parseHostPort } from '../util/host-port.ts'
 
-/** Loopback by default: the admin API can spend the scarce line (preheat). */
-export const DEFAULT_ADMIN = '127.0.0.1:7070'
-
-/** How long the origin may be unreachable before `/readyz` fails: cached versions are still served meanwhile. */
-export const DEFAULT_ORIGIN_GRACE_MS = 60_000
 /** An event loop blocked this long between two health checks is a wedged process. */
 const WEDGED_MS = 10_000
 

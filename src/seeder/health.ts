@@ -4,6 +4,9 @@
  */
 import type { SeederSnapshot } from './snapshot.ts'
 
+/** How long the origin may be unreachable before `/readyz` fails: cached versions are still served meanwhile. */
+export const DEFAULT_ORIGIN_GRACE_MS = 60_000
+
 export interface ReadinessInput {
   snapshot: SeederSnapshot
   /** True while the versions an earlier run cached are being published again. */
