@@ -159,13 +159,14 @@ export class DownloadPlanner {
     const out: PeerRequest[] = []
     const n = peers.length
     const start = n > 0 ? Math.floor(this.#init.rng() * n) : 0
+    let othersLeft = this.#picker.readerWaiting ? Math.max(0, OTHERS_WHILE_READING - this.#picker.inflightUnprioritized) : Infinity
     for (let k = 0; k < n && this.hasRoom; k++) {
       const peer = peers[(start + k) % n]!
       if ((this.#busyUntil.get(peer) ?? -Infinity) > now) continue
       const free = this.#room(this.#peerBytes.get(peer) ?? 0, this.#picker.inflightOf(peer), this.#window.get(peer))
       if (free <= 0) continue
-      const maxUnprioritized = this.#picker.readerWaiting ? Math.max(0, OTHERS_WHILE_READING - this.#picker.inflightUnprioritized) : Infinity
-      for (const index of this.#picker.pick(peer, free, now, { maxUnprioritized })) {
+      for (const index of this.#picker.pick(peer, free, now, { maxUnprioritized: othersLeft })) {
+        if (!this.isUrgent(index)) othersLeft--
         this.#requests++
         this.#account(peer, index, 1)
         out.push({ peer, index })

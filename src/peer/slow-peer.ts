@@ -77,9 +77,9 @@ interface PeerState {
   busySince: number
   /**
    * Start of the rate window: the first byte after busySince (NaN before it), or later once the window slid.
-   * Not busySince: a request may wait in the peer's upload queue first, and counting that wait made honest
-   * peers look like tricklers (lab, N = 16 at 6.25 Mbit/s up: 158 of them routed around in one run, measured
-   * at 2–73 KiB/s against the trickler fixture's 8).
+   * Not busySince: a request may wait in the peer's upload queue first, and that wait is no measure of how
+   * fast it sends. (It was not what routed honest hosts around at low rates, though: in the lab at 6.25
+   * Mbit/s up ~150 verdicts a run remained after this, against the seeder's far higher rate; README.)
    */
   windowStart: number
   windowBytes: number
