@@ -3,9 +3,9 @@
  * `modelswarm fetch` processes, talking libp2p (TCP + Noise + yamux) to each other.
  */
 import { describe, expect, it } from 'vitest'
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Bitfield } from '../../src/chunker/bitfield.ts'
+import { heldOnDisk } from '../support/store-state.ts'
+import { until } from '../support/poll.ts'
 import { makeModel, run, seederVersions, startFetch, startSeeder, track, treeDigests } from '../support/cli.ts'
 
 const MiB = 1024 * 1024
@@ -66,16 +66,10 @@ describe('swarm', () => {
     const { chunks } = (await seederVersions(seeder.admin))[0]!
     const out = join(model.root, 'host')
     const first = track(startFetch(seeder, out))
-    const bitfieldPath = `${out}.modelswarm/bitfield`
-    let held = 0
     // Kill once some but not all chunks are verified on disk.
-    for (let i = 0; i < 600 && held < 8; i++) {
-      await new Promise(resolve => setTimeout(resolve, 50))
-      const bytes = await readFile(bitfieldPath).catch(() => undefined)
-      if (bytes !== undefined) held = new Bitfield(chunks, bytes).count
-    }
+    await until(async () => (await heldOnDisk(out, chunks)).count >= 8, 30_000)
     await first.kill('SIGKILL')
-    const atKill = new Bitfield(chunks, await readFile(bitfieldPath)).count
+    const atKill = (await heldOnDisk(out, chunks)).count
     expect(atKill).toBeGreaterThanOrEqual(8)
     expect(atKill).toBeLessThan(chunks)
     const second = track(startFetch(seeder, out))

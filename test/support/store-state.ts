@@ -2,8 +2,11 @@
 import { readFile } from 'node:fs/promises'
 import { Bitfield } from '../../src/chunker/bitfield.ts'
 
-/** The persisted bitfield of the store at `dir` (its `.modelswarm/bitfield`); empty before it has one. */
+/**
+ * The persisted bitfield of the store at `dir` (its `.modelswarm/bitfield`); empty before it has one. The store
+ * creates that file and then sizes it, so a read between the two sees 0 bytes: that too counts as empty.
+ */
 export async function heldOnDisk (dir: string, chunks: number): Promise<Bitfield> {
   const bytes = await readFile(`${dir}.modelswarm/bitfield`).catch(() => undefined)
-  return bytes === undefined ? new Bitfield(chunks) : new Bitfield(chunks, bytes)
+  return bytes === undefined || bytes.length === 0 ? new Bitfield(chunks) : new Bitfield(chunks, bytes)
 }
