@@ -39,7 +39,7 @@ export class SwarmLog {
   }
   peerRoutedAround (v: SlowPeerVerdict): void {
     const { peer, reason, heldMs, limitMs, pauseMs } = v
-    this.log.info({ peer, reason, heldMs, limitMs, rate: Math.round(v.rate), bestOther: Math.round(v.bestOther), pauseMs }, SWARM_MSG.peerRoutedAround)
+    this.log.info({ peer, reason, heldMs, limitMs, rate: Math.round(v.rate), typicalOther: Math.round(v.typicalOther), pauseMs }, SWARM_MSG.peerRoutedAround)
   }
   chunkRequestFailed (peer: string, index: number, err: Error): void { this.log.debug({ peer, index, err: err.message }, 'chunk request failed') }
   downloadStalled (reason: string, have: number, total: number): void { this.log.warn({ reason, have, total }, SWARM_MSG.downloadStalled) }

@@ -32,7 +32,7 @@ describe('SlowPeers', () => {
     const [v] = s.check(8000, 3).routeAround
     expect(v).toMatchObject({ peer: 'trickler', reason: 'slow' })
     expect(v!.rate).toBeCloseTo(8 * 1024, -2)
-    expect(v!.bestOther).toBeCloseTo(20 * MiB, -5)
+    expect(v!.typicalOther).toBeCloseTo(20 * MiB, -5)
   })
 
   it('leaves alone peers within slowRatio of each other', () => {
@@ -43,6 +43,21 @@ describe('SlowPeers', () => {
     deliver(s, 'c', 2 * MiB, 0, 10_000)
     // c is under a tenth of a's rate but above a twentieth: a fair peer behind a slower link.
     expect(s.check(10_000, 3).routeAround).toEqual([])
+  })
+
+  it('judges a peer against the typical other peer, not a seeder on a wider link', () => {
+    const s = new SlowPeers()
+    const KB = 1000
+    // Lab, N = 16 at 6.25 Mbit/s up: hosts sharing their uplink among 8 uploads delivered 5–28 KB/s, the
+    // seeder 245–590 KB/s. Against the seeder, c (a twentieth-and-a-half of it) would be slow.
+    const rates: Record<string, number> = { seeder: 500 * KB, a: 20 * KB, b: 30 * KB, c: 12 * KB, trickler: 1 * KB }
+    for (const [p, r] of Object.entries(rates)) {
+      s.started(p, 0)
+      deliver(s, p, r, 0, 10_000)
+    }
+    const verdicts = s.check(10_000, 6).routeAround
+    expect(verdicts.map(v => v.peer)).toEqual(['trickler'])
+    expect(verdicts[0]!.typicalOther).toBeCloseTo(30 * KB, -2)
   })
 
   it('measures a rate from the first byte: a request that waited in the peer\'s upload queue does not make it slow', () => {
@@ -66,7 +81,7 @@ describe('SlowPeers', () => {
     const s = new SlowPeers()
     s.started('staller', 0)
     expect(s.check(8000, 1).routeAround).toEqual([])
-    expect(s.check(8000, 2).routeAround).toMatchObject([{ peer: 'staller', reason: 'quiet', bestOther: 0 }])
+    expect(s.check(8000, 2).routeAround).toMatchObject([{ peer: 'staller', reason: 'quiet', typicalOther: 0 }])
   })
 
   it('with no other rate to compare, routes around a peer under minRate when there is another neighbour', () => {
@@ -74,7 +89,7 @@ describe('SlowPeers', () => {
     s.started('trickler', 0)
     deliver(s, 'trickler', 8 * 1024, 0, 8000)
     expect(s.check(8000, 1).routeAround).toEqual([])
-    expect(s.check(8000, 2).routeAround).toMatchObject([{ peer: 'trickler', reason: 'slow', bestOther: 0 }])
+    expect(s.check(8000, 2).routeAround).toMatchObject([{ peer: 'trickler', reason: 'slow', typicalOther: 0 }])
   })
 
   it('judges nobody before the grace, and a peer whose requests ended not at all', () => {
