@@ -5,16 +5,22 @@
 const MiB = 1024 * 1024
 
 export const CHUNK_POLICY = {
-  // 1 MiB, not 4: in the lab (N = 16, 64 MiB, 2026-11-30) 4 MiB chunks (16) left hosts waiting on each other:
-  // 2.74× the bound and seeder egress 1.82 F; 1 MiB chunks 2.36× and 1.12 F (the simulator agrees: smaller
-  // chunks pipeline better). Models over 2 GiB still get ≥ 2 MiB chunks from the target below.
-  minChunkSize: 1 * MiB,
+  // 128 KiB: a host forwards a chunk only once it holds all of it, so each hop costs a chunk's transfer time,
+  // and a model needs many more chunks than there are uploads in flight (8 per node) to keep every uplink
+  // busy. Lab, N = 16, 64 MiB, at a quarter of the default rates (u 6.25 Mbit/s; CPU no limit), one run each,
+  // BitTorrent (1 MiB pieces, 16 KiB blocks from several peers) in the same run: 1 MiB chunks 1.72–2.21×
+  // the bound against its 1.31–1.41×, 256 KiB 1.43–1.44× against 1.31×, 128 KiB 1.30–1.34× against 1.34×,
+  // 64 KiB 1.32–1.41× against 1.32× (no better, and 10 % more CPU than 128 KiB).
+  // At the default rates, where this 2-core box is the limit, 128 KiB costs ~15 % more CPU per host than
+  // 256 KiB (4.0–4.9 vs 3.6–4.2 CPU-s). The simulator agrees (docs/simulator.md). Only models under 250 MiB
+  // get the floor; from 1 GiB the target below gives ≥ 1 MiB.
+  minChunkSize: 128 * 1024,
   maxChunkSize: 64 * MiB,
   /** Aim near the middle of the 500–4,000 chunk range, rounded to a power of two. */
   targetChunks: 2000
 } as const
 
-/** Power-of-two chunk size for a model of `totalSize` bytes, within [1 MiB, 64 MiB]. */
+/** Power-of-two chunk size for a model of `totalSize` bytes, within [128 KiB, 64 MiB]. */
 export function chooseChunkSize (totalSize: number): number {
   if (!Number.isSafeInteger(totalSize) || totalSize < 0) throw new RangeError(`invalid model size ${totalSize}`)
   const ideal = totalSize / CHUNK_POLICY.targetChunks

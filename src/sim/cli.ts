@@ -10,6 +10,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError, Option } from 'commander'
+import { chooseChunkSize } from '../chunker/chunk-size.ts'
 import { InvalidInputError } from '../errors.ts'
 import { formatBytes, parseBytes, parseDuration, parseRate } from '../util/units.ts'
 import { summarize, type SimSummary } from './report.ts'
@@ -32,9 +33,9 @@ const int = (flag: string, text: string, min = 0): number => {
 /** Flag → how one value of it changes a scenario; defaults are defaultScenario's (the lab's settings). */
 const OPTIONS: Array<{ flag: string, help: string, apply: Apply }> = [
   { flag: 'hosts', help: 'downloading hosts N', apply: (s, t) => { s.hosts = int('--hosts', t, 1) } },
-  { flag: 'size', help: 'model size F (e.g. 64MiB, 100GiB)', apply: (s, t) => { s.modelBytes = parseBytes(t) } },
+  { flag: 'size', help: 'model size F (e.g. 64MiB, 100GiB)', apply: (s, t) => { s.modelBytes = parseBytes(t); s.chunkSize = chooseChunkSize(s.modelBytes) } },
   { flag: 'files', help: 'files the model is split into', apply: (s, t) => { s.files = int('--files', t, 1) } },
-  { flag: 'chunk', help: 'chunk size', apply: (s, t) => { s.chunkSize = parseBytes(t) } },
+  { flag: 'chunk', help: 'chunk size (default: the seeder\'s choice for --size, as in the lab)', apply: (s, t) => { s.chunkSize = parseBytes(t) } },
   { flag: 'up', help: 'host upload u (e.g. 25Mbit/s)', apply: (s, t) => { s.up = parseRate(t) } },
   { flag: 'down', help: 'host download d', apply: (s, t) => { s.down = parseRate(t) } },
   { flag: 'seeder-up', help: 'seeder upload u_s', apply: (s, t) => { s.seederUp = parseRate(t) } },
@@ -75,7 +76,8 @@ function window (text: string): [number, number] {
 
 /** All combinations of the given lists, in the order the flags are listed in OPTIONS. */
 export function scenariosFrom (values: ReadonlyMap<string, readonly string[]>): Scenario[] {
-  let out: Scenario[] = [defaultScenario()]
+  const base = defaultScenario()
+  let out: Scenario[] = [{ ...base, chunkSize: chooseChunkSize(base.modelBytes) }]
   for (const o of OPTIONS) {
     const list = values.get(o.flag)
     if (list === undefined) continue

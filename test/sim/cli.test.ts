@@ -11,6 +11,13 @@ describe('simulate CLI', () => {
     expect(runs[0]!.modelBytes).toBe(64 * 2 ** 20)
   })
 
+  it('chunks the model as the seeder would unless --chunk says otherwise', () => {
+    const chunks = (values: Array<[string, string[]]>): number[] => scenariosFrom(new Map(values)).map(s => s.chunkSize)
+    expect(chunks([])).toEqual([128 * 1024])
+    expect(chunks([['size', ['64MiB', '100GiB']]])).toEqual([128 * 1024, 64 * 2 ** 20])
+    expect(chunks([['size', ['100GiB']], ['chunk', ['1MiB']]])).toEqual([2 ** 20])
+  })
+
   it('refuses values it cannot read', () => {
     expect(() => scenariosFrom(new Map([['start', ['tepid']]]))).toThrow(/warm or cold/)
     expect(() => scenariosFrom(new Map([['hosts', ['0']]]))).toThrow(/--hosts/)
