@@ -4,6 +4,7 @@ import { mkdir, writeFile, symlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { hashFileRanges, listModelFiles, manifestFromDirectory, readFileRange } from '../../src/chunker/chunk-hasher.ts'
 import { chunkLayout } from '../../src/chunker/manifest.ts'
+import { CHUNK_POLICY } from '../../src/chunker/chunk-size.ts'
 import { InvalidInputError, ShortReadError } from '../../src/errors.ts'
 import { readSourceChunk } from './source-chunk.ts'
 import { tempDir } from '../support/temp.ts'
@@ -61,7 +62,8 @@ describe('directories', () => {
   it('chooses a policy chunk size when none is given', async () => {
     const { dir } = await model()
     const m = await manifestFromDirectory(dir, { name: 'm', version: 'v1' })
-    expect(m.chunkSize).toBe(1024 * 1024)
+    // A small model gets the policy's floor.
+    expect(m.chunkSize).toBe(CHUNK_POLICY.minChunkSize)
   })
 
   it('refuses symlinks', async () => {
