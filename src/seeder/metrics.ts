@@ -58,6 +58,18 @@ export function seederMetrics (seeder: Seeder): Registry {
   perVersion('modelswarm_chunks_repaired_total', 'Chunks found rotten in the cache after a host reported them, dropped and pulled again.', 'chunksRepaired')
   perVersion('modelswarm_verification_failures_total', 'Chunks hosts reported failing verification after receiving them from this seeder (re-hashed here; see modelswarm_chunks_repaired_total).', 'chunksReportedCorrupt')
   new Counter({
+    name: 'modelswarm_upload_decisions_total',
+    help: 'Hosts\' chunk requests the seeder\'s upload gate decided, by decision: served-unheld (no host holds the chunk), served-holders-failed, served-refused-too-often (the escape from refusals), refused-held (sent to holders), refused-pending (sent to the host it is on its way to). A reader\'s urgent requests skip the gate.',
+    labelNames: [...labelNames, 'decision'],
+    registers: [registry],
+    collect () {
+      this.reset()
+      for (const v of held(snapshot.versions)) {
+        for (const [decision, n] of Object.entries(v.uploadDecisions ?? {})) this.inc({ model: v.name, version: v.version, decision }, n)
+      }
+    }
+  })
+  new Counter({
     name: 'modelswarm_peer_sent_bytes_total',
     help: 'Bytes the hosts reporting to this seeder sent each other, from their reports (every seeder a host reports to counts it: take the max over seeders, not the sum).',
     labelNames,

@@ -276,7 +276,7 @@ export class Seeder {
       trust: this.#ha?.trust, download: this.#ha !== undefined
     })
     const now = this.#now()
-    const v: PublishedVersion = { ref, meta, store, swarm, state: 'pulling', pull: emptyPullStats(), bytesCopied: 0, chunksRepaired: 0, chunksReportedCorrupt: 0, checksums: await readChecksums(store), stamps, lastUsedAt: now, startedAt: now }
+    const v: PublishedVersion = { ref, meta, store, swarm, policy, state: 'pulling', pull: emptyPullStats(), bytesCopied: 0, chunksRepaired: 0, chunksReportedCorrupt: 0, checksums: await readChecksums(store), stamps, lastUsedAt: now, startedAt: now }
     this.#cache.add(v)
     swarm.on('fatal', err => this.#log.pullFailed(ref, err))
     // The swarm may bring an HA seeder's last chunk while no run watches it (its pull round failed): finish it.

@@ -4,6 +4,7 @@
  */
 import type { ProgressReport } from '../peer/protocols/session/codec.ts'
 import type { Seeder, VersionState } from './seeder.ts'
+import type { DecisionCounts } from './upload-policy.ts'
 
 export interface HostSnapshot extends ProgressReport {
   /** The host's peer id. */
@@ -41,6 +42,8 @@ export interface VersionSnapshot {
   chunksReportedCorrupt?: number
   /** Bytes this seeder uploaded to hosts. */
   egressBytes?: number
+  /** The upload gate's decisions on hosts' chunk requests, by outcome and reason (src/seeder/upload-policy.ts). */
+  uploadDecisions?: DecisionCounts
   neighbours?: number
   lastUsedAgeMs?: number
   hosts?: HostSnapshot[]
@@ -79,6 +82,7 @@ export function snapshotOf (seeder: Seeder, now = Date.now()): SeederSnapshot {
     chunksRepaired: v.chunksRepaired,
     chunksReportedCorrupt: v.chunksReportedCorrupt,
     egressBytes: v.swarm.stats.bytesUp,
+    uploadDecisions: { ...v.policy.decisions },
     neighbours: v.swarm.neighbours,
     lastUsedAgeMs: now - v.lastUsedAt,
     hosts: [...v.swarm.reports].map(([id, { ended, ...r }]) => ({ id, ...r, ageMs: now - r.at, connection: ended === undefined ? 'open' : ended.unresponsive ? 'unresponsive' : 'closed' }))

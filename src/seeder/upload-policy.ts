@@ -38,6 +38,9 @@ export interface UploadPolicyInit {
 
 export type ServeReason = 'unheld' | 'holders-failed' | 'refused-too-often'
 export type RefuseReason = 'held' | 'pending'
+/** Decisions taken, by outcome and reason (an operator's answer to "why does the seeder send so much?"). */
+export type DecisionCounts = Record<`served-${ServeReason}` | `refused-${RefuseReason}`, number>
+
 export type UploadDecision =
   | { serve: true, reason: ServeReason }
   | { serve: false, reason: RefuseReason, holders: string[] }
@@ -71,6 +74,9 @@ export class UploadPolicy {
   readonly #refusals = new Map<string, Map<number, Refusal>>()
   readonly #servedBytes: Float64Array
   #totalServed = 0
+  readonly decisions: DecisionCounts = {
+    'served-unheld': 0, 'served-holders-failed': 0, 'served-refused-too-often': 0, 'refused-held': 0, 'refused-pending': 0
+  }
 
   constructor (init: UploadPolicyInit) {
     if (!Number.isSafeInteger(init.numChunks) || init.numChunks < 0) throw new InvalidInputError(`invalid chunk count ${init.numChunks}`)
@@ -113,6 +119,7 @@ export class UploadPolicy {
     if (refusal.count >= this.#maxRefusals) return this.#serve(peer, index, now, 'refused-too-often')
     refusal.count++
     refusal.hinted = holders
+    this.decisions[`refused-${reason}`]++
     return { serve: false, reason, holders }
   }
 
@@ -170,6 +177,7 @@ export class UploadPolicy {
   #serve (peer: string, index: number, now: number, reason: ServeReason): UploadDecision {
     this.#refusals.get(peer)?.delete(index)
     this.#pending.set(index, { peer, at: now })
+    this.decisions[`served-${reason}`]++
     return { serve: true, reason }
   }
 

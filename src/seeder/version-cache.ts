@@ -17,6 +17,7 @@ import type { VersionMeta } from '../peer/publications.ts'
 import type { VersionSwarm } from '../peer/version-swarm.ts'
 import { readOptional, writeAtomic } from '../util/files.ts'
 import type { FileChecksums } from './file-dedup.ts'
+import type { UploadPolicy } from './upload-policy.ts'
 import type { PullStats } from './puller.ts'
 import { planEviction, type CachedVersion } from './retention.ts'
 import type { SeederLog } from './seeder-log.ts'
@@ -28,6 +29,8 @@ export interface PublishedVersion {
   readonly meta: VersionMeta
   readonly store: ChunkStore
   readonly swarm: VersionSwarm
+  /** The swarm's upload gate (super-seeding), read for its decision counts. */
+  readonly policy: UploadPolicy
   state: VersionState
   error?: string
   /** Whether a failed pull may succeed if tried again (an unreachable origin) rather than never (access denied). */

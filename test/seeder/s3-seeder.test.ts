@@ -64,6 +64,10 @@ describe('S3 seeder against moto', () => {
     expect(cmdline).toContain('s3://ms-models/prod')
     expect(cmdline).not.toContain(SECRET)
     const answers = await Promise.all(['/v1/models', '/readyz', '/healthz', '/metrics'].map(async p => await (await fetch(seeder.admin + p)).text()))
+    // Every chunk left the seeder at least once, first asked while no host held it; the gate's counts say so.
+    const served = (await waitForVersion(seeder.admin, 'llm@v1', () => true)).uploadDecisions!
+    expect(served['served-unheld']).toBeGreaterThanOrEqual(v.chunks!)
+    expect(answers[3]).toContain(`modelswarm_upload_decisions_total{model="llm",version="v1",decision="served-unheld"} ${served['served-unheld']}`)
     const logs = [...seeder.stdout, ...seeder.stderr].map(m => JSON.stringify(m)).concat(seeder.text)
     for (const text of [...answers, ...logs]) expect(text).not.toContain(SECRET)
     expect(logs.some(l => l.includes(`s3://${BUCKET}/prod at ${moto.endpoint}`))).toBe(true)

@@ -85,6 +85,19 @@ describe('UploadPolicy', () => {
     expect(() => pol.peerBitfield('h', new Bitfield(9))).toThrow(/9 chunks, expected 8/)
   })
 
+  it('counts its decisions by outcome and reason', () => {
+    const pol = policy({ maxRefusals: 1, maxHints: 1 })
+    pol.decide('p', 0, 0) // served-unheld
+    pol.decide('q', 0, 10) // refused-pending (on its way to p)
+    pol.peerHas('p', 0)
+    pol.decide('r', 0, 20) // refused-held, naming p
+    pol.decide('r', 0, 30, ['p']) // served-holders-failed
+    pol.peerHas('h', 1)
+    pol.decide('s', 1, 40) // refused-held
+    pol.decide('s', 1, 50) // served-refused-too-often
+    expect(pol.decisions).toEqual({ 'served-unheld': 1, 'served-holders-failed': 1, 'served-refused-too-often': 1, 'refused-held': 2, 'refused-pending': 1 })
+  })
+
   it('counts bytes served per chunk and in total', () => {
     const pol = policy()
     pol.served(0, 100)
