@@ -130,7 +130,8 @@ export async function runSwarm (ctx: RunContext, opts: SwarmOptions): Promise<Ru
       if (s.failed !== undefined) notes.push(`${r.host} failed: ${s.failed}`)
     }
     const version = await seederVersion(topology.seeder.netns)
-    notes.push(`seeder's own count: egress ${String(version?.egressBytes ?? '?')} B, pulled ${String(version?.bytesPulled ?? '?')} B`)
+    const decisions = Object.entries((version?.uploadDecisions ?? {}) as Record<string, number>).map(([d, n]) => `${d} ${n}`).join(', ')
+    notes.push(`seeder's own count: egress ${String(version?.egressBytes ?? '?')} B, pulled ${String(version?.bytesPulled ?? '?')} B; upload gate: ${decisions}`)
     return {
       ...await swarmRunResult({ scenario: opts.scenario, t0, end, hosts, sampler, seederPid: seeder.proc.pid }, topology),
       notes
