@@ -1,29 +1,12 @@
-import { EventEmitter } from 'node:events'
 import { describe, expect, it } from 'vitest'
-import { Bitfield } from '../../src/chunker/bitfield.ts'
 import { createHeader } from '../../src/chunker/manifest.ts'
 import { READ_PRIORITY, VersionView } from '../../src/gateway/version-view.ts'
 import type { VersionSwarm } from '../../src/peer/version-swarm.ts'
+import { fetchingView, SwarmDouble } from '../support/swarm-double.ts'
 
 const header = createHeader({ name: 'm', version: 'v1', chunkSize: 1024, files: [{ path: 'a.bin', size: 4096, mode: 0o644 }] })
 
-/** The parts of a VersionSwarm a view uses: the store's bitfield, 'chunk' events, setPriority. */
-class SwarmDouble extends EventEmitter {
-  readonly store = { have: new Bitfield(4), header }
-  readonly priorities = new Map<number, number>()
-  setPriority (index: number, priority: number): void { this.priorities.set(index, priority) }
-  verify (index: number): void {
-    this.store.have.set(index)
-    this.emit('chunk', index, 'peer')
-  }
-}
-
-function fetching (): { view: VersionView, swarm: SwarmDouble } {
-  const view = new VersionView({ header, dir: '/cache/m/v1', lastModified: new Date(0), complete: false })
-  const swarm = new SwarmDouble()
-  view.attach(swarm as unknown as VersionSwarm)
-  return { view, swarm }
-}
+const fetching = (): ReturnType<typeof fetchingView> => fetchingView(header)
 
 describe('VersionView', () => {
   it('gives the chunks readers wait for priority until the last of them releases them, and never held chunks', () => {
@@ -42,7 +25,7 @@ describe('VersionView', () => {
   it('hands priorities asked before the swarm existed to it when it attaches', () => {
     const view = new VersionView({ header, dir: '/cache/m/v1', lastModified: new Date(0), complete: false })
     view.prioritize([3])
-    const swarm = new SwarmDouble()
+    const swarm = new SwarmDouble(header)
     view.attach(swarm as unknown as VersionSwarm)
     expect(swarm.priorities.get(3)).toBe(READ_PRIORITY)
   })
