@@ -5,15 +5,15 @@
  *   npm run simulate -- --hosts 8,16 --start warm,cold
  *   npm run simulate -- --hosts 1000 --size 100GiB --chunk 16MiB,32MiB,64MiB --up 4Gbit/s --down 4Gbit/s
  *
- * `--compare lab.json` prints measured figures beside simulated ones: a JSON array of
- * `{ "hosts": 8, "start": "warm", "lastS": 21.3 }` (seconds from the common start to the last host done).
+ * `--compare DIR/results.json` replays a lab run (its settings, unless a flag says otherwise) and prints
+ * its measured last-host times beside the simulated ones (lab-figures.ts).
  */
-import { readFileSync } from 'node:fs'
 import { Command, CommanderError, Option } from 'commander'
 import { chooseChunkSize } from '../chunker/chunk-size.ts'
 import { InvalidInputError } from '../errors.ts'
 import { formatBytes, parseBytes, parseDuration, parseRate } from '../util/units.ts'
 import { summarize, type SimSummary } from './report.ts'
+import { readLabComparison } from './lab-figures.ts'
 import { defaultScenario, type Scenario } from './scenario.ts'
 import { simulate, type RunOptions } from './swarm-sim.ts'
 
@@ -125,8 +125,6 @@ export function formatRow (row: RunRow, lab?: number): string {
     ` | sim ${f(m.wallS, 1)} s wall, ${f(m.cpuS, 1)} CPU-s, ${m.events} events, peak RSS ${f(m.peakRssMiB, 0)} MiB${compare}`
 }
 
-interface LabFigure { hosts: number, start: 'warm' | 'cold', lastS: number }
-
 function main (argv: string[]): void {
   const program = new Command('simulate')
     .description('Chunk-level swarm simulation with the real download planner (piece picker), upload admission, upload policy and pull planner. Every option takes a comma-separated list; runs are all combinations.')
@@ -134,16 +132,17 @@ function main (argv: string[]): void {
     .option('--json', 'one JSON object per run instead of text')
     .option('--progress', 'print simulated time, hosts done, chunks held, seeder and line bytes, events and CPU to stderr every 10 simulated seconds')
     .option('--cpu-limit <duration>', 'end a run once it has used this much CPU (e.g. 25m): hosts not done count as not done, and the row says how far it got')
-    .option('--compare <file>', 'lab figures to print beside the simulated ones: [{"hosts":8,"start":"warm","lastS":21.3}]')
+    .option('--compare <file>', 'a lab run\'s results.json: simulate its settings (flags given here win) and print its last-host times beside the simulated ones; or a JSON array [{"hosts":8,"start":"warm","lastS":21.3}]')
   for (const o of OPTIONS) program.addOption(new Option(`--${o.flag} <values>`, o.help))
   program.parse(argv)
   const opts = program.opts<Record<string, string | boolean | undefined>>()
-  const values = new Map<string, string[]>()
+  const comparison = typeof opts.compare === 'string' ? readLabComparison(opts.compare) : undefined
+  const values = new Map<string, string[]>(comparison?.settings)
   for (const o of OPTIONS) {
     const v = opts[camel(o.flag)]
     if (typeof v === 'string') values.set(o.flag, v.split(','))
   }
-  const lab = typeof opts.compare === 'string' ? JSON.parse(readFileSync(opts.compare, 'utf8')) as LabFigure[] : []
+  const lab = comparison?.figures ?? []
   const cpuLimitMs = typeof opts.cpuLimit === 'string' ? parseDuration(opts.cpuLimit) : undefined
   for (const s of scenariosFrom(values)) {
     const t0 = performance.now()
