@@ -126,8 +126,11 @@ class BodyRead {
     try {
       if (buf === this.#spare) {
         this.#lastProgress = performance.now()
-        if (!this.#paused) return this.#carry(this.#spare.subarray(0, n))
-        this.#backlog.push(Buffer.from(this.#spare.subarray(0, n)))
+        // A copy: Node chose this buffer before the sink let go, and the next reads may land in it again
+        // while the copy-in of this one is held part-way.
+        const bytes = Buffer.from(this.#spare.subarray(0, n))
+        if (!this.#paused) return this.#carry(bytes)
+        this.#backlog.push(bytes)
         return false
       }
       if (this.#state === 'head') return this.#onHead(n)
@@ -200,7 +203,7 @@ class BodyRead {
       if (pending !== undefined) {
         const from = at
         this.#pause()
-        pending.then(() => { if (this.#copyIn(data, from)) this.#resume() }, err => { this.#fail(err as Error) })
+        this.#after(pending, () => { if (this.#copyIn(data, from)) this.#resume() })
         return false
       }
     }
@@ -215,7 +218,7 @@ class BodyRead {
     const pending = this.#deliver(data.length)
     if (pending === undefined) return this.#checkEnd()
     this.#pause()
-    pending.then(() => { if (this.#checkEnd()) this.#resume() }, err => { this.#fail(err as Error) })
+    this.#after(pending, () => { if (this.#checkEnd()) this.#resume() })
     return false
   }
 
@@ -294,6 +297,11 @@ class BodyRead {
 
   #pause (): void {
     this.#paused = true
+  }
+
+  /** Runs `next` once the sink lets go; a sink's error, or one `next` throws (bad framing, an overrun), ends the read. */
+  #after (pending: Promise<void>, next: () => void): void {
+    pending.then(next).catch((err: unknown) => { this.#fail(err as Error) })
   }
 
   /** The sink let go: what arrived meanwhile goes in first, then the socket reads on (unless the sink holds again). */

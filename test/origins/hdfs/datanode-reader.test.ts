@@ -118,29 +118,47 @@ describe('readBody', () => {
 
   // A TLSSocket keeps handing on what it decrypted after its `onread` callback returned false; a net.Socket
   // does not. Over https, reads that came while the sink held one overwrote the region it held.
-  it.each(['http', 'https'] as const)('over %s, fills no region while the sink holds the read, and loses no byte that came meanwhile', async scheme => {
-    const body = randomBytes(2 * 1024 * 1024)
-    const url = await serve(socket => { socket.end(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`), body])) }, scheme)
-    // A sink with one 64 KiB buffer that it "flushes" asynchronously when full, like the puller's chunk buffer.
-    const buf = Buffer.alloc(65_536)
-    const out: Buffer[] = []
-    let got = 0
-    let busy = false
-    const sink: ReadSink = {
-      region: () => buf.subarray(got),
-      filled: n => {
-        expect(busy).toBe(false)
-        got += n
-        if (got < buf.length) return
-        busy = true
-        const copy = Buffer.from(buf)
-        got = 0
-        return sleep(2).then(() => { out.push(copy); busy = false })
+  // A TLSSocket keeps handing on what it decrypted after its `onread` callback returned false; a net.Socket
+  // does not. Over https, reads that came while the sink held one overwrote the region it held, and a read
+  // Node placed in the spare buffer before the sink let go was overwritten while its copy-in was held.
+  describe.each(['http', 'https'] as const)('over %s, with the sink holding the read', scheme => {
+    const body = randomBytes(8 * 1024 * 1024)
+    const send = (framed: Buffer): Respond => socket => { socket.end(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\n${framed === body ? `Content-Length: ${body.length}` : 'Transfer-Encoding: chunked'}\r\n\r\n`), framed])) }
+
+    // A sink with one buffer that it "flushes" asynchronously when full, like the puller's chunk buffer: one
+    // of 64 KiB, and one smaller than a TLS record, so a read is copied in over several regions and held
+    // part-way.
+    it.each([65_536, 7000])('fills no region it holds and loses no byte that came meanwhile (a %d-byte buffer)', async size => {
+      for (const framed of [body, chunked(body, [100_000, 3_000_000, body.length - 3_100_000])]) {
+        const url = await serve(send(framed), scheme)
+        const buf = Buffer.alloc(size)
+        const out: Buffer[] = []
+        let got = 0
+        let busy = false
+        const sink: ReadSink = {
+          region: () => buf.subarray(got),
+          filled: n => {
+            expect(busy).toBe(false)
+            got += n
+            if (got < buf.length) return
+            busy = true
+            out.push(Buffer.from(buf))
+            got = 0
+            return sleep(1).then(() => { busy = false })
+          }
+        }
+        await readBody(request(url, body.length, { ca: tls.caPem }), sink)
+        out.push(Buffer.from(buf.subarray(0, got)))
+        expect(Buffer.concat(out).equals(body)).toBe(true)
       }
-    }
-    await readBody(request(url, body.length, { ca: tls.caPem }), sink)
-    out.push(Buffer.from(buf.subarray(0, got)))
-    expect(Buffer.concat(out).equals(body)).toBe(true)
+    })
+
+    it('ends with the error of a body that turns out malformed while the sink held the read', async () => {
+      const tooLong = chunked(Buffer.concat([body, Buffer.alloc(10)]), [body.length + 10])
+      const url = await serve(send(tooLong), scheme)
+      const sink: ReadSink = { region: () => Buffer.alloc(65_536), filled: () => sleep(1) }
+      await expect(readBody(request(url, body.length, { ca: tls.caPem }), sink)).rejects.toThrow(/sent more than requested/)
+    })
   })
 
   it('turns an HTTP error status into the typed WebHDFS error of its body', async () => {
