@@ -14,13 +14,15 @@
  *    received is lost by giving such requests up, and this is the case a host meets first: a staller that
  *    holds every chunk is asked for them all, and the seeder, a holder of last resort (piece-picker.ts),
  *    is asked only once the staller no longer counts as a holder.
- *  - slow: under `slowRatio` × the typical rate of the other peers that delivered (their upper median), or,
- *    while nobody else has delivered anything yet (the trickler is asked first, for the same reason), under
- *    `minRate` with another neighbour to ask. The median, not the best: a seeder serving from a wider link
- *    sets the best, and against it honest hosts were judged slow (lab, N = 16 at 6.25 Mbit/s up, 256 KiB
- *    chunks: hosts sharing their uplink among 8 uploads delivered 5–28 KB/s each against the seeder's
- *    245–590 KB/s, and 71 verdicts in a warm and a cold run routed around them, sending their requests to
- *    the seeder). With one or two others the upper median is the best of them.
+ *  - slow: under `slowRatio` × a reference rate, or, while nobody else has delivered anything yet (the
+ *    trickler is asked first, for the same reason), under `minRate` with another neighbour to ask. The
+ *    reference is the typical rate of the other peers that delivered and are not paused (their upper
+ *    median), but at least `slowRatio` × the best of them. The median, not the best: a seeder serving from a
+ *    wider link sets the best, and against it honest hosts were judged slow (lab, N = 16 at 6.25 Mbit/s up,
+ *    256 KiB chunks: hosts sharing their uplink among 8 uploads delivered 5–28 KB/s each against the
+ *    seeder's 245–590 KB/s, and 71 verdicts in a warm and a cold run routed around them, sending their
+ *    requests to the seeder). The floor under it: when half the others trickle, their median is a trickler's
+ *    rate, and they would hide each other. With one or two others the upper median is the best of them.
  * Rates are per peer (all its requests together), measured from its first byte after it last went from
  * idle to busy (a request may first wait in the peer's upload queue: that is the quiet rule's to judge),
  * over a window that slides once it is older than `windowMs`.
@@ -68,7 +70,7 @@ export interface SlowPeerVerdict {
   heldMs: number
   /** The grace and quiet limit it was judged by (stretched by honest peers' recent silences), in ms. */
   limitMs: number
-  /** Its rate over its latest window, and the other peers' typical rate (upper median; 0: none), in bytes per second. */
+  /** Its rate over its latest window, and the reference it was judged by (see the class comment; 0: none), in bytes per second. */
   rate: number
   typicalOther: number
   /** How long it is left alone, in ms. */
@@ -187,7 +189,7 @@ export class SlowPeers {
     for (const [peer, p] of this.#peers) {
       const heldMs = now - p.busySince
       if (p.inflight === 0 || p.pausedUntil > now || heldMs < grace) continue
-      const typicalOther = this.#typicalRateExcept(peer)
+      const typicalOther = this.#typicalRateExcept(peer, now)
       // Before its first byte a peer can only be quiet; its rate counts from there.
       const sending = !Number.isNaN(p.windowStart)
       const rate = sending ? p.windowBytes / Math.max(MIN_SPAN_MS, now - p.windowStart) : 0
@@ -204,13 +206,16 @@ export class SlowPeers {
     return { routeAround, resume }
   }
 
-  /** The upper median of the rates other peers delivered (bytes per ms), 0 when none has. */
-  #typicalRateExcept (peer: string): number {
+  /**
+   * The reference rate for judging `peer` (bytes per ms): the upper median of the rates the other peers not
+   * paused at `now` delivered, at least slowRatio × the best of them; 0 when none has.
+   */
+  #typicalRateExcept (peer: string, now: number): number {
     const rates: number[] = []
-    for (const [q, s] of this.#peers) if (q !== peer && s.rate !== undefined && s.rate > 0) rates.push(s.rate)
+    for (const [q, s] of this.#peers) if (q !== peer && s.pausedUntil <= now && s.rate !== undefined && s.rate > 0) rates.push(s.rate)
     if (rates.length === 0) return 0
     rates.sort((a, b) => a - b)
-    return rates[Math.floor(rates.length / 2)]!
+    return Math.max(rates[Math.floor(rates.length / 2)]!, this.#opts.slowRatio * rates[rates.length - 1]!)
   }
 
   #state (peer: string): PeerState {

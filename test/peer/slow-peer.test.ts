@@ -60,6 +60,24 @@ describe('SlowPeers', () => {
     expect(verdicts[0]!.typicalOther).toBeCloseTo(30 * KB, -2)
   })
 
+  it('catches tricklers even when they are half the peers, and leaves the paused out of the reference', () => {
+    const s = new SlowPeers()
+    const KB = 1000
+    // Three tricklers and a seeder: the others' median for each trickler is a trickler's rate, so the
+    // reference is at least 1/20 of the best (the seeder's 500 KB/s), and 1 KB/s is under 1/20 of that.
+    for (const p of ['seeder', 't1', 't2', 't3']) s.started(p, 0)
+    deliver(s, 'seeder', 500 * KB, 0, 10_000)
+    for (const t of ['t1', 't2', 't3']) deliver(s, t, 1 * KB, 0, 10_000)
+    expect(s.check(10_000, 5).routeAround.map(v => v.peer).sort()).toEqual(['t1', 't2', 't3'])
+    // While they are paused their rates count for nothing: a later trickler at 5 KB/s, beside a host at
+    // 100 KB/s and the seeder, is judged against those two (with the paused in, the median would be 1 KB/s).
+    for (const p of ['host', 't4']) s.started(p, 10_000)
+    deliver(s, 'seeder', 500 * KB, 10_000, 19_000)
+    deliver(s, 'host', 100 * KB, 10_000, 19_000)
+    deliver(s, 't4', 5 * KB, 10_000, 19_000)
+    expect(s.check(19_000, 7).routeAround.map(v => v.peer)).toEqual(['t4'])
+  })
+
   it('measures a rate from the first byte: a request that waited in the peer\'s upload queue does not make it slow', () => {
     const s = new SlowPeers()
     s.started('fast', 0)
