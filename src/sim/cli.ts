@@ -142,6 +142,8 @@ function main (argv: string[]): void {
     const v = opts[camel(o.flag)]
     if (typeof v === 'string') values.set(o.flag, v.split(','))
   }
+  // Another --size than the lab's gets the seeder's chunk for it, not the lab's, unless --chunk is given.
+  if (typeof opts.size === 'string' && typeof opts.chunk !== 'string') values.delete('chunk')
   const lab = comparison?.figures ?? []
   const cpuLimitMs = typeof opts.cpuLimit === 'string' ? parseDuration(opts.cpuLimit) : undefined
   for (const s of scenariosFrom(values)) {

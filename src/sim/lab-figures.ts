@@ -2,7 +2,8 @@
  * What `simulate --compare FILE` sets beside the simulated runs: the lab's measured last-host times, and,
  * when FILE is a lab run's `results.json` (`npm run lab -- --out DIR` writes `DIR/results.json`), the
  * lab's settings (N, F, files, chunk, u, d, u_s, L, warm/cold) as the simulator's option values, so one
- * command replays a lab run. FILE may also be a hand-written JSON array of
+ * command replays a lab run. A run recorded without a chunk size (the seeder chose it) is replayed with
+ * today's policy for its F. FILE may also be a hand-written JSON array of
  * `{ "hosts": 8, "start": "warm", "lastS": 21.3 }` (seconds from the common start to the last host done).
  */
 import { readFileSync } from 'node:fs'
@@ -41,7 +42,7 @@ export function readLabComparison (path: string): LabComparison {
   for (const run of data.runs) {
     if (run.system !== 'modelswarm' || (run.scenario !== 'warm' && run.scenario !== 'cold')) continue
     const done = run.hosts.map(h => h.doneMs)
-    if (done.some(d => d === undefined)) continue // a host never finished: no last-host time to compare
+    if (done.length === 0 || done.some(d => d === undefined)) continue // a host never finished: no last-host time to compare
     figures.push({ hosts: p.hosts, start: run.scenario, lastS: Math.max(...done as number[]) / 1000 })
   }
   if (figures.length === 0) throw new InvalidInputError(`--compare ${path}: no warm or cold modelswarm run in which every host finished`)

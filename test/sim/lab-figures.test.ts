@@ -23,7 +23,8 @@ describe('simulate --compare', () => {
       runs: [
         { system: 'modelswarm', scenario: 'warm', hosts: done([90_000, 99_500]) },
         { system: 'modelswarm', scenario: 'cold', hosts: [...done([95_000]), {}] }, // a host that never finished: no figure
-        { system: 'bittorrent', scenario: 'warm', hosts: done([105_550]) }
+        { system: 'bittorrent', scenario: 'warm', hosts: done([105_550]) },
+        { system: 'modelswarm', scenario: 'cold', hosts: [] }
       ]
     })
     const { figures, settings } = readLabComparison(path)
