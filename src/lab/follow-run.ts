@@ -11,7 +11,7 @@ import { readlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { SEEDER_MSG } from '../seeder/seeder-log.ts'
 import { sampleCounters } from './counters.ts'
-import { SEEDER_POLL_MS, seederVersion, startSeeder } from './lab-seeder.ts'
+import { SEEDER_POLL_MS, seederCountsNote, seederVersion, startSeeder } from './lab-seeder.ts'
 import { LAB_MODEL, LAB_NEXT_VERSION } from './origin.ts'
 import { procStats, spawnIn, type LabProcess } from './processes.ts'
 import { MODELSWARM_BIN, runDir, until, type RunContext, swarmRunResult } from './run-context.ts'
@@ -155,6 +155,7 @@ export async function runFollow (ctx: RunContext, opts: FollowOptions): Promise<
         `t0 = just before the ${next} marker write at the origin (the write took ${publishCallMs} ms); times are when the lab, reading every host's current link every ${SWITCH_POLL_MS} ms, saw it name ${next}; "own" = the host's fetch of ${next} from its follow's start of it`,
         `seeder lists the origin every ${SEEDER_POLL_MS} ms, hosts ask for latest every ${FOLLOW_INTERVAL_MS} ms; the seeder signed latest → ${next} after ${fmt(since(seederSaw.noticedAt))} s and held all of it after ${fmt(since(seederSaw.pulledAt))} s`,
         'line bytes and seeder egress count from t0: the new version only',
+        await seederCountsNote(topology.seeder.netns, next),
         ...hosts.filter(h => h.failed !== undefined).map(h => `${h.role} failed: ${h.failed!}`)
       ]
     }

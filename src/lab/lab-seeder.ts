@@ -47,6 +47,16 @@ export async function startSeeder (ctx: RunContext, o: LabSeederOptions): Promis
   }
 }
 
+/**
+ * The seeder's own count for one version, as a report note: bytes it sent and pulled, and its upload gate's
+ * decisions (why egress ran above one copy of F).
+ */
+export async function seederCountsNote (netns: string, version: string = LAB_MODEL.version): Promise<string> {
+  const v = await seederVersion(netns, version).catch(() => undefined)
+  const decisions = Object.entries((v?.uploadDecisions ?? {}) as Record<string, number>).map(([d, n]) => `${d} ${n}`).join(', ')
+  return `seeder's own count for ${version}: egress ${String(v?.egressBytes ?? '?')} B, pulled ${String(v?.bytesPulled ?? '?')} B; upload gate: ${decisions === '' ? '?' : decisions}`
+}
+
 /** The seeder's view of one version of the lab's model, through its admin API (reachable only inside its namespace). */
 export async function seederVersion (netns: string, version: string = LAB_MODEL.version): Promise<Record<string, unknown> | undefined> {
   const { stdout } = await execFileAsync('ip', ['netns', 'exec', netns, 'curl', '-sS', '--max-time', '5', `http://${ADMIN}/v1/models`])

@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { sampleCounters } from './counters.ts'
-import { seederVersion, startSeeder } from './lab-seeder.ts'
+import { seederCountsNote, seederVersion, startSeeder } from './lab-seeder.ts'
 import { LAB_MODEL } from './origin.ts'
 import { procStats, spawnIn, type LabProcess } from './processes.ts'
 import { MODELSWARM_BIN, runDir, until, type RunContext, swarmRunResult } from './run-context.ts'
@@ -117,6 +117,7 @@ export async function runShard (ctx: RunContext, opts: ShardOptions): Promise<Ru
       notes: [
         `the model is ${SHARDS} files here (whatever --files says); every host's gateway was up before t0, and at t0 each host's reader asked its gateway for ${first.path} (curl, whole object)`,
         `"own start" = the reader's ask; the whole model verified = the host cache's complete marker, looked for every ${POLL_MS} ms; the first shard = curl's exit with the whole object`,
+        await seederCountsNote(topology.seeder.netns),
         ...hosts.filter(h => h.failed !== undefined).map(h => `${h.role} failed: ${h.failed!}`)
       ]
     }

@@ -10,7 +10,7 @@
 import { join } from 'node:path'
 import { createRng, randomInt } from '../util/random.ts'
 import { sampleCounters } from './counters.ts'
-import { seederVersion, startSeeder } from './lab-seeder.ts'
+import { seederCountsNote, seederVersion, startSeeder } from './lab-seeder.ts'
 import { LAB_MODEL } from './origin.ts'
 import { spawnIn, type LabProcess } from './processes.ts'
 import { hostBytesIn, hostOutcome, MODELSWARM_BIN, runDir, until, type RunContext, swarmRunResult } from './run-context.ts'
@@ -129,9 +129,7 @@ export async function runSwarm (ctx: RunContext, opts: SwarmOptions): Promise<Ru
       hosts.push({ ...r, killed: s.killed, restarted: s.restarted, late: late.includes(s), failed: s.failed })
       if (s.failed !== undefined) notes.push(`${r.host} failed: ${s.failed}`)
     }
-    const version = await seederVersion(topology.seeder.netns)
-    const decisions = Object.entries((version?.uploadDecisions ?? {}) as Record<string, number>).map(([d, n]) => `${d} ${n}`).join(', ')
-    notes.push(`seeder's own count: egress ${String(version?.egressBytes ?? '?')} B, pulled ${String(version?.bytesPulled ?? '?')} B; upload gate: ${decisions}`)
+    notes.push(await seederCountsNote(topology.seeder.netns))
     return {
       ...await swarmRunResult({ scenario: opts.scenario, t0, end, hosts, sampler, seederPid: seeder.proc.pid }, topology),
       notes
