@@ -3,11 +3,10 @@
  * when FILE is a lab run's `results.json` (`npm run lab -- --out DIR` writes `DIR/results.json`), the
  * lab's settings (N, F, files, chunk, u, d, u_s, L, warm/cold) as the simulator's option values, so one
  * command replays a lab run. A run recorded without a chunk size (the seeder chose it) is replayed with
- * today's policy for its F. FILE may also be a hand-written JSON array of
+ * today's policy for its F (what `--size` sets). FILE may also be a hand-written JSON array of
  * `{ "hosts": 8, "start": "warm", "lastS": 21.3 }` (seconds from the common start to the last host done).
  */
 import { readFileSync } from 'node:fs'
-import { chooseChunkSize } from '../chunker/chunk-size.ts'
 import { InvalidInputError } from '../errors.ts'
 import type { LabParams } from '../lab/metrics.ts'
 
@@ -49,7 +48,7 @@ export function readLabComparison (path: string): LabComparison {
   const rate = (bytesPerSecond: number): string => `${bytesPerSecond}B/s`
   const settings = new Map<string, string[]>([
     ['hosts', [String(p.hosts)]], ['size', [`${p.size}B`]], ['files', [String(p.files)]],
-    ['chunk', [`${p.chunkSize ?? chooseChunkSize(p.size)}B`]],
+    ...(p.chunkSize === undefined ? [] : [['chunk', [`${p.chunkSize}B`]] as [string, string[]]]),
     ['up', [rate(p.up)]], ['down', [rate(p.down)]], ['seeder-up', [rate(p.seederUp)]], ['line', [rate(p.line)]],
     ['start', figures.map(f => f.start)]
   ])
