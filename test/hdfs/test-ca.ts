@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 
@@ -27,6 +27,11 @@ async function makeCa (dir: string, name: string): Promise<{ key: string, cert: 
     '-subj', `/CN=modelswarm test ${name}`, '-addext', 'basicConstraints=critical,CA:TRUE',
     '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-keyout', key, '-out', cert])
   return { key, cert }
+}
+
+/** Options for a Node TLS server presenting the test CA's server certificate. */
+export async function serverTlsOptions (ca: TestCa): Promise<{ pfx: Buffer, passphrase: string }> {
+  return { pfx: await readFile(ca.keystore), passphrase: (await readFile(ca.passwordFile, 'utf8')).trim() }
 }
 
 /** Writes the CA, the server key store and its password file into `dir`. */

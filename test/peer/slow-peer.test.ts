@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { SlowPeers } from '../../src/peer/slow-peer.ts'
 
 const MiB = 1024 * 1024
+const KB = 1000
 
 /** `peer` delivers `bytesPerSec` from `from` to `to` (ms), one report per 100 ms. */
 function deliver (s: SlowPeers, peer: string, bytesPerSec: number, from: number, to: number): void {
@@ -47,7 +48,6 @@ describe('SlowPeers', () => {
 
   it('judges a peer against the typical other peer, not a seeder on a wider link', () => {
     const s = new SlowPeers()
-    const KB = 1000
     // Lab, N = 16 at 6.25 Mbit/s up: hosts sharing their uplink among 8 uploads delivered 5–28 KB/s, the
     // seeder 245–590 KB/s. Against the seeder, c (a twentieth-and-a-half of it) would be slow.
     const rates: Record<string, number> = { seeder: 500 * KB, a: 20 * KB, b: 30 * KB, c: 12 * KB, trickler: 1 * KB }
@@ -62,7 +62,6 @@ describe('SlowPeers', () => {
 
   it('catches tricklers even when they are half the peers, and leaves the paused out of the reference', () => {
     const s = new SlowPeers()
-    const KB = 1000
     // Three tricklers and a seeder: the others' median for each trickler is a trickler's rate, so the
     // reference is at least 1/20 of the best (the seeder's 500 KB/s), and 1 KB/s is under 1/20 of that.
     for (const p of ['seeder', 't1', 't2', 't3']) s.started(p, 0)

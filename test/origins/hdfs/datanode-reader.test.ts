@@ -11,7 +11,7 @@ import { HdfsAccessControlError, HdfsConnectionError, HdfsHttpError } from '../.
 import { ShortReadError } from '../../../src/errors.ts'
 import { collect } from '../../support/read-sink.ts'
 import { tempDir } from '../../support/temp.ts'
-import { createTestCa } from '../../hdfs/test-ca.ts'
+import { createTestCa, serverTlsOptions } from '../../hdfs/test-ca.ts'
 
 /** A TCP server answering each connection with `respond`, so tests control every byte and pause. */
 let servers: Server[] = []
@@ -26,7 +26,7 @@ type Respond = (socket: Socket, request: string) => Promise<void> | void
 let tls: { pfx: Buffer, passphrase: string, caPem: Buffer }
 beforeAll(async () => {
   const ca = await createTestCa(await tempDir('datanode-tls-'))
-  tls = { pfx: await readFile(ca.keystore), passphrase: (await readFile(ca.passwordFile, 'utf8')).trim(), caPem: await readFile(ca.caFile) }
+  tls = { ...await serverTlsOptions(ca), caPem: await readFile(ca.caFile) }
 })
 
 async function serve (respond: Respond, scheme: 'http' | 'https' = 'http'): Promise<URL> {

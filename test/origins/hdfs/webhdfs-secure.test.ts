@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:https'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { WebHdfsClient } from '../../../src/origins/hdfs/webhdfs-client.ts'
 import { HdfsAuthError, HdfsTlsError } from '../../../src/origins/hdfs/webhdfs-errors.ts'
-import { createTestCa, type TestCa } from '../../hdfs/test-ca.ts'
+import { createTestCa, serverTlsOptions, type TestCa } from '../../hdfs/test-ca.ts'
 import { tempDir } from '../../support/temp.ts'
 
 const BODY = randomBytes(3 * 1024 * 1024 + 17)
@@ -31,7 +31,7 @@ describe('WebHdfsClient over HTTPS with SPNEGO (local stand-in NameNode)', () =>
     const dir = await tempDir('ms-webhdfs-tls-')
     ca = await createTestCa(dir)
     caPem = await readFile(ca.caFile)
-    server = createServer({ pfx: await readFile(ca.keystore), passphrase: (await readFile(ca.passwordFile, 'utf8')).trim() }, (req, res) => {
+    server = createServer(await serverTlsOptions(ca), (req, res) => {
       const url = new URL(req.url!, 'https://localhost')
       const auth = req.headers.authorization
       seen.push({ path: url.pathname, negotiate: auth?.replace(/^Negotiate /, ''), cookie: req.headers.cookie, user: url.searchParams.get('user.name'), delegation: url.searchParams.get('delegation') })
