@@ -30,6 +30,22 @@ import { UploadAdmission, type UploadGate } from './upload-admission.ts'
 
 export type { UploadGate }
 
+/** Peers a seeder tells (HAVE) of one chunk. */
+export interface Reveal { index: number, peers: string[] }
+
+/**
+ * The seeder's policy as its swarm uses it (src/seeder/upload-policy.ts): upload admission's gate, and
+ * whom to tell (HAVE) of a chunk it just pulled — a few peers, who pass it on, not every peer at once.
+ */
+export interface SeederGate extends UploadGate {
+  /** Chunk `index` was just stored: the HAVEs to send now. */
+  pulled: (index: number, now: number) => Reveal[]
+  /** HAVEs to send now: chunks the peers told did not take in time, and chunks waiting their turn. */
+  dueReveals: (now: number) => Reveal[]
+  /** The version is whole: nothing is held back any more. */
+  revealAll: () => void
+}
+
 /** The node's TLS bulk endpoint, if it runs one (src/peer/protocols/chunk/bulk-server.ts). */
 export interface BulkAccess {
   grant: (peer: string) => BulkGrant
@@ -104,7 +120,7 @@ export interface VersionSwarmInit {
   /** Keys whose signed metadata this node accepts and relays; a publisher (seeder) has none. */
   trust?: TrustList
   /** The seeder's upload policy. */
-  gate?: UploadGate
+  gate?: SeederGate
   /** Download what the node lacks from the swarm: a seeder of an HA group does (src/seeder/ha-pull.ts). @default role === 'peer' */
   download?: boolean
   bulk?: BulkAccess
@@ -249,10 +265,52 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     this.#neighbours.broadcast({ type: 'signed', bytes })
   }
 
-  /** Tells neighbours this node now holds `indexes`. */
+  /**
+   * Tells neighbours this node now holds `indexes`. On a seeder, peers are told only what its policy
+   * reveals to each (other seeders are told everything); the rest hear of it from those peers.
+   */
   announceHave (indexes: number[]): void {
-    this.#neighbours.broadcast({ type: 'have', indexes })
+    const gate = this.#init.gate
+    if (gate === undefined) this.#neighbours.broadcast({ type: 'have', indexes })
+    else {
+      const now = this.#now()
+      this.#tell(indexes.flatMap(index => gate.pulled(index, now)), indexes)
+    }
     this.emit('progress')
+  }
+
+  /**
+   * A seeder's version is whole: every peer is told of every chunk, including those held back from it.
+   * As a HAVE list (4 bytes a chunk), not a second bitfield, which a host's picker takes as a new peer.
+   */
+  revealAll (): void {
+    const gate = this.#init.gate
+    if (gate === undefined) return
+    gate.revealAll()
+    const indexes = [...this.store.have.setIndexes()]
+    for (const s of this.#neighbours.all()) if (s.remoteRole === 'peer') s.send({ type: 'have', indexes })
+  }
+
+  /** A seeder's HAVEs due now (SeederGate#dueReveals). */
+  #revealDue (): void {
+    const due = this.#init.gate?.dueReveals(this.#now()) ?? []
+    if (due.length > 0) this.#tell(due, [])
+  }
+
+  /** HAVEs as a seeder's policy revealed them; `all` to other seeders. */
+  #tell (reveals: readonly Reveal[], all: number[]): void {
+    const byPeer = new Map<string, number[]>()
+    for (const { index, peers } of reveals) {
+      for (const p of peers) {
+        const mine = byPeer.get(p)
+        if (mine === undefined) byPeer.set(p, [index])
+        else mine.push(index)
+      }
+    }
+    for (const s of this.#neighbours.all()) {
+      const indexes = s.remoteRole === 'seeder' ? all : byPeer.get(s.peerKey)
+      if (indexes !== undefined && indexes.length > 0) s.send({ type: 'have', indexes })
+    }
   }
 
   /** Upload admission for one chunk request from `peer`; a promise when the request waits for an upload slot. */
@@ -303,7 +361,10 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
         for (const i of bits.setIndexes()) session.bits.set(i)
         this.#download?.peerBitfield(session, session.bits)
         // Another seeder is no holder to send hosts to: two seeders would refer hosts to each other.
-        if (session.remoteRole === 'peer') this.#init.gate?.peerBitfield(key, session.bits)
+        if (session.remoteRole === 'peer' && this.#init.gate !== undefined) {
+          this.#init.gate.peerBitfield(key, session.bits)
+          this.#revealDue()
+        }
         return
       }
       case 'have':
@@ -313,6 +374,8 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
           this.#download?.peerHas(key, i)
           if (session.remoteRole === 'peer') this.#init.gate?.peerHas(key, i)
         }
+        // A chunk a peer now holds may let a held-back one go out.
+        if (session.remoteRole === 'peer') this.#revealDue()
         this.#download?.schedule()
         return
       case 'peers':
@@ -368,6 +431,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
 
   #tick (): void {
     if (this.#closed) return
+    this.#revealDue()
     this.#download?.tick(this.#now())
     this.#report()
     if (this.#download !== undefined && !this.store.have.complete && this.#discover !== undefined && this.#neighbours.wantMore()) {

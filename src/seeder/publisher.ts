@@ -80,6 +80,7 @@ export class Publisher {
     const signed = await signComplete(manifest, this.#key)
     v.meta.addOwn(signed)
     v.swarm.broadcastSigned(signed.bytes, [])
+    v.swarm.revealAll()
     const all = manifest.chunks.map((h, i) => [i, h] as const)
     const batches: Signed[] = []
     for (let i = 0; i < all.length; i += COMPACT_BATCH) batches.push(await signHashes(v.meta.headerId, all.slice(i, i + COMPACT_BATCH), this.#key))

@@ -53,6 +53,7 @@ const OPTIONS: Array<{ flag: string, help: string, apply: Apply }> = [
   { flag: 'busy', help: 'what a busy answer holds back for --busy-retry: peer (the default) or chunk (only that chunk on that peer)', apply: (s, t) => { s.driver.busyBackoff = t === 'peer' || t === 'chunk' ? t : bad('--busy', t, 'peer or chunk') } },
   { flag: 'uploads-per-peer', help: 'concurrent uploads a node serves to one requester (maxUploadsPerPeer; default 1, 0: no limit)', apply: (s, t) => { const n = int('--uploads-per-peer', t); s.driver.maxUploadsPerPeer = n === 0 ? undefined : n } },
   { flag: 'upload-queue', help: 'other requesters\' requests a node holds while its upload slots are taken, instead of answering busy (UploadAdmission queue; default 2)', apply: (s, t) => { s.driver.uploadQueue = int('--upload-queue', t) } },
+  { flag: 'reveal-to', help: 'peers the seeder tells (HAVE) of a chunk it just pulled, or all (UploadPolicy revealTo; default 1)', apply: (s, t) => { s.policy.revealTo = t === 'all' ? Infinity : int('--reveal-to', t, 1) } },
   { flag: 'max-refusals', help: 'seeder refusals of one peer for one chunk before it serves anyway (0: never refuse)', apply: (s, t) => { s.policy.maxRefusals = int('--max-refusals', t) } },
   { flag: 'max-hints', help: 'holders named in a refusal', apply: (s, t) => { s.policy.maxHints = int('--max-hints', t, 1) } },
   { flag: 'until', help: 'stop at this simulated time (e.g. 60s); hosts not done by then count as not done', apply: (s, t) => { s.maxSimMs = parseDuration(t) } },
@@ -106,7 +107,7 @@ const Mbit = (bytesPerSecond: number): string => `${+(bytesPerSecond * 8 / 1e6).
 function describe (s: Scenario): string {
   const budget = Math.max(2, Math.floor(s.driver.maxBufferedBytes / s.chunkSize))
   return `N=${s.hosts} F=${formatBytes(s.modelBytes)} chunk=${formatBytes(s.chunkSize)} u/d/us/L=${Mbit(s.up)}/${Mbit(s.down)}/${Mbit(s.seederUp)}/${Mbit(s.line)}Mbit/s ${s.warm ? 'warm' : 'cold'} ` +
-    `inflight=${budget} perPeer=${s.driver.maxRequestsPerPeer} nbrs=${s.driver.maxNeighbours} uploads=${s.driver.maxUploads} refusals=${s.policy.maxRefusals ?? 2} retry=${s.driver.retryAfterMs / 1000}s` +
+    `inflight=${budget} perPeer=${s.driver.maxRequestsPerPeer} nbrs=${s.driver.maxNeighbours} uploads=${s.driver.maxUploads} refusals=${s.policy.maxRefusals ?? 2} revealTo=${s.policy.revealTo ?? 1} retry=${s.driver.retryAfterMs / 1000}s` +
     ` busy=${s.driver.busyBackoff}/${s.driver.busyRetryMs / 1000}s` +
     ` uploadsPerPeer=${s.driver.maxUploadsPerPeer ?? 'any'}` +
     ` uploadQueue=${s.driver.uploadQueue}` +
@@ -120,6 +121,7 @@ export function formatRow (row: RunRow, lab?: number): string {
   const compare = lab === undefined ? '' : ` | lab last ${f(lab, 1)} s, sim ÷ lab ${f(m.lastS / lab)}`
   return `${describe(row.scenario)}\n  bound ${f(m.boundS, 1)} s | p50 ${f(m.p50S, 1)} s p99 ${f(m.p99S, 1)} s last ${f(m.lastS, 1)} s = ${f(m.lastOverBound)} × bound` +
     ` | seeder egress ${f(m.seederEgressOverF)} F, line ${f(m.lineBytesOverF)} F, received ${f(m.downloadOverhead, 3)} F/host` +
+    ` | seeder asked ${m.seederAnswers.ok + m.seederAnswers.busy + m.seederAnswers.refused + m.seederAnswers.missing}× (${m.seederAnswers.ok} served, ${m.seederAnswers.refused} refused, ${m.seederAnswers.busy} busy)` +
     ` | done ${m.completed}/${m.hosts}${m.killed > 0 ? ` (${m.killed} killed)` : ''}` +
     (m.completed < m.hosts - m.killed ? ` | ended at t = ${f(m.endedS, 1)} s${m.stopped ? ' (CPU limit)' : ''}, chunks held ${f(100 * m.heldFraction)} %` : '') +
     ` | sim ${f(m.wallS, 1)} s wall, ${f(m.cpuS, 1)} CPU-s, ${m.events} events, peak RSS ${f(m.peakRssMiB, 0)} MiB${compare}`

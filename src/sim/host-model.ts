@@ -9,11 +9,13 @@
  * serve, with the seeder's UploadPolicy as its gate; the seeder's hints are the same random sample
  * (randomSample, as Neighbours#hintsFor). What is left here is the driving: neighbours capped at
  * maxNeighbours peers (Neighbours#wantMore), a fill of request slots once per instant, HAVE to every
- * neighbour, discovery while short of neighbours every tickMs.
+ * neighbour (the seeder: to those its policy reveals a chunk to), discovery while short of neighbours
+ * every tickMs.
  */
 import { Bitfield } from '../chunker/bitfield.ts'
 import { DownloadPlanner } from '../peer/download-planner.ts'
-import { UploadAdmission, type AdmissionDecision, type UploadGate } from '../peer/upload-admission.ts'
+import { UploadAdmission, type AdmissionDecision } from '../peer/upload-admission.ts'
+import type { SeederGate } from '../peer/version-swarm.ts'
 import type { ServeDecision as NodeServeDecision } from '../peer/protocols/chunk/codec.ts'
 import { randomSample, type Rng } from '../util/random.ts'
 
@@ -80,6 +82,8 @@ export interface HostIo {
   cancel: (peer: string, index: number) => void
   /** HAVE `index` to these neighbours. */
   announce: (index: number, to: readonly string[]) => void
+  /** The signed hash of `index` to these neighbours (seeders only). */
+  publish: (index: number, to: readonly string[]) => void
   /** Neighbour hints to one neighbour (seeders only). */
   hint: (peer: string, hints: readonly string[]) => void
   /** Members found through the DHT. */
@@ -121,7 +125,7 @@ export interface HostModelInit {
   io: HostIo
   options: DriverOptions
   /** The seeder's upload policy; undefined on peers. */
-  gate?: UploadGate
+  gate?: SeederGate
 }
 
 export class HostModel {
@@ -135,7 +139,7 @@ export class HostModel {
   /** Peers only: a seeder downloads nothing (the real seeder has no download scheduler either). */
   readonly #plan: DownloadPlanner | undefined
   readonly #admission: UploadAdmission
-  readonly #gate: UploadGate | undefined
+  readonly #gate: SeederGate | undefined
   readonly #sessions = new Map<string, Neighbour>()
   /** The same neighbours in an array, so the planner's fill and the hint sample need no copy. */
   readonly #order: string[] = []
@@ -235,7 +239,10 @@ export class HostModel {
     this.#interesting.push(interesting)
     if (role === 'peer') this.#peerSessions++
     this.#plan?.peerJoined(peer, bits, role === 'seeder')
-    this.#gate?.peerBitfield(peer, bits)
+    if (this.#gate !== undefined) {
+      this.#gate.peerBitfield(peer, bits)
+      this.#revealDue()
+    }
     // The seeder sees the whole swarm: it tells each newcomer whom to trade with.
     if (this.#gate !== undefined) {
       this.#io.hint(peer, randomSample(this.#order, this.#opts.maxNeighbours, this.#rng, id => id !== peer && this.#sessions.get(id)!.role === 'peer'))
@@ -265,7 +272,10 @@ export class HostModel {
   onHave (peer: string, index: number): void {
     const s = this.#sessions.get(peer)
     if (s === undefined) return
-    this.#gate?.peerHas(peer, index)
+    if (this.#gate !== undefined) {
+      this.#gate.peerHas(peer, index)
+      this.#revealDue()
+    }
     // A HAVE for a chunk held already reaches no decision: the planner picks, counts rarity for and
     // times out only chunks not held, and `interesting` counts only those. So neither the planner nor the
     // session's bits hear of it (the real node records it anyway) — about half of all HAVEs at scale,
@@ -294,11 +304,26 @@ export class HostModel {
 
   // --- Publishing (seeder) ---------------------------------------------------------------------
 
-  /** The seeder stored a pulled chunk: it is now known and held, and every neighbour hears of it. */
+  /**
+   * The seeder stored a pulled chunk: it is now known and held; every neighbour gets its hash, and those
+   * its policy reveals it to a HAVE (VersionSwarm#announceHave).
+   */
   published (index: number): void {
     this.known.set(index)
     this.have.set(index)
-    this.#io.announce(index, this.#order)
+    this.#io.publish(index, this.#order)
+    for (const r of this.#gate!.pulled(index, this.#io.now())) this.#io.announce(r.index, r.peers)
+  }
+
+  /** The seeder's HAVEs due now (VersionSwarm#revealDue): after a peer's HAVE, and every tick. */
+  #revealDue (): void {
+    for (const r of this.#gate!.dueReveals(this.#io.now())) this.#io.announce(r.index, r.peers)
+  }
+
+  /** The seeder's pull is done: every neighbour hears of every chunk (VersionSwarm#revealAll). */
+  pulled (): void {
+    this.#gate!.revealAll()
+    for (let i = 0; i < this.have.length; i++) this.#io.announce(i, this.#order)
   }
 
   // --- Upload ---------------------------------------------------------------------------------
@@ -427,6 +452,7 @@ export class HostModel {
   // --- Housekeeping ---------------------------------------------------------------------------
 
   tick (): void {
+    if (this.#gate !== undefined) this.#revealDue()
     for (const r of this.#plan?.timedOut(this.#io.now()) ?? []) this.#cancel(r.peer, r.index)
     if (this.#plan !== undefined && !this.have.complete && this.#wantMoreNeighbours()) {
       for (const h of this.#io.discover()) if (this.#wantMoreNeighbours()) this.connect(h)

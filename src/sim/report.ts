@@ -3,7 +3,7 @@
  * bytes per model copy, and what the run cost the simulator itself.
  */
 import { lowerBoundMs, type Scenario } from './scenario.ts'
-import type { SimResult } from './swarm-sim.ts'
+import type { SeederAnswers, SimResult } from './swarm-sim.ts'
 
 export interface SimSummary {
   hosts: number
@@ -28,6 +28,8 @@ export interface SimSummary {
   stopped: boolean
   /** Chunks the hosts hold at the end ÷ (N × chunks): 1 when every host is done. */
   heldFraction: number
+  /** The seeder's answers to chunk requests: served, busy, refused (holders named), missing. */
+  seederAnswers: SeederAnswers
   events: number
   wallS: number
   /** CPU seconds the run took (user + system), which a shared machine does not inflate as it does wall time. */
@@ -57,6 +59,7 @@ export function summarize (s: Scenario, r: SimResult, cost: { wallMs: number, cp
     endedS: r.endedAt / 1000,
     stopped: r.stopped,
     heldFraction: r.chunksHeld / r.chunksTotal,
+    seederAnswers: r.seederAnswers,
     events: r.events,
     wallS: cost.wallMs / 1000,
     cpuS: cost.cpuMs / 1000,

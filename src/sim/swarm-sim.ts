@@ -47,7 +47,11 @@ export interface SimResult {
   /** Whether RunOptions#stop ended the run. */
   stopped: boolean
   events: number
+  /** The seeder's answers to chunk requests (a queued request counts once, when answered): where a storm shows. */
+  seederAnswers: SeederAnswers
 }
+
+export interface SeederAnswers { ok: number, busy: number, refused: number, missing: number }
 
 interface SimNode {
   id: string
@@ -131,6 +135,7 @@ class SwarmSim {
   #completed = 0
   #chunksHeld = 0
   #lineBytes = 0
+  readonly #seederAnswers: SeederAnswers = { ok: 0, busy: 0, refused: 0, missing: 0 }
 
   readonly #opts: RunOptions
 
@@ -184,7 +189,8 @@ class SwarmSim {
       chunksHeld: this.#chunksHeld,
       chunksTotal: this.#hosts.length * this.#layout.count,
       stopped,
-      events: this.#queue.processed
+      events: this.#queue.processed,
+      seederAnswers: { ...this.#seederAnswers }
     }
   }
 
@@ -273,18 +279,26 @@ class SwarmSim {
       request: (peer, index, failedHolders) => this.#request(node, self(), this.#nodes.get(peer)!, index, failedHolders ?? []),
       cancel: (peer, index) => this.#cancel(node.out.get(this.#reqKey(this.#nodes.get(peer)!, index))),
       announce: (index, to) => {
+        if (to.length === 0) return
         const recipients = to.slice()
-        const fromSeeder = node.role === 'seeder'
         const byte = index >> 3
         const bit = 0x80 >> (index & 7)
         q.after(lat, () => {
           for (const id of recipients) {
             const r = this.#nodes.get(id)!
             if (!r.alive) continue
-            if (fromSeeder) r.model.onAvailable(index)
             // A host ignores a HAVE for a chunk it holds (HostModel#onHave); the seeder's policy counts it.
-            else if (r.role === 'peer' && (this.#held[r.num * this.#haveBytes + byte]! & bit) !== 0) continue
+            if (r.role === 'peer' && (this.#held[r.num * this.#haveBytes + byte]! & bit) !== 0) continue
             r.model.onHave(node.id, index)
+          }
+        })
+      },
+      publish: (index, to) => {
+        const recipients = to.slice()
+        q.after(lat, () => {
+          for (const id of recipients) {
+            const r = this.#nodes.get(id)!
+            if (r.alive) r.model.onAvailable(index)
           }
         })
       },
@@ -343,6 +357,7 @@ class SwarmSim {
     const lat = this.#s.latencyMs
     const { from, to, fromModel, index } = req
     req.queued = false
+    if (to === this.#seeder) this.#seederAnswers[decision.status]++
     if (decision.status !== 'ok') {
       q.after(lat, () => {
         if (req.cancelled) return
@@ -465,7 +480,8 @@ class SwarmSim {
    * Cold start: `parallel` readers take ranges from planReads in order; each fills 1 MiB regions (the
    * puller's REGION_BYTES) and pays for each in the line's token bucket (the seeder's: burst
    * max(256 KiB, L/50), starting empty) before filling the next. A chunk is stored, and announced, when
-   * its last region is filled. The origin itself is taken as faster than the line.
+   * its last region is filled; once every chunk is, the seeder tells every neighbour of all of them. The
+   * origin itself is taken as faster than the line.
    */
   #pull (): void {
     const s = this.#s
@@ -475,7 +491,15 @@ class SwarmSim {
     const missing = Array.from({ length: layout.count }, (_, i) => i)
     const ranges = planReads(layout, missing, { parallel: s.pull.parallel, rangeBytes: s.pull.rangeBytes })
     let next = 0
+    let stored = 0
     const region = 1024 * 1024
+    // The seeder's tick: chunks revealed to peers that did not take them are told to others.
+    const tick = (): void => {
+      if (stored === layout.count) return
+      this.#seeder.model.tick()
+      q.after(s.driver.tickMs, tick)
+    }
+    q.after(s.driver.tickMs, tick)
     const readRange = (first: number, end: number, index: number, got: number): void => {
       if (index >= end) {
         startWorker()
@@ -485,7 +509,10 @@ class SwarmSim {
       const n = Math.min(region, length - got)
       this.#lineBytes += n
       this.#line.carried += n
-      if (got + n === length) this.#seeder.model.published(index)
+      if (got + n === length) {
+        this.#seeder.model.published(index)
+        if (++stored === layout.count) this.#seeder.model.pulled()
+      }
       let wait = 0
       for (let left = n; left > 0; left -= bucket.burst) wait = bucket.reserve(Math.min(left, bucket.burst), q.now)
       const [ni, ng] = got + n === length ? [index + 1, 0] : [index, got + n]

@@ -39,7 +39,8 @@ describe('swarm', () => {
     const pulled = await seeder.waitFor(m => m.msg === 'version pulled')
     const expected = await treeDigests(model.source)
     for (let i = 0; i < hosts.length; i++) expect(await treeDigests(join(model.root, `host-${i}`))).toEqual(expected)
-    console.log(`pull took ${pulled.seconds} s at 6 MiB/s; hosts finished after ${results.map(r => r.seconds.toFixed(1)).join(' ')} s`)
+    const decisions = (await seederVersions(seeder.admin))[0]!.uploadDecisions!
+    console.log(`pull took ${pulled.seconds} s at 6 MiB/s; hosts finished after ${results.map(r => r.seconds.toFixed(1)).join(' ')} s; upload gate ${JSON.stringify(decisions)}`)
   })
 
   it('a peer serving corrupt chunks is banned and the chunks are fetched elsewhere', async () => {

@@ -109,6 +109,106 @@ describe('UploadPolicy', () => {
     expect(() => pol.served(8, 1)).toThrow(RangeError)
   })
 
+  describe('reveal (super-seeding: whom the seeder tells of a chunk it just pulled)', () => {
+    /** A policy over `n` chunks with peers p0..p{k-1} known, none holding anything. */
+    function withPeers (k: number, opts: Partial<UploadPolicyInit> = {}, n = 16): UploadPolicy {
+      const pol = new UploadPolicy({ numChunks: n, rng: createRng(1), ...opts })
+      for (let i = 0; i < k; i++) pol.peerBitfield(`p${i}`, new Bitfield(n))
+      return pol
+    }
+
+    it('tells one peer lacking the chunk, the peers taking turns', () => {
+      const pol = withPeers(4)
+      const told = [0, 1, 2, 3].map(i => pol.pulled(i, 0))
+      expect(told.map(r => r.map(x => x.index))).toEqual([[0], [1], [2], [3]])
+      expect(new Set(told.map(r => r[0]!.peers[0])).size).toBe(4)
+      expect(told.every(r => r[0]!.peers.length === 1)).toBe(true)
+      // A peer holding a chunk is never told of it; a chunk some peer holds already (a repair) is told to nobody.
+      const pol2 = withPeers(2)
+      pol2.peerHas('p0', 5)
+      expect(pol2.pulled(5, 0)).toEqual([])
+      pol2.peerHas('p0', 6)
+      pol2.peerGone('p0')
+      expect(pol2.pulled(6, 0)).toEqual([{ index: 6, peers: ['p1'] }])
+    })
+
+    it('tells `revealTo` peers, or all with Infinity', () => {
+      expect(withPeers(5, { revealTo: 2 }).pulled(0, 0)[0]!.peers).toHaveLength(2)
+      expect(withPeers(5, { revealTo: Infinity }).pulled(0, 0)[0]!.peers.sort()).toEqual(['p0', 'p1', 'p2', 'p3', 'p4'])
+    })
+
+    it('keeps at most maxRevealing chunks out; the rest go out, oldest first, as peers take them', () => {
+      const pol = withPeers(4, { maxRevealing: 2 })
+      const first = pol.pulled(0, 0)
+      pol.pulled(1, 0)
+      expect(pol.pulled(2, 0)).toEqual([])
+      expect(pol.pulled(3, 0)).toEqual([])
+      expect(pol.dueReveals(100)).toEqual([])
+      pol.peerHas(first[0]!.peers[0]!, 0)
+      expect(pol.dueReveals(200).map(r => r.index)).toEqual([2])
+      // A chunk a peer got elsewhere (from the seeder's bitfield at its join) no longer waits.
+      pol.peerHas('p3', 3)
+      pol.peerHas('p3', 1)
+      expect(pol.dueReveals(300)).toEqual([])
+    })
+
+    it('prefers peers with fewer chunks outstanding to the peer whose turn it is', () => {
+      const pol = withPeers(3, { maxOutstanding: 1, maxRevealing: 8 })
+      expect([0, 1, 2].map(i => pol.pulled(i, 0)[0]!.peers[0])).toEqual(['p0', 'p1', 'p2'])
+      pol.peerHas('p1', 1)
+      // p0's turn, but it has a chunk outstanding and p1 none.
+      expect(pol.pulled(3, 0)[0]!.peers).toEqual(['p1'])
+      // All at one outstanding: turns again, from after p1.
+      expect(pol.pulled(4, 0)[0]!.peers).toEqual(['p2'])
+    })
+
+    it('tells another peer when those told are gone, or took nothing within revealAfterMs and it is not on its way', () => {
+      const pol = withPeers(3, { revealAfterMs: 1000, pendingMs: 5000 })
+      const [told] = pol.pulled(0, 0)
+      const a = told!.peers[0]!
+      pol.peerGone(a)
+      const [again] = pol.dueReveals(10)
+      expect(again!.index).toBe(0)
+      const b = again!.peers[0]!
+      expect(b).not.toBe(a)
+      expect(pol.dueReveals(500)).toEqual([])
+      // b asks and is served: the chunk is on its way, so it is not told to anyone else meanwhile.
+      expect(pol.decide(b, 0, 600).serve).toBe(true)
+      expect(pol.dueReveals(2000)).toEqual([])
+      // The transfer is presumed lost after pendingMs: the third peer is told.
+      const [third] = pol.dueReveals(5700)
+      expect(third!.peers).toHaveLength(1)
+      expect([a, b]).not.toContain(third!.peers[0])
+    })
+
+    it('tells the chunk anew when its only holder leaves before anyone took it from them', () => {
+      const pol = withPeers(2)
+      const a = pol.pulled(0, 0)[0]!.peers[0]!
+      pol.peerHas(a, 0)
+      expect(pol.dueReveals(10)).toEqual([])
+      pol.peerGone(a)
+      expect(pol.dueReveals(20)).toEqual([{ index: 0, peers: [a === 'p0' ? 'p1' : 'p0'] }])
+    })
+
+    it('tells a peer joining later of a chunk no peer was there to be told of', () => {
+      const pol = new UploadPolicy({ numChunks: 4, rng: createRng(1) })
+      expect(pol.pulled(0, 0)).toEqual([])
+      pol.peerBitfield('p0', new Bitfield(4))
+      expect(pol.dueReveals(10)).toEqual([{ index: 0, peers: ['p0'] }])
+    })
+
+    it('holds nothing back after revealAll', () => {
+      const pol = withPeers(2, { maxRevealing: 1 })
+      pol.pulled(0, 0)
+      pol.pulled(1, 0)
+      pol.revealAll()
+      pol.peerGone('p0')
+      pol.peerGone('p1')
+      pol.peerBitfield('p2', new Bitfield(16))
+      expect(pol.dueReveals(20_000)).toEqual([])
+    })
+  })
+
   it.each([8, 50])('keeps seeder egress near 1·F while %i peers fetch from a seeder still pulling', n => {
     for (const seed of [1, 2, 3]) {
       const run = simulate(n, seed)

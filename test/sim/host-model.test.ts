@@ -24,6 +24,7 @@ function peer (n: number, options: Partial<DriverOptions> = {}, chunkSize = 4 * 
     request: (p, i, f) => calls.request.push([p, i, f]),
     cancel: (p, i) => calls.cancel.push([p, i]),
     announce: i => calls.announce.push(i),
+    publish: () => {},
     hint: () => {},
     discover: () => [],
     soon: fn => deferred.push(fn),

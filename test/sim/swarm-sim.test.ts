@@ -48,6 +48,23 @@ describe('simulate', () => {
     expect(r.lineBytes).toBe(2 * MiB)
   })
 
+  it('cold, 100 hosts: a chunk the seeder pulls is asked of it about once, not by every host', () => {
+    // Told to all, every host asked the seeder for every fresh chunk at once (the only holder): 2,500
+    // requests for 64 chunks here, all but 64 refused or busy. Told to one host each (UploadPolicy's
+    // reveal), the others get it from that host; what is left is the tail's last-resort asks.
+    const Gbit = 1e9 / 8
+    const s = scenario({
+      hosts: 100, modelBytes: 1024 * MiB, chunkSize: 16 * MiB, warm: false, up: 2 * Gbit, down: 4 * Gbit, seederUp: 10 * Gbit, line: 10 * Gbit
+    })
+    const r = simulate(s)
+    expect(r.hosts.every(h => h.completedAt !== undefined)).toBe(true)
+    const asked = r.seederAnswers.ok + r.seederAnswers.busy + r.seederAnswers.refused + r.seederAnswers.missing
+    expect(r.seederAnswers.ok).toBe(64)
+    expect(asked).toBeLessThan(4 * 64)
+    const all = simulate({ ...s, policy: { revealTo: Infinity, maxRevealing: Infinity } })
+    expect(all.seederAnswers.refused + all.seederAnswers.busy).toBeGreaterThan(10 * 64)
+  })
+
   it('conserves bytes: what hosts received is what the seeder and the hosts sent', () => {
     const s = scenario({ hosts: 12, latencyMs: 2, warm: false })
     const r = simulate(s)
