@@ -42,8 +42,12 @@ export interface SeederGate extends UploadGate {
   pulled: (index: number, now: number) => Reveal[]
   /** HAVEs to send now: chunks the peers told did not take in time, and chunks waiting their turn. */
   dueReveals: (now: number) => Reveal[]
-  /** The version is whole: nothing is held back any more. */
-  revealAll: () => void
+  /** The version is whole. */
+  whole: () => void
+  /** True once, when nothing need be held back any more: every peer is then told of every chunk. */
+  allDue: () => boolean
+  /** The bitfield to send a peer joining: `have` without what is held back. */
+  bitfieldFor: (have: Bitfield) => Bitfield
 }
 
 /** The node's TLS bulk endpoint, if it runs one (src/peer/protocols/chunk/bulk-server.ts). */
@@ -280,21 +284,24 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   }
 
   /**
-   * A seeder's version is whole: every peer is told of every chunk, including those held back from it.
-   * As a HAVE list (4 bytes a chunk), not a second bitfield, which a host's picker takes as a new peer.
+   * A seeder's version is whole: once every chunk held back has been taken by a peer (SeederGate#allDue),
+   * every peer is told of every chunk.
    */
   revealAll (): void {
-    const gate = this.#init.gate
-    if (gate === undefined) return
-    gate.revealAll()
-    const indexes = [...this.store.have.setIndexes()]
-    for (const s of this.#neighbours.all()) if (s.remoteRole === 'peer') s.send({ type: 'have', indexes })
+    this.#init.gate?.whole()
+    this.#revealDue()
   }
 
-  /** A seeder's HAVEs due now (SeederGate#dueReveals). */
+  /** A seeder's HAVEs due now (SeederGate#dueReveals), or all of them. */
   #revealDue (): void {
-    const due = this.#init.gate?.dueReveals(this.#now()) ?? []
+    const gate = this.#init.gate
+    if (gate === undefined) return
+    const due = gate.dueReveals(this.#now())
     if (due.length > 0) this.#tell(due, [])
+    if (!gate.allDue()) return
+    // As a HAVE list (4 bytes a chunk), not a second bitfield, which a host's picker takes as a new peer.
+    const indexes = [...this.store.have.setIndexes()]
+    for (const s of this.#neighbours.all()) if (s.remoteRole === 'peer') s.send({ type: 'have', indexes })
   }
 
   /** HAVEs as a seeder's policy revealed them; `all` to other seeders. */
@@ -327,7 +334,9 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     delete this.reports.get(session.peerKey)?.ended
     if (session.remoteRole === 'seeder') this.#seederNeighbours.add(session.peerKey)
     for (const bytes of this.meta.signedItems()) session.send({ type: 'signed', bytes })
-    session.send({ type: 'bitfield', bytes: this.store.have.bytes.slice() })
+    const gate = this.#init.gate
+    const bits = gate !== undefined && session.remoteRole === 'peer' ? gate.bitfieldFor(this.store.have) : this.store.have
+    session.send({ type: 'bitfield', bytes: bits.bytes.slice() })
     if (this.#init.bulk !== undefined) session.send({ type: 'bulk', grant: this.#init.bulk.grant(session.peerKey) })
     // The seeder sees the whole swarm: it tells each newcomer whom to trade with.
     if (this.#init.gate !== undefined) {

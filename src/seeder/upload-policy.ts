@@ -24,7 +24,8 @@
  * 128 KiB chunks) 6,670 refusals for 512 chunks, 13 a chunk; in the simulator at 10,000 hosts, 55,000
  * requests a second, nearly none moving data. The peers told take turns, fewest such chunks outstanding
  * first. A chunk no told peer took within `revealAfterMs` (or whose told peers are all gone) is told to
- * the next; once the seeder holds the whole version, everyone is told everything (`revealAll`).
+ * the next; once the seeder holds the whole version and each chunk held back has been taken by a peer, everyone is told
+ * everything (`whole`, `allDue`).
  */
 import { Bitfield } from '../chunker/bitfield.ts'
 import { InvalidInputError } from '../errors.ts'
@@ -107,8 +108,10 @@ export class UploadPolicy {
   /** Chunks pulled and not yet revealed (no room, or no peer lacking them), oldest first; and as a set. */
   readonly #waiting: number[] = []
   #isWaiting: Bitfield
-  /** Chunks pulled since the last revealAll and so told to some peers only: told anew when their last holder leaves. */
+  /** Chunks pulled since the version was last whole and so told to some peers only: told anew when their last holder leaves. */
   #partial: Bitfield
+  /** Set by whole(), until allDue() answers true. */
+  #whole = false
   /** Where the next reveal's scan of #order starts: peers take turns. */
   #cursor = 0
   readonly decisions: DecisionCounts = {
@@ -214,13 +217,36 @@ export class UploadPolicy {
     return this.#revealWaiting(now, due)
   }
 
-  /** The seeder holds the whole version and tells every peer so (its bitfield): nothing is held back any more. */
-  revealAll (): void {
+  /**
+   * The bitfield to send a peer joining: `have` without the chunks pulled since the version was last whole, which
+   * it hears of as the others do (from their holders, or revealed to it in turn), or the peers joining
+   * during a pull would all ask the seeder for what it pulled before they came.
+   */
+  bitfieldFor (have: Bitfield): Bitfield {
+    const bytes = have.bytes.slice()
+    for (let b = 0; b < bytes.length; b++) bytes[b]! &= ~this.#partial.bytes[b]!
+    return new Bitfield(have.length, bytes)
+  }
+
+  /** The seeder now holds the whole version: `allDue` says when to stop holding anything back. */
+  whole (): void {
+    this.#whole = true
+  }
+
+  /**
+   * True once, when the version is whole and every chunk held back has been taken by a peer: the caller
+   * then tells every peer of every chunk, and nothing is held back any more. Not before: with the line
+   * faster than the seeder's uplink, a version is whole while many chunks have never left the seeder, and
+   * told of them all at once, every peer would ask the seeder for them.
+   */
+  allDue (): boolean {
+    if (!this.#whole || this.#revealing.size > 0 || this.#waiting.some(i => this.#copies[i]! === 0)) return false
+    this.#whole = false
     this.#partial = new Bitfield(this.numChunks)
-    this.#revealing.clear()
     this.#outstanding.clear()
     this.#waiting.length = 0
     this.#isWaiting = new Bitfield(this.numChunks)
+    return true
   }
 
   #wait (index: number, first: boolean): void {

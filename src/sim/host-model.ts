@@ -317,13 +317,20 @@ export class HostModel {
 
   /** The seeder's HAVEs due now (VersionSwarm#revealDue): after a peer's HAVE, and every tick. */
   #revealDue (): void {
-    for (const r of this.#gate!.dueReveals(this.#io.now())) this.#io.announce(r.index, r.peers)
+    const gate = this.#gate!
+    for (const r of gate.dueReveals(this.#io.now())) this.#io.announce(r.index, r.peers)
+    if (gate.allDue()) for (let i = 0; i < this.have.length; i++) this.#io.announce(i, this.#order)
   }
 
-  /** The seeder's pull is done: every neighbour hears of every chunk (VersionSwarm#revealAll). */
+  /** The bitfield this node sends a neighbour joining (VersionSwarm#onJoin): the seeder's holds back what it has not revealed. */
+  bitfieldFor (role: Role): Bitfield {
+    return this.#gate !== undefined && role === 'peer' ? this.#gate.bitfieldFor(this.have) : this.have
+  }
+
+  /** The seeder's pull is done (VersionSwarm#revealAll). */
   pulled (): void {
-    this.#gate!.revealAll()
-    for (let i = 0; i < this.have.length; i++) this.#io.announce(i, this.#order)
+    this.#gate!.whole()
+    this.#revealDue()
   }
 
   // --- Upload ---------------------------------------------------------------------------------

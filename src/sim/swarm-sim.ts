@@ -318,8 +318,8 @@ class SwarmSim {
     // Signed hashes come before the bitfield: a host learns what the seeder has published on joining.
     if (b.role === 'seeder') for (const i of b.model.known.setIndexes()) a.model.onAvailable(i)
     if (a.role === 'seeder') for (const i of a.model.known.setIndexes()) b.model.onAvailable(i)
-    a.model.attach(b.id, b.role, b.model.have)
-    b.model.attach(a.id, a.role, a.model.have)
+    a.model.attach(b.id, b.role, b.model.bitfieldFor(a.role))
+    b.model.attach(a.id, a.role, a.model.bitfieldFor(b.role))
   }
 
   #discover (self: string): string[] {
@@ -480,8 +480,7 @@ class SwarmSim {
    * Cold start: `parallel` readers take ranges from planReads in order; each fills 1 MiB regions (the
    * puller's REGION_BYTES) and pays for each in the line's token bucket (the seeder's: burst
    * max(256 KiB, L/50), starting empty) before filling the next. A chunk is stored, and announced, when
-   * its last region is filled; once every chunk is, the seeder tells every neighbour of all of them. The
-   * origin itself is taken as faster than the line.
+   * its last region is filled. The origin itself is taken as faster than the line.
    */
   #pull (): void {
     const s = this.#s
@@ -495,7 +494,7 @@ class SwarmSim {
     const region = 1024 * 1024
     // The seeder's tick: chunks revealed to peers that did not take them are told to others.
     const tick = (): void => {
-      if (stored === layout.count) return
+      if (this.#completed >= this.#expected) return
       this.#seeder.model.tick()
       q.after(s.driver.tickMs, tick)
     }

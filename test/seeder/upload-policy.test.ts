@@ -197,15 +197,41 @@ describe('UploadPolicy', () => {
       expect(pol.dueReveals(10)).toEqual([{ index: 0, peers: ['p0'] }])
     })
 
-    it('holds nothing back after revealAll', () => {
+    it('sends a peer joining the chunks held minus those held back', () => {
+      const pol = withPeers(1, {}, 8)
+      const have = bitsOf(8, [0, 1, 2, 3])
+      pol.pulled(2, 0)
+      pol.pulled(3, 0)
+      expect([...pol.bitfieldFor(have).setIndexes()]).toEqual([0, 1])
+      expect(pol.bitfieldFor(have).count).toBe(2)
+      pol.peerHas('p0', 2)
+      pol.peerHas('p0', 3)
+      pol.whole()
+      expect(pol.allDue()).toBe(true)
+      expect([...pol.bitfieldFor(have).setIndexes()]).toEqual([0, 1, 2, 3])
+    })
+
+    it('once whole, holds nothing back after every chunk held back has been taken by a peer', () => {
       const pol = withPeers(2, { maxRevealing: 1 })
-      pol.pulled(0, 0)
+      const [first] = pol.pulled(0, 0)
       pol.pulled(1, 0)
-      pol.revealAll()
+      expect(pol.allDue()).toBe(false)
+      // Whole, but chunk 0 is still out and chunk 1 waits: telling everyone now would send them all to the seeder.
+      pol.whole()
+      expect(pol.allDue()).toBe(false)
+      pol.peerHas(first!.peers[0]!, 0)
+      const [second] = pol.dueReveals(10)
+      expect(second!.index).toBe(1)
+      expect(pol.allDue()).toBe(false)
+      pol.peerHas(second!.peers[0]!, 1)
+      expect(pol.allDue()).toBe(true)
+      // Once: and from then on nothing is held back or told anew.
+      expect(pol.allDue()).toBe(false)
       pol.peerGone('p0')
       pol.peerGone('p1')
       pol.peerBitfield('p2', new Bitfield(16))
       expect(pol.dueReveals(20_000)).toEqual([])
+      expect(pol.bitfieldFor(bitsOf(16, [0, 1])).count).toBe(2)
     })
   })
 
