@@ -13,6 +13,7 @@ import { emptyPullStats, pullVersion } from '../../src/seeder/puller.ts'
 import { DiskFullError } from '../../src/errors.ts'
 import { errorOf } from '../support/errors.ts'
 import { tempDir } from '../support/temp.ts'
+import { until } from '../support/poll.ts'
 
 const C = 4096
 const ref = { name: 'm', version: 'v1' }
@@ -133,6 +134,60 @@ describe('pullVersion', () => {
     expect(stats.bytesRetried).toBe(0.75 * C)
     expect(stats.bytesRead - stats.bytesRetried).toBe(10.5 * C)
     expect(recording.reads.map(r => [r.offset / C, r.length / C])).toEqual([[0, 9.5], [5, 4.5], [5, 4.5], [0, 1]])
+    await store.finalize()
+    await store.close()
+    expect(await readFile(join(root, 'out', 'big.bin'))).toEqual(files['big.bin'])
+  })
+
+  it('reads the next chunk while the one before is checked at the origin (its file\'s stamp) and stored', async () => {
+    const { root, origin, manifest, files } = await model()
+    const { stamps } = await origin.listVersion(ref)
+    const recording = new RecordingOrigin(origin)
+    let release!: () => void
+    const held = new Promise<void>(resolve => { release = resolve })
+    let asked = 0
+    recording.stampOf = async (r, path) => {
+      // The first check (chunk 0's) waits until released: a slow NameNode.
+      if (asked++ === 0) await held
+      return await origin.stampOf(r, path)
+    }
+    const store = await open(root, manifest)
+    const stats = emptyPullStats()
+    const pulling = pullVersion(recording, ref, store, { parallel: 1, log: silentLogger, onChunk: () => {}, stamps, stats })
+    // Chunk 1 is read (and stored: its own check came after its bytes) while chunk 0's check waits ...
+    expect(await until(async () => store.have.has(1), 5000)).toBe(true)
+    expect(stats.bytesRead).toBe(2 * C)
+    // ... and no further: chunk 2 goes into chunk 0's buffer, which is not stored yet.
+    await new Promise(resolve => setTimeout(resolve, 50))
+    expect(stats.bytesRead).toBe(2 * C)
+    expect(store.have.has(0)).toBe(false)
+    release()
+    await pulling
+    expect(store.have.count).toBe(11)
+    await store.finalize()
+    await store.close()
+    expect(await readFile(join(root, 'out', 'big.bin'))).toEqual(files['big.bin'])
+  })
+
+  it('reads a chunk whose store failed again, and the chunk read after it, storing and announcing each once', async () => {
+    const { root, origin, manifest, files } = await model()
+    const { stamps } = await origin.listVersion(ref)
+    const recording = new RecordingOrigin(origin)
+    let asked = 0
+    recording.stampOf = async (r, path) => {
+      if (asked++ === 0) throw Object.assign(new Error('connection reset'), { code: 'ECONNRESET' })
+      return await origin.stampOf(r, path)
+    }
+    const store = await open(root, manifest)
+    const announced: number[] = []
+    const stats = await pullVersion(recording, ref, store, { parallel: 1, retryBaseMs: 1, log: silentLogger, onChunk: i => announced.push(i), stamps })
+    expect(stats.retries).toBe(1)
+    // Chunk 0 failed while chunk 1 was read: both are read again; chunk 1 had been stored meanwhile.
+    expect(stats.bytesRetried).toBe(2 * C)
+    expect(stats.bytesRead - stats.bytesRetried).toBe(10.5 * C)
+    expect(announced.sort((a, b) => a - b)).toEqual(Array.from({ length: 11 }, (_, i) => i))
+    expect(stats.chunksPulled).toBe(11)
+    expect(recording.reads.map(r => [r.path, r.offset / C])).toEqual([['big.bin', 0], ['big.bin', 0], ['small.bin', 0]])
     await store.finalize()
     await store.close()
     expect(await readFile(join(root, 'out', 'big.bin'))).toEqual(files['big.bin'])
