@@ -218,11 +218,13 @@ export class UploadPolicy {
   }
 
   /**
-   * The bitfield to send a peer joining: `have` without the chunks pulled since the version was last whole, which
-   * it hears of as the others do (from their holders, or revealed to it in turn), or the peers joining
-   * during a pull would all ask the seeder for what it pulled before they came.
+   * The bitfield to send a peer joining: while the seeder pulls, `have` without the chunks pulled since the
+   * version was last whole, which it hears of as the others do (from their holders, or revealed to it in
+   * turn), or the peers joining during a pull would all ask the seeder for what it pulled before they came.
+   * Once the version is whole, `have`: a reader waiting on a chunk (the gateway) must know who holds it.
    */
   bitfieldFor (have: Bitfield): Bitfield {
+    if (this.#whole) return have
     const bytes = have.bytes.slice()
     for (let b = 0; b < bytes.length; b++) bytes[b]! &= ~this.#partial.bytes[b]!
     return new Bitfield(have.length, bytes)
@@ -240,7 +242,9 @@ export class UploadPolicy {
    * told of them all at once, every peer would ask the seeder for them.
    */
   allDue (): boolean {
-    if (!this.#whole || this.#revealing.size > 0 || this.#waiting.some(i => this.#copies[i]! === 0)) return false
+    // Pulled with no peer there to tell, nothing was revealed: a peer joining later is sent every chunk.
+    const told = this.#order.length > 0 || this.#revealing.size > 0
+    if (!this.#whole || (told && (this.#revealing.size > 0 || this.#waiting.some(i => this.#copies[i]! === 0)))) return false
     this.#whole = false
     this.#partial = new Bitfield(this.numChunks)
     this.#outstanding.clear()

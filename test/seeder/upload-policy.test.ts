@@ -204,11 +204,19 @@ describe('UploadPolicy', () => {
       pol.pulled(3, 0)
       expect([...pol.bitfieldFor(have).setIndexes()]).toEqual([0, 1])
       expect(pol.bitfieldFor(have).count).toBe(2)
-      pol.peerHas('p0', 2)
-      pol.peerHas('p0', 3)
+      // Whole: a peer joining now is sent everything (the peers already there still wait for allDue).
+      pol.whole()
+      expect(pol.allDue()).toBe(false)
+      expect([...pol.bitfieldFor(have).setIndexes()]).toEqual([0, 1, 2, 3])
+    })
+
+    it('holds nothing back from anyone when the version was pulled with no peer there', () => {
+      const pol = new UploadPolicy({ numChunks: 4, rng: createRng(1) })
+      for (const i of [0, 1, 2, 3]) expect(pol.pulled(i, 0)).toEqual([])
       pol.whole()
       expect(pol.allDue()).toBe(true)
-      expect([...pol.bitfieldFor(have).setIndexes()]).toEqual([0, 1, 2, 3])
+      pol.peerBitfield('p0', new Bitfield(4))
+      expect(pol.dueReveals(10)).toEqual([])
     })
 
     it('once whole, holds nothing back after every chunk held back has been taken by a peer', () => {
