@@ -23,9 +23,10 @@
  * was asked of the seeder by all at once, and all but one were refused: in the lab (follow, 16 hosts,
  * 128 KiB chunks) 6,670 refusals for 512 chunks, 13 a chunk; in the simulator at 10,000 hosts, 55,000
  * requests a second, nearly none moving data. The peers told take turns, fewest such chunks outstanding
- * first. A chunk no told peer took within `revealAfterMs` (or whose told peers are all gone) is told to
- * the next; once the seeder holds the whole version and each chunk held back has been taken by a peer, everyone is told
- * everything (`whole`, `allDue`).
+ * first, at most `maxRevealing` chunks out at once. A chunk no told peer took within `revealAfterMs` (or
+ * whose told peers are all gone, or whose only holder left) is told to the next; a peer joining is not
+ * sent what is held back (`bitfieldFor`); once the seeder holds the whole version and each chunk held
+ * back has been taken by a peer, every peer is told everything (`whole`, `allDue`).
  */
 import { Bitfield } from '../chunker/bitfield.ts'
 import { InvalidInputError } from '../errors.ts'
@@ -187,7 +188,7 @@ export class UploadPolicy {
    * The seeder just stored chunk `index`. Returns the HAVEs to send now: this chunk's, to up to
    * `revealTo` peers lacking it, if fewer than `maxRevealing` chunks are out to peers that have not taken
    * them; otherwise it waits its turn (`dueReveals`). Nothing when a peer holds it already (a repaired
-   * chunk). A peer joining meanwhile is sent the seeder's whole bitfield, held-back chunks included.
+   * chunk). A peer joining meanwhile is not sent it either (`bitfieldFor`).
    */
   pulled (index: number, now: number): Reveal[] {
     this.#check(index)

@@ -48,7 +48,11 @@ export interface Scenario {
   maxSimMs: number
 }
 
-/** The lab's host settings (u = 25, d = 100, u_s = 50, L = 100 Mbit/s, F = 64 MiB, 4 MiB chunks), warm. */
+/**
+ * The lab's default rates and model (u = 25, d = 100, u_s = 50, L = 100 Mbit/s, F = 64 MiB), warm, in 4 MiB
+ * chunks: the unit tests' setting. The lab's seeder cuts 64 MiB into 128 KiB chunks (chunk-size.ts), as
+ * `npm run simulate` does unless `--chunk` is given.
+ */
 export function defaultScenario (over: Partial<Scenario> = {}): Scenario {
   return {
     hosts: 8,
