@@ -54,7 +54,11 @@ export interface UploadPolicyInit {
   maxOutstanding?: number
   /**
    * Chunks revealed and not yet taken, at most; the others wait. About the seeder's upload slots: more
-   * are asked of it at once than it serves, and the rest are answered busy, again and again. @default 8
+   * are asked of it at once than it serves, and the rest are answered busy, again and again. Counting only
+   * those not yet asked for instead (so the ones being served do not hold the next back) sent more sooner
+   * when the line is no faster than the seeder's uplink (simulated, 200 hosts, 64 MiB chunks: 1.20–1.23 ×
+   * against 1.21–1.24 ×) but brought the busy answers back where it is (16 hosts at the quarter rates: 616–642
+   * busy for 512 chunks against 1; 1.15–1.20 × against 1.11–1.16 ×). @default 8
    */
   maxRevealing?: number
 }

@@ -54,6 +54,7 @@ const OPTIONS: Array<{ flag: string, help: string, apply: Apply }> = [
   { flag: 'uploads-per-peer', help: 'concurrent uploads a node serves to one requester (maxUploadsPerPeer; default 1, 0: no limit)', apply: (s, t) => { const n = int('--uploads-per-peer', t); s.driver.maxUploadsPerPeer = n === 0 ? undefined : n } },
   { flag: 'upload-queue', help: 'other requesters\' requests a node holds while its upload slots are taken, instead of answering busy (UploadAdmission queue; default 2)', apply: (s, t) => { s.driver.uploadQueue = int('--upload-queue', t) } },
   { flag: 'reveal-to', help: 'peers the seeder tells (HAVE) of a chunk it just pulled, or all (UploadPolicy revealTo; default 1)', apply: (s, t) => { s.policy.revealTo = t === 'all' ? Infinity : int('--reveal-to', t, 1) } },
+  { flag: 'max-revealing', help: 'chunks the seeder has told of and no host asked for yet, at most (UploadPolicy maxRevealing; default 8)', apply: (s, t) => { s.policy.maxRevealing = int('--max-revealing', t, 1) } },
   { flag: 'max-refusals', help: 'seeder refusals of one peer for one chunk before it serves anyway (0: never refuse)', apply: (s, t) => { s.policy.maxRefusals = int('--max-refusals', t) } },
   { flag: 'max-hints', help: 'holders named in a refusal', apply: (s, t) => { s.policy.maxHints = int('--max-hints', t, 1) } },
   { flag: 'until', help: 'stop at this simulated time (e.g. 60s); hosts not done by then count as not done', apply: (s, t) => { s.maxSimMs = parseDuration(t) } },

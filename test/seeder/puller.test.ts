@@ -29,34 +29,46 @@ async function model (): Promise<{ root: string, origin: LocalDirOrigin, manifes
   return { root, origin: new LocalDirOrigin(join(root, 'origin')), manifest, files }
 }
 
-/** Records each read and can fail reads after a given number of bytes (an origin dropping the connection). */
+const connectionReset = (): Error => Object.assign(new Error('connection reset'), { code: 'ECONNRESET' })
+
+/**
+ * Records each read and can fail reads after a given number of bytes (an origin dropping the connection);
+ * `firstStamp` runs before the first stamp check is answered (a slow or failing NameNode).
+ */
 class RecordingOrigin implements Origin {
   readonly description = 'recording'
   reads: Array<{ path: string, offset: number, length: number }> = []
   readonly inner: Origin
   readonly failAfter: number[]
-  constructor (inner: Origin, failAfter: number[] = []) {
+  #firstStamp: (() => Promise<void>) | undefined
+  constructor (inner: Origin, failAfter: number[] = [], firstStamp?: () => Promise<void>) {
     this.inner = inner
     this.failAfter = failAfter
+    this.#firstStamp = firstStamp
   }
 
   get bytesRead (): number { return this.inner.bytesRead }
   listReady = async (): Promise<ModelVersion[]> => this.inner.listReady()
   isReady = async (r: ModelVersion): Promise<boolean> => this.inner.isReady(r)
   listVersion = async (r: ModelVersion): Promise<OriginListing> => this.inner.listVersion(r)
-  stampOf = async (r: ModelVersion, path: string): Promise<string> => this.inner.stampOf(r, path)
+  stampOf = async (r: ModelVersion, path: string): Promise<string> => {
+    const first = this.#firstStamp
+    this.#firstStamp = undefined
+    await first?.()
+    return await this.inner.stampOf(r, path)
+  }
+
   async read (r: ModelVersion, path: string, offset: number, length: number, sink: ReadSink): Promise<void> {
     this.reads.push({ path, offset, length })
     const limit = this.failAfter.shift()
-    const reset = (): Error => Object.assign(new Error('connection reset'), { code: 'ECONNRESET' })
-    if (limit === 0) throw reset()
+    if (limit === 0) throw connectionReset()
     let sent = 0
     await this.inner.read(r, path, offset, length, {
       region: () => limit === undefined ? sink.region() : sink.region().subarray(0, limit - sent),
       filled: async n => {
         sent += n
         await sink.filled(n)
-        if (sent === limit) throw reset()
+        if (sent === limit) throw connectionReset()
       }
     })
   }
@@ -142,15 +154,10 @@ describe('pullVersion', () => {
   it('reads the next chunk while the one before is checked at the origin (its file\'s stamp) and stored', async () => {
     const { root, origin, manifest, files } = await model()
     const { stamps } = await origin.listVersion(ref)
-    const recording = new RecordingOrigin(origin)
     let release!: () => void
     const held = new Promise<void>(resolve => { release = resolve })
-    let asked = 0
-    recording.stampOf = async (r, path) => {
-      // The first check (chunk 0's) waits until released: a slow NameNode.
-      if (asked++ === 0) await held
-      return await origin.stampOf(r, path)
-    }
+    // The first check (chunk 0's) waits until released: a slow NameNode.
+    const recording = new RecordingOrigin(origin, [], async () => { await held })
     const store = await open(root, manifest)
     const stats = emptyPullStats()
     const pulling = pullVersion(recording, ref, store, { parallel: 1, log: silentLogger, onChunk: () => {}, stamps, stats })
@@ -172,12 +179,7 @@ describe('pullVersion', () => {
   it('reads a chunk whose store failed again, and the chunk read after it, storing and announcing each once', async () => {
     const { root, origin, manifest, files } = await model()
     const { stamps } = await origin.listVersion(ref)
-    const recording = new RecordingOrigin(origin)
-    let asked = 0
-    recording.stampOf = async (r, path) => {
-      if (asked++ === 0) throw Object.assign(new Error('connection reset'), { code: 'ECONNRESET' })
-      return await origin.stampOf(r, path)
-    }
+    const recording = new RecordingOrigin(origin, [], async () => { throw connectionReset() })
     const store = await open(root, manifest)
     const announced: number[] = []
     const stats = await pullVersion(recording, ref, store, { parallel: 1, retryBaseMs: 1, log: silentLogger, onChunk: i => announced.push(i), stamps })
