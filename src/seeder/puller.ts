@@ -180,16 +180,8 @@ async function readChunks (pull: Pull, from: number, end: number, bufs: Buffers,
   const { origin, ref, store, stats, opts } = pull
   const { layout } = store
   let hash = createHash('sha256')
-  /** The chunk being stored: the next but one is read into its buffer only once it is. */
-  let storing: { index: number, done: Promise<void> } | undefined
-  let failed: { index: number } | undefined
-  const stored = async (s: typeof storing): Promise<void> => {
-    if (s === undefined) return
-    await s.done.catch((err: unknown) => {
-      failed ??= { index: s.index }
-      throw err
-    })
-  }
+  /** Every store this call started, in order: chunk i + 2 is read into chunk i's buffer only once chunk i is stored. */
+  const stores: Array<{ index: number, done: Promise<void> }> = []
   try {
     for (const read of readsFor(layout, from, end)) {
       const path = store.header.files[read.file]!.path
@@ -210,23 +202,24 @@ async function readChunks (pull: Pull, from: number, end: number, bufs: Buffers,
           const index = cursor.index
           const chunkLength = layout.length[index]!
           if (cursor.got < chunkLength) return paid
-          const before = storing
           const done = storeChunk(pull, index, buf.subarray(0, chunkLength), hash.digest())
           done.catch(() => {})
-          storing = { index, done }
+          stores.push({ index, done })
           cursor.index++
           cursor.got = 0
           hash = createHash('sha256')
           // The next chunk goes into the buffer the chunk before this one is being stored from.
-          return Promise.all([paid, stored(before)]).then(() => {})
+          return Promise.all([paid, stores.at(-2)?.done]).then(() => {})
         }
       }, opts.signal)
       if (left > 0) throw new IntegrityError(`${path}: short read, ${left} of ${read.length} bytes from ${read.offset} missing`)
     }
-    await stored(storing)
+    await Promise.all(stores.map(s => s.done))
   } catch (err) {
-    // A chunk is never stored part-way: a failed store is read again from its start, and so is what was read after it.
-    await storing?.done.catch(() => { failed ??= { index: storing!.index } })
+    // Nothing may still be storing from a buffer a retry reads into, and no failed store may go unseen: a
+    // chunk is never stored part-way, so the first that failed is read again, and what was read after it.
+    const results = await Promise.allSettled(stores.map(s => s.done))
+    const failed = stores.find((_, k) => results[k]!.status === 'rejected')
     if (failed !== undefined) {
       for (let i = failed.index; i < cursor.index; i++) cursor.got += layout.length[i]!
       cursor.index = failed.index

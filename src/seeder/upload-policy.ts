@@ -46,7 +46,7 @@ export interface UploadPolicyInit {
   pendingMs?: number
   /** Failure reports within `windowMs` after which a holder is neither named nor counted. @default 2 */
   maxStrikes?: number
-  /** Peers told of a chunk just pulled; Infinity tells every peer (no holding back). @default 1 (one seeder copy per chunk) */
+  /** Peers told of a chunk just pulled; Infinity tells every peer lacking it (still at most maxRevealing out). @default 1 (one seeder copy per chunk) */
   revealTo?: number
   /** A chunk revealed to peers none of which took it within this long is told to the next. @default pendingMs */
   revealAfterMs?: number
@@ -117,6 +117,8 @@ export class UploadPolicy {
   #partial: Bitfield
   /** Set by whole(), until allDue() answers true. */
   #whole = false
+  /** allDue() has answered true: every peer was told of every chunk. */
+  #toldAll = false
   /** Where the next reveal's scan of #order starts: peers take turns. */
   #cursor = 0
   readonly decisions: DecisionCounts = {
@@ -191,12 +193,15 @@ export class UploadPolicy {
   /**
    * The seeder just stored chunk `index`. Returns the HAVEs to send now: this chunk's, to up to
    * `revealTo` peers lacking it, if fewer than `maxRevealing` chunks are out to peers that have not taken
-   * them; otherwise it waits its turn (`dueReveals`). Nothing when a peer holds it already (a repaired
-   * chunk). A peer joining meanwhile is not sent it either (`bitfieldFor`).
+   * them; otherwise it waits its turn (`dueReveals`). A peer joining meanwhile is not sent it either
+   * (`bitfieldFor`). Nothing when a peer holds it already, and every peer once all were told everything
+   * (`allDue`): a chunk pulled again after it rotted.
    */
   pulled (index: number, now: number): Reveal[] {
     this.#check(index)
     if (this.#copies[index]! > 0 || this.#partial.has(index)) return []
+    // Pulled again after every peer was told everything (a repair): nothing is held back any more.
+    if (this.#toldAll) return this.#order.length === 0 ? [] : [{ index, peers: [...this.#order] }]
     this.#partial.set(index)
     this.#wait(index, false)
     return this.#revealWaiting(now, [])
@@ -215,7 +220,11 @@ export class UploadPolicy {
       const moving = pending !== undefined && now - pending.at <= this.#pendingMs && this.#peers.has(pending.peer)
       if (told && (moving || now - entry.at < this.#revealAfterMs)) continue
       const peers = this.#nextPeers(index, entry.to)
-      if (peers.length === 0) continue
+      if (peers.length === 0) {
+        // Nobody new to tell: look again after revealAfterMs, not on every HAVE.
+        entry.at = now
+        continue
+      }
       this.#tell(index, entry, peers, now)
       due.push({ index, peers })
     }
@@ -251,6 +260,7 @@ export class UploadPolicy {
     const told = this.#order.length > 0 || this.#revealing.size > 0
     if (!this.#whole || (told && (this.#revealing.size > 0 || this.#waiting.some(i => this.#copies[i]! === 0)))) return false
     this.#whole = false
+    this.#toldAll = true
     this.#partial = new Bitfield(this.numChunks)
     this.#outstanding.clear()
     this.#waiting.length = 0
@@ -299,7 +309,10 @@ export class UploadPolicy {
   #nextPeers (index: number, told: readonly string[]): string[] {
     const out: string[] = []
     const n = this.#order.length
-    if (this.#revealTo >= n) return this.#order.filter(p => !this.#peers.get(p)!.bits.has(index) && !told.includes(p))
+    if (this.#revealTo >= n) {
+      const already = new Set(told)
+      return this.#order.filter(p => !this.#peers.get(p)!.bits.has(index) && !already.has(p))
+    }
     for (let round = 0; round < this.#revealTo && n > 0; round++) {
       let pick = -1
       let fewest = Infinity
@@ -373,6 +386,11 @@ export class UploadPolicy {
     this.#slot.delete(peer)
     this.#refusals.delete(peer)
     this.#outstanding.delete(peer)
+    // Back under the same id (a reconnect), it is a peer not yet told.
+    for (const entry of this.#revealing.values()) {
+      const at = entry.to.indexOf(peer)
+      if (at >= 0) entry.to.splice(at, 1)
+    }
     for (const [i, pending] of this.#pending) if (pending.peer === peer) this.#pending.delete(i)
   }
 

@@ -195,6 +195,43 @@ describe('pullVersion', () => {
     expect(await readFile(join(root, 'out', 'big.bin'))).toEqual(files['big.bin'])
   })
 
+  it('a read that fails while an earlier chunk is still being stored waits for that store, and reads it again if it failed', async () => {
+    const { root, origin, manifest, files } = await model()
+    const { stamps } = await origin.listVersion(ref)
+    let first = true
+    const failing: Origin = Object.assign(Object.create(origin) as Origin, {
+      // Chunk 0's stamp check is slow and then fails; the others answer at once.
+      stampOf: async (r: ModelVersion, path: string): Promise<string> => {
+        if (asked++ === 0) {
+          await new Promise(resolve => setTimeout(resolve, 50))
+          throw connectionReset()
+        }
+        return await origin.stampOf(r, path)
+      },
+      // The first read delivers chunks 0 and 1 and then drops while the reader waits on chunk 0's store (a
+      // DataNode connection can fail while the reader is paused).
+      read: async (r: ModelVersion, path: string, offset: number, length: number, sink: ReadSink, signal?: AbortSignal): Promise<void> => {
+        if (!first) return await (origin as Origin).read(r, path, offset, length, sink, signal)
+        first = false
+        for (let k = 0; k < 2; k++) {
+          const region = sink.region()
+          files['big.bin']!.copy(region, 0, offset + k * C, offset + (k + 1) * C)
+          Promise.resolve(sink.filled(region.length)).catch(() => {})
+        }
+        throw connectionReset()
+      }
+    })
+    let asked = 0
+    const store = await open(root, manifest)
+    const stats = await pullVersion(failing, ref, store, { parallel: 1, retryBaseMs: 1, log: silentLogger, onChunk: () => {}, stamps })
+    expect(store.have.count).toBe(11)
+    expect(stats.bytesRetried).toBe(2 * C)
+    expect(stats.bytesRead - stats.bytesRetried).toBe(10.5 * C)
+    await store.finalize()
+    await store.close()
+    expect(await readFile(join(root, 'out', 'big.bin'))).toEqual(files['big.bin'])
+  })
+
   it('gives up after `attempts` failures of the same chunk, keeping the chunks before it', async () => {
     const { root, origin, manifest } = await model()
     const store = await open(root, manifest)

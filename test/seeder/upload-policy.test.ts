@@ -190,6 +190,26 @@ describe('UploadPolicy', () => {
       expect(pol.dueReveals(20)).toEqual([{ index: 0, peers: [a === 'p0' ? 'p1' : 'p0'] }])
     })
 
+    it('tells a peer that left and came back under the same id again, at once', () => {
+      const pol = withPeers(1)
+      expect(pol.pulled(0, 0)).toEqual([{ index: 0, peers: ['p0'] }])
+      pol.peerGone('p0')
+      pol.peerBitfield('p0', new Bitfield(16))
+      // Its new session was not sent chunk 0 (held back): it must be told again, or it never learns of it.
+      expect(pol.dueReveals(10)).toEqual([{ index: 0, peers: ['p0'] }])
+    })
+
+    it('after every peer was told everything, tells every peer of a chunk pulled again (a repair) and hides it from none', () => {
+      const pol = withPeers(2)
+      const [told] = pol.pulled(0, 0)
+      pol.peerHas(told!.peers[0]!, 0)
+      pol.whole()
+      expect(pol.allDue()).toBe(true)
+      expect(pol.pulled(0, 10)).toEqual([])
+      expect(pol.pulled(1, 10)).toEqual([{ index: 1, peers: ['p0', 'p1'] }])
+      expect(pol.bitfieldFor(bitsOf(16, [0, 1])).count).toBe(2)
+    })
+
     it('tells a peer joining later of a chunk no peer was there to be told of', () => {
       const pol = new UploadPolicy({ numChunks: 4, rng: createRng(1) })
       expect(pol.pulled(0, 0)).toEqual([])
