@@ -80,17 +80,16 @@ export async function pullVersion (origin: Origin, ref: ModelVersion, store: Chu
   let next = 0
   let failure: { err: unknown } | undefined
   const worker = async (): Promise<void> => {
-    // Two chunk buffers per worker, reused: a fresh 32 MiB allocation per chunk cost more CPU in page
-    // faults and GC than hashing (measured on a 1 GiB HDFS pull: 5–6 CPU-s with fresh buffers, 3.4 reused);
-    // two, so the next chunk is read while the last is checked at the origin and written (readChunks).
-    let bufs: Buffers | undefined
+    // One chunk buffer per worker, reused: a fresh 32 MiB allocation per chunk cost more CPU in page
+    // faults and GC than hashing (measured on a 1 GiB HDFS pull: 5–6 CPU-s with fresh buffers, 3.4 reused).
+    let buf: Buffer | undefined
     try {
       while (next < ranges.length) {
         signal.throwIfAborted()
         const range = unheld(ranges[next++]!, store)
         if (range === undefined) continue
-        bufs ??= [Buffer.allocUnsafeSlow(store.header.chunkSize), Buffer.allocUnsafeSlow(store.header.chunkSize)]
-        await pullRange(pull, range, bufs)
+        buf ??= Buffer.allocUnsafeSlow(store.header.chunkSize)
+        await pullRange(pull, range, buf)
       }
     } catch (err) {
       failure ??= { err }
@@ -103,9 +102,6 @@ export async function pullVersion (origin: Origin, ref: ModelVersion, store: Chu
 }
 
 const DEFAULT_RANGE_BYTES = 256 * 1024 * 1024
-
-/** A worker's two chunk buffers: chunk i is read into the one at i % 2. */
-type Buffers = readonly [Buffer, Buffer]
 
 /**
  * The range without the chunks at either end the store came to hold since the plan (an HA seeder's swarm
@@ -122,7 +118,7 @@ function unheld (range: ReadRange, store: ChunkStore): ReadRange | undefined {
 interface Cursor { index: number, got: number }
 
 /** Reads a range, resuming after a failure at the chunk that failed; each chunk has its own attempts. */
-async function pullRange (pull: Pull, range: ReadRange, bufs: Buffers): Promise<void> {
+async function pullRange (pull: Pull, range: ReadRange, buf: Buffer): Promise<void> {
   const { opts, stats } = pull
   const end = range.first + range.count
   const cursor: Cursor = { index: range.first, got: 0 }
@@ -130,7 +126,7 @@ async function pullRange (pull: Pull, range: ReadRange, bufs: Buffers): Promise<
   while (true) {
     const from = cursor.index
     try {
-      await readChunks(pull, from, end, bufs, cursor)
+      await readChunks(pull, from, end, buf, cursor)
       return
     } catch (err) {
       if (cursor.index > from) failures = 0
@@ -168,20 +164,15 @@ function readsFor (layout: ChunkLayout, from: number, end: number): OriginRead[]
 }
 
 /**
- * The origin reads of chunks [from, end) into the worker's chunk buffers, which the origin fills directly
- * (no copy); each chunk is hashed as it fills and stored the moment it is whole, while the next chunk is
- * read into the other buffer. Storing asks the origin for the file's stamp (one round trip: a NameNode
- * call for HDFS); the reader waiting for it paused every chunk — lab, 64 MiB in 128 KiB chunks over
- * WebHDFS: the pull took 32.4 s with the checks and 23.5 s without. Now the read pauses only when a chunk
- * is whole before the one before it is stored. On a failure, the cursor is set back to the first chunk
- * not stored, its `got` to the bytes read since that chunk began (retried bytes).
+ * The origin reads of chunks [from, end) into the worker's chunk buffer, which the origin fills directly
+ * (no copy); each chunk is hashed as it fills and stored the moment it is whole, the read paused meanwhile.
  */
-async function readChunks (pull: Pull, from: number, end: number, bufs: Buffers, cursor: Cursor): Promise<void> {
+async function readChunks (pull: Pull, from: number, end: number, buf: Buffer, cursor: Cursor): Promise<void> {
   const { origin, ref, store, stats, opts } = pull
   const { layout } = store
   let hash = createHash('sha256')
-  /** Every store this call started, in order: chunk i + 2 is read into chunk i's buffer only once chunk i is stored. */
-  const stores: Array<{ index: number, done: Promise<void> }> = []
+  // A read can fail while a chunk is being stored; the retry must not touch the buffer or the cursor before that settles.
+  let storing: Promise<unknown> = Promise.resolve()
   try {
     for (const read of readsFor(layout, from, end)) {
       const path = store.header.files[read.file]!.path
@@ -189,11 +180,9 @@ async function readChunks (pull: Pull, from: number, end: number, bufs: Buffers,
       await origin.read(ref, path, read.offset, read.length, {
         region: () => {
           if (left === 0) throw new IntegrityError(`${path}: origin sent more than the ${read.length} bytes asked for at ${read.offset}`)
-          const buf = bufs[cursor.index % 2]!
           return buf.subarray(cursor.got, Math.min(layout.length[cursor.index]!, cursor.got + REGION_BYTES, cursor.got + left))
         },
         filled: n => {
-          const buf = bufs[cursor.index % 2]!
           hash.update(buf.subarray(cursor.got, cursor.got + n))
           cursor.got += n
           left -= n
@@ -202,29 +191,24 @@ async function readChunks (pull: Pull, from: number, end: number, bufs: Buffers,
           const index = cursor.index
           const chunkLength = layout.length[index]!
           if (cursor.got < chunkLength) return paid
-          const done = storeChunk(pull, index, buf.subarray(0, chunkLength), hash.digest())
-          done.catch(() => {})
-          stores.push({ index, done })
+          // The cursor moves on at once (the origin asks for the next region while the chunk is stored, and
+          // fills it only after); it moves back if storing fails, so the retry reads the chunk again.
+          const stored = storeChunk(pull, index, buf.subarray(0, chunkLength), hash.digest()).catch((err: unknown) => {
+            cursor.index = index
+            cursor.got = chunkLength
+            throw err
+          })
+          storing = stored.catch(() => {})
           cursor.index++
           cursor.got = 0
           hash = createHash('sha256')
-          // The next chunk goes into the buffer the chunk before this one is being stored from.
-          return Promise.all([paid, stores.at(-2)?.done]).then(() => {})
+          return paid === undefined ? stored : Promise.all([paid, stored]).then(() => {})
         }
       }, opts.signal)
       if (left > 0) throw new IntegrityError(`${path}: short read, ${left} of ${read.length} bytes from ${read.offset} missing`)
     }
-    await Promise.all(stores.map(s => s.done))
-  } catch (err) {
-    // Nothing may still be storing from a buffer a retry reads into, and no failed store may go unseen: a
-    // chunk is never stored part-way, so the first that failed is read again, and what was read after it.
-    const results = await Promise.allSettled(stores.map(s => s.done))
-    const failed = stores.find((_, k) => results[k]!.status === 'rejected')
-    if (failed !== undefined) {
-      for (let i = failed.index; i < cursor.index; i++) cursor.got += layout.length[i]!
-      cursor.index = failed.index
-    }
-    throw err
+  } finally {
+    await storing
   }
 }
 
@@ -237,8 +221,7 @@ async function storeChunk (pull: Pull, index: number, data: Uint8Array, digest: 
     throw new OriginChangedError(`${formatModelVersion(ref)} ${pathOf(store, index)}: chunk ${index} changed at the origin since it was first hashed — versions must be immutable`)
   }
   if (known === undefined) await store.recordHash(index, digest)
-  // Held already: read again after a failure of the chunk before it, while this one was being stored.
-  if (!await store.writeChunk(index, data, digest)) return
+  await store.writeChunk(index, data, digest)
   stats.chunksPulled++
   opts.onChunk(index, digest)
 }

@@ -236,6 +236,7 @@ export class Seeder {
     return this.#serially(async () => {
       const existing = this.#cache.get(ref)
       if (existing !== undefined) return existing
+      await this.#cache.removed(ref)
       try {
         const listing = await this.#opts.origin.listVersion(ref, this.#abort.signal)
         const total = listing.files.reduce((s, f) => s + f.size, 0)

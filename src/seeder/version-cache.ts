@@ -88,6 +88,8 @@ export class VersionCache {
   readonly #opts: VersionCacheOptions
   /** Upload counters at the last usage check, to see which versions were downloaded from since. */
   readonly #bytesUpSeen = new Map<string, number>()
+  /** Removals from disk under way, by version key. */
+  readonly #removing = new Map<string, Promise<void>>()
   /**
    * Versions evicted: not pulled again unasked (only a preheat brings one back), or they would ping-pong
    * over the line. Kept in `<cache-dir>/evicted.json` so a restart does not pull them again either;
@@ -200,14 +202,32 @@ export class VersionCache {
   }
 
   async #remove (v: PublishedVersion, reason: string): Promise<void> {
-    this.versions.delete(key(v.ref))
-    this.#bytesUpSeen.delete(key(v.ref))
+    const k = key(v.ref)
+    this.versions.delete(k)
+    this.#bytesUpSeen.delete(k)
     this.#opts.detach(v)
-    await v.swarm.close()
-    await v.store.close()
-    await ChunkStore.remove(v.store.dir)
+    const removing = (async () => {
+      await v.swarm.close()
+      await v.store.close()
+      await ChunkStore.remove(v.store.dir)
+    })()
+    this.#removing.set(k, removing)
+    try {
+      await removing
+    } finally {
+      if (this.#removing.get(k) === removing) this.#removing.delete(k)
+    }
     await this.#opts.onEvicted(v)
     this.#opts.log.versionEvicted(v.ref, v.store.layout.totalSize, reason)
+  }
+
+  /**
+   * Resolves once no copy of `ref` is being removed from disk: a version withdrawn (changed at the origin)
+   * leaves the cache at once, and the next listing may admit it anew while its old files are still being
+   * deleted — a store opened in the same directory then made the removal fail (rmdir: directory not empty).
+   */
+  async removed (ref: ModelVersion): Promise<void> {
+    await this.#removing.get(key(ref))?.catch(() => {})
   }
 
   get #evictedFile (): string { return join(this.#opts.cacheDir, 'evicted.json') }

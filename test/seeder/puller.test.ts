@@ -13,7 +13,6 @@ import { emptyPullStats, pullVersion } from '../../src/seeder/puller.ts'
 import { DiskFullError } from '../../src/errors.ts'
 import { errorOf } from '../support/errors.ts'
 import { tempDir } from '../support/temp.ts'
-import { until } from '../support/poll.ts'
 
 const C = 4096
 const ref = { name: 'm', version: 'v1' }
@@ -29,46 +28,34 @@ async function model (): Promise<{ root: string, origin: LocalDirOrigin, manifes
   return { root, origin: new LocalDirOrigin(join(root, 'origin')), manifest, files }
 }
 
-const connectionReset = (): Error => Object.assign(new Error('connection reset'), { code: 'ECONNRESET' })
-
-/**
- * Records each read and can fail reads after a given number of bytes (an origin dropping the connection);
- * `firstStamp` runs before the first stamp check is answered (a slow or failing NameNode).
- */
+/** Records each read and can fail reads after a given number of bytes (an origin dropping the connection). */
 class RecordingOrigin implements Origin {
   readonly description = 'recording'
   reads: Array<{ path: string, offset: number, length: number }> = []
   readonly inner: Origin
   readonly failAfter: number[]
-  #firstStamp: (() => Promise<void>) | undefined
-  constructor (inner: Origin, failAfter: number[] = [], firstStamp?: () => Promise<void>) {
+  constructor (inner: Origin, failAfter: number[] = []) {
     this.inner = inner
     this.failAfter = failAfter
-    this.#firstStamp = firstStamp
   }
 
   get bytesRead (): number { return this.inner.bytesRead }
   listReady = async (): Promise<ModelVersion[]> => this.inner.listReady()
   isReady = async (r: ModelVersion): Promise<boolean> => this.inner.isReady(r)
   listVersion = async (r: ModelVersion): Promise<OriginListing> => this.inner.listVersion(r)
-  stampOf = async (r: ModelVersion, path: string): Promise<string> => {
-    const first = this.#firstStamp
-    this.#firstStamp = undefined
-    await first?.()
-    return await this.inner.stampOf(r, path)
-  }
-
+  stampOf = async (r: ModelVersion, path: string): Promise<string> => this.inner.stampOf(r, path)
   async read (r: ModelVersion, path: string, offset: number, length: number, sink: ReadSink): Promise<void> {
     this.reads.push({ path, offset, length })
     const limit = this.failAfter.shift()
-    if (limit === 0) throw connectionReset()
+    const reset = (): Error => Object.assign(new Error('connection reset'), { code: 'ECONNRESET' })
+    if (limit === 0) throw reset()
     let sent = 0
     await this.inner.read(r, path, offset, length, {
       region: () => limit === undefined ? sink.region() : sink.region().subarray(0, limit - sent),
       filled: async n => {
         sent += n
         await sink.filled(n)
-        if (sent === limit) throw connectionReset()
+        if (sent === limit) throw reset()
       }
     })
   }
@@ -146,87 +133,6 @@ describe('pullVersion', () => {
     expect(stats.bytesRetried).toBe(0.75 * C)
     expect(stats.bytesRead - stats.bytesRetried).toBe(10.5 * C)
     expect(recording.reads.map(r => [r.offset / C, r.length / C])).toEqual([[0, 9.5], [5, 4.5], [5, 4.5], [0, 1]])
-    await store.finalize()
-    await store.close()
-    expect(await readFile(join(root, 'out', 'big.bin'))).toEqual(files['big.bin'])
-  })
-
-  it('reads the next chunk while the one before is checked at the origin (its file\'s stamp) and stored', async () => {
-    const { root, origin, manifest, files } = await model()
-    const { stamps } = await origin.listVersion(ref)
-    let release!: () => void
-    const held = new Promise<void>(resolve => { release = resolve })
-    // The first check (chunk 0's) waits until released: a slow NameNode.
-    const recording = new RecordingOrigin(origin, [], async () => { await held })
-    const store = await open(root, manifest)
-    const stats = emptyPullStats()
-    const pulling = pullVersion(recording, ref, store, { parallel: 1, log: silentLogger, onChunk: () => {}, stamps, stats })
-    // Chunk 1 is read (and stored: its own check came after its bytes) while chunk 0's check waits ...
-    expect(await until(async () => store.have.has(1), 5000)).toBe(true)
-    expect(stats.bytesRead).toBe(2 * C)
-    // ... and no further: chunk 2 goes into chunk 0's buffer, which is not stored yet.
-    await new Promise(resolve => setTimeout(resolve, 50))
-    expect(stats.bytesRead).toBe(2 * C)
-    expect(store.have.has(0)).toBe(false)
-    release()
-    await pulling
-    expect(store.have.count).toBe(11)
-    await store.finalize()
-    await store.close()
-    expect(await readFile(join(root, 'out', 'big.bin'))).toEqual(files['big.bin'])
-  })
-
-  it('reads a chunk whose store failed again, and the chunk read after it, storing and announcing each once', async () => {
-    const { root, origin, manifest, files } = await model()
-    const { stamps } = await origin.listVersion(ref)
-    const recording = new RecordingOrigin(origin, [], async () => { throw connectionReset() })
-    const store = await open(root, manifest)
-    const announced: number[] = []
-    const stats = await pullVersion(recording, ref, store, { parallel: 1, retryBaseMs: 1, log: silentLogger, onChunk: i => announced.push(i), stamps })
-    expect(stats.retries).toBe(1)
-    // Chunk 0 failed while chunk 1 was read: both are read again; chunk 1 had been stored meanwhile.
-    expect(stats.bytesRetried).toBe(2 * C)
-    expect(stats.bytesRead - stats.bytesRetried).toBe(10.5 * C)
-    expect(announced.sort((a, b) => a - b)).toEqual(Array.from({ length: 11 }, (_, i) => i))
-    expect(stats.chunksPulled).toBe(11)
-    expect(recording.reads.map(r => [r.path, r.offset / C])).toEqual([['big.bin', 0], ['big.bin', 0], ['small.bin', 0]])
-    await store.finalize()
-    await store.close()
-    expect(await readFile(join(root, 'out', 'big.bin'))).toEqual(files['big.bin'])
-  })
-
-  it('a read that fails while an earlier chunk is still being stored waits for that store, and reads it again if it failed', async () => {
-    const { root, origin, manifest, files } = await model()
-    const { stamps } = await origin.listVersion(ref)
-    let first = true
-    const failing: Origin = Object.assign(Object.create(origin) as Origin, {
-      // Chunk 0's stamp check is slow and then fails; the others answer at once.
-      stampOf: async (r: ModelVersion, path: string): Promise<string> => {
-        if (asked++ === 0) {
-          await new Promise(resolve => setTimeout(resolve, 50))
-          throw connectionReset()
-        }
-        return await origin.stampOf(r, path)
-      },
-      // The first read delivers chunks 0 and 1 and then drops while the reader waits on chunk 0's store (a
-      // DataNode connection can fail while the reader is paused).
-      read: async (r: ModelVersion, path: string, offset: number, length: number, sink: ReadSink, signal?: AbortSignal): Promise<void> => {
-        if (!first) return await (origin as Origin).read(r, path, offset, length, sink, signal)
-        first = false
-        for (let k = 0; k < 2; k++) {
-          const region = sink.region()
-          files['big.bin']!.copy(region, 0, offset + k * C, offset + (k + 1) * C)
-          Promise.resolve(sink.filled(region.length)).catch(() => {})
-        }
-        throw connectionReset()
-      }
-    })
-    let asked = 0
-    const store = await open(root, manifest)
-    const stats = await pullVersion(failing, ref, store, { parallel: 1, retryBaseMs: 1, log: silentLogger, onChunk: () => {}, stamps })
-    expect(store.have.count).toBe(11)
-    expect(stats.bytesRetried).toBe(2 * C)
-    expect(stats.bytesRead - stats.bytesRetried).toBe(10.5 * C)
     await store.finalize()
     await store.close()
     expect(await readFile(join(root, 'out', 'big.bin'))).toEqual(files['big.bin'])
