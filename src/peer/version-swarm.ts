@@ -339,7 +339,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     session.send({ type: 'bitfield', bytes: bits.bytes.slice() })
     if (this.#init.bulk !== undefined) session.send({ type: 'bulk', grant: this.#init.bulk.grant(session.peerKey) })
     // The seeder sees the whole swarm: it tells each newcomer whom to trade with.
-    if (this.#init.gate !== undefined) {
+    if (gate !== undefined) {
       void this.#neighbours.hintsFor(session.peerKey).then(peers => { if (peers.length > 0) session.send({ type: 'peers', peers }) })
     }
   }

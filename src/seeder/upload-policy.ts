@@ -216,8 +216,9 @@ export class UploadPolicy {
     const due: Reveal[] = []
     for (const [index, entry] of this.#revealing) {
       const told = entry.to.some(p => this.#peers.has(p))
+      // On its way to a peer (peerGone drops a gone peer's pending chunks).
       const pending = this.#pending.get(index)
-      const moving = pending !== undefined && now - pending.at <= this.#pendingMs && this.#peers.has(pending.peer)
+      const moving = pending !== undefined && now - pending.at <= this.#pendingMs
       if (told && (moving || now - entry.at < this.#revealAfterMs)) continue
       const peers = this.#nextPeers(index, entry.to)
       if (peers.length === 0) {
@@ -262,7 +263,6 @@ export class UploadPolicy {
     this.#whole = false
     this.#toldAll = true
     this.#partial = new Bitfield(this.numChunks)
-    this.#outstanding.clear()
     this.#waiting.length = 0
     this.#isWaiting = new Bitfield(this.numChunks)
     return true

@@ -242,9 +242,7 @@ export class HostModel {
     if (this.#gate !== undefined) {
       this.#gate.peerBitfield(peer, bits)
       this.#revealDue()
-    }
-    // The seeder sees the whole swarm: it tells each newcomer whom to trade with.
-    if (this.#gate !== undefined) {
+      // The seeder sees the whole swarm: it tells each newcomer whom to trade with.
       this.#io.hint(peer, randomSample(this.#order, this.#opts.maxNeighbours, this.#rng, id => id !== peer && this.#sessions.get(id)!.role === 'peer'))
     }
     this.#schedule()
