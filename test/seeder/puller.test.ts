@@ -32,6 +32,10 @@ async function model (): Promise<{ root: string, origin: LocalDirOrigin, manifes
 class RecordingOrigin implements Origin {
   readonly description = 'recording'
   reads: Array<{ path: string, offset: number, length: number }> = []
+  /** Paths whose stamp was asked, in order. */
+  stamped: string[] = []
+  /** Waited before each region is filled: a slow line. */
+  fillDelayMs = 0
   readonly inner: Origin
   readonly failAfter: number[]
   constructor (inner: Origin, failAfter: number[] = []) {
@@ -43,7 +47,11 @@ class RecordingOrigin implements Origin {
   listReady = async (): Promise<ModelVersion[]> => this.inner.listReady()
   isReady = async (r: ModelVersion): Promise<boolean> => this.inner.isReady(r)
   listVersion = async (r: ModelVersion): Promise<OriginListing> => this.inner.listVersion(r)
-  stampOf = async (r: ModelVersion, path: string): Promise<string> => this.inner.stampOf(r, path)
+  stampOf = async (r: ModelVersion, path: string): Promise<string> => {
+    this.stamped.push(path)
+    return await this.inner.stampOf(r, path)
+  }
+
   async read (r: ModelVersion, path: string, offset: number, length: number, sink: ReadSink): Promise<void> {
     this.reads.push({ path, offset, length })
     const limit = this.failAfter.shift()
@@ -53,6 +61,7 @@ class RecordingOrigin implements Origin {
     await this.inner.read(r, path, offset, length, {
       region: () => limit === undefined ? sink.region() : sink.region().subarray(0, limit - sent),
       filled: async n => {
+        if (this.fillDelayMs > 0) await new Promise(resolve => setTimeout(resolve, this.fillDelayMs))
         sent += n
         await sink.filled(n)
         if (sent === limit) throw reset()
@@ -158,6 +167,56 @@ describe('pullVersion', () => {
     expect(err).toMatchObject({ code: 'MS_ORIGIN_CHANGED' })
     expect(recording.reads).toHaveLength(1)
     expect(store.have.has(3)).toBe(false)
+    await store.close()
+  })
+
+  it('checks each file\'s stamp at the origin once for a batch of whole chunks, not once per chunk', async () => {
+    const { root, origin, manifest, files } = await model()
+    const recording = new RecordingOrigin(origin)
+    const store = await open(root, manifest)
+    const { stamps } = await origin.listVersion(ref)
+    const seen: number[] = []
+    await pullVersion(recording, ref, store, { parallel: 1, stamps, log: silentLogger, onChunk: i => seen.push(i) })
+    // 11 chunks of two files, 42 KiB in all: one batch, one NameNode call per file (per chunk: 11).
+    expect(recording.stamped).toEqual(['big.bin', 'small.bin'])
+    expect(seen).toEqual([...Array(11).keys()])
+    await store.finalize()
+    await store.close()
+    for (const [p, b] of Object.entries(files)) expect(await readFile(join(root, 'out', p))).toEqual(b)
+  })
+
+  it('stores none of a batch whose file changed at the origin, and fails as re-published', async () => {
+    const { root, origin, manifest } = await model()
+    const store = await open(root, manifest)
+    const { stamps } = await origin.listVersion(ref)
+    const err = await errorOf(pullVersion(origin, ref, store, { parallel: 1, stamps: { ...stamps, 'big.bin': 'another' }, log: silentLogger, onChunk: () => {} }))
+    expect(err).toMatchObject({ code: 'MS_ORIGIN_CHANGED', republished: true })
+    expect(store.have.count).toBe(0)
+    await store.close()
+  })
+
+  it('a read that fails after its file changed at the origin ends the pull as re-published, without reading again', async () => {
+    const { root, origin, manifest } = await model()
+    const recording = new RecordingOrigin(origin, [2.5 * C])
+    const store = await open(root, manifest)
+    const { stamps } = await origin.listVersion(ref)
+    const stats = emptyPullStats()
+    const err = await errorOf(pullVersion(recording, ref, store, { parallel: 1, retryBaseMs: 1, stamps: { ...stamps, 'big.bin': 'another' }, stats, log: silentLogger, onChunk: () => {} }))
+    expect(err).toMatchObject({ code: 'MS_ORIGIN_CHANGED', republished: true })
+    expect(recording.reads).toHaveLength(1)
+    expect(stats.retries).toBe(0)
+    expect(store.have.count).toBe(0)
+    await store.close()
+  })
+
+  it('on a slow line stores each chunk as it comes instead of holding it for the next', async () => {
+    const { root, origin, manifest } = await model()
+    const recording = new RecordingOrigin(origin)
+    recording.fillDelayMs = 600
+    const store = await open(root, manifest)
+    const { stamps } = await origin.listVersion(ref)
+    await pullVersion(recording, ref, store, { parallel: 1, stamps, only: [0, 1, 2], log: silentLogger, onChunk: () => {} })
+    expect(recording.stamped).toEqual(['big.bin', 'big.bin', 'big.bin'])
     await store.close()
   })
 
