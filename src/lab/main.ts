@@ -48,7 +48,7 @@ const program = new Command('lab')
   .addOption(new Option('--piece-size <bytes>', 'BitTorrent piece size').default(2 ** 20, '1MiB').argParser(parsed(parseBytes)))
   .addOption(new Option('--out <dir>', 'where runs and REPORT.md/lab.png go (default: lab-results/<time>)'))
   .addOption(new Option('--timeout <duration>', 'give up on a run after this long').default(600_000, '10m').argParser(parsed(parseDuration)))
-  .addOption(new Option('--log-level <level>', 'modelswarm processes\' log level; logs are kept in each run\'s directory').default('info'))
+  .addOption(new Option('--log-level <level>', 'modelswarm processes\' log level; logs are kept in each run\'s directory (debug: the shard report sums up the urgent chunk requests)').default('info'))
   .addOption(new Option('--keep-data', 'keep every host\'s copy of the model and the seeders\' caches (by default removed once verified)'))
   .addOption(new Option('--seed <n>', 'random seed (churn victims)').default(1).argParser(positiveInt))
   .addHelpText('after', `

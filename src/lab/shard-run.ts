@@ -13,6 +13,7 @@ import { sampleCounters } from './counters.ts'
 import { seederCountsNote, seederVersion, startSeeder } from './lab-seeder.ts'
 import { LAB_MODEL } from './origin.ts'
 import { procStats, spawnIn, type LabProcess } from './processes.ts'
+import { isUrgentRequestEnd, urgentRequestsNote } from './request-timing.ts'
 import { MODELSWARM_BIN, runDir, until, type RunContext, swarmRunResult } from './run-context.ts'
 import type { HostResult, RunResult } from './run-result.ts'
 import { HOST_PORT } from './swarm-run.ts'
@@ -57,11 +58,14 @@ export async function runShard (ctx: RunContext, opts: ShardOptions): Promise<Ru
     ctx.log('modelswarm shard: seeder pulling over the line')
     await until(async () => (await seederVersion(topology.seeder.netns))?.state === 'ready', ctx.timeoutMs, () => 'the seeder never held the version')
 
+    // With --log-level debug the gateways log every chunk request: the report says where readers waited.
+    const urgentRequests: Array<Record<string, unknown>> = []
     const hosts: Host[] = topology.hosts.map(h => {
       const cache = join(dir, h.role, 'cache')
       const gateway = spawnIn(h.netns, `${h.role}-gateway`, [process.execPath, MODELSWARM_BIN, '--log-level', opts.logLevel, 'gateway',
         '--cache-dir', cache, '--gateway-listen', GATEWAY, '--anonymous', '--bootstrap', seeder.bootstrap, '--trust', seeder.peerId,
-        '--listen', `/ip4/${h.addr}/tcp/${HOST_PORT}`, '--json', '--linger', '10m', '--timeout', '2m'], { logFile: join(dir, `${h.role}.log`) })
+        '--listen', `/ip4/${h.addr}/tcp/${HOST_PORT}`, '--json', '--linger', '10m', '--timeout', '2m'],
+      { logFile: join(dir, `${h.role}.log`), onStderrJson: m => { if (isUrgentRequestEnd(m)) urgentRequests.push(m) } })
       procs.push(gateway)
       return { role: h.role, cache, gateway }
     })
@@ -118,6 +122,7 @@ export async function runShard (ctx: RunContext, opts: ShardOptions): Promise<Ru
         `the model is ${SHARDS} files here (whatever --files says); every host's gateway was up before t0, and at t0 each host's reader asked its gateway for ${first.path} (curl, whole object)`,
         `"own start" = the reader's ask; the whole model verified = the host cache's complete marker, looked for every ${POLL_MS} ms; the first shard = curl's exit with the whole object`,
         await seederCountsNote(topology.seeder.netns),
+        ...[urgentRequestsNote(urgentRequests)].filter(n => n !== undefined),
         ...hosts.filter(h => h.failed !== undefined).map(h => `${h.role} failed: ${h.failed!}`)
       ]
     }

@@ -19,7 +19,7 @@ import { DownloadPlanner } from './download-planner.ts'
 import { SlowPeers, type SlowPeerOptions } from './slow-peer.ts'
 import type { ChunkRequest, ChunkResponse } from './protocols/chunk/codec.ts'
 import type { ProgressReport, Role, SessionMessage } from './protocols/session/codec.ts'
-import type { SwarmLog } from './swarm-log.ts'
+import type { ChunkRequestOutcome, SwarmLog } from './swarm-log.ts'
 
 /** What the scheduler needs to know of a neighbour. */
 export interface Neighbour {
@@ -214,7 +214,14 @@ export class DownloadScheduler<N extends Neighbour> {
     const reqKey = `${key}/${index}`
     const ctl = new AbortController()
     this.#requests.set(reqKey, ctl)
-    this.#slow.started(key, this.#init.now())
+    const startedAt = this.#init.now()
+    this.#slow.started(key, startedAt)
+    const urgent = this.#plan.isUrgent(index)
+    let firstByteAt: number | undefined
+    let got = 0
+    const ended = (outcome: ChunkRequestOutcome): void => {
+      log.chunkRequestEnded({ peer: key, index, urgent, outcome, startedAt, firstByteAt, endedAt: this.#init.now(), bytes: got })
+    }
     let res: ChunkResponse
     try {
       res = await this.#init.fetchChunk(from, {
@@ -222,16 +229,20 @@ export class DownloadScheduler<N extends Neighbour> {
         index,
         length: store.layout.length[index]!,
         onBytes: n => {
+          const now = this.#init.now()
+          firstByteAt ??= now
+          got += n
           stats.bytesDown += n
-          this.#slow.bytes(key, n, this.#init.now())
+          this.#slow.bytes(key, n, now)
         },
         alloc: n => this.#buffers.take(n),
-        urgent: this.#plan.isUrgent(index),
+        urgent,
         failedHolders: from.remoteRole === 'seeder'
           ? [...this.#init.neighbours.banned, ...this.#plan.failedHoldersFor(index), ...this.#slow.pausedPeers(this.#init.now())]
           : undefined
       }, ctl.signal)
     } catch (err) {
+      ended(ctl.signal.aborted ? 'aborted' : 'failed')
       if (ctl.signal.aborted) this.#plan.released(key, index)
       else {
         this.#plan.failed(key, index, this.#init.now())
@@ -243,6 +254,7 @@ export class DownloadScheduler<N extends Neighbour> {
       if (this.#requests.get(reqKey) === ctl) this.#requests.delete(reqKey)
       this.schedule()
     }
+    ended(ctl.signal.aborted ? 'aborted' : res.status)
     if (ctl.signal.aborted) {
       this.#plan.released(key, index)
       return

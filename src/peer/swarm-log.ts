@@ -18,8 +18,29 @@ export const SWARM_MSG = {
   /** A fetch resolved its version and opened its store: the transfer starts. */
   fetching: 'fetching',
   /** A fetch ended its seeding (after --linger, or on a stop signal): its upload totals. */
-  stoppedSeeding: 'stopped seeding'
+  stoppedSeeding: 'stopped seeding',
+  /** At debug, one per chunk request: its outcome and where its time went (the lab's shard report sums them). */
+  chunkRequestEnded: 'chunk request ended'
 } as const
+
+/** How a chunk request ended: the chunk arrived, the neighbour answered without it, the driver aborted it, or it failed. */
+export type ChunkRequestOutcome = 'ok' | 'busy' | 'refused' | 'missing' | 'aborted' | 'failed'
+
+/**
+ * A chunk request's life, times in ms of the swarm's clock (`firstByteAt` undefined if no byte came). Logged
+ * as `waitMs` (to the first byte, or to the end if none came: the uploader's queue and the round trip) and
+ * `transferMs` (first byte to end), with `urgent` (a reader waits on the chunk) and the `bytes` received.
+ */
+export interface ChunkRequestTiming {
+  peer: string
+  index: number
+  urgent: boolean
+  outcome: ChunkRequestOutcome
+  startedAt: number
+  firstByteAt: number | undefined
+  endedAt: number
+  bytes: number
+}
 
 export class SwarmLog {
   readonly log: Logger
@@ -42,6 +63,13 @@ export class SwarmLog {
     this.log.info({ peer, reason, heldMs, limitMs, rate: Math.round(v.rate), typicalOther: Math.round(v.typicalOther), pauseMs }, SWARM_MSG.peerRoutedAround)
   }
   chunkRequestFailed (peer: string, index: number, err: Error): void { this.log.debug({ peer, index, err: err.message }, 'chunk request failed') }
+  /** At debug: a chunk request's outcome and timing (ChunkRequestTiming). */
+  chunkRequestEnded (r: ChunkRequestTiming): void {
+    if (!this.log.isLevelEnabled('debug')) return
+    const { peer, index, urgent, outcome, startedAt, firstByteAt, endedAt, bytes } = r
+    const timing = firstByteAt === undefined ? { waitMs: endedAt - startedAt } : { waitMs: firstByteAt - startedAt, transferMs: endedAt - firstByteAt }
+    this.log.debug({ peer, index, urgent, outcome, ...timing, bytes }, SWARM_MSG.chunkRequestEnded)
+  }
   downloadStalled (reason: string, have: number, total: number): void { this.log.warn({ reason, have, total }, SWARM_MSG.downloadStalled) }
   downloadProgressing (): void { this.log.info(SWARM_MSG.downloadProgressing) }
   downloadComplete (chunks: number, bytes: number): void { this.log.info({ chunks, bytes }, SWARM_MSG.downloadComplete) }

@@ -15,7 +15,8 @@ describe('network lab: follow and the first shard, N = 2', () => {
   let outcome: LabOutcome
 
   beforeAll(async () => {
-    lab = await runSmallLab({ hosts: 2, size: F, scenarios: ['follow', 'shard'], baselines: [] })
+    // At debug the gateways log each chunk request, which the shard report sums up.
+    lab = await runSmallLab({ hosts: 2, size: F, scenarios: ['follow', 'shard'], baselines: [], logLevel: 'debug' })
     outcome = lab.outcome
   }, 170_000)
 
@@ -44,6 +45,10 @@ describe('network lab: follow and the first shard, N = 2', () => {
       expect(h.verified, h.host).toBe(true)
     }
     expect(summarizeShard(shard)!.ratios.every(r => r !== undefined && r > 0)).toBe(true)
+    // The readers waited on the first shard's chunks: the gateways' debug logs say how their requests went.
+    const note = shard.notes!.find(n => n.startsWith('urgent chunk requests'))
+    expect(note).toMatch(/^urgent chunk requests \(the hosts' debug logs\): \d+, \d+ delivered, \d+ aborted .*time to the first byte p50 \d+\.\d\d s/)
+    expect(Number(/, (\d+) delivered/.exec(note!)![1])).toBeGreaterThan(0)
   })
 
   it('reports both headlines and tears the namespaces down', async () => {

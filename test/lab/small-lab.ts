@@ -11,7 +11,7 @@ const MBIT = 1e6 / 8
 export interface SmallLab { dir: string, outcome: LabOutcome, remove: () => Promise<void> }
 
 /** Runs the lab at 400 Mbit/s line and host download, 100 Mbit/s host upload, 200 Mbit/s seeder upload. */
-export async function runSmallLab (o: { hosts: number, size: number, scenarios: Scenario[], baselines: Baseline[] }): Promise<SmallLab> {
+export async function runSmallLab (o: { hosts: number, size: number, scenarios: Scenario[], baselines: Baseline[], logLevel?: string }): Promise<SmallLab> {
   checkLabPrerequisites()
   const dir = await mkdtemp(join(tmpdir(), 'ms-lab-'))
   const remove = async (): Promise<void> => { await rm(dir, { recursive: true, force: true }) }
@@ -27,7 +27,7 @@ export async function runSmallLab (o: { hosts: number, size: number, scenarios: 
       timeoutMs: 90_000,
       seed: 1,
       pieceSize: MIB,
-      logLevel: 'info',
+      logLevel: o.logLevel ?? 'info',
       log: () => {}
     })
     return { dir, outcome, remove }
