@@ -248,10 +248,8 @@ async function readChunks (pull: Pull, from: number, end: number, buf: Buffer, c
           cursor.index++
           cursor.got = 0
           // A chunk unlike the hash recorded for it ends the pull now (storeChunks says why, stamps first).
-          const known = store.hashOf(index)
-          const unlike = known !== undefined && !Buffer.from(known).equals(digest)
           const next = cursor.index < end ? layout.length[cursor.index]! : Infinity
-          if (!unlike && soon && held + next <= buf.length) return paid
+          if (!unlikeRecorded(store, index, digest) && soon && held + next <= buf.length) return paid
           // The cursor has moved on (the origin asks for the next region while the batch is stored, and
           // fills it only after); it moves back if storing fails, so the retry reads the rest again.
           const stored = flush()
@@ -288,17 +286,22 @@ async function storeChunks (pull: Pull, first: number, digests: readonly Uint8Ar
   for (const [k, digest] of digests.entries()) {
     const index = first + k
     const length = store.layout.length[index]!
-    const known = store.hashOf(index)
-    if (known !== undefined && !Buffer.from(known).equals(digest)) {
+    if (unlikeRecorded(store, index, digest)) {
       throw new OriginChangedError(`${formatModelVersion(ref)} ${pathOf(store, index)}: chunk ${index} changed at the origin since it was first hashed — versions must be immutable`)
     }
-    if (known === undefined) await store.recordHash(index, digest)
+    if (store.hashOf(index) === undefined) await store.recordHash(index, digest)
     await store.writeChunk(index, data.subarray(offset, offset + length), digest)
     done.stored++
     offset += length
     stats.chunksPulled++
     opts.onChunk(index, digest)
   }
+}
+
+/** Whether chunk `index` read as `digest` differs from a hash recorded for it before (a resumed pull's). */
+function unlikeRecorded (store: ChunkStore, index: number, digest: Uint8Array): boolean {
+  const known = store.hashOf(index)
+  return known !== undefined && !Buffer.from(known).equals(digest)
 }
 
 /** Throws OriginChangedError unless file `file`'s stamp at the origin is still the one listed when the pull started. */
