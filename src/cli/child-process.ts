@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { constants } from 'node:os'
 import { ModelswarmError } from '../errors.ts'
+import { exitDescription } from '../util/process-exit.ts'
 
 /** Signals passed on to the child: the stop signals a runtime or a terminal sends, and SIGHUP for reloads. */
 export const FORWARDED_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const
@@ -78,6 +79,6 @@ export async function startChild (command: readonly string[], env: Record<string
   return {
     pid: child.pid!,
     exited,
-    kill: s => { if (child.exitCode === null && child.signalCode === null) child.kill(s) }
+    kill: s => { if (exitDescription(child) === undefined) child.kill(s) }
   }
 }

@@ -14,6 +14,7 @@ import { ModelswarmError } from '../errors.ts'
 import { formatBytes } from '../util/units.ts'
 import { SWARM_MSG } from '../peer/swarm-log.ts'
 import { generateModel } from './demo-model.ts'
+import { exitDescription } from '../util/process-exit.ts'
 
 export interface DemoOptions {
   hosts: number
@@ -72,11 +73,11 @@ export async function runDemo (opts: DemoOptions): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       const timer = setInterval(() => {
         const done = hosts.filter(h => h.result !== undefined).length
-        const failed = hosts.find(h => h.proc.exitCode !== null && h.result === undefined)
+        const failed = hosts.find(h => exitDescription(h.proc) !== undefined && h.result === undefined)
         say(`demo: ${((Date.now() - t0) / 1000).toFixed(1)}s  done ${done}/${hosts.length}  [${hosts.map(h => h.result !== undefined ? '100' : String(h.pct).padStart(3)).join(' ')}] %`)
         if (failed !== undefined) {
           clearInterval(timer)
-          reject(new ModelswarmError('MS_DEMO', `a fetch process exited with status ${failed.proc.exitCode}`))
+          reject(new ModelswarmError('MS_DEMO', `a fetch process ended before completing (${exitDescription(failed.proc)})`))
         } else if (done === hosts.length) {
           clearInterval(timer)
           resolve()
@@ -111,8 +112,8 @@ export async function runDemo (opts: DemoOptions): Promise<void> {
     process.stdout.write(lines.join('\n') + '\n')
     if (!verified.every(Boolean)) process.exitCode = 1
   } finally {
-    for (const p of procs) if (p.exitCode === null) p.kill('SIGTERM')
-    await Promise.all(procs.map(p => p.exitCode === null ? new Promise(resolve => p.once('exit', resolve)) : undefined))
+    for (const p of procs) if (exitDescription(p) === undefined) p.kill('SIGTERM')
+    await Promise.all(procs.map(p => exitDescription(p) === undefined ? new Promise(resolve => p.once('exit', resolve)) : undefined))
     if (opts.dir === undefined) await rm(dir, { recursive: true, force: true })
   }
 }

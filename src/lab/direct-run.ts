@@ -8,6 +8,7 @@ import { LabError } from './lab-error.ts'
 import { spawnIn, type LabProcess } from './processes.ts'
 import { hostOutcome, runDir, until, type RunContext } from './run-context.ts'
 import type { HostResult, RunResult } from './run-result.ts'
+import { exitDescription } from '../util/process-exit.ts'
 
 /** Every file of the model from `root` into `out`, in one curl process; `{"ok":true,"seconds":S}` printed on success. */
 export function curlArgv (urls: Array<{ url: string, path: string }>, out: string): string[] {
@@ -31,10 +32,10 @@ export async function runDirect (ctx: RunContext): Promise<RunResult> {
     ctx.log(`direct: ${topology.hosts.length} hosts read from the origin over the line`)
     for (const h of topology.hosts) procs.push(spawnIn(h.netns, h.role, curlArgv(urls, join(dir, h.role))))
     await until(() => {
-      const failed = procs.find(p => p.proc.exitCode !== null && p.proc.exitCode !== 0)
-      if (failed !== undefined) throw new LabError(`direct read on ${failed.name} failed (${failed.proc.exitCode}): ${failed.text.join(' | ')}`)
+      const failed = procs.find(p => exitDescription(p.proc) !== undefined && p.proc.exitCode !== 0)
+      if (failed !== undefined) throw new LabError(`direct read on ${failed.name} failed (${exitDescription(failed.proc)}): ${failed.text.join(' | ')}`)
       return procs.every(p => p.proc.exitCode === 0)
-    }, ctx.timeoutMs, () => `${procs.filter(p => p.proc.exitCode === null).length} hosts still reading`)
+    }, ctx.timeoutMs, () => `${procs.filter(p => exitDescription(p.proc) === undefined).length} hosts still reading`)
     const end = Date.now()
     const last = await sampler.stop()
     const hosts: HostResult[] = []

@@ -18,6 +18,7 @@ import { MODELSWARM_BIN, runDir, until, type RunContext, swarmRunResult } from '
 import type { HostResult, RunResult } from './run-result.ts'
 import { HOST_PORT } from './swarm-run.ts'
 import { verifyOutput } from './verify.ts'
+import { exitDescription } from '../util/process-exit.ts'
 
 /** The hosts' --follow-interval, ms. */
 export const FOLLOW_INTERVAL_MS = 500
@@ -90,8 +91,8 @@ export async function runFollow (ctx: RunContext, opts: FollowOptions): Promise<
     })
     const checkExits = (): void => {
       for (const h of hosts) {
-        if (h.failed === undefined && h.proc.proc.exitCode !== null) {
-          h.failed = `exit status ${h.proc.proc.exitCode}: ${h.proc.text.join(' | ')}`
+        if (h.failed === undefined && exitDescription(h.proc.proc) !== undefined) {
+          h.failed = `${exitDescription(h.proc.proc)}: ${h.proc.text.join(' | ')}`
           ctx.log(`modelswarm follow: ${h.role} failed (${h.failed})`)
         }
       }

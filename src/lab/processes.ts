@@ -8,6 +8,7 @@ import { createWriteStream, readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { LabError } from './lab-error.ts'
 import { onTeardown } from './teardown.ts'
+import { exitDescription } from '../util/process-exit.ts'
 
 /** Kernel clock ticks per second for /proc/<pid>/stat times (USER_HZ, 100 on Linux x86-64 and arm64). */
 const USER_HZ = 100
@@ -47,7 +48,7 @@ export interface SpawnOptions {
 
 export function spawnIn (netns: string, name: string, argv: string[], opts: SpawnOptions = {}): LabProcess {
   const proc = spawn('ip', ['netns', 'exec', netns, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env }, cwd: opts.cwd })
-  const unregister = onTeardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
+  const unregister = onTeardown(() => { if (exitDescription(proc) === undefined) proc.kill('SIGKILL') })
   const exited = new Promise<number | null>(resolve => proc.once('exit', code => resolve(code)))
   // The teardown entry is dropped once the process is gone, so long runs do not accumulate them.
   void exited.then(() => unregister())
@@ -68,15 +69,15 @@ export function spawnIn (netns: string, name: string, argv: string[], opts: Spaw
       const done = (): void => { clearInterval(iv); clearTimeout(timer) }
       const iv = setInterval(() => {
         if (check()) done()
-        else if (proc.exitCode !== null || proc.signalCode !== null) {
+        else if (exitDescription(proc) !== undefined) {
           done()
-          reject(new LabError(`${name} exited (${proc.exitCode ?? proc.signalCode}) before the expected output: ${p.text.slice(-5).join(' | ')}`))
+          reject(new LabError(`${name} exited (${exitDescription(proc)}) before the expected output: ${p.text.slice(-5).join(' | ')}`))
         }
       }, 100)
       const timer = setTimeout(() => { done(); reject(new LabError(`${name}: no expected output within ${timeoutMs} ms: ${p.text.slice(-5).join(' | ')}`)) }, timeoutMs)
     }),
     stop: async (signal = 'SIGTERM') => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal)
+      if (exitDescription(proc) === undefined) proc.kill(signal)
       await exited
     }
   }

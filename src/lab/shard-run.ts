@@ -18,6 +18,7 @@ import { MODELSWARM_BIN, runDir, until, type RunContext, swarmRunResult } from '
 import type { HostResult, RunResult } from './run-result.ts'
 import { HOST_PORT } from './swarm-run.ts'
 import { verifyOutput } from './verify.ts'
+import { exitDescription } from '../util/process-exit.ts'
 
 /** Files the model is split into in this scenario (the issue's 10-shard model), whatever --files says. */
 export const SHARDS = 10
@@ -89,9 +90,9 @@ export async function runShard (ctx: RunContext, opts: ShardOptions): Promise<Ru
       for (const h of pending()) {
         h.firstShardAt ??= h.reader!.stdout.find(l => l.msg.ok === true)?.at
         if (h.verifiedAt === undefined && existsSync(complete(h))) h.verifiedAt = now
-        const exited = [h.gateway, h.reader!].find(p => p.proc.exitCode !== null && (p === h.gateway || p.proc.exitCode !== 0))
+        const exited = [h.gateway, h.reader!].find(p => exitDescription(p.proc) !== undefined && (p === h.gateway || p.proc.exitCode !== 0))
         if (exited !== undefined) {
-          h.failed = `${exited.name}: exit status ${exited.proc.exitCode}: ${exited.text.join(' | ')}`
+          h.failed = `${exited.name}: ${exitDescription(exited.proc)}: ${exited.text.join(' | ')}`
           ctx.log(`modelswarm shard: ${h.role} failed (${h.failed})`)
         }
       }

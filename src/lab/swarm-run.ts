@@ -15,6 +15,7 @@ import { LAB_MODEL } from './origin.ts'
 import { spawnIn, type LabProcess } from './processes.ts'
 import { hostBytesIn, hostOutcome, MODELSWARM_BIN, runDir, until, type RunContext, swarmRunResult } from './run-context.ts'
 import type { HostResult, RunResult } from './run-result.ts'
+import { exitDescription } from '../util/process-exit.ts'
 
 export const SCENARIOS = ['warm', 'cold', 'churn', 'late'] as const
 export type Scenario = typeof SCENARIOS[number]
@@ -114,8 +115,9 @@ export async function runSwarm (ctx: RunContext, opts: SwarmOptions): Promise<Ru
       if (!midwayDone && (opts.scenario === 'late' || opts.scenario === 'churn') && hostBytesIn(ctx, first, now) >= early.length * F / 2) midway()
       // A fetch that gives up is a result, not a reason to stop measuring the others.
       for (const s of slots) {
-        if (s.failed === undefined && s.proc !== undefined && !isDone(s) && (s.killed !== true || s.restarted === true) && s.proc.proc.exitCode !== null) {
-          s.failed = `exit status ${s.proc.proc.exitCode}: ${s.proc.text.join(' | ')}`
+        const ended = s.proc === undefined ? undefined : exitDescription(s.proc.proc)
+        if (s.failed === undefined && ended !== undefined && !isDone(s) && (s.killed !== true || s.restarted === true)) {
+          s.failed = `${ended}: ${s.proc!.text.join(' | ')}`
           ctx.log(`modelswarm ${opts.scenario}: ${topology.hosts[s.index]!.role} failed (${s.failed})`)
         }
       }

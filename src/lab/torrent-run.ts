@@ -15,6 +15,7 @@ import { LAB_MODEL } from './origin.ts'
 import { procStats, spawnIn, type LabProcess } from './processes.ts'
 import { hostOutcome, runDir, until, type RunContext } from './run-context.ts'
 import type { HostResult, RunResult } from './run-result.ts'
+import { exitDescription } from '../util/process-exit.ts'
 
 const execFileAsync = promisify(execFile)
 const SCRIPT = fileURLToPath(new URL('./torrent-peer.py', import.meta.url))
@@ -59,8 +60,8 @@ export async function runTorrent (ctx: RunContext, opts: { pieceSize: number }):
     procs.push(...hostProcs)
     const done = (p: LabProcess): boolean => p.stdout.some(l => l.msg.ok === true)
     await until(() => {
-      const dead = hostProcs.find(p => p.proc.exitCode !== null)
-      if (dead !== undefined) throw new LabError(`bittorrent peer ${dead.name} exited (${dead.proc.exitCode}): ${dead.text.join(' | ')}`)
+      const dead = hostProcs.find(p => exitDescription(p.proc) !== undefined)
+      if (dead !== undefined) throw new LabError(`bittorrent peer ${dead.name} exited (${exitDescription(dead.proc)}): ${dead.text.join(' | ')}`)
       return hostProcs.every(done)
     }, ctx.timeoutMs, () => `${hostProcs.filter(p => !done(p)).length} peers not done`)
     const end = Date.now()

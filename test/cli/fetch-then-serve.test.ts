@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import { makeModel, startFetch, startSeeder, track, treeDigests } from '../support/cli.ts'
 import { MODEL_SERVER as SERVER, serverReport, serverSignals } from '../support/model-server.ts'
+import { exitDescription } from '../../src/util/process-exit.ts'
 
 describe('fetch-then-serve', () => {
   it('starts the command on the complete model with its location in the environment, forwards SIGTERM and exits with its status', async () => {
@@ -14,7 +15,7 @@ describe('fetch-then-serve', () => {
     const out = join(model.root, 'out')
     const report = join(model.root, 'report.json')
     const f = track(startFetch(seeder, out, ['--upload-rate', '64MiB/s', '--', process.execPath, SERVER, report]))
-    const started = await serverReport(report, () => f.proc.exitCode === null)
+    const started = await serverReport(report, () => exitDescription(f.proc) === undefined)
     expect(started.env.MODELSWARM_MODEL_DIR).toBe(out)
     expect(started.env.MODELSWARM_MODEL_NAME).toBe(model.name)
     expect(started.env.MODELSWARM_MODEL_VERSION).toBe(model.version)
@@ -26,7 +27,7 @@ describe('fetch-then-serve', () => {
     // the swarm lacks and names holders for the rest).
     const other = track(startFetch(seeder, join(model.root, 'other')))
     expect(await other.exited).toBe(0)
-    expect(f.proc.exitCode).toBeNull()
+    expect(exitDescription(f.proc)).toBeUndefined()
     expect(await f.kill('SIGTERM')).toBe(42)
     expect(f.stderr.find(m => m.msg === 'stopped seeding')?.bytesUp).toBeGreaterThan(0)
     expect((await serverSignals(report)).map(s => s.signal)).toEqual(['SIGTERM'])
@@ -38,7 +39,7 @@ describe('fetch-then-serve', () => {
     const seeder = track(await startSeeder(model))
     const report = join(model.root, 'report.json')
     const f = track(startFetch(seeder, join(model.root, 'out'), ['--', process.execPath, SERVER, report, 'die']))
-    await serverReport(report, () => f.proc.exitCode === null)
+    await serverReport(report, () => exitDescription(f.proc) === undefined)
     expect(await f.kill('SIGTERM')).toBe(143)
     const missing = track(startFetch(seeder, join(model.root, 'out2'), ['--', join(model.root, 'no-such-server')]))
     expect(await missing.exited).toBe(127)

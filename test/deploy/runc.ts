@@ -8,6 +8,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { runTool } from './tools.ts'
+import { exitDescription } from '../../src/util/process-exit.ts'
 
 export interface Mount { source: string, destination: string, readOnly?: boolean }
 
@@ -71,13 +72,13 @@ export async function startContainer (
       while (Date.now() < deadline) {
         const m = c.json.find(pred)
         if (m !== undefined) return m
-        if (proc.exitCode !== null) break
+        if (exitDescription(proc) !== undefined) break
         await new Promise(resolve => setTimeout(resolve, 50))
       }
-      throw new Error(`container ${opts.id}: no such line (exit ${String(proc.exitCode)}); output tail: ${c.text.slice(-5).join(' | ')} ${JSON.stringify(c.json.slice(-3))}`)
+      throw new Error(`container ${opts.id}: no such line (${exitDescription(proc) ?? 'still running'}); output tail: ${c.text.slice(-5).join(' | ')} ${JSON.stringify(c.json.slice(-3))}`)
     },
     stop: async () => {
-      if (proc.exitCode === null && proc.signalCode === null) await runTool('runc', ['kill', opts.id, 'TERM'])
+      if (exitDescription(proc) === undefined) await runTool('runc', ['kill', opts.id, 'TERM'])
       return c.exited
     }
   }

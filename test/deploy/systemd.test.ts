@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { makeModel, run, treeDigests, type TestModel } from '../support/cli.ts'
 import { ensureDeployTools, INSTALL_TIMEOUT_MS, REPO, runTool } from './tools.ts'
+import { exitDescription } from '../../src/util/process-exit.ts'
 
 const UNIT = join(REPO, 'deploy/systemd/modelswarm-seeder.service')
 const WAIT_READY = join(REPO, 'deploy/systemd/wait-ready.ts')
@@ -96,7 +97,7 @@ describe('wait-ready.ts (the unit\'s ExecStartPost)', () => {
     try {
       const [code] = await gateExit
       expect(code).toBe(0)
-      expect(seeder.proc.exitCode).toBe(null)
+      expect(exitDescription(seeder.proc)).toBeUndefined()
       const ready = await fetch(`http://127.0.0.1:${port}/readyz`)
       expect(ready.status).toBe(200)
     } finally {

@@ -19,6 +19,7 @@ import { makeModel, run, seederVersions, startFetch, startSeeder, track, treeDig
 import { freePorts } from '../support/free-port.ts'
 import { pypiTool } from '../support/pypi-tool.ts'
 import { tempDir } from '../support/temp.ts'
+import { exitDescription } from '../../src/util/process-exit.ts'
 
 const MiB = 1024 * 1024
 const KEY = { accessKeyId: 'AKIDGATEWAYTEST', secretAccessKey: 'gateway-test-secret/with+chars' }
@@ -244,7 +245,7 @@ describe('read gateway, a version another process is writing into the host cache
     // The writer holds the cache's store once it has verified chunks (their bits are on disk).
     const bitfield = join(cacheDir, 'it-llm', 'v1.modelswarm', 'bitfield')
     while (!(await readFile(bitfield).catch(() => Buffer.alloc(0))).some(b => b !== 0)) {
-      expect(writer.proc.exitCode).toBeNull()
+      expect(exitDescription(writer.proc)).toBeUndefined()
       await new Promise(resolve => setTimeout(resolve, 20))
     }
     return { model, cacheDir, writer, gateway: track(await startGateway(seeder, model.root)) }

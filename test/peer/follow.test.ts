@@ -11,6 +11,7 @@ import { sleep } from '../../src/util/sleep.ts'
 import { makeModel, run, seederVersions, startFetch, startSeeder, track, treeDigests } from '../support/cli.ts'
 import { freePorts } from '../support/free-port.ts'
 import { MODEL_SERVER, serverReport, serverSignals } from '../support/model-server.ts'
+import { exitDescription } from '../../src/util/process-exit.ts'
 
 /** File sizes of a model directory (relative path → bytes), the origin's marker excluded. */
 async function sizes (dir: string): Promise<Record<string, number>> {
@@ -55,7 +56,7 @@ describe('follow mode', () => {
     const current = join(root, 'current')
     const report = join(model.root, 'report.json')
     const f = track(startFetch(seeder, root, ['--follow', '--follow-interval', '200ms', '--keep', '2', '--', process.execPath, MODEL_SERVER, report]))
-    const started = await serverReport(report, () => f.proc.exitCode === null)
+    const started = await serverReport(report, () => exitDescription(f.proc) === undefined)
     expect(started.env.MODELSWARM_MODEL_DIR).toBe(current)
     expect(started.target).toBe(join('versions', 'v1'))
     expect(started.files).toEqual(await treeDigests(model.source))
@@ -71,7 +72,7 @@ describe('follow mode', () => {
       await writeFile(join(source, '_SUCCESS'), '')
       let hup
       while ((hup = (await serverSignals(report)).find(s => s.signal === 'SIGHUP' && s.target === join('versions', version))) === undefined) {
-        expect(f.proc.exitCode).toBeNull()
+        expect(exitDescription(f.proc)).toBeUndefined()
         await sleep(50)
       }
       // Publish at the origin → server signalled on the new version, on loopback (a figure, not a bound).

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { makeModel, seederVersions, startFetch, startSeeder, track, treeDigests, type Proc } from '../support/cli.ts'
 import { MODEL_SERVER, serverReport } from '../support/model-server.ts'
 import { sleep } from '../../src/util/sleep.ts'
+import { exitDescription } from '../../src/util/process-exit.ts'
 
 async function egress (admin: string): Promise<number> {
   return (await seederVersions(admin)).reduce((n, v) => n + (v.egressBytes ?? 0), 0)
@@ -33,7 +34,7 @@ describe('host cache', () => {
     const report = join(model.root, 'report.json')
     // The first container downloads into the cache and keeps serving (and seeding) it.
     const serving = track(startFetch(seeder, join(model.root, 'a'), ['--cache-dir', cache, '--', process.execPath, MODEL_SERVER, report], `${model.name}@${model.version}`))
-    await serverReport(report, () => serving.proc.exitCode === null)
+    await serverReport(report, () => exitDescription(serving.proc) === undefined)
     const first = serving.stdout.find(m => m.ok === true)!
     expect(first.stats.bytesDown).toBeGreaterThanOrEqual(model.size)
     const sentOnce = await egress(seeder.admin)
@@ -46,7 +47,7 @@ describe('host cache', () => {
     expect(second.holder).toBe(false)
     expect(second.stats.bytesDown).toBe(0)
     expect(second.manifestId).toBe(first.manifestId)
-    expect((await serverReport(secondReport, () => serving2.proc.exitCode === null)).files).toEqual(await treeDigests(model.source))
+    expect((await serverReport(secondReport, () => exitDescription(serving2.proc) === undefined)).files).toEqual(await treeDigests(model.source))
     // The first container stops: the second, still serving, takes over seeding the host's copy.
     expect(await serving.kill('SIGTERM')).toBe(42)
     await serving2.waitFor(m => typeof m.msg === 'string' && m.msg.includes('seeding it from here'))
@@ -95,7 +96,7 @@ describe('host cache', () => {
     const first = track(startFetch(seeder, join(model.root, 'a'), ['--cache-dir', cache], `${model.name}@${model.version}`))
     // Freeze it once it holds some verified chunks (their bits are on disk): alive, it keeps the lock.
     while (!(await readFile(bitfield).catch(() => Buffer.alloc(0))).some(b => b !== 0)) {
-      expect(first.proc.exitCode).toBeNull()
+      expect(exitDescription(first.proc)).toBeUndefined()
       await sleep(20)
     }
     first.proc.kill('SIGSTOP')

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { pypiTool } from '../support/pypi-tool.ts'
+import { exitDescription } from '../../src/util/process-exit.ts'
 
 const START_TIMEOUT_MS = 30_000
 
@@ -53,7 +54,7 @@ export async function startMoto (env: Record<string, string> = {}): Promise<Moto
     pid: proc.pid!,
     requests,
     stop: async () => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM')
+      if (exitDescription(proc) === undefined) proc.kill('SIGTERM')
       await exited
     }
   }

@@ -11,6 +11,7 @@ import { afterEach, expect } from 'vitest'
 import { hashFileRange, listModelFiles } from '../../src/chunker/chunk-hasher.ts'
 import { generateModel } from '../../src/cli/demo-model.ts'
 import { tempDir } from './temp.ts'
+import { exitDescription } from '../../src/util/process-exit.ts'
 
 export const BIN = fileURLToPath(new URL('../../bin/modelswarm.js', import.meta.url))
 
@@ -61,11 +62,11 @@ export function run (args: string[], opts: { env?: Record<string, string>, scrip
       const t = setTimeout(() => { clearInterval(iv); reject(new Error(`timed out waiting; stderr tail: ${p.text.slice(-5).join(' | ')} ${JSON.stringify(p.stderr.slice(-3))}`)) }, timeoutMs)
       const iv = setInterval(() => {
         const m = [...p.stdout, ...p.stderr].find(pred)
-        if (m !== undefined) { clearTimeout(t); clearInterval(iv); resolve(m) } else if (proc.exitCode !== null) { clearTimeout(t); clearInterval(iv); reject(new Error(`process exited ${proc.exitCode} while waiting: ${p.text.slice(-5).join(' | ')}`)) }
+        if (m !== undefined) { clearTimeout(t); clearInterval(iv); resolve(m) } else if (exitDescription(proc) !== undefined) { clearTimeout(t); clearInterval(iv); reject(new Error(`process ended (${exitDescription(proc)}) while waiting: ${p.text.slice(-5).join(' | ')}`)) }
       }, 50)
     }),
     kill: async (signal = 'SIGTERM') => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal)
+      if (exitDescription(proc) === undefined) proc.kill(signal)
       return p.exited
     }
   }
