@@ -18,7 +18,7 @@ import type { Rng } from '../util/random.ts'
 import { DownloadPlanner } from './download-planner.ts'
 import { SlowPeers, type SlowPeerOptions } from './slow-peer.ts'
 import type { ChunkRequest, ChunkResponse } from './protocols/chunk/codec.ts'
-import type { ProgressReport, Role, SessionMessage } from './protocols/session/codec.ts'
+import type { ProgressReport, Role } from './protocols/session/codec.ts'
 import type { ChunkRequestOutcome, SwarmLog } from './swarm-log.ts'
 
 /** What the scheduler needs to know of a neighbour. */
@@ -34,7 +34,8 @@ export interface NeighbourSet<N extends Neighbour> {
   readonly size: number
   wantMore: () => boolean
   connect: (peer: PeerId) => Promise<void>
-  broadcast: (m: SessionMessage) => void
+  /** HAVEs of chunks this node now holds (Neighbours#announce). */
+  announce: (indexes: number[]) => void
   /** Peers banned so far: seeders are told, so they stop naming them. */
   readonly banned: ReadonlySet<string>
 }
@@ -342,7 +343,7 @@ export class DownloadScheduler<N extends Neighbour> {
       setImmediate(() => {
         const indexes = this.#haves
         this.#haves = []
-        this.#init.neighbours.broadcast({ type: 'have', indexes })
+        this.#init.neighbours.announce(indexes)
       })
     }
     this.#haves.push(index)

@@ -275,7 +275,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
    */
   announceHave (indexes: number[]): void {
     const gate = this.#init.gate
-    if (gate === undefined) this.#neighbours.broadcast({ type: 'have', indexes })
+    if (gate === undefined) this.#neighbours.announce(indexes)
     else {
       const now = this.#now()
       this.#tell(indexes.flatMap(index => gate.pulled(index, now)), indexes)

@@ -57,7 +57,7 @@ async function setup (chunks = 6, options: Partial<SchedulerOptions> = {}) {
       get size () { return peers.length },
       wantMore: () => true,
       connect: async (p: PeerId) => { connected.push(p.toString()) },
-      broadcast: m => { sent.push(m) },
+      announce: indexes => { sent.push({ type: 'have', indexes }) },
       banned
     },
     fetchChunk: (from, req, signal) => from.serve(req, signal),

@@ -4,12 +4,15 @@
  * no known listen address is not hinted at all. Ties are ordered by the swarm's seeded Rng.
  */
 import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
+import { Bitfield } from '../../src/chunker/bitfield.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PeerId, Stream } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { silentLogger } from '../../src/log.ts'
-import { Neighbours } from '../../src/peer/neighbours.ts'
+import { haveFor, Neighbours } from '../../src/peer/neighbours.ts'
+import { decodeSessionMessage } from '../../src/peer/protocols/session/codec.ts'
 import { ByteReader } from '../../src/peer/protocols/byte-reader.ts'
 import { Session } from '../../src/peer/protocols/session/session.ts'
 import type { SwarmComponents } from '../../src/peer/swarm-components.ts'
@@ -18,10 +21,11 @@ import { createRng } from '../../src/util/random.ts'
 
 const newPeer = async (): Promise<PeerId> => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
 
-/** A session over a stream that accepts writes and never delivers a frame. */
-function idleSession (peer: PeerId, role: 'seeder' | 'peer'): Session {
+/** A session over a stream that accepts writes (kept in `sent`, if given) and never delivers a frame. */
+function idleSession (peer: PeerId, role: 'seeder' | 'peer', sent?: Uint8Array[]): Session {
   const stream = {
-    send: () => true, writableNeedsDrain: false, close: async () => {}, abort: () => {}, addEventListener: () => {}, removeEventListener: () => {}
+    send: (data: Uint8Array) => { sent?.push(data); return true },
+    writableNeedsDrain: false, close: async () => {}, abort: () => {}, addEventListener: () => {}, removeEventListener: () => {}
   } as unknown as Stream
   const never: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => ({ next: () => new Promise(() => {}) }) }
   const reader = new ByteReader(never, { idleMs: 3_600_000, abort: () => {}, what: 'test' })
@@ -80,5 +84,48 @@ describe('Neighbours.hintsFor', () => {
     expect(hints).toHaveLength(2)
     expect(JSON.stringify(hints)).not.toMatch(/51440|40000/)
     neighbours.close()
+  })
+})
+
+describe('Neighbours.announce', () => {
+  it('tells a peer only of chunks it has not announced, a seeder of all; no frame when a peer needs none', async () => {
+    const components = {
+      peerId: await newPeer(),
+      dialProtocol: async () => { throw new Error('no dialing in this test') },
+      getConnections: () => [],
+      hangUp: async () => {},
+      peerStore: { merge: async () => {}, get: async () => { throw new Error('not found') } }
+    } as SwarmComponents
+    const neighbours = new Neighbours({
+      components, headerId: 'h', role: 'peer', chunkCount: 8, maxNeighbours: 12, rng: createRng(1), log: new SwarmLog(silentLogger),
+      onJoin: () => {}, onMessage: async () => {}, onLeave: () => {}
+    })
+    const frames = { lacking: [] as Uint8Array[], holding: [] as Uint8Array[], full: [] as Uint8Array[], seeder: [] as Uint8Array[] }
+    const lacking = idleSession(await newPeer(), 'peer', frames.lacking)
+    const holding = idleSession(await newPeer(), 'peer', frames.holding)
+    const full = idleSession(await newPeer(), 'peer', frames.full)
+    const seeder = idleSession(await newPeer(), 'seeder', frames.seeder)
+    holding.bits.set(2)
+    for (let i = 0; i < 8; i++) { full.bits.set(i); seeder.bits.set(i) }
+    for (const s of [lacking, holding, full, seeder]) neighbours.attach(s)
+
+    neighbours.announce([2, 5])
+    // Session#send queues each frame behind the previous write.
+    await new Promise(resolve => setTimeout(resolve, 10))
+    const haves = (sent: Uint8Array[]): unknown[] => sent.map(f => decodeSessionMessage(f.subarray(4)))
+    expect(haves(frames.lacking)).toEqual([{ type: 'have', indexes: [2, 5] }])
+    expect(haves(frames.holding)).toEqual([{ type: 'have', indexes: [5] }])
+    expect(haves(frames.full)).toEqual([])
+    expect(haves(frames.seeder)).toEqual([{ type: 'have', indexes: [2, 5] }])
+    neighbours.close()
+  })
+
+  it('haveFor keeps the order of what it is given and never drops a chunk the peer lacks (property)', () => {
+    fc.assert(fc.property(fc.uniqueArray(fc.nat(63)), fc.uniqueArray(fc.nat(63)), fc.boolean(), (held, indexes, isSeeder) => {
+      const bits = new Bitfield(64)
+      for (const i of held) bits.set(i)
+      const out = haveFor({ remoteRole: isSeeder ? 'seeder' : 'peer', bits }, indexes)
+      expect(out).toEqual(isSeeder ? indexes : indexes.filter(i => !held.includes(i)))
+    }))
   })
 })
