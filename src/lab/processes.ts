@@ -13,6 +13,8 @@ import { exitDescription } from '../util/process-exit.ts'
 /** Kernel clock ticks per second for /proc/<pid>/stat times (USER_HZ, 100 on Linux x86-64 and arm64). */
 const USER_HZ = 100
 const TEXT_TAIL = 20
+/** How long a stopped process may take to exit before it is killed, in ms. */
+export const STOP_GRACE_MS = 30_000
 
 export interface LabProcess {
   name: string
@@ -26,8 +28,12 @@ export interface LabProcess {
   exited: Promise<number | null>
   /** Resolves with the first stdout JSON line matching `pred`; rejects if the process exits first or after `timeoutMs`. */
   waitFor: (pred: (m: Record<string, unknown>) => boolean, timeoutMs: number) => Promise<{ at: number, msg: Record<string, unknown> }>
-  /** Sends `signal` unless the process already exited; resolves on exit. */
-  stop: (signal?: NodeJS.Signals) => Promise<void>
+  /**
+   * Sends `signal` unless the process already exited; resolves on exit. One still running `graceMs`
+   * (default STOP_GRACE_MS) later is SIGKILLed, and that is said on stderr: a stop that hangs is a finding,
+   * not a reason for the lab to hang.
+   */
+  stop: (signal?: NodeJS.Signals, graceMs?: number) => Promise<void>
 }
 
 export interface ProcStats {
@@ -76,9 +82,15 @@ export function spawnIn (netns: string, name: string, argv: string[], opts: Spaw
       }, 100)
       const timer = setTimeout(() => { done(); reject(new LabError(`${name}: no expected output within ${timeoutMs} ms: ${p.text.slice(-5).join(' | ')}`)) }, timeoutMs)
     }),
-    stop: async (signal = 'SIGTERM') => {
-      if (exitDescription(proc) === undefined) proc.kill(signal)
+    stop: async (signal = 'SIGTERM', graceMs = STOP_GRACE_MS) => {
+      if (exitDescription(proc) !== undefined) return
+      proc.kill(signal)
+      const timer = setTimeout(() => {
+        process.stderr.write(`lab: ${name} did not exit within ${graceMs / 1000} s of ${signal}; SIGKILL\n`)
+        proc.kill('SIGKILL')
+      }, graceMs)
       await exited
+      clearTimeout(timer)
     }
   }
   const keepText = (line: string): void => {

@@ -424,8 +424,9 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
       return await bulk.request(req, this.#opts.requestIdleMs, signal)
     } catch (err) {
       // An endpoint we cannot reach (firewalled port) is given up for this neighbour; libp2p still works.
-      if (!signal.aborted && bulk.connectFailed) {
+      if (!signal.aborted && bulk.connectFailed && session.bulk === bulk) {
         this.#log.bulkUnreachable(session.peerKey, err as Error)
+        bulk.close()
         session.bulk = undefined
       }
       throw err

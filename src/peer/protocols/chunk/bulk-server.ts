@@ -20,6 +20,8 @@ export class BulkServer {
   readonly #byPeer = new Map<string, string>()
   readonly #log: Logger
   readonly #admit: (ip: string | undefined) => boolean
+  /** Connections accepted and not yet closed, so close() need not wait for clients to hang up. */
+  readonly #open = new Set<Socket>()
   #port = 0
 
   /** `admit`: whether a connection from that IP may start a TLS handshake at all (the allow-list). */
@@ -49,7 +51,11 @@ export class BulkServer {
       }, socket => { void this.#serve(socket, this.#lookup) })
       server.on('tlsClientError', err => this.#log.debug({ err: err.message }, 'bulk handshake failed'))
       // Before TLS sees a byte: a refused address never reaches the PSK lookup.
-      server.prependListener('connection', (socket: Socket) => { if (!this.#admit(socket.remoteAddress)) socket.destroy() })
+      server.prependListener('connection', (socket: Socket) => {
+        if (!this.#admit(socket.remoteAddress)) return socket.destroy()
+        this.#open.add(socket)
+        socket.once('close', () => this.#open.delete(socket))
+      })
       // '::' would also take IPv4 unless told not to, and collide with a '0.0.0.0' listener on the same port.
       server.listen({ host, port: this.#port === 0 ? port : this.#port, ipv6Only: host === '::' && families.has(4) })
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => { throw err })])
@@ -78,8 +84,14 @@ export class BulkServer {
     this.#grants.delete(identity)
   }
 
+  /**
+   * Stops listening and closes every connection: a stopping node does not wait for its neighbours to hang
+   * up (a client that never did kept a lab host from exiting for the server's five-minute idle timeout).
+   */
   async close (): Promise<void> {
-    await Promise.all(this.#servers.map(s => new Promise(resolve => s.close(resolve))))
+    const closed = Promise.all(this.#servers.map(s => new Promise(resolve => s.close(resolve))))
+    for (const socket of this.#open) socket.destroy()
+    await closed
   }
 
   async #serve (socket: TLSSocket, lookup: ChunkLookup): Promise<void> {

@@ -218,6 +218,43 @@ describe('BulkServer and BulkClient', () => {
     const reason = new Error('already gone')
     expect(await errorOf(client().request(req(2), 30_000, AbortSignal.abort(reason)))).toBe(reason)
   })
+
+  // A lab host's first connect to a peer was reset under load while three others to it succeeded: it gave the
+  // peer's bulk path up for its whole download, and the three connections, left in no client, kept it alive.
+  it('one connect reset while others to the same endpoint succeed is not connectFailed', async () => {
+    let connections = 0
+    const flaky = new BulkServer(lookup, silentLogger, () => ++connections > 1)
+    await flaky.listen([HOST])
+    try {
+      const c = client(flaky.grant(PEER))
+      const results = await Promise.allSettled([2, 3, 1].map(i => c.request(req(i), 30_000, signal())))
+      expect(results.filter(r => r.status === 'rejected')).toHaveLength(1)
+      expect(c.connectFailed).toBe(false)
+      expect((await c.request(req(2), 30_000, signal())).status).toBe('ok')
+    } finally {
+      await flaky.close()
+    }
+  })
+
+  it('a closed client leaves no connection open, and a closing server closes those it holds', async () => {
+    const own = new BulkServer(lookup, silentLogger)
+    const port = await own.listen([HOST])
+    // Both ends of every connection to this server (client and server sockets live in this process).
+    // process._getActiveHandles is undocumented; @types/node does not declare it.
+    const handles = (process as unknown as { _getActiveHandles: () => Array<{ localPort?: number, remotePort?: number }> })._getActiveHandles
+    const ends = (): number => handles().filter(h => h.localPort === port || h.remotePort === port).length
+    const closedByClient = client(own.grant(PEER))
+    await Promise.all([2, 3].map(i => closedByClient.request(req(i), 30_000, signal())))
+    expect(ends()).toBe(4)
+    closedByClient.close()
+    await vi.waitFor(() => expect(ends()).toBe(0))
+    // A client that never hangs up (it is stuck, or gone without a word) does not hold the server's close.
+    const kept = new BulkClient(HOST, own.grant('peer-kept'))
+    expect((await kept.request(req(2), 30_000, signal())).status).toBe('ok')
+    expect(ends()).toBe(2)
+    await own.close()
+    await vi.waitFor(() => expect(ends()).toBe(0))
+  })
 })
 
 describe('chunk codec', () => {
