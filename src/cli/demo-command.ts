@@ -128,7 +128,7 @@ function firstLine (proc: ChildProcess): Promise<string> {
     let stderr = ''
     proc.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000) })
     rl.once('line', line => { rl.close(); resolve(line) })
-    proc.once('exit', code => reject(new ModelswarmError('MS_DEMO', `seeder exited with status ${code}: ${stderr}`)))
+    proc.once('exit', () => reject(new ModelswarmError('MS_DEMO', `seeder ended (${exitDescription(proc)}): ${stderr}`)))
   })
 }
 

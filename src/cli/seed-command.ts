@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { InvalidInputError } from '../errors.ts'
 import { createLogger, type Logger } from '../log.ts'
-import { bulkHostsFor, createNode } from '../peer/node.ts'
+import { bulkHostsFor, createNode, SEEDER_PING_INTERVAL_MS } from '../peer/node.ts'
 import { SwarmHost } from '../peer/swarm-host.ts'
 import { startAdminServer } from '../seeder/admin-server.ts'
 import { HdfsOrigin } from '../origins/hdfs/hdfs-origin.ts'
@@ -72,7 +72,7 @@ export async function runSeed (opts: SeedCommandOptions): Promise<void> {
   await makeDirs(opts.cacheDir)
   const { key, created } = await loadOrCreateKey(opts.identityFile ?? join(opts.cacheDir, 'identity.key'))
   await withCleanup(async defer => {
-    const node = await createNode({ privateKey: key, listen: opts.listen, dhtServer: true, membership })
+    const node = await createNode({ privateKey: key, listen: opts.listen, dhtServer: true, pingIntervalMs: SEEDER_PING_INTERVAL_MS, membership })
     defer(() => node.stop())
     const host = new SwarmHost(node, log)
     await host.start({ bulk: opts.bulk ? { hosts: bulkHostsFor(opts.listen), port: opts.bulkPort, admit: ip => membership.admitsBulk(ip) } : undefined })

@@ -100,13 +100,17 @@ export async function runSwarm (ctx: RunContext, opts: SwarmOptions): Promise<Ru
         }
         ctx.log(`modelswarm churn: SIGKILL ${victims.map(v => topology.hosts[v.index]!.role).join(', ')}`)
         const restart = victims.slice(0, Math.ceil(victims.length / 2))
+        const gone: Array<Promise<unknown>> = []
         for (const v of victims) {
           v.killed = true
           // Decided now, so the run cannot end in the moment between the kill and the restart.
           v.restarted = restart.includes(v)
           v.proc!.proc.kill('SIGKILL')
+          if (v.restarted) gone.push(v.proc!.exited)
+          // Killed by the lab, not failed: no process until the restart, if any.
+          v.proc = undefined
         }
-        void Promise.all(restart.map(v => v.proc!.exited)).then(() => { for (const v of restart) start(v) })
+        void Promise.all(gone).then(() => { for (const v of restart) start(v) })
       }
     }
     const pending = (): Slot[] => slots.filter(s => !isDone(s) && s.failed === undefined && !(s.killed === true && s.restarted !== true))

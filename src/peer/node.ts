@@ -18,13 +18,18 @@ import { PROTOCOL_PREFIX } from './protocols/prefix.ts'
 export const DHT_PROTOCOL = `${PROTOCOL_PREFIX}/kad/1.0.0`
 
 /**
- * How often libp2p pings each connection to find dead ones (its default: 10 s). A ping opens a stream, so it
- * costs a multistream negotiation and a peer-store write at each end: 1.0–1.2 ms of CPU in all (`npm run
- * bench:control`). At 10 s a seeder with 10,000 hosts would spend about a core on pings (each end pings);
- * a lab host of 16 sent 168 in a 110 s run. Chunk requests have their own idle timeout (requestIdleMs), so a
- * dead neighbour is routed around long before this notices it.
+ * How often a host's libp2p pings each connection to find dead ones (libp2p's default: 10 s). A ping opens a
+ * stream, so it costs a multistream negotiation and a peer-store write at each end: 1.0–1.2 ms of CPU in all
+ * (`npm run bench:control`); a lab host of 16 sent 168 in a 110 s run. A host needs no quicker verdict: a
+ * neighbour that stops answering is routed around by its chunk requests' own timeouts.
  */
-export const CONNECTION_PING_INTERVAL_MS = 60_000
+export const HOST_PING_INTERVAL_MS = 60_000
+/**
+ * A seeder's: libp2p's default. The seeder is where a frozen or unreachable host shows as `unresponsive`
+ * (`status`, host-state.ts) before its reports are 30 s old, and where HA takeover sees a dead owner. With
+ * 10,000 hosts that is 1,000 pings a second, about half a core.
+ */
+export const SEEDER_PING_INTERVAL_MS = 10_000
 
 /** Every interface, a port the kernel picks. */
 export const DEFAULT_LISTEN: readonly string[] = ['/ip4/0.0.0.0/tcp/0']
@@ -35,6 +40,8 @@ export interface NodeOptions {
   listen?: string[]
   /** Serve the DHT (seeders) rather than only query it (peers). @default false */
   dhtServer?: boolean
+  /** How often to ping each connection, in ms. @default HOST_PING_INTERVAL_MS */
+  pingIntervalMs?: number
   /** Swarm key and allow-list (membership.ts). @default an open swarm */
   membership?: Membership
 }
@@ -60,7 +67,7 @@ export async function createNode (opts: NodeOptions): Promise<SwarmNode> {
       inboundConnectionThreshold: 1000,
       maxIncomingPendingConnections: 256
     },
-    connectionMonitor: { pingInterval: CONNECTION_PING_INTERVAL_MS },
+    connectionMonitor: { pingInterval: opts.pingIntervalMs ?? HOST_PING_INTERVAL_MS },
     services: {
       identify: identify(),
       ping: ping(),

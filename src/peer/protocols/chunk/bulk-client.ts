@@ -11,6 +11,9 @@ import { CHUNK_STATUS } from './constants.ts'
 
 interface Conn { socket: TLSSocket, parser: ResponseParser, send: Send }
 
+/** Connects failing in a row, with none open, that make an endpoint unreachable even while others are being made. */
+const UNREACHABLE_AFTER = 3
+
 /** Requests chunks from one neighbour's bulk endpoint over a small pool of persistent connections. */
 export class BulkClient {
   readonly #host: string
@@ -20,12 +23,14 @@ export class BulkClient {
   readonly #all = new Set<Conn>()
   /** Connections being made. */
   #connecting = 0
+  /** Connects that failed since the last one that succeeded. */
+  #failuresInARow = 0
   #closed = false
   /**
-   * Set when no connection could be made at all (none open, none being made), so the caller can fall back
-   * to libp2p streams. One connect reset while others were being made is not that: in the lab a host was
-   * reset once under load at start while three other connects to the same peer succeeded, and fell back to
-   * libp2p streams for that peer for the rest of its download.
+   * Set when no connection can be made (none open, and none being made or UNREACHABLE_AFTER failed in a row),
+   * so the caller can fall back to libp2p streams. One connect reset while others were being made is not
+   * that: in the lab a host was reset once under load at start while three other connects to the same peer
+   * succeeded, and fell back to libp2p streams for that peer for the rest of its download.
    */
   connectFailed = false
 
@@ -88,12 +93,17 @@ export class BulkClient {
     try {
       await once(socket, 'secureConnect')
     } catch (err) {
-      if (this.#all.size === 0 && this.#connecting === 1 && !signal.aborted) this.connectFailed = true
+      if (!signal.aborted) {
+        this.#failuresInARow++
+        const alone = this.#connecting === 1 || this.#failuresInARow >= UNREACHABLE_AFTER
+        if (this.#all.size === 0 && alone) this.connectFailed = true
+      }
       throw err
     } finally {
       this.#connecting--
       signal.removeEventListener('abort', onAbort)
     }
+    this.#failuresInARow = 0
     socket.setNoDelay(true)
     const conn: Conn = { socket, parser, send: socketSender(socket) }
     socket.on('error', err => parser.fail(err))

@@ -4,6 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createHash, randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import net, { type AddressInfo } from 'node:net'
 import { BulkClient } from '../../../../src/peer/protocols/chunk/bulk-client.ts'
 import { BulkServer } from '../../../../src/peer/protocols/chunk/bulk-server.ts'
 import { CHUNK_STATUS } from '../../../../src/peer/protocols/chunk/constants.ts'
@@ -233,6 +235,28 @@ describe('BulkServer and BulkClient', () => {
       expect((await c.request(req(2), 30_000, signal())).status).toBe('ok')
     } finally {
       await flaky.close()
+    }
+  })
+
+  it('connects that keep failing while others are being made still make the endpoint unreachable', async () => {
+    // Each connection is cut 50 ms after it is accepted; a new request starts every 25 ms, so whenever one
+    // fails another is being made.
+    const cutter = net.createServer(socket => { setTimeout(() => socket.destroy(), 50) })
+    cutter.listen(0, HOST)
+    await once(cutter, 'listening')
+    try {
+      const c = client({ ...grant, port: (cutter.address() as AddressInfo).port })
+      const requests: Array<Promise<unknown>> = []
+      while (requests.length < 20 && !c.connectFailed) {
+        requests.push(c.request(req(2), 5_000, signal()).catch(() => undefined))
+        await new Promise(resolve => setTimeout(resolve, 25))
+      }
+      // Given up while requests were still coming (a caller keeps its slots full), not only once they stopped.
+      expect(c.connectFailed).toBe(true)
+      expect(requests.length).toBeLessThan(20)
+      await Promise.all(requests)
+    } finally {
+      cutter.close()
     }
   })
 
