@@ -1,12 +1,15 @@
 /**
  * Addresses, with real processes: a seeder listening on IPv4 and IPv6 serves the bulk path on both (a
  * fetch over IPv6 used to fall back to libp2p streams: `ECONNREFUSED ::1:<bulk port>`), on the port
- * `--bulk-port` fixes, so a firewall that opens known ports keeps the fast path.
+ * `--bulk-port` fixes, so a firewall that opens known ports keeps the fast path; and a firewall that drops
+ * the bulk port (iptables in a network namespace of its own, root as CI) costs the fast path, not the fetch.
  */
 import { describe, expect, it } from 'vitest'
+import { execFileSync } from 'node:child_process'
 import { connect, createServer } from 'node:net'
 import { join } from 'node:path'
 import { makeModel, run, startFetch, track, treeDigests } from '../support/cli.ts'
+import { BULK_CONNECT_TIMEOUT_MS } from '../../src/peer/protocols/chunk/bulk-tls.ts'
 import { SWARM_MSG } from '../../src/peer/swarm-log.ts'
 
 const MiB = 1024 * 1024
@@ -40,4 +43,30 @@ describe('addresses', () => {
     expect(await treeDigests(out)).toEqual(await treeDigests(model.source))
     expect(f.stderr.filter(m => m.msg === SWARM_MSG.bulkUnreachable)).toEqual([])
   })
+
+  it('a bulk port a firewall drops: the fetch gives the bulk path up after the connect timeout and completes over libp2p', async () => {
+    const ns = `msl-test-drop-${process.pid}`
+    execFileSync('ip', ['netns', 'add', ns])
+    try {
+      execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up'])
+      const model = await makeModel(4 * MiB)
+      const bulkPort = 4101
+      // A NetworkPolicy that opens only libp2p's port: SYNs to the bulk port vanish, nothing answers.
+      execFileSync('ip', ['netns', 'exec', ns, 'iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', String(bulkPort), '-j', 'DROP'])
+      const seeder = track(run(['--log-level', 'info', 'seed', '--origin', model.origin, '--cache-dir', join(model.root, 'seeder'), '--listen', '/ip4/127.0.0.1/tcp/4001',
+        '--bulk-port', String(bulkPort), '--chunk-size', '1MiB', '--json'], { netns: ns }))
+      const info = await seeder.waitFor(m => typeof m.peerId === 'string', 30_000)
+      const out = join(model.root, 'host')
+      const f = track(run(['--log-level', 'info', 'fetch', 'it-llm', '--out', out, '--bootstrap', info.addrs[0] as string, '--trust', info.peerId as string,
+        '--listen', '/ip4/127.0.0.1/tcp/0', '--json'], { netns: ns }))
+      expect(await f.exited).toBe(0)
+      expect(await treeDigests(out)).toEqual(await treeDigests(model.source))
+      const fallback = f.stderr.filter(m => m.msg === SWARM_MSG.bulkUnreachable)
+      expect(fallback).toHaveLength(1)
+      expect(fallback[0]!.err).toMatch(new RegExp(`not done after ${BULK_CONNECT_TIMEOUT_MS} ms`))
+      await seeder.kill()
+    } finally {
+      execFileSync('ip', ['netns', 'del', ns])
+    }
+  }, 90_000)
 })

@@ -47,8 +47,11 @@ if (process.env.VITEST !== undefined) afterEach(killTracked)
 const live = new Set<ChildProcess>()
 process.on('exit', () => { for (const p of live) p.kill('SIGKILL') })
 
-export function run (args: string[], opts: { env?: Record<string, string>, script?: string } = {}): Proc {
-  const proc = spawn(process.execPath, [opts.script ?? BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } })
+/** `netns`: run inside that network namespace (`ip netns exec`, root only). */
+export function run (args: string[], opts: { env?: Record<string, string>, script?: string, netns?: string } = {}): Proc {
+  const argv = [process.execPath, opts.script ?? BIN, ...args]
+  if (opts.netns !== undefined) argv.unshift('ip', 'netns', 'exec', opts.netns)
+  const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } })
   live.add(proc)
   const p: Proc = {
     proc,

@@ -5,7 +5,7 @@ import type { OnReadOpts } from 'node:net'
 import { ProtocolError, TimeoutError } from '../../../errors.ts'
 import { StreamEndedError } from '../byte-reader.ts'
 import type { BulkGrant } from '../session/codec.ts'
-import { BULK_TLS, socketSender } from './bulk-tls.ts'
+import { BULK_CONNECT_TIMEOUT_MS, BULK_TLS, socketSender } from './bulk-tls.ts'
 import { checkHead, ChunkReceiver, headLength, parsePeerList, writeRequest, type ChunkRequest, type ChunkResponse, type Send } from './codec.ts'
 import { CHUNK_STATUS } from './constants.ts'
 
@@ -34,10 +34,14 @@ export class BulkClient {
    */
   connectFailed = false
 
-  constructor (host: string, grant: BulkGrant) {
+  readonly #connectTimeoutMs: number
+
+  /** `connectTimeoutMs`: how long a connect may take before it counts as failed (BULK_CONNECT_TIMEOUT_MS). */
+  constructor (host: string, grant: BulkGrant, connectTimeoutMs = BULK_CONNECT_TIMEOUT_MS) {
     this.#host = host
     this.#grant = grant
     this.#key = Buffer.from(grant.key, 'base64')
+    this.#connectTimeoutMs = connectTimeoutMs
   }
 
   async request (req: ChunkRequest, idleMs: number, signal: AbortSignal): Promise<ChunkResponse> {
@@ -89,6 +93,7 @@ export class BulkClient {
     const socket = tls.connect(options)
     const onAbort = (): void => { socket.destroy(signal.reason as Error) }
     signal.addEventListener('abort', onAbort)
+    const timer = setTimeout(() => socket.destroy(new TimeoutError(`bulk connect to ${this.#host}:${this.#grant.port} not done after ${this.#connectTimeoutMs} ms`)), this.#connectTimeoutMs)
     this.#connecting++
     try {
       await once(socket, 'secureConnect')
@@ -100,6 +105,7 @@ export class BulkClient {
       }
       throw err
     } finally {
+      clearTimeout(timer)
       this.#connecting--
       signal.removeEventListener('abort', onAbort)
     }

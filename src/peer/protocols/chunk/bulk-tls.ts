@@ -16,6 +16,14 @@ import type { Send } from './codec.ts'
 export const BULK_TLS = { ciphers: 'PSK-AES128-GCM-SHA256', minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' } as const
 /** A persistent bulk connection may sit idle between requests this long. */
 export const BULK_CONNECTION_IDLE_MS = 5 * 60_000
+/**
+ * A bulk connect (TCP and the TLS handshake) not done after this long has failed. Without it a port a
+ * firewall drops (a NetworkPolicy that opens only libp2p's) hung each connect until the request itself was
+ * aborted (2 × requestIdleMs), which never counts as the endpoint failing: the host kept trying the bulk
+ * path, 40 s a request, and never fell back to libp2p streams. A handshake on a LAN takes milliseconds;
+ * 16 processes starting at once on two cores, under a second.
+ */
+export const BULK_CONNECT_TIMEOUT_MS = 10_000
 
 /**
  * Writes with backpressure. net.Socket's 16 KiB high-water mark would make every 1 MiB write wait for a

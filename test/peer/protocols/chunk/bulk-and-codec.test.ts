@@ -260,6 +260,22 @@ describe('BulkServer and BulkClient', () => {
     }
   })
 
+  it('a connect whose handshake never completes (a port a firewall drops) fails after the connect timeout', async () => {
+    // Accepts TCP and never answers the TLS ClientHello; the request's own timeout is far longer.
+    const silent = net.createServer(() => {})
+    silent.listen(0, HOST)
+    await once(silent, 'listening')
+    try {
+      const c = new BulkClient(HOST, { ...grant, port: (silent.address() as AddressInfo).port }, 300)
+      clients.push(c)
+      const err = await errorOf(c.request(req(2), 60_000, signal()))
+      expect((err as Error).message).toMatch(/bulk connect .* not done after 300 ms/)
+      expect(c.connectFailed).toBe(true)
+    } finally {
+      silent.close()
+    }
+  })
+
   it('a closed client leaves no connection open, and a closing server closes those it holds', async () => {
     const own = new BulkServer(lookup, silentLogger)
     const port = await own.listen([HOST])
