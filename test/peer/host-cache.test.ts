@@ -16,7 +16,10 @@ async function egress (admin: string): Promise<number> {
 }
 
 async function result (f: Proc): Promise<Record<string, any>> {
-  expect(await f.exited).toBe(0)
+  const code = await f.exited
+  // A fetch of 'two fetches started together' exited 1 within a second once in five full-suite runs (not in 12
+  // runs of it alone under load): a failure says what the fetch said.
+  expect(code, JSON.stringify([...f.stdout, ...f.stderr.filter(m => m.level >= 40)].slice(-5))).toBe(0)
   return f.stdout.find(m => m.ok === true)!
 }
 
