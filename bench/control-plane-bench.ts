@@ -5,8 +5,9 @@
  * own turn of the event loop, as a host announces chunks as they are verified), and one libp2p ping (a new
  * stream each, as the connection monitor sends them). Prints medians over the rounds, in µs of CPU.
  * Measured here (medians of 3 rounds, the first round slower): 80 µs a frame (the receiver answers each data
- * frame with a yamux window update) and 1.0–1.2 ms a ping; a lab host of 16 sent ~8,000 HAVE frames for 512 chunks and pinged 18 connections every
- * 10 s, more CPU than its bulk transfers took. They set node.ts's ping interval and neighbours.ts's haveFor.
+ * frame with a yamux window update) and 1.0–1.2 ms a ping; a lab host of 16 sent ~8,000 HAVE frames for 512
+ * chunks and pinged 18 connections every 10 s, more CPU than its bulk transfers took. They set node.ts's ping
+ * intervals and neighbours.ts's haveFor.
  */
 import { parseArgs } from 'node:util'
 import { generateKeyPair } from '@libp2p/crypto/keys'
