@@ -107,6 +107,9 @@ export class ChunkStore {
   readonly #writing = new Map<number, Promise<boolean>>()
   /** The finalize under way: a second caller (an HA seeder's download and its pull) waits for it rather than renaming twice. */
   #finalizing: Promise<Manifest> | undefined
+  /** finalize()'s rename of the partial directory, once begun; `#moved` once done (the store may not be complete yet). */
+  #moving: Promise<void> | undefined
+  #moved = false
   /** Files of a finished store reopened for writing, to repair a chunk that rotted on disk. */
   readonly #repairing = new Set<number>()
   /** The first write, sync or close error since open; while set, close() writes no `clean` marker. */
@@ -406,7 +409,9 @@ export class ChunkStore {
 
   async #finalize (manifest: Manifest): Promise<Manifest> {
     try {
-      await this.#closeHandles()
+      // Handles being read stay open (a seeder or a host serves while it finishes; an open file survives
+      // the rename); the others close, so their files are reopened read-only.
+      await this.#closeHandles(e => e.users === 0)
       await pMap(this.header.files, async (f, i) => {
         const path = join(this.#partialDir, f.path)
         if (!this.#syncedFiles.has(i)) await syncFile(path)
@@ -415,7 +420,8 @@ export class ChunkStore {
       // Directory modes last and deepest first: a directory closed to writes must not stop what goes inside it.
       for (const d of [...this.header.dirs].reverse()) await chmod(join(this.#partialDir, d.path), d.mode)
       await syncDir(this.#partialDir)
-      await rename(this.#partialDir, this.dir)
+      this.#moving = rename(this.#partialDir, this.dir).then(() => { this.#moved = true })
+      await this.#moving
       await syncDir(dirname(this.dir))
       await writeAtomic(join(this.#stateDir, 'manifest.json'), encodeManifest(manifest))
       await writeAtomic(join(this.#stateDir, 'complete'), new Uint8Array())
@@ -438,7 +444,7 @@ export class ChunkStore {
     try {
       await this.#closeHandles()
       await this.#bitWrites
-      for (const file of this.#dirtyFiles) await this.#try(syncFile(join(this.#partialDir, this.header.files[file]!.path)))
+      for (const file of this.#dirtyFiles) await this.#try(syncFile(this.#pathOf(file)))
       await this.#try(this.#bitFile.datasync())
       await this.#try(this.#hashFile.datasync())
       await this.#try(this.#bitFile.close())
@@ -503,7 +509,7 @@ export class ChunkStore {
   async #withFile<T> (file: number, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
     let entry = this.#handles.get(file)
     if (entry === undefined) {
-      entry = { fh: open(this.#pathOf(file), this.#complete && !this.#repairing.has(file) ? 'r' : 'r+'), users: 0 }
+      entry = { fh: this.#open(file), users: 0 }
       entry.fh.catch(() => this.#handles.delete(file))
       this.#handles.set(file, entry)
       this.#trimHandles()
@@ -519,6 +525,20 @@ export class ChunkStore {
     }
   }
 
+  /** Opens a file of the version where it is; an open that finalize's rename overtook is made again at the new place. */
+  async #open (file: number): Promise<FileHandle> {
+    const flags = this.#complete && !this.#repairing.has(file) ? 'r' : 'r+'
+    const path = this.#pathOf(file)
+    try {
+      return await open(path, flags)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || this.#moving === undefined) throw err
+      await this.#moving.catch(() => {})
+      if (this.#pathOf(file) === path) throw err
+      return await open(this.#pathOf(file), flags)
+    }
+  }
+
   #trimHandles (): void {
     for (const [file, e] of this.#handles) {
       if (this.#handles.size <= MAX_OPEN_FILES) return
@@ -529,10 +549,15 @@ export class ChunkStore {
     }
   }
 
-  async #closeHandles (): Promise<void> {
-    const all = [...this.#handles.values()]
-    this.#handles.clear()
-    await Promise.all(all.map(e => e.fh.then(fh => this.#try(fh.close()), () => {})))
+  /** Closes the cached handles `which` selects (all by default). */
+  async #closeHandles (which: (e: { users: number }) => boolean = () => true): Promise<void> {
+    const closing: Array<Promise<FileHandle>> = []
+    for (const [file, e] of this.#handles) {
+      if (!which(e)) continue
+      this.#handles.delete(file)
+      closing.push(e.fh)
+    }
+    await Promise.all(closing.map(fh => fh.then(fh => this.#try(fh.close()), () => {})))
   }
 
   #pathOf (file: number): string {
@@ -541,7 +566,7 @@ export class ChunkStore {
 
   /** Where the model's files are: the partial directory until finalize() renames it. */
   get #filesDir (): string {
-    return this.#complete ? this.dir : this.#partialDir
+    return this.#complete || this.#moved ? this.dir : this.#partialDir
   }
 
   #checkIndex (index: number): void {

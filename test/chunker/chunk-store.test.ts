@@ -103,6 +103,43 @@ describe('ChunkStore', () => {
     await again.close()
   })
 
+  it('serves reads while it finalizes: none fails across the handles\' close and the directory\'s rename', async () => {
+    // More files than the store keeps open (128), so reads keep opening files while the directory moves.
+    const root = await mkdtemp(join(tmpdir(), 'ms-store-'))
+    roots.push(root)
+    const src = join(root, 'src')
+    await mkdir(src)
+    for (let f = 0; f < 300; f++) await writeFile(join(src, `f${f}.bin`), randomBytes(4096))
+    const manifest = await manifestFromDirectory(src, { name: 'm', version: 'v1', chunkSize: 4096 })
+    const store = await ChunkStore.open({ dir: join(root, 'out'), header: manifest })
+    const all = [...Array(manifest.chunks.length).keys()]
+    await fill(store, src, manifest, all)
+    const expected = await Promise.all(all.map(i => readSourceChunk(src, manifest, i)))
+    // A seeder serves its version while it finishes: reads keep coming, on every file, as finalize runs.
+    let done = false
+    const failures: string[] = []
+    const reader = async (k: number): Promise<number> => {
+      let reads = 0
+      while (!done) {
+        const i = (k + reads * 7) % all.length
+        try {
+          if (!(await store.readChunk(i)).equals(expected[i]!)) failures.push(`chunk ${i}: wrong bytes`)
+        } catch (err) {
+          failures.push(`chunk ${i}: ${(err as Error).message}`)
+        }
+        reads++
+      }
+      return reads
+    }
+    const readers = Array.from({ length: 16 }, (_, k) => reader(k * 19))
+    await store.finalize()
+    done = true
+    const reads = (await Promise.all(readers)).reduce((a, b) => a + b, 0)
+    expect(failures).toEqual([])
+    expect(reads).toBeGreaterThan(all.length)
+    await store.close()
+  })
+
   it('refuses wrong bytes, wrong lengths and chunks whose hash is unknown, writing nothing', async () => {
     const { root, src, manifest } = await sourceModel()
     const store = await ChunkStore.open({ dir: join(root, 'out'), header: manifest })
