@@ -229,6 +229,18 @@ export class DownloadPlanner {
     return this.#picker.markHave(index)
   }
 
+  /**
+   * The store got the chunk another way (an HA seeder's origin pull, a file copied from a twin): it is not
+   * asked for. Returns the requests in flight for it, to abort.
+   */
+  gained (index: number): PeerRequest[] {
+    this.#failedHolders.delete(index)
+    return this.#picker.markHave(index)
+  }
+
+  /** The chunk is no longer held (see PiecePicker.lost): it is asked for again. */
+  lost (index: number): void { this.#picker.lost(index) }
+
   /** The received chunk failed verification: the peer is not asked for it again soon. */
   rejected (peer: string, index: number, now: number): void {
     this.#writing--

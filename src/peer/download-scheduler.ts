@@ -132,6 +132,21 @@ export class DownloadScheduler<N extends Neighbour> {
     this.schedule()
   }
 
+  /** The store got chunk `index` without this download (DownloadPlanner#gained): requests for it are aborted. */
+  gained (index: number): void {
+    for (const r of this.#plan.gained(index)) this.#cancel(r.peer, r.index)
+  }
+
+  /**
+   * Chunk `index` was held and no longer is: its copy on disk failed a re-check and was dropped
+   * (ChunkStore.verifyHeld). It is fetched again from whoever holds it. A download that had completed
+   * does not complete (nor finalize) a second time: the store's repair ends when the chunk is written.
+   */
+  lost (index: number): void {
+    this.#plan.lost(index)
+    this.schedule()
+  }
+
   /** A neighbour's full bitfield. */
   peerBitfield (from: N, bits: Bitfield): void {
     const seeder = from.remoteRole === 'seeder'

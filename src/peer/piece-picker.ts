@@ -351,6 +351,15 @@ export class PiecePicker {
   }
 
   /**
+   * The chunk is no longer held: its copy on disk failed a re-check and was dropped (ChunkStore.verifyHeld).
+   * It is wanted again, like any chunk never held (libtorrent's piece_picker::we_dont_have).
+   */
+  lost (index: number): void {
+    this.#have.clear(index)
+    this.#refresh(index)
+  }
+
+  /**
    * Requests without progress for longer than `timeoutFor(peer)` ms. Progress is the later of the request
    * and the peer's last delivery, an idle timeout: a busy peer's queued requests are not stuck. The caller
    * cancels them and calls requestFailed.

@@ -238,6 +238,14 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     this.#download?.setPriority(index, priority)
   }
 
+  /**
+   * Chunk `index` was dropped from the store (a re-check found it rotten): a node that downloads fetches it
+   * again from the swarm. A no-op on a lone seeder, which pulls it from the origin instead.
+   */
+  chunkLost (index: number): void {
+    this.#download?.lost(index)
+  }
+
   /** Starts timers: reports, discovery, timeouts; and downloading when this node lacks chunks. */
   start (discover?: () => Promise<PeerHint[]>): void {
     this.#discover = discover
@@ -270,10 +278,12 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   }
 
   /**
-   * Tells neighbours this node now holds `indexes`. On a seeder, peers are told only what its policy
+   * Tells neighbours this node now holds `indexes`, got without the download. On a seeder, peers are told only what its policy
    * reveals to each (other seeders are told everything); the rest hear of it from those peers.
    */
   announceHave (indexes: number[]): void {
+    // Got from the origin or a twin file: an HA seeder's download must not fetch them again from the swarm.
+    for (const i of indexes) this.#download?.gained(i)
     const gate = this.#init.gate
     if (gate === undefined) this.#neighbours.announce(indexes)
     else {

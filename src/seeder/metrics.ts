@@ -55,7 +55,7 @@ export function seederMetrics (seeder: Seeder): Registry {
   perVersion('modelswarm_retried_bytes_total', 'Of the pulled bytes, those of attempts that failed and were read again.', 'bytesRetried')
   perVersion('modelswarm_copied_bytes_total', 'Bytes filled from identical files of other cached versions instead of the origin.', 'bytesCopied')
   perVersion('modelswarm_sent_bytes_total', 'Bytes this seeder uploaded to hosts for a version.', 'egressBytes')
-  perVersion('modelswarm_chunks_repaired_total', 'Chunks found rotten in the cache after a host reported them, dropped and pulled again.', 'chunksRepaired')
+  perVersion('modelswarm_chunks_repaired_total', 'Chunks found rotten in the cache after a host reported them, dropped and got again (from the origin, or in an HA group from a neighbour).', 'chunksRepaired')
   perVersion('modelswarm_verification_failures_total', 'Chunks hosts reported failing verification after receiving them from this seeder (re-hashed here; see modelswarm_chunks_repaired_total).', 'chunksReportedCorrupt')
   new Counter({
     name: 'modelswarm_upload_decisions_total',

@@ -11,7 +11,7 @@ export const SEEDER_MSG = {
   versionEvicted: 'version evicted',
   pullFailed: 'pull failed; held chunks are still served',
   originChanged: 'version changed at the origin; withdrawn, to be pulled again as a new revision',
-  chunkRepairing: 'a chunk in the cache failed verification; dropped and pulled again from the origin',
+  chunkRepairing: 'a chunk in the cache failed verification; dropped, to be got again from the origin (in an HA group, from a neighbour holding it if any)',
   originUnreachable: 'origin unreachable; serving cached versions',
   originReachable: 'origin reachable again',
   latestUpdated: 'latest updated'

@@ -402,8 +402,9 @@ export class Seeder {
 
   /**
    * A host says chunk `index` it got from us failed verification. Our copy is re-hashed from disk; if it
-   * rotted, it is dropped (no longer served) and pulled again from the origin (counted in the pull's bytes
-   * and in chunksRepaired), so the hosts that stopped on it succeed when they rerun.
+   * rotted, it is dropped (no longer served) and got again (counted in chunksRepaired): from the origin
+   * (in the pull's bytes), or in an HA group from the swarm when a neighbour holds it, so the hosts that
+   * stopped on it succeed when they rerun.
    */
   async #repair (v: PublishedVersion, index: number, peer: string): Promise<void> {
     if (this.#cache.get(v.ref) !== v || !v.store.have.has(index)) return
@@ -413,6 +414,9 @@ export class Seeder {
     }
     v.chunksRepaired++
     this.#log.chunkRepairing(v.ref, index, peer)
+    // In an HA group the chunk may come back from the swarm (hosts and the other seeders hold it); the
+    // group pulls it from the origin only if nobody does.
+    v.swarm.chunkLost(index)
     this.#pull(v)
   }
 

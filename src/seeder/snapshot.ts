@@ -36,7 +36,7 @@ export interface VersionSnapshot {
   bytesRetried?: number
   /** Bytes filled from identical files of other cached versions. */
   bytesCopied?: number
-  /** Chunks found rotten in the cache after a host's report, dropped and pulled again. */
+  /** Chunks found rotten in the cache after a host's report, dropped and got again (origin or, in an HA group, swarm). */
   chunksRepaired?: number
   /** Chunks hosts reported failing verification after receiving them from this seeder. */
   chunksReportedCorrupt?: number

@@ -41,7 +41,7 @@ export interface PublishedVersion {
   readonly pull: PullStats
   /** Bytes filled from identical files of other cached versions instead of the origin. */
   bytesCopied: number
-  /** Chunks found rotten on disk after a host reported them, dropped and pulled again. */
+  /** Chunks found rotten on disk after a host reported them, dropped and got again (origin or, in an HA group, swarm). */
   chunksRepaired: number
   /** Chunks hosts reported failing verification after receiving them from this seeder. */
   chunksReportedCorrupt: number

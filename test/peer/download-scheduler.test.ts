@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -242,6 +242,25 @@ describe('DownloadScheduler', () => {
     t.scheduler.holderUnreachable(holder)
     await t.until(() => t.events.complete > 0)
     expect(asked).toEqual([[], [holder]])
+    await t.scheduler.close()
+  })
+
+  it('a chunk dropped from the store after the download completed (found rotten) is fetched again', async () => {
+    const t = await setup(3)
+    await t.addPeer(async req => t.honest(req.index))
+    await t.until(() => t.events.complete > 0)
+    // One byte of chunk 1 rots on disk; a re-check drops it, as a seeder does when a host reports it.
+    const file = join(t.store.dir, 'a.bin')
+    const rotten = await readFile(file)
+    rotten[CHUNK + 5]! ^= 0xff
+    await writeFile(file, rotten)
+    expect(await t.store.verifyHeld(1)).toBe(false)
+    expect(t.store.have.has(1)).toBe(false)
+    t.scheduler.lost(1)
+    await t.until(() => t.store.have.has(1))
+    expect(t.store.have.complete).toBe(true)
+    expect(await readFile(join(t.store.dir, 'a.bin'))).toEqual(Buffer.concat([0, 1, 2].map(i => (t.honest(i) as { data: Buffer }).data)))
+    expect(t.events.complete).toBe(1)
     await t.scheduler.close()
   })
 

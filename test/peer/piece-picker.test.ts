@@ -135,6 +135,20 @@ describe('PiecePicker', () => {
     expect(p.remaining).toBe(0)
   })
 
+  it('wants a chunk again once it is lost (dropped from the store after it was held)', () => {
+    const p = picker(2)
+    p.addPeer('a', bits(2, [0, 1]))
+    for (const i of p.pick('a', 2, 0)) {
+      p.requestDone('a', i, 100, 10)
+      p.markHave(i)
+    }
+    expect(p.remaining).toBe(0)
+    expect(p.pick('a', 2, 20)).toEqual([])
+    p.lost(1)
+    expect(p.remaining).toBe(1)
+    expect(p.pick('a', 2, 30)).toEqual([1])
+  })
+
   it('does not ask a peer again for a chunk it failed or refused until retryAfterMs, and only failures count against it', () => {
     const p = picker(1, { retryAfterMs: 1000 })
     p.addPeer('a', bits(1, [0]))

@@ -4,7 +4,7 @@
  * where the swarm stands. Each test prints what it measured.
  */
 import { describe, expect, it } from 'vitest'
-import { mkdir, readFile } from 'node:fs/promises'
+import { mkdir, open, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { Bitfield } from '../../src/chunker/bitfield.ts'
@@ -12,7 +12,7 @@ import { chunkLayout, decodeHeader } from '../../src/chunker/manifest.ts'
 import { loadOrCreateKey } from '../../src/seeder/identity.ts'
 import { rankSeeders } from '../../src/seeder/ownership.ts'
 import { SEEDER_MSG } from '../../src/seeder/seeder-log.ts'
-import { makeModel, run, seederVersions, track, treeDigests, type Proc, type TestModel } from '../support/cli.ts'
+import { makeModel, run, seederVersions, startFetch, track, treeDigests, type Proc, type TestModel } from '../support/cli.ts'
 import { freePorts } from '../support/free-port.ts'
 import { until } from '../support/poll.ts'
 import { heldOnDisk } from '../support/store-state.ts'
@@ -93,6 +93,68 @@ describe('two seeders for one online cloud (HA)', () => {
       `egress before the owner stopped: owner ${(o!.egressBytes / F).toFixed(2)} x F, other ${(n!.egressBytes / F).toFixed(2)} x F`,
       `the other seeder alone served a late host in ${lateResult.seconds.toFixed(1)} s (its egress now ${(n2!.egressBytes / F).toFixed(2)} x F)`
     ].join('\n  '))
+  })
+
+  /** Flips one byte of the first shard's second chunk in a seeder's cache. */
+  async function rot (s: HaSeeder, model: TestModel): Promise<void> {
+    const fh = await open(join(s.cacheDir, 'versions', model.name, model.version, 'model-00000-of-00004.safetensors'), 'r+')
+    const b = Buffer.alloc(1)
+    await fh.read(b, 0, 1, CHUNK + 5)
+    b[0]! ^= 0xff
+    await fh.write(b, 0, 1, CHUNK + 5)
+    await fh.close()
+  }
+
+  it('a rotten chunk in the owner\'s cache comes back from the other seeder, which holds it: that chunk alone, not over the line', async () => {
+    const model = await makeModel(8 * MiB)
+    const pair = await startPair(model, [])
+    const { owner, other } = await ownerAndOther(pair, model)
+    expect(await until(async () => (await Promise.all(pair.map(versionOf))).every(v => v?.state === 'ready'), 60_000)).toBe(true)
+    const [before, otherBefore] = (await Promise.all([versionOf(owner), versionOf(other)])) as Array<Record<string, any>>
+    await rot(owner, model)
+
+    // A host that may talk to the owner alone gets the bad chunk from its only source, fails and reports it.
+    const out = join(model.root, 'host')
+    const first = track(startFetch(owner, out, ['--allow-peers', owner.peerId]))
+    expect(await first.exited).toBe(4)
+    await owner.waitFor(m => m.msg === SEEDER_MSG.chunkRepairing)
+    expect(await until(async () => (await versionOf(owner))?.chunksHeld === before!.chunks, 60_000), 'the dropped chunk never came back').toBe(true)
+    const [after, otherAfter] = (await Promise.all([versionOf(owner), versionOf(other)])) as Array<Record<string, any>>
+    expect(after).toMatchObject({ state: 'ready', chunksRepaired: 1, chunksReportedCorrupt: 1, bytesPulled: before!.bytesPulled })
+    // The other seeder sent that one chunk, not the version again (as a download unaware of what the origin brought would).
+    const sent = otherAfter!.egressBytes - otherBefore!.egressBytes
+    expect(sent).toBe(CHUNK)
+    const second = track(startFetch(owner, out, ['--allow-peers', owner.peerId]))
+    expect(await second.exited).toBe(0)
+    expect(await treeDigests(out)).toEqual(await treeDigests(model.source))
+    console.log(`ha rotten chunk at the owner: host exit 4; repaired from the other seeder (${sent} bytes sent), line unchanged (${after!.bytesPulled} bytes pulled); rerun byte-identical`)
+  })
+
+  it('a rotten chunk in the other seeder\'s cache, the owner gone, comes back from a host that holds it, not over the line', async () => {
+    const model = await makeModel(8 * MiB)
+    const pair = await startPair(model, ['--takeover-grace', '2s'])
+    const { owner, other } = await ownerAndOther(pair, model)
+    expect(await until(async () => (await Promise.all(pair.map(versionOf))).every(v => v?.state === 'ready'), 60_000)).toBe(true)
+    const holder = fetchFromBoth(pair, join(model.root, 'holder'))
+    await holder.waitFor(m => m.ok === true, 60_000)
+    await owner.kill('SIGTERM')
+    const before = (await versionOf(other))!
+    await rot(other, model)
+
+    // Allowed to talk to the other seeder alone, a host cannot reach the holder it is pointed to, so the
+    // seeder serves the bad chunk itself: the only source, the host fails and reports it.
+    const out = join(model.root, 'host')
+    const first = track(startFetch(other, out, ['--allow-peers', other.peerId, '--trust', owner.peerId]))
+    expect(await first.exited).toBe(4)
+    await other.waitFor(m => m.msg === SEEDER_MSG.chunkRepairing)
+    // It takes over the owner's part after the grace, but the holder has the chunk: the swarm brings it.
+    expect(await until(async () => (await versionOf(other))?.chunksHeld === before.chunks, 60_000), 'the dropped chunk never came back').toBe(true)
+    const after = (await versionOf(other))!
+    expect(after).toMatchObject({ state: 'ready', chunksRepaired: 1, chunksReportedCorrupt: 1, bytesPulled: before.bytesPulled })
+    const second = track(startFetch(other, out, ['--allow-peers', other.peerId, '--trust', owner.peerId]))
+    expect(await second.exited).toBe(0)
+    expect(await treeDigests(out)).toEqual(await treeDigests(model.source))
+    console.log(`ha rotten chunk at the other seeder, owner stopped: host exit 4; repaired from the swarm, line unchanged (${after.bytesPulled} bytes pulled); rerun byte-identical`)
   })
 
   it('the other seeder SIGKILLed mid-distribution: every host completes from the owner; restarted, it resumes and pulls nothing', async () => {
