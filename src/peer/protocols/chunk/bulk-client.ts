@@ -46,11 +46,15 @@ export class BulkClient {
 
   async request (req: ChunkRequest, idleMs: number, signal: AbortSignal): Promise<ChunkResponse> {
     signal.throwIfAborted()
-    const conn = this.#idle.pop() ?? await this.#connect(signal)
+    const conn = this.#takeIdle() ?? await this.#connect(signal)
     const onAbort = (): void => { conn.socket.destroy(signal.reason as Error) }
     signal.addEventListener('abort', onAbort)
     try {
       const response = conn.parser.expect(req)
+      // The connection may close before the response is awaited below (while the request is written);
+      // the error then surfaces from the write or from awaiting, not as an unhandled rejection that ends
+      // the process (a host in the lab's churn run died of one when a neighbour was killed).
+      response.catch(() => {})
       await writeRequest(conn.send, req)
       const res = await withIdle(conn.socket, idleMs, response)
       if (!this.#closed) this.#idle.push(conn)
@@ -63,6 +67,15 @@ export class BulkClient {
     } finally {
       signal.removeEventListener('abort', onAbort)
     }
+  }
+
+  /** An idle connection still open: one whose peer closed it may wait here for its 'close' event. */
+  #takeIdle (): Conn | undefined {
+    for (let conn = this.#idle.pop(); conn !== undefined; conn = this.#idle.pop()) {
+      if (!conn.socket.destroyed) return conn
+      this.#all.delete(conn)
+    }
+    return undefined
   }
 
   /**

@@ -295,6 +295,30 @@ describe('BulkServer and BulkClient', () => {
     await own.close()
     await vi.waitFor(() => expect(ends()).toBe(0))
   })
+
+  it('a pooled connection that closed under it is passed over, and its close leaves no unhandled rejection', async () => {
+    const own = new BulkServer(lookup, silentLogger)
+    const port = await own.listen([HOST])
+    const c = client(own.grant(PEER))
+    expect((await c.request(req(2), 30_000, signal())).status).toBe('ok')
+    const unhandled: unknown[] = []
+    const onUnhandled = (err: unknown): void => { unhandled.push(err) }
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      // The idle connection ends (its peer was killed) just before the next request; its 'close' event
+      // comes a tick later. A host in the lab's churn run died of that rejection.
+      const handles = (process as unknown as { _getActiveHandles: () => unknown[] })._getActiveHandles
+      const idle = handles().find(h => h instanceof net.Socket && h.remotePort === port) as net.Socket
+      idle.destroy()
+      const res = await c.request(req(2), 30_000, signal())
+      expect(res.status).toBe('ok')
+      await new Promise(resolve => setTimeout(resolve, 50))
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+      await own.close()
+    }
+  })
 })
 
 describe('chunk codec', () => {
