@@ -101,24 +101,23 @@ async function openFirst (paths: readonly string[]): Promise<FileHandle> {
  */
 async function copyRange (fh: FileHandle, position: number, length: number, out: Writable, signal: AbortSignal): Promise<void> {
   const inFlight: Array<Promise<void>> = []
-  try {
-    for (let done = 0; done < length;) {
-      signal.throwIfAborted()
-      if (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift()
-      const n = Math.min(READ_BYTES, length - done)
-      const buf = pool.take(n)
-      if (await readFullyAt(fh, buf, position + done) < n) {
-        pool.give(buf)
-        throw new Error(`short read at ${position + done}: the file is shorter than its manifest says`)
-      }
-      inFlight.push(written(out, buf, signal))
-      done += n
+  for (let done = 0; done < length;) {
+    signal.throwIfAborted()
+    if (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift()
+    const n = Math.min(READ_BYTES, length - done)
+    const buf = pool.take(n)
+    if (await readFullyAt(fh, buf, position + done) < n) {
+      pool.give(buf)
+      throw new Error(`short read at ${position + done}: the file is shorter than its manifest says`)
     }
-    await Promise.all(inFlight)
-  } catch (err) {
-    for (const p of inFlight) p.catch(() => {})
-    throw err
+    const w = written(out, buf, signal)
+    // An abort (the client went away) rejects every queued write, maybe while a read is awaited: observed
+    // at once, so it surfaces from the awaits, not as an unhandled rejection ending the gateway.
+    w.catch(() => {})
+    inFlight.push(w)
+    done += n
   }
+  await Promise.all(inFlight)
 }
 
 /**

@@ -167,20 +167,22 @@ export async function writeResponse (send: Send, decision: ServeDecision): Promi
     head.writeUInt32BE(decision.length, 1)
     await send(head)
     // The next slice is read from disk while the current one is sent, so the connection never waits on I/O.
-    const read = (off: number): Promise<Uint8Array> | undefined =>
-      off < decision.length ? decision.read(off, Math.min(UPLOAD_SLICE, decision.length - off), slices.take(UPLOAD_SLICE)) : undefined
+    const read = (off: number): Promise<Uint8Array> | undefined => {
+      if (off >= decision.length) return undefined
+      const p = decision.read(off, Math.min(UPLOAD_SLICE, decision.length - off), slices.take(UPLOAD_SLICE))
+      // It may fail (the chunk dropped as rotten, the version evicted, EIO) while a send waits to drain:
+      // observed here, its error surfaces when awaited, not as an unhandled rejection ending the process.
+      p.catch(() => {})
+      return p
+    }
     let next = read(0)
-    try {
-      for (let off = 0; next !== undefined;) {
-        const slice = await next
-        if (slice.length === 0) throw new ProtocolError(`chunk read gave no bytes at ${off} of ${decision.length}`)
-        off += slice.length
-        next = read(off)
-        await send(slice, () => slices.give(slice))
-        decision.onSent?.(slice.length)
-      }
-    } finally {
-      next?.catch(() => {})
+    for (let off = 0; next !== undefined;) {
+      const slice = await next
+      if (slice.length === 0) throw new ProtocolError(`chunk read gave no bytes at ${off} of ${decision.length}`)
+      off += slice.length
+      next = read(off)
+      await send(slice, () => slices.give(slice))
+      decision.onSent?.(slice.length)
     }
   } finally {
     decision.onEnd?.()

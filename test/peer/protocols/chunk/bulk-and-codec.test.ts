@@ -407,6 +407,27 @@ describe('chunk codec', () => {
     expect(ends).toBe(1)
   })
 
+  it('a read that fails while a slice waits to be sent fails the response, not the process', async () => {
+    const unhandled: unknown[] = []
+    const onUnhandled = (err: unknown): void => { unhandled.push(err) }
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      // The second slice's read fails (the chunk dropped as rotten, the version evicted) while the first
+      // slice's send waits for the connection to drain.
+      const dropped: ServeDecision = {
+        status: 'ok',
+        length: 3 * MiB,
+        read: async offset => { if (offset > 0) throw new Error('chunk 7 is not held'); return Buffer.alloc(MiB) }
+      }
+      const slowSend = async (data: Uint8Array): Promise<void> => { if (data.length > 5) await new Promise(resolve => setTimeout(resolve, 50)) }
+      await expect(writeResponse(slowSend, dropped)).rejects.toThrow('chunk 7 is not held')
+      await new Promise(resolve => setTimeout(resolve, 20))
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
+  })
+
   it('parsePeerList keeps strings only, caps at 64 and tolerates garbage', () => {
     expect(parsePeerList(Buffer.from('["a",1,null,"b"]'))).toEqual(['a', 'b'])
     expect(parsePeerList(Buffer.from(JSON.stringify(Array.from({ length: 70 }, (_, i) => `p${i}`)))).length).toBe(64)
