@@ -412,16 +412,20 @@ export class ChunkStore {
       // Handles being read stay open (a seeder or a host serves while it finishes; an open file survives
       // the rename); the others close, so their files are reopened read-only.
       await this.#closeHandles(e => e.users === 0)
+      // The partial directory, or the final one when an earlier try failed after the rename.
+      const dir = this.#filesDir
       await pMap(this.header.files, async (f, i) => {
-        const path = join(this.#partialDir, f.path)
+        const path = join(dir, f.path)
         if (!this.#syncedFiles.has(i)) await syncFile(path)
         await chmod(path, f.mode)
       }, { concurrency: FILE_CONCURRENCY })
       // Directory modes last and deepest first: a directory closed to writes must not stop what goes inside it.
-      for (const d of [...this.header.dirs].reverse()) await chmod(join(this.#partialDir, d.path), d.mode)
-      await syncDir(this.#partialDir)
-      this.#moving = rename(this.#partialDir, this.dir).then(() => { this.#moved = true })
-      await this.#moving
+      for (const d of [...this.header.dirs].reverse()) await chmod(join(dir, d.path), d.mode)
+      await syncDir(dir)
+      if (!this.#moved) {
+        this.#moving = rename(this.#partialDir, this.dir).then(() => { this.#moved = true })
+        await this.#moving
+      }
       await syncDir(dirname(this.dir))
       await writeAtomic(join(this.#stateDir, 'manifest.json'), encodeManifest(manifest))
       await writeAtomic(join(this.#stateDir, 'complete'), new Uint8Array())
@@ -527,7 +531,9 @@ export class ChunkStore {
 
   /** Opens a file of the version where it is; an open that finalize's rename overtook is made again at the new place. */
   async #open (file: number): Promise<FileHandle> {
-    const flags = this.#complete && !this.#repairing.has(file) ? 'r' : 'r+'
+    // Read-only once every chunk is written and finalize may have applied the files' modes (0444 stops a
+    // non-root 'r+'); a chunk being repaired is written again.
+    const flags = (this.#complete || this.#finalizing !== undefined) && !this.#repairing.has(file) ? 'r' : 'r+'
     const path = this.#pathOf(file)
     try {
       return await open(path, flags)

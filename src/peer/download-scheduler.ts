@@ -134,6 +134,8 @@ export class DownloadScheduler<N extends Neighbour> {
 
   /** The store got chunk `index` without this download (DownloadPlanner#gained): requests for it are aborted. */
   gained (index: number): void {
+    // Announced a while after it was written (hashes are signed in batches): it may have been dropped since.
+    if (!this.#init.store.have.has(index)) return
     for (const r of this.#plan.gained(index)) this.#cancel(r.peer, r.index)
   }
 
@@ -329,7 +331,7 @@ export class DownloadScheduler<N extends Neighbour> {
       this.#finalizing = store.finalize().then(() => {
         this.#init.log.downloadComplete(store.layout.count, store.layout.totalSize)
         events.complete()
-      })
+      }, err => events.fatal(err as Error))
     }
   }
 

@@ -140,6 +140,24 @@ describe('ChunkStore', () => {
     await store.close()
   })
 
+  it('a finalize that failed after the rename succeeds when tried again', async () => {
+    const { root, src, manifest, files } = await sourceModel()
+    const out = join(root, 'out')
+    const store = await ChunkStore.open({ dir: out, header: manifest })
+    await fill(store, src, manifest, manifest.chunks.keys())
+    // The manifest cannot be written (a directory where it goes): the model has moved into place by then.
+    const blocker = join(`${out}.modelswarm`, 'manifest.json')
+    await mkdir(join(blocker, 'x'), { recursive: true })
+    await expect(store.finalize()).rejects.toThrow()
+    expect((await stat(out)).isDirectory()).toBe(true)
+    await rm(blocker, { recursive: true })
+    await store.finalize()
+    expect(store.complete).toBe(true)
+    for (const [p, b] of Object.entries(files)) expect((await readFile(join(out, p))).equals(b)).toBe(true)
+    expect((await store.readChunk(0)).equals(files['a.bin']!.subarray(0, 4096))).toBe(true)
+    await store.close()
+  })
+
   it('refuses wrong bytes, wrong lengths and chunks whose hash is unknown, writing nothing', async () => {
     const { root, src, manifest } = await sourceModel()
     const store = await ChunkStore.open({ dir: join(root, 'out'), header: manifest })

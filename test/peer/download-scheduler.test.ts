@@ -264,6 +264,34 @@ describe('DownloadScheduler', () => {
     await t.scheduler.close()
   })
 
+  it('a chunk announced as got elsewhere after it was dropped is still fetched again', async () => {
+    const t = await setup(3)
+    await t.addPeer(async req => t.honest(req.index))
+    await t.until(() => t.events.complete > 0)
+    const file = join(t.store.dir, 'a.bin')
+    const rotten = await readFile(file)
+    rotten[2 * CHUNK]! ^= 0xff
+    await writeFile(file, rotten)
+    expect(await t.store.verifyHeld(2)).toBe(false)
+    t.scheduler.lost(2)
+    // A seeder announces pulled chunks once their hashes are signed, a batch later: this one is gone by then.
+    t.scheduler.gained(2)
+    await t.until(() => t.store.have.has(2))
+    expect(t.store.have.complete).toBe(true)
+    await t.scheduler.close()
+  })
+
+  it('a failing finalize (the output path taken) is fatal, not an unhandled rejection', async () => {
+    const t = await setup(2)
+    // A file where the finished directory must appear: the rename fails.
+    await writeFile(t.store.dir, 'in the way')
+    await t.addPeer(async req => t.honest(req.index))
+    await t.until(() => t.events.fatal.length > 0)
+    expect(t.events.fatal[0]!.message).toMatch(/ENOTDIR|EEXIST|EISDIR|not a directory|exists/i)
+    expect(t.events.complete).toBe(0)
+    await t.scheduler.close()
+  })
+
   it('a local write failure (not the peer\'s fault) is fatal, not a ban', async () => {
     const t = await setup(1)
     await t.store.close()
