@@ -8,7 +8,6 @@
  * scheduler runs under a mock clock in unit tests and in the simulator.
  */
 import type { PeerId } from '@libp2p/interface'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { hostname } from 'node:os'
 import type { Bitfield } from '../chunker/bitfield.ts'
 import type { ChunkStore } from '../chunker/chunk-store.ts'
@@ -18,7 +17,7 @@ import type { Rng } from '../util/random.ts'
 import { DownloadPlanner } from './download-planner.ts'
 import { SlowPeers, type SlowPeerOptions } from './slow-peer.ts'
 import type { ChunkRequest, ChunkResponse } from './protocols/chunk/codec.ts'
-import type { ProgressReport, Role } from './protocols/session/codec.ts'
+import type { PeerHint, ProgressReport, Role } from './protocols/session/codec.ts'
 import type { ChunkRequestOutcome, SwarmLog } from './swarm-log.ts'
 
 /** What the scheduler needs to know of a neighbour. */
@@ -33,7 +32,8 @@ export interface NeighbourSet<N extends Neighbour> {
   all: () => N[]
   readonly size: number
   wantMore: () => boolean
-  connect: (peer: PeerId) => Promise<void>
+  /** Never rejects: a hint naming no valid peer id is logged and dropped. */
+  connect: (peer: PeerHint | PeerId) => Promise<void>
   /** HAVEs of chunks this node now holds (Neighbours#announce). */
   announce: (indexes: number[]) => void
   /** Peers banned so far: seeders are told, so they stop naming them. */
@@ -280,7 +280,7 @@ export class DownloadScheduler<N extends Neighbour> {
     const now = this.#init.now()
     if (res.status !== 'ok') {
       for (const h of this.#plan.answered(key, index, res, now)) {
-        if (this.#init.neighbours.wantMore()) void this.#init.neighbours.connect(peerIdFromString(h))
+        if (this.#init.neighbours.wantMore()) void this.#init.neighbours.connect({ id: h, addrs: [] })
       }
       // Nothing else may free a slot for the busy peer's chunks: look again when its back-off ends.
       if (res.status === 'busy') setTimeout(() => this.schedule(), this.#plan.busyRetryMs).unref()

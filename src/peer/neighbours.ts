@@ -72,7 +72,19 @@ export class Neighbours {
   /** Dials a peer and opens a session (no-op when one exists, is being dialed, or the peer is banned). */
   async connect (hint: PeerHint | PeerId): Promise<void> {
     const { components, headerId, role, chunkCount, log } = this.#init
-    const id = 'toMultihash' in hint ? hint : peerIdFromString(hint.id)
+    let id: PeerId
+    if ('toMultihash' in hint) id = hint
+    else {
+      try {
+        id = peerIdFromString(hint.id)
+      } catch (err) {
+        // A hint or a refusal naming something that is no peer id (a faulty or hostile neighbour): callers
+        // do not await this, so a throw would end the process.
+        log.sessionDialFailed(hint.id, err as Error)
+        this.#init.onDialFailed?.(hint.id)
+        return
+      }
+    }
     const key = id.toString()
     if (this.#closed || key === components.peerId.toString() || this.#sessions.has(key) || this.#dialing.has(key) || this.#banned.has(key)) return
     this.#dialing.add(key)

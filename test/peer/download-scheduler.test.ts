@@ -17,7 +17,7 @@ import { IntegrityError } from '../../src/errors.ts'
 import { silentLogger } from '../../src/log.ts'
 import { DownloadScheduler, type Neighbour, type SchedulerOptions } from '../../src/peer/download-scheduler.ts'
 import type { ChunkRequest, ChunkResponse } from '../../src/peer/protocols/chunk/codec.ts'
-import type { SessionMessage } from '../../src/peer/protocols/session/codec.ts'
+import type { PeerHint, SessionMessage } from '../../src/peer/protocols/session/codec.ts'
 import { SwarmLog } from '../../src/peer/swarm-log.ts'
 import { createRng } from '../../src/util/random.ts'
 
@@ -56,7 +56,7 @@ async function setup (chunks = 6, options: Partial<SchedulerOptions> = {}) {
       all: () => peers,
       get size () { return peers.length },
       wantMore: () => true,
-      connect: async (p: PeerId) => { connected.push(p.toString()) },
+      connect: async (p: PeerHint | PeerId) => { connected.push('toMultihash' in p ? p.toString() : p.id) },
       announce: indexes => { sent.push({ type: 'have', indexes }) },
       banned
     },

@@ -120,6 +120,29 @@ describe('Neighbours.announce', () => {
     neighbours.close()
   })
 
+  it('a hint naming no valid peer id (a faulty or hostile neighbour) is dropped: connect resolves, nothing is dialed', async () => {
+    let dials = 0
+    const components = {
+      peerId: await newPeer(),
+      dialProtocol: async () => { dials++; throw new Error('no dialing in this test') },
+      getConnections: () => [],
+      hangUp: async () => {},
+      peerStore: { merge: async () => {}, get: async () => { throw new Error('not found') } }
+    } as unknown as SwarmComponents
+    const failed: string[] = []
+    const neighbours = new Neighbours({
+      components, headerId: 'h', role: 'peer', chunkCount: 8, maxNeighbours: 12, rng: createRng(1), log: new SwarmLog(silentLogger),
+      onJoin: () => {}, onMessage: async () => {}, onLeave: () => {}, onDialFailed: p => failed.push(p)
+    })
+    // Callers do not await connect (a hint, a refusal's holders): a rejection here ended the process.
+    await expect(neighbours.connect({ id: 'not-a-peer-id', addrs: [] })).resolves.toBeUndefined()
+    await expect(neighbours.connect({ id: 'xyz', addrs: ['/ip4/10.0.0.1/tcp/1'] })).resolves.toBeUndefined()
+    expect(dials).toBe(0)
+    // Reported like a holder that cannot be dialed, so a seeder that named it serves the chunk itself.
+    expect(failed).toEqual(['not-a-peer-id', 'xyz'])
+    neighbours.close()
+  })
+
   it('haveFor keeps the order of what it is given and never drops a chunk the peer lacks (property)', () => {
     fc.assert(fc.property(fc.uniqueArray(fc.nat(63)), fc.uniqueArray(fc.nat(63)), fc.boolean(), (held, indexes, isSeeder) => {
       const bits = new Bitfield(64)
