@@ -36,10 +36,15 @@ export async function startAdminServer (seeder: Seeder, hostPort: string, opts: 
   loop.enable()
   const metrics = seederMetrics(seeder)
   const server: Server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://admin')
     const reply = (status: number, body: unknown): void => {
       res.writeHead(status, { 'content-type': 'application/json' })
       res.end(JSON.stringify(body) + '\n')
+    }
+    // A target URL cannot parse (`GET //`): thrown in this listener it would end the seeder.
+    const url = URL.parse(req.url ?? '/', 'http://admin')
+    if (url === null) {
+      reply(400, { error: `bad request target ${JSON.stringify(req.url)}` })
+      return
     }
     const verdict = (v: { ok: boolean, reasons: string[] }, extra: object = {}): void => reply(v.ok ? 200 : 503, { ok: v.ok, reasons: v.reasons, ...extra })
     if (req.method === 'GET' && url.pathname === '/healthz') {

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { rename, writeFile } from 'node:fs/promises'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import { makeModel, run, startSeeder, track } from '../support/cli.ts'
 
@@ -42,6 +43,13 @@ describe('seeder admin API', () => {
 
     expect((await fetch(`${seeder.admin}/healthz`)).status).toBe(200)
     expect((await fetch(`${seeder.admin}/readyz`)).status).toBe(200)
+    // A request target no URL parser takes (`//`), before any token check: 400, and the seeder lives on.
+    const raw = connect(Number(new URL(seeder.admin).port), '127.0.0.1')
+    raw.end('GET // HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n')
+    const answer: Buffer[] = []
+    for await (const b of raw) answer.push(b as Buffer)
+    expect(Buffer.concat(answer).toString()).toMatch(/^HTTP\/1\.1 400 /)
+    expect((await fetch(`${seeder.admin}/healthz`)).status).toBe(200)
 
     const admin = seeder.admin.replace('http://', '')
     const denied = track(run(['preheat', `${model.name}@${model.version}`, '--admin', admin]))
