@@ -513,15 +513,16 @@ export class ChunkStore {
   async #withFile<T> (file: number, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
     let entry = this.#handles.get(file)
     if (entry === undefined) {
-      entry = { fh: this.#open(file), users: 0 }
+      // In use from the start: with every other cached handle in use, the trim would close this one.
+      entry = { fh: this.#open(file), users: 1 }
       entry.fh.catch(() => this.#handles.delete(file))
       this.#handles.set(file, entry)
       this.#trimHandles()
     } else {
       this.#handles.delete(file)
       this.#handles.set(file, entry)
+      entry.users++
     }
-    entry.users++
     try {
       return await fn(await entry.fh)
     } finally {

@@ -140,6 +140,23 @@ describe('ChunkStore', () => {
     await store.close()
   })
 
+  it('reads of more files at once than it keeps open all succeed', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'ms-store-'))
+    roots.push(root)
+    const src = join(root, 'src')
+    await mkdir(src)
+    for (let f = 0; f < 200; f++) await writeFile(join(src, `f${f}.bin`), randomBytes(4096))
+    const manifest = await manifestFromDirectory(src, { name: 'm', version: 'v1', chunkSize: 4096 })
+    const store = await ChunkStore.open({ dir: join(root, 'out'), header: manifest })
+    await fill(store, src, manifest, manifest.chunks.keys())
+    await store.close()
+    const reopened = await ChunkStore.open({ dir: join(root, 'out'), header: manifest })
+    // 200 files in use at once, 128 handles cached: none may be closed under its reader.
+    const reads = await Promise.allSettled([...manifest.chunks.keys()].map(i => reopened.readChunk(i)))
+    expect(reads.filter(r => r.status === 'rejected').map(r => String((r as PromiseRejectedResult).reason))).toEqual([])
+    await reopened.close()
+  })
+
   it('a finalize that failed after the rename succeeds when tried again', async () => {
     const { root, src, manifest, files } = await sourceModel()
     const out = join(root, 'out')
