@@ -60,6 +60,8 @@ export class Publisher {
         v.swarm.broadcastSigned(signed.bytes, fresh)
         v.swarm.announceHave(batch.map(([i]) => i))
       })
+      // A failure surfaces from flushed(); a pull that failed before calling it must not leave it unhandled.
+      flushing.catch(() => {})
     }
     return {
       onChunk: (index, digest) => {
