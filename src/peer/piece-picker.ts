@@ -45,12 +45,21 @@
  * of another eligible peer too, tail or not, up to the same number of extra requests, longest in flight
  * first. One stalled connection must not hold a reader: in the lab's shard scenario (N = 16, every host
  * reading the first shard at once) a host's four urgent requests to the seeder were admitted at once and
- * then delivered 20 s later, all together, while other holders had those chunks.
+ * then delivered 20 s later, all together, while other holders had those chunks. Once the reader waits on
+ * its last few chunks (READER_TAIL), each is asked of up to READER_TAIL_HEDGES more peers, one more each
+ * hedgeAfterMs: in the same scenario the hosts whose first shard came last (23 s against a median of 17 s)
+ * each waited on one chunk whose two requests both crawled (first byte after 6–8 s, then 7–11 s for
+ * 128 KiB on uplinks shared by eight uploads) while other holders had it by then.
  */
 import { Bitfield } from '../chunker/bitfield.ts'
 import { InvalidInputError } from '../errors.ts'
 import { randomInt, type Rng } from '../util/random.ts'
 import { hasBit, OrderedChunks, putBit, wordsFor } from './ordered-chunks.ts'
+
+/** Chunks a reader still waits on at or below which it is in its tail: its chunks are hedged more widely. */
+const READER_TAIL = 4
+/** Extra requests for one chunk of a reader's tail, one more each hedgeAfterMs. */
+const READER_TAIL_HEDGES = 3
 
 export interface PiecePickerInit {
   numChunks: number
@@ -438,15 +447,26 @@ export class PiecePicker {
     return candidates.slice(0, slots).map(x => x.index)
   }
 
-  /** Prioritized chunks in flight at least hedgeAfterMs that `peer` may also be asked for, longest first. */
+  /**
+   * Prioritized chunks whose latest request is at least hedgeAfterMs old that `peer` may also be asked for,
+   * longest in flight first: up to maxDuplicatesInEndgame extra requests a chunk, or READER_TAIL_HEDGES
+   * once a reader waits on READER_TAIL chunks or fewer (see Hedging).
+   */
   #hedges (peer: string, p: PeerState, slots: number, now: number): number[] {
+    let waiting = 0
+    for (const c of this.#prioritized) if (!this.#have.has(c)) waiting++
+    const extra = waiting <= READER_TAIL ? Math.max(this.#maxDuplicates, READER_TAIL_HEDGES) : this.#maxDuplicates
     const candidates: { index: number, oldest: number }[] = []
     for (const c of this.#prioritized) {
       const reqs = this.#requests.get(c)
-      if (reqs === undefined || reqs.has(peer) || reqs.size > this.#maxDuplicates || this.#verifying.has(c)) continue
+      if (reqs === undefined || reqs.has(peer) || reqs.size > extra || this.#verifying.has(c)) continue
       let oldest = Infinity
-      for (const startedAt of reqs.values()) oldest = Math.min(oldest, startedAt)
-      if (now - oldest < this.#hedgeAfterMs || !this.#eligible(peer, p, c, now, false, false, 0)) continue
+      let latest = -Infinity
+      for (const startedAt of reqs.values()) {
+        oldest = Math.min(oldest, startedAt)
+        latest = Math.max(latest, startedAt)
+      }
+      if (now - latest < this.#hedgeAfterMs || !this.#eligible(peer, p, c, now, false, false, 0)) continue
       candidates.push({ index: c, oldest })
     }
     candidates.sort((a, b) => a.oldest - b.oldest || this.#rank[a.index]! - this.#rank[b.index]!)

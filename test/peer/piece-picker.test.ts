@@ -51,12 +51,13 @@ describe('PiecePicker', () => {
   })
 
   it('hedges a chunk a reader waits on: in flight hedgeAfterMs from one peer, it may be asked of another too', () => {
-    const p = picker(4, { hedgeAfterMs: 2000 })
-    p.addPeer('seeder', bits(4, range(0, 4)), { seeder: true })
-    p.addPeer('a', bits(4, [0, 1]))
-    p.addPeer('b', bits(4, [0, 1]))
-    p.addPeer('c', bits(4, [0, 1]))
-    p.setPriority(0, 1)
+    const p = picker(8, { hedgeAfterMs: 2000 })
+    p.addPeer('seeder', bits(8, range(0, 8)), { seeder: true })
+    p.addPeer('a', bits(8, [0, 1]))
+    p.addPeer('b', bits(8, [0, 1]))
+    p.addPeer('c', bits(8, [0, 1]))
+    // The reader waits on five chunks: not yet its tail.
+    for (const i of [0, 2, 3, 4, 5]) p.setPriority(i, 1)
     expect(p.pick('a', 1, 0)).toEqual([0])
     expect(p.pick('a', 1, 0)).toEqual([1])
     // Not yet, and never a chunk without priority (1 is in flight as long), outside the tail.
@@ -68,6 +69,21 @@ describe('PiecePicker', () => {
     // The first copy to arrive wins; the other request is returned to cancel.
     p.requestDone('b', 0, 100, 2500)
     expect(p.markHave(0)).toEqual([{ peer: 'a', index: 0 }])
+  })
+
+  it('hedges a reader\'s last chunks more widely: one more peer each hedgeAfterMs, up to three extra requests', () => {
+    const p = picker(2, { hedgeAfterMs: 2000 })
+    for (const peer of ['a', 'b', 'c', 'd', 'e']) p.addPeer(peer, bits(2, [0]))
+    p.setPriority(0, 1)
+    expect(p.pick('a', 1, 0)).toEqual([0])
+    expect(p.pick('b', 1, 2000)).toEqual([0])
+    // The next hedge counts from the latest request, not the first.
+    expect(p.pick('c', 1, 3999)).toEqual([])
+    expect(p.pick('c', 1, 4000)).toEqual([0])
+    expect(p.pick('d', 1, 6000)).toEqual([0])
+    // At most three extra requests.
+    expect(p.pick('e', 1, 9000)).toEqual([])
+    expect(p.markHave(0)).toEqual(['a', 'b', 'c', 'd'].map(peer => ({ peer, index: 0 })))
   })
 
   it('takes at most maxUnprioritized chunks without priority, after those with, in the walk and in a scan', () => {
