@@ -31,6 +31,16 @@ async function sourceModel (): Promise<{ root: string, src: string, manifest: Ma
   return { root, src, manifest, files }
 }
 
+/** A model of `n` files of one 4 KiB chunk each. */
+async function manyFilesModel (n: number): Promise<{ root: string, src: string, manifest: Manifest }> {
+  const root = await mkdtemp(join(tmpdir(), 'ms-store-'))
+  roots.push(root)
+  const src = join(root, 'src')
+  await mkdir(src)
+  for (let f = 0; f < n; f++) await writeFile(join(src, `f${f}.bin`), randomBytes(4096))
+  return { root, src, manifest: await manifestFromDirectory(src, { name: 'm', version: 'v1', chunkSize: 4096 }) }
+}
+
 async function fill (store: ChunkStore, src: string, manifest: Manifest, indexes: Iterable<number>): Promise<void> {
   for (const i of indexes) {
     await store.recordHash(i, manifest.chunks[i]!)
@@ -105,12 +115,7 @@ describe('ChunkStore', () => {
 
   it('serves reads while it finalizes: none fails across the handles\' close and the directory\'s rename', async () => {
     // More files than the store keeps open (128), so reads keep opening files while the directory moves.
-    const root = await mkdtemp(join(tmpdir(), 'ms-store-'))
-    roots.push(root)
-    const src = join(root, 'src')
-    await mkdir(src)
-    for (let f = 0; f < 300; f++) await writeFile(join(src, `f${f}.bin`), randomBytes(4096))
-    const manifest = await manifestFromDirectory(src, { name: 'm', version: 'v1', chunkSize: 4096 })
+    const { root, src, manifest } = await manyFilesModel(300)
     const store = await ChunkStore.open({ dir: join(root, 'out'), header: manifest })
     const all = [...Array(manifest.chunks.length).keys()]
     await fill(store, src, manifest, all)
@@ -141,12 +146,7 @@ describe('ChunkStore', () => {
   })
 
   it('reads of more files at once than it keeps open all succeed', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'ms-store-'))
-    roots.push(root)
-    const src = join(root, 'src')
-    await mkdir(src)
-    for (let f = 0; f < 200; f++) await writeFile(join(src, `f${f}.bin`), randomBytes(4096))
-    const manifest = await manifestFromDirectory(src, { name: 'm', version: 'v1', chunkSize: 4096 })
+    const { root, src, manifest } = await manyFilesModel(200)
     const store = await ChunkStore.open({ dir: join(root, 'out'), header: manifest })
     await fill(store, src, manifest, manifest.chunks.keys())
     await store.close()

@@ -103,6 +103,14 @@ async function setup (chunks = 6, options: Partial<SchedulerOptions> = {}) {
   return { store, layout, scheduler, peers, events, sent, connected, banned, honest, addPeer, settle, until, advance }
 }
 
+/** Flips the byte at `offset` of the store's one file on disk (a rotten sector). */
+async function rotByte (store: ChunkStore, offset: number): Promise<void> {
+  const file = join(store.dir, 'a.bin')
+  const bytes = await readFile(file)
+  bytes[offset]! ^= 0xff
+  await writeFile(file, bytes)
+}
+
 describe('DownloadScheduler', () => {
   it('fetches every chunk from its neighbours, announces each with a HAVE and completes', async () => {
     const t = await setup()
@@ -250,10 +258,7 @@ describe('DownloadScheduler', () => {
     await t.addPeer(async req => t.honest(req.index))
     await t.until(() => t.events.complete > 0)
     // One byte of chunk 1 rots on disk; a re-check drops it, as a seeder does when a host reports it.
-    const file = join(t.store.dir, 'a.bin')
-    const rotten = await readFile(file)
-    rotten[CHUNK + 5]! ^= 0xff
-    await writeFile(file, rotten)
+    await rotByte(t.store, CHUNK + 5)
     expect(await t.store.verifyHeld(1)).toBe(false)
     expect(t.store.have.has(1)).toBe(false)
     t.scheduler.lost(1)
@@ -268,10 +273,7 @@ describe('DownloadScheduler', () => {
     const t = await setup(3)
     await t.addPeer(async req => t.honest(req.index))
     await t.until(() => t.events.complete > 0)
-    const file = join(t.store.dir, 'a.bin')
-    const rotten = await readFile(file)
-    rotten[2 * CHUNK]! ^= 0xff
-    await writeFile(file, rotten)
+    await rotByte(t.store, 2 * CHUNK)
     expect(await t.store.verifyHeld(2)).toBe(false)
     t.scheduler.lost(2)
     // A seeder announces pulled chunks once their hashes are signed, a batch later: this one is gone by then.
