@@ -107,6 +107,8 @@ export class ChunkStore {
   readonly #writing = new Map<number, Promise<boolean>>()
   /** The finalize under way: a second caller (an HA seeder's download and its pull) waits for it rather than renaming twice. */
   #finalizing: Promise<Manifest> | undefined
+  /** Re-checks of held chunks (verifyHeld) under way: finalize waits for them. */
+  readonly #checks = new Set<Promise<boolean>>()
   /** finalize()'s rename of the partial directory, once begun; `#moved` once done (the store may not be complete yet). */
   #moving: Promise<void> | undefined
   #moved = false
@@ -329,6 +331,19 @@ export class ChunkStore {
    */
   async verifyHeld (index: number): Promise<boolean> {
     this.#checkIndex(index)
+    // Not across a finish: a chunk dropped while finalize runs would leave the store complete without it,
+    // and the refetch unable to write it (found by review; test in chunk-store.test.ts).
+    await this.#finalizing?.catch(() => {})
+    const check = this.#verifyHeld(index)
+    this.#checks.add(check)
+    try {
+      return await check
+    } finally {
+      this.#checks.delete(check)
+    }
+  }
+
+  async #verifyHeld (index: number): Promise<boolean> {
     if (!this.have.has(index)) return false
     if (await this.#verifyOnDisk(index)) return true
     this.have.clear(index)
@@ -400,6 +415,7 @@ export class ChunkStore {
    * included) rejects and leaves the store unclean, so the next open re-verifies before finishing.
    */
   async finalize (): Promise<Manifest> {
+    while (this.#checks.size > 0) await Promise.allSettled([...this.#checks])
     if (!this.have.complete) throw new InvalidInputError(`cannot finalize ${this.dir}: ${this.layout.count - this.have.count} chunks missing`)
     const manifest = this.manifest()
     if (this.#complete) return manifest

@@ -157,6 +157,27 @@ describe('ChunkStore', () => {
     await reopened.close()
   })
 
+  it('a chunk found rotten while the store finalizes is dropped and can be written again once it is complete', async () => {
+    const { root, src, manifest, files } = await sourceModel()
+    const out = join(root, 'out')
+    const store = await ChunkStore.open({ dir: out, header: manifest })
+    await fill(store, src, manifest, manifest.chunks.keys())
+    // One byte of chunk 1 (a.bin, 4 KiB on) rots; a host's report of it lands as the store finishes.
+    const fh = await open(join(`${out}.partial`, 'a.bin'), 'r+')
+    await fh.write(Buffer.from([files['a.bin']![4096 + 7]! ^ 0xff]), 0, 1, 4096 + 7)
+    await fh.close()
+    const finishing = store.finalize()
+    const intact = store.verifyHeld(1)
+    await finishing
+    expect(await intact).toBe(false)
+    expect(store.have.has(1)).toBe(false)
+    expect(await store.writeChunk(1, await readSourceChunk(src, manifest, 1))).toBe(true)
+    expect(store.have.complete).toBe(true)
+    expect((await readFile(join(out, 'a.bin'))).equals(files['a.bin']!)).toBe(true)
+    expect((await stat(join(out, 'a.bin'))).mode & 0o777).toBe(0o644)
+    await store.close()
+  })
+
   it('a finalize that failed after the rename succeeds when tried again', async () => {
     const { root, src, manifest, files } = await sourceModel()
     const out = join(root, 'out')
