@@ -31,6 +31,15 @@ async function sourceModel (): Promise<{ root: string, src: string, manifest: Ma
   return { root, src, manifest, files }
 }
 
+/** sourceModel's model in a store at ROOT/out holding every chunk, not yet finalized. */
+async function filledStore (): Promise<Awaited<ReturnType<typeof sourceModel>> & { out: string, store: ChunkStore }> {
+  const model = await sourceModel()
+  const out = join(model.root, 'out')
+  const store = await ChunkStore.open({ dir: out, header: model.manifest })
+  await fill(store, model.src, model.manifest, model.manifest.chunks.keys())
+  return { ...model, out, store }
+}
+
 /** A model of `n` files of one 4 KiB chunk each. */
 async function manyFilesModel (n: number): Promise<{ root: string, src: string, manifest: Manifest }> {
   const root = await mkdtemp(join(tmpdir(), 'ms-store-'))
@@ -158,10 +167,7 @@ describe('ChunkStore', () => {
   })
 
   it('a chunk found rotten while the store finalizes is dropped and can be written again once it is complete', async () => {
-    const { root, src, manifest, files } = await sourceModel()
-    const out = join(root, 'out')
-    const store = await ChunkStore.open({ dir: out, header: manifest })
-    await fill(store, src, manifest, manifest.chunks.keys())
+    const { src, manifest, files, out, store } = await filledStore()
     // One byte of chunk 1 (a.bin, 4 KiB on) rots; a host's report of it lands as the store finishes.
     const fh = await open(join(`${out}.partial`, 'a.bin'), 'r+')
     await fh.write(Buffer.from([files['a.bin']![4096 + 7]! ^ 0xff]), 0, 1, 4096 + 7)
@@ -179,10 +185,7 @@ describe('ChunkStore', () => {
   })
 
   it('a finalize that failed after the rename succeeds when tried again', async () => {
-    const { root, src, manifest, files } = await sourceModel()
-    const out = join(root, 'out')
-    const store = await ChunkStore.open({ dir: out, header: manifest })
-    await fill(store, src, manifest, manifest.chunks.keys())
+    const { files, out, store } = await filledStore()
     // The manifest cannot be written (a directory where it goes): the model has moved into place by then.
     const blocker = join(`${out}.modelswarm`, 'manifest.json')
     await mkdir(join(blocker, 'x'), { recursive: true })
