@@ -278,8 +278,9 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   }
 
   /**
-   * Tells neighbours this node now holds `indexes`, got without the download. On a seeder, peers are told only what its policy
-   * reveals to each (other seeders are told everything); the rest hear of it from those peers.
+   * Tells neighbours this node now holds `indexes`, got without the download. On a seeder, peers are told
+   * only what its policy reveals to each (other seeders are told everything); the rest hear of it from
+   * those peers.
    */
   announceHave (indexes: number[]): void {
     // Got from the origin or a twin file: an HA seeder's download must not fetch them again from the swarm.

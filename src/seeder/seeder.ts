@@ -378,7 +378,9 @@ export class Seeder {
         // Never a mix: what was pulled of the old content goes, and the next listing admits the version anew.
         this.#log.originChanged(v.ref, err)
         // Never throws (nothing awaits a lone seeder's pull queue): a removal that fails (EACCES, EIO) is logged.
-        await this.#cache.withdraw(v, 'changed at the origin').catch(e => this.#log.pullFailed(v.ref, e as Error, `could not remove the old content: ${(e as Error).message}`))
+        await this.#cache.withdraw(v, 'changed at the origin').catch((e: Error) => {
+          this.#log.pullFailed(v.ref, e, `could not remove the old content: ${e.message}`)
+        })
         return
       }
       v.state = 'failed'
