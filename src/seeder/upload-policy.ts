@@ -4,8 +4,8 @@
  * (1·F) whatever the swarm size. Pure: the clock is an argument and hint order comes from a seeded Rng.
  *
  * State: each peer's bitfield as reported (bitfields and HAVEs), the live copy count per chunk, the chunk
- * last served and to whom ("pending": on its way there, not yet announced), failure reports against
- * holders ("strikes"), refusals per (peer, chunk), and bytes served per chunk.
+ * last served and to whom ("pending": on its way there, not yet announced), the peers reporting each
+ * holder failed them ("strikes"), refusals per (peer, chunk), and bytes served per chunk.
  *
  * decide(P, c), in order:
  *  1. P reports that every holder we named last time failed it → serve.
@@ -44,7 +44,12 @@ export interface UploadPolicyInit {
   windowMs?: number
   /** How long a chunk just served counts as on its way to that peer. @default 10_000 */
   pendingMs?: number
-  /** Failure reports within `windowMs` after which a holder is neither named nor counted. @default 2 */
+  /**
+   * Peers reporting a holder failed them, within `windowMs`, after which it is neither named nor counted.
+   * Each reporter counts once: a requester names its failed holders on every request for the chunk (and
+   * the peers it paused as slow on all of them), so counting reports let one requester's one failed request
+   * strike a holder for every requester. @default 2
+   */
   maxStrikes?: number
   /** Peers told of a chunk just pulled; Infinity tells every peer lacking it (still at most maxRevealing out). @default 1 (one seeder copy per chunk) */
   revealTo?: number
@@ -75,8 +80,8 @@ export type UploadDecision =
 
 interface PeerState {
   bits: Bitfield
-  strikes: number
-  struckAt: number
+  /** Peers that reported it failed them → when they last did. */
+  strikes: Map<string, number>
 }
 
 interface Refusal {
@@ -147,7 +152,7 @@ export class UploadPolicy {
   /** Whether to serve chunk `index` to `peer`. `failedHolders` are peers that `peer` tried for it in vain. */
   decide (peer: string, index: number, now: number, failedHolders: readonly string[] = []): UploadDecision {
     this.#check(index)
-    for (const h of failedHolders) this.#strike(h, now)
+    for (const h of failedHolders) this.#strike(h, peer, now)
     const mine = this.#refusals.get(peer)
     let refusal = mine?.get(index)
     if (refusal !== undefined && now - refusal.firstAt > this.#windowMs) {
@@ -410,24 +415,32 @@ export class UploadPolicy {
       const peer = this.#order[(start + k) % n]!
       const q = this.#peers.get(peer)!
       if (peer === except || !q.bits.has(index) || failed.includes(peer)) continue
-      if (q.strikes >= this.#maxStrikes && now - q.struckAt <= this.#windowMs) continue
+      if (this.#struck(q, now)) continue
       out.push(peer)
     }
     return out
   }
 
-  #strike (peer: string, now: number): void {
-    const q = this.#peers.get(peer)
-    if (q === undefined) return
-    if (now - q.struckAt > this.#windowMs) q.strikes = 0
-    q.strikes++
-    q.struckAt = now
+  /** `reporter` says `holder` failed it. */
+  #strike (holder: string, reporter: string, now: number): void {
+    const q = this.#peers.get(holder)
+    if (q === undefined || holder === reporter) return
+    for (const [p, at] of q.strikes) if (now - at > this.#windowMs) q.strikes.delete(p)
+    q.strikes.set(reporter, now)
+  }
+
+  /** Enough peers reported it failed them within the window. */
+  #struck (q: PeerState, now: number): boolean {
+    if (q.strikes.size < this.#maxStrikes) return false
+    let recent = 0
+    for (const at of q.strikes.values()) if (now - at <= this.#windowMs) recent++
+    return recent >= this.#maxStrikes
   }
 
   #peerState (peer: string): PeerState {
     let state = this.#peers.get(peer)
     if (state === undefined) {
-      state = { bits: new Bitfield(this.numChunks), strikes: 0, struckAt: -Infinity }
+      state = { bits: new Bitfield(this.numChunks), strikes: new Map() }
       this.#peers.set(peer, state)
       this.#slot.set(peer, this.#order.length)
       this.#order.push(peer)

@@ -74,6 +74,23 @@ describe('UploadPolicy', () => {
     expect(later.serve ? [] : [...later.holders].sort()).toEqual(['h1', 'h2'])
   })
 
+  it('strikes a holder once per peer reporting it, however often that peer reports it', () => {
+    const pol = policy({ maxHints: 2, maxStrikes: 2, maxRefusals: 1000 })
+    for (const i of [0, 1]) pol.peerHas('h', i)
+    // p names h on each request for chunk 0, and for chunk 1 too (a requester sends its paused peers with
+    // every request): before, the second report struck h for everyone.
+    for (let k = 0; k < 5; k++) pol.decide('p', k % 2, k, ['h'])
+    expect(pol.decide('q', 1, 10)).toEqual({ serve: false, reason: 'held', holders: ['h'] })
+    // A second peer reporting it strikes it (within the window), for everyone else too.
+    pol.decide('q', 1, 20, ['h'])
+    expect(pol.decide('r', 0, 30)).toEqual({ serve: true, reason: 'unheld' })
+    expect(pol.decide('s', 1, 30_021)).toEqual({ serve: false, reason: 'held', holders: ['h'] })
+    // A holder's report of itself counts for nothing.
+    pol.peerHas('g', 2)
+    for (const p of ['g', 't']) pol.decide(p, 2, 40_000, ['g'])
+    expect(pol.decide('u', 2, 40_010)).toEqual({ serve: false, reason: 'held', holders: ['g'] })
+  })
+
   it('forgets the copies of peers that are gone', () => {
     const pol = policy()
     pol.peerBitfield('h', bitsOf(8, [0, 1, 2]))
