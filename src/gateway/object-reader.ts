@@ -99,7 +99,7 @@ async function openFirst (paths: readonly string[]): Promise<FileHandle> {
  * two cores the gateway shares, so no change here would raise them. 256 KiB or 4 MiB reads, 2–16 writes in flight: no better (a
  * harness running this loop against a 1 GiB file).
  */
-async function copyRange (fh: FileHandle, position: number, length: number, out: Writable, signal: AbortSignal): Promise<void> {
+export async function copyRange (fh: FileHandle, position: number, length: number, out: Writable, signal: AbortSignal): Promise<void> {
   const inFlight: Array<Promise<void>> = []
   for (let done = 0; done < length;) {
     signal.throwIfAborted()
