@@ -27,7 +27,7 @@ const COMPACT_BATCH = 65536
 export class Publisher {
   readonly #key: PrivateKey
   /** Per model, the newest version's signed pointer. */
-  readonly #latest = new Map<string, { version: string, signed: Uint8Array }>()
+  readonly #latest = new Map<string, { version: string, headerId: string, signed: Uint8Array }>()
 
   constructor (key: PrivateKey) {
     this.#key = key
@@ -100,10 +100,12 @@ export class Publisher {
       this.#latest.delete(name)
       return { version: undefined, moved: false }
     }
-    if (this.#latest.get(name)?.version === newest) return { version: newest, moved: false }
     const v = versions.get(formatModelVersion({ name, version: newest }))!
+    // The same version may come back as another revision (re-published at the origin): the pointer names a header.
+    const current = this.#latest.get(name)
+    if (current?.version === newest && current.headerId === v.meta.headerId) return { version: newest, moved: false }
     const signed = await signLatest({ name, version: newest, headerId: v.meta.headerId, publishedAt: new Date().toISOString() }, this.#key)
-    this.#latest.set(name, { version: newest, signed: signed.bytes })
+    this.#latest.set(name, { version: newest, headerId: v.meta.headerId, signed: signed.bytes })
     return { version: newest, moved: true }
   }
 

@@ -265,7 +265,9 @@ export class Seeder {
   async #publish (ref: ModelVersion, header: ManifestHeader, stamps?: Record<string, string>): Promise<PublishedVersion> {
     const { host } = this.#opts
     if (header.name !== ref.name || header.version !== ref.version) throw new InvalidInputError(`cached header for ${key(ref)} names ${key(header)}`)
-    const store = await ChunkStore.open({ dir: this.#cache.dirOf(ref), header, reserveBytes: DISK_RESERVE })
+    // Admitted from a listing, the version is in no cache entry: another revision on disk is what a withdrawal
+    // left (its removal failed, or the seeder stopped during it), and goes, never mixed into the new one.
+    const store = await ChunkStore.open({ dir: this.#cache.dirOf(ref), header, reserveBytes: DISK_RESERVE, replaceRevision: stamps !== undefined })
     // Chunks held from an earlier run are published at once; the pull fills in the rest.
     const meta = await this.#publisher.header(header, store)
     const policy = new UploadPolicy({ numChunks: store.layout.count, rng: createRng(0x5eed) })

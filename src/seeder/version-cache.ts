@@ -78,7 +78,7 @@ export interface VersionCacheOptions {
   log: SeederLog
   /** Called as a version starts leaving the cache, before its swarm closes: stop routing requests to it. */
   detach: (v: PublishedVersion) => void
-  /** Called after a version left the cache (its swarm closed, its files deleted). */
+  /** Called once a version is out of the cache, before its files are deleted: a deletion that fails leaves nothing naming it. */
   onEvicted: (v: PublishedVersion) => Promise<void>
 }
 
@@ -206,6 +206,7 @@ export class VersionCache {
     this.versions.delete(k)
     this.#bytesUpSeen.delete(k)
     this.#opts.detach(v)
+    await this.#opts.onEvicted(v)
     const removing = (async () => {
       await v.swarm.close()
       await v.store.close()
@@ -217,7 +218,6 @@ export class VersionCache {
     } finally {
       if (this.#removing.get(k) === removing) this.#removing.delete(k)
     }
-    await this.#opts.onEvicted(v)
     this.#opts.log.versionEvicted(v.ref, v.store.layout.totalSize, reason)
   }
 

@@ -5,8 +5,9 @@
  * it pulled of the old content and pulls the new one as another revision; hosts get the new bytes whole.
  */
 import { describe, expect, it } from 'vitest'
+import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises'
+import { mkdir, open, readFile, readdir, rename, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fetchUntilNew, seederVersions, startSeeder, type TestModel, track } from '../support/cli.ts'
 import { tempDir } from '../support/temp.ts'
@@ -38,6 +39,14 @@ async function chunksHeld (admin: string, atLeast: number): Promise<void> {
     await new Promise(resolve => setTimeout(resolve, 50))
   }
   throw new Error(`the seeder never held ${atLeast} chunks`)
+}
+
+/** The first file named `name` under `dir`, depth first. */
+async function firstFile (dir: string, name: string): Promise<string> {
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile() && e.name === name) return join(e.parentPath, e.name)
+  }
+  throw new Error(`no ${name} under ${dir}`)
 }
 
 describe('a version re-published at the origin', () => {
@@ -78,6 +87,40 @@ describe('a version re-published at the origin', () => {
     expect(seeder.stderr.some(m => m.msg?.startsWith('version changed at the origin'))).toBe(true)
     console.log(`in-place overwrite: host reran ${reruns} time(s), output = new content`)
   })
+  it('overwritten in place during a pull when the old bytes cannot be removed: the seeder says so and stays up, and pulls the new content once they can', async () => {
+    const model = await origin()
+    const b = content('B')
+    const seeder = track(await startSeeder(model, ['--chunk-size', '1MiB', '--line-rate', '2MiB/s']))
+    await chunksHeld(seeder.admin, 6)
+    const [before] = await seederVersions(seeder.admin)
+    // A file of the old content that even root cannot remove (EPERM), as a read-only or failing disk would.
+    const stuck = await firstFile(join(model.root, 'seeder', 'versions'), 'a.bin')
+    execFileSync('chattr', ['+i', stuck])
+    try {
+      const fh = await open(join(model.source, 'a.bin'), 'r+')
+      await fh.write(b, 0, SIZE, 0)
+      await fh.close()
+      const failed = await seeder.waitFor(m => m.msg === 'pull failed; held chunks are still served' && String(m.err).startsWith('could not remove the old content'), 60_000)
+      // Node's recursive rm reports an unlink's EPERM as the ENOTDIR of its retry as a directory; the path is named.
+      expect(failed.err).toContain(stuck)
+      // Before, the failed removal was an unhandled rejection: the seeder exited here.
+      await new Promise(resolve => setTimeout(resolve, 1500))
+      expect(await seederVersions(seeder.admin)).toBeDefined()
+    } finally {
+      execFileSync('chattr', ['-i', stuck])
+    }
+    // Removable again (the operator's fix): a later poll pulls the new content as a new revision.
+    for (let i = 0; ; i++) {
+      const [v] = await seederVersions(seeder.admin)
+      if (v !== undefined && v.headerId !== before!.headerId && v.chunksHeld === SIZE / MiB) break
+      if (i === 600) throw new Error(`the new content was never pulled: ${JSON.stringify(v)}`)
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+    const out = join(model.root, 'host')
+    await fetchUntilNew(seeder, out)
+    expect((await readFile(join(out, 'a.bin'))).equals(b)).toBe(true)
+  })
+
   it('a cached version whose header the seeder cannot read (an older manifest format) is removed and pulled again, not left blocking its pull', async () => {
     const model = await origin()
     const first = track(await startSeeder(model, ['--chunk-size', '1MiB']))
