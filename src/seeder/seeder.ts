@@ -381,7 +381,8 @@ export class Seeder {
         this.#log.originChanged(v.ref, err)
         // Never throws (nothing awaits a lone seeder's pull queue): a removal that fails (EACCES, EIO) is logged.
         await this.#cache.withdraw(v, 'changed at the origin').catch((e: Error) => {
-          this.#log.pullFailed(v.ref, e, `could not remove the old content: ${e.message}`)
+          // Node's recursive rm reports a file it may not unlink (EPERM) as ENOTDIR: the fix is named too.
+          this.#log.pullFailed(v.ref, e, `could not remove the old content: ${e.message} — check the permissions and health of ${v.store.dir}*; it is removed and the new content pulled at the next poll once it can be`)
         })
         return
       }
