@@ -52,7 +52,11 @@ describe('addresses', () => {
       const model = await makeModel(4 * MiB)
       const bulkPort = 4101
       // A NetworkPolicy that opens only libp2p's port: SYNs to the bulk port vanish, nothing answers.
-      execFileSync('ip', ['netns', 'exec', ns, 'iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', String(bulkPort), '-j', 'DROP'])
+      try {
+        execFileSync('ip', ['netns', 'exec', ns, 'iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', String(bulkPort), '-j', 'DROP'])
+      } catch (err) {
+        throw new Error(`this test drops the bulk port with iptables: apt-get install -y iptables (${(err as Error).message.trim()})`, { cause: err })
+      }
       const seeder = track(run(['--log-level', 'info', 'seed', '--origin', model.origin, '--cache-dir', join(model.root, 'seeder'), '--listen', '/ip4/127.0.0.1/tcp/4001',
         '--bulk-port', String(bulkPort), '--chunk-size', '1MiB', '--json'], { netns: ns }))
       const info = await seeder.waitFor(m => typeof m.peerId === 'string', 30_000)

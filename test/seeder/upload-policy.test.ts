@@ -76,19 +76,21 @@ describe('UploadPolicy', () => {
 
   it('strikes a holder once per peer reporting it, however often that peer reports it', () => {
     const pol = policy({ maxHints: 2, maxStrikes: 2, maxRefusals: 1000 })
-    for (const i of [0, 1]) pol.peerHas('h', i)
+    for (const i of [0, 1, 2, 3]) pol.peerHas('h', i)
     // p names h on each request for chunk 0, and for chunk 1 too (a requester sends its paused peers with
-    // every request): before, the second report struck h for everyone.
+    // every request; p is served both, h being no holder for p): before, the second report struck h for
+    // everyone.
     for (let k = 0; k < 5; k++) pol.decide('p', k % 2, k, ['h'])
-    expect(pol.decide('q', 1, 10)).toEqual({ serve: false, reason: 'held', holders: ['h'] })
-    // A second peer reporting it strikes it (within the window), for everyone else too.
-    pol.decide('q', 1, 20, ['h'])
-    expect(pol.decide('r', 0, 30)).toEqual({ serve: true, reason: 'unheld' })
-    expect(pol.decide('s', 1, 30_021)).toEqual({ serve: false, reason: 'held', holders: ['h'] })
+    expect(pol.decide('q', 2, 10)).toEqual({ serve: false, reason: 'held', holders: ['h'] })
+    // A second peer reporting it (q, then served chunk 2) strikes it within the window, for everyone.
+    pol.decide('q', 2, 20, ['h'])
+    expect(pol.decide('r', 3, 30)).toEqual({ serve: true, reason: 'unheld' })
+    // Strikes end with the window (30 s after the last report of each peer).
+    expect(pol.decide('s', 0, 30_021)).toEqual({ serve: false, reason: 'held', holders: ['h'] })
     // A holder's report of itself counts for nothing.
-    pol.peerHas('g', 2)
-    for (const p of ['g', 't']) pol.decide(p, 2, 40_000, ['g'])
-    expect(pol.decide('u', 2, 40_010)).toEqual({ serve: false, reason: 'held', holders: ['g'] })
+    pol.peerHas('g', 4)
+    for (const p of ['g', 't']) pol.decide(p, 4, 40_000, ['g'])
+    expect(pol.decide('u', 4, 40_010)).toEqual({ serve: false, reason: 'held', holders: ['g'] })
   })
 
   it('forgets the copies of peers that are gone', () => {
