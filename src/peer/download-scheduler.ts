@@ -14,7 +14,7 @@ import type { ChunkStore } from '../chunker/chunk-store.ts'
 import { IntegrityError } from '../errors.ts'
 import { BufferPool } from '../util/buffer-pool.ts'
 import type { Rng } from '../util/random.ts'
-import { DownloadPlanner } from './download-planner.ts'
+import { DownloadPlanner, HINTED_ABOVE_LIMIT } from './download-planner.ts'
 import { SlowPeers, type SlowPeerOptions } from './slow-peer.ts'
 import type { ChunkRequest, ChunkResponse } from './protocols/chunk/codec.ts'
 import type { PeerHint, ProgressReport, Role } from './protocols/session/codec.ts'
@@ -31,7 +31,8 @@ export interface Neighbour {
 export interface NeighbourSet<N extends Neighbour> {
   all: () => N[]
   readonly size: number
-  wantMore: () => boolean
+  /** Below the neighbour limit, or `extra` above it. */
+  wantMore: (extra?: number) => boolean
   /** Never rejects: a hint naming no valid peer id is logged and dropped. */
   connect: (peer: PeerHint | PeerId) => Promise<void>
   /** HAVEs of chunks this node now holds (Neighbours#announce). */
@@ -279,8 +280,15 @@ export class DownloadScheduler<N extends Neighbour> {
     }
     const now = this.#init.now()
     if (res.status !== 'ok') {
+      // A seeder is asked only for chunks no neighbour holds, so the holders it names are not neighbours: at
+      // the limit, one of them is dialed anyway (up to HINTED_ABOVE_LIMIT more), or the refusal only waits.
+      let above = false
       for (const h of this.#plan.answered(key, index, res, now)) {
         if (this.#init.neighbours.wantMore()) void this.#init.neighbours.connect({ id: h, addrs: [] })
+        else if (!above && this.#init.neighbours.wantMore(HINTED_ABOVE_LIMIT) && !this.#init.neighbours.all().some(n => n.peerKey === h)) {
+          above = true
+          void this.#init.neighbours.connect({ id: h, addrs: [] })
+        }
       }
       // Nothing else may free a slot for the busy peer's chunks: look again when its back-off ends.
       if (res.status === 'busy') setTimeout(() => this.schedule(), this.#plan.busyRetryMs).unref()

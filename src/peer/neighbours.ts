@@ -62,11 +62,11 @@ export class Neighbours {
   all (): Session[] { return [...this.#sessions.values()] }
   isBanned (peer: string): boolean { return this.#banned.has(peer) }
 
-  /** Whether to open more sessions with peers (seeders do not count against the limit). */
-  wantMore (): boolean {
+  /** Whether to open more sessions with peers (seeders do not count against the limit), `extra` above it. */
+  wantMore (extra = 0): boolean {
     let peers = 0
     for (const s of this.#sessions.values()) if (s.remoteRole === 'peer') peers++
-    return peers + this.#dialing.size < this.#init.maxNeighbours
+    return peers + this.#dialing.size < this.#init.maxNeighbours + extra
   }
 
   /** Dials a peer and opens a session (no-op when one exists, is being dialed, or the peer is banned). */

@@ -52,6 +52,7 @@ const OPTIONS: Array<{ flag: string, help: string, apply: Apply }> = [
   { flag: 'busy-retry', help: 'how soon a peer that answered busy is asked again (DownloadPlanner busyRetryMs)', apply: (s, t) => { s.driver.busyRetryMs = parseDuration(t) } },
   { flag: 'busy', help: 'what a busy answer holds back for --busy-retry: peer (the default) or chunk (only that chunk on that peer)', apply: (s, t) => { s.driver.busyBackoff = t === 'peer' || t === 'chunk' ? t : bad('--busy', t, 'peer or chunk') } },
   { flag: 'uploads-per-peer', help: 'concurrent uploads a node serves to one requester (maxUploadsPerPeer; default 1, 0: no limit)', apply: (s, t) => { const n = int('--uploads-per-peer', t); s.driver.maxUploadsPerPeer = n === 0 ? undefined : n } },
+  { flag: 'dial-above', help: 'neighbours a host dials above --neighbours for the holders a seeder\'s refusal names, one per refusal (DownloadScheduler; default 4)', apply: (s, t) => { s.driver.hintedAboveLimit = int('--dial-above', t) } },
   { flag: 'upload-queue', help: 'other requesters\' requests a node holds while its upload slots are taken, instead of answering busy (UploadAdmission queue; default 2)', apply: (s, t) => { s.driver.uploadQueue = int('--upload-queue', t) } },
   { flag: 'reveal-to', help: 'peers the seeder tells (HAVE) of a chunk it just pulled, or all (UploadPolicy revealTo; default 1; all still keeps --max-revealing out at most)', apply: (s, t) => { s.policy.revealTo = t === 'all' ? Infinity : int('--reveal-to', t, 1) } },
   { flag: 'max-revealing', help: 'chunks the seeder has told of and no host asked for yet, at most (UploadPolicy maxRevealing; default 8)', apply: (s, t) => { s.policy.maxRevealing = int('--max-revealing', t, 1) } },
@@ -111,7 +112,7 @@ function describe (s: Scenario): string {
     `inflight=${budget} perPeer=${s.driver.maxRequestsPerPeer} nbrs=${s.driver.maxNeighbours} uploads=${s.driver.maxUploads} refusals=${s.policy.maxRefusals ?? 2} revealTo=${s.policy.revealTo ?? 1} retry=${s.driver.retryAfterMs / 1000}s` +
     ` busy=${s.driver.busyBackoff}/${s.driver.busyRetryMs / 1000}s` +
     ` uploadsPerPeer=${s.driver.maxUploadsPerPeer ?? 'any'}` +
-    ` uploadQueue=${s.driver.uploadQueue}` +
+    ` uploadQueue=${s.driver.uploadQueue} dialAbove=${s.driver.hintedAboveLimit}` +
     (s.arrivals.lateFraction > 0 ? ` late=${s.arrivals.lateFraction}/${s.arrivals.windowMs / 1000}s` : '') +
     (s.failures.killFraction > 0 ? ` kill=${s.failures.killFraction} restart=${s.failures.restartFraction}` : '')
 }

@@ -13,7 +13,7 @@
  * every tickMs.
  */
 import { Bitfield } from '../chunker/bitfield.ts'
-import { DownloadPlanner } from '../peer/download-planner.ts'
+import { DownloadPlanner, HINTED_ABOVE_LIMIT } from '../peer/download-planner.ts'
 import { UploadAdmission, type AdmissionDecision } from '../peer/upload-admission.ts'
 import type { SeederGate } from '../peer/version-swarm.ts'
 import type { ServeDecision as NodeServeDecision } from '../peer/protocols/chunk/codec.ts'
@@ -47,6 +47,8 @@ export interface DriverOptions {
   maxUploadsPerPeer: number | undefined
   /** Passed to UploadAdmission: other requesters' requests held while the upload slots are taken. @default 2 */
   uploadQueue: number
+  /** As DownloadScheduler: neighbours dialed above maxNeighbours for holders a refusal names. @default HINTED_ABOVE_LIMIT */
+  hintedAboveLimit: number
 }
 
 export const DRIVER_DEFAULTS: DriverOptions = {
@@ -61,7 +63,8 @@ export const DRIVER_DEFAULTS: DriverOptions = {
   busyRetryMs: 250,
   busyBackoff: 'peer',
   maxUploadsPerPeer: 1,
-  uploadQueue: 2
+  uploadQueue: 2,
+  hintedAboveLimit: HINTED_ABOVE_LIMIT
 }
 
 /** A node's answer to a request, as the engine sees it: the chunk will flow, or a message goes back. */
@@ -295,9 +298,9 @@ export class HostModel {
     this.#schedule()
   }
 
-  /** Neighbours#wantMore: peers (seeders not counted) connected or being dialed, below maxNeighbours. */
-  #wantMoreNeighbours (): boolean {
-    return this.#peerSessions + this.#dialing.size < this.#opts.maxNeighbours
+  /** Neighbours#wantMore: peers (seeders not counted) connected or being dialed, below maxNeighbours (+ `extra`). */
+  #wantMoreNeighbours (extra = 0): boolean {
+    return this.#peerSessions + this.#dialing.size < this.#opts.maxNeighbours + extra
   }
 
   // --- Publishing (seeder) ---------------------------------------------------------------------
@@ -411,7 +414,15 @@ export class HostModel {
   /** A non-'ok' answer. */
   onResponse (peer: string, index: number, res: Exclude<ServeDecision, { status: 'ok' | 'queued' }>): void {
     if (!this.#ended(peer, index)) return
-    for (const h of this.#plan!.answered(peer, index, res, this.#io.now())) if (this.#wantMoreNeighbours()) this.connect(h)
+    // As DownloadScheduler: at the limit, one named holder is dialed anyway, up to hintedAboveLimit more.
+    let above = false
+    for (const h of this.#plan!.answered(peer, index, res, this.#io.now())) {
+      if (this.#wantMoreNeighbours()) this.connect(h)
+      else if (!above && this.#wantMoreNeighbours(this.#opts.hintedAboveLimit) && !this.#sessions.has(h)) {
+        above = true
+        this.connect(h)
+      }
+    }
     if (res.status === 'busy') this.#io.later(this.#plan!.busyRetryMs, () => this.#schedule())
     this.#schedule()
   }

@@ -15,6 +15,7 @@ import { ChunkStore } from '../../src/chunker/chunk-store.ts'
 import { chunkLayout, createHeader, headerId } from '../../src/chunker/manifest.ts'
 import { IntegrityError } from '../../src/errors.ts'
 import { silentLogger } from '../../src/log.ts'
+import { HINTED_ABOVE_LIMIT } from '../../src/peer/download-planner.ts'
 import { DownloadScheduler, type Neighbour, type SchedulerOptions } from '../../src/peer/download-scheduler.ts'
 import type { ChunkRequest, ChunkResponse } from '../../src/peer/protocols/chunk/codec.ts'
 import type { PeerHint, SessionMessage } from '../../src/peer/protocols/session/codec.ts'
@@ -27,7 +28,8 @@ afterEach(async () => { await Promise.all(dirs.splice(0).map(d => rm(d, { recurs
 
 interface Peer extends Neighbour { serve: (req: ChunkRequest, signal: AbortSignal) => Promise<ChunkResponse> }
 
-async function setup (chunks = 6, options: Partial<SchedulerOptions> = {}) {
+/** `room`: how many more neighbours the set would take (Neighbours#wantMore), 4 above the limit included. */
+async function setup (chunks = 6, options: Partial<SchedulerOptions> = {}, room = Infinity) {
   const data = randomBytes(CHUNK * chunks)
   const header = createHeader({ name: 'm', version: 'v1', chunkSize: CHUNK, files: [{ path: 'a.bin', size: data.length, mode: 0o644 }] })
   const layout = chunkLayout(header)
@@ -55,7 +57,7 @@ async function setup (chunks = 6, options: Partial<SchedulerOptions> = {}) {
     neighbours: {
       all: () => peers,
       get size () { return peers.length },
-      wantMore: () => true,
+      wantMore: (extra = 0) => room - HINTED_ABOVE_LIMIT + extra > connected.length,
       connect: async (p: PeerHint | PeerId) => { connected.push('toMultihash' in p ? p.toString() : p.id) },
       announce: indexes => { sent.push({ type: 'have', indexes }) },
       banned
@@ -218,6 +220,19 @@ describe('DownloadScheduler', () => {
     await t.addPeer(async () => ({ status: 'refused', holders: [holder] }), 'seeder')
     await t.settle()
     expect(t.connected).toContain(holder)
+    await t.scheduler.close()
+  })
+
+  it('at its neighbour limit, a host dials one holder a refusal names (a few above the limit), not none', async () => {
+    // At the limit with room for 2 above it: each refusal dials one of the holders it names, two in all.
+    const t = await setup(3, {}, 2)
+    const ids = await Promise.all([0, 1, 2, 3].map(async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()))
+    const named = [ids.slice(0, 2), ids.slice(2)]
+    await t.addPeer(async req => req.index < 2 ? { status: 'refused', holders: named[req.index]! } : t.honest(req.index), 'seeder')
+    await t.until(() => t.events.chunks.length > 0)
+    await t.settle()
+    // Before: none (at the limit, named holders were never dialed).
+    expect(t.connected.sort()).toEqual([ids[0], ids[2]].sort())
     await t.scheduler.close()
   })
 
