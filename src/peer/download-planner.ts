@@ -20,7 +20,7 @@ import { PiecePicker, type PeerRequest, type PiecePickerInit } from './piece-pic
 
 /**
  * Neighbours a host may dial above its limit, one per refusal, for the holders a seeder names: it asks a
- * seeder only for chunks no neighbour holds, so those holders are never its neighbours, and at the limit the
+ * seeder only for chunks no neighbour holds, so those holders are hardly ever its neighbours, and at the limit the
  * refusal only made it wait (retryAfterMs) and ask again, until served. Simulated (seeds 1–8, warm and cold,
  * last ÷ bound): N = 32 at the lab's eighth rates 0 → 1.195 ×, 4 → 1.176 ×, 8 → 1.183 ×; N = 16 at the
  * quarter rates 1.148 → 1.140 ×; N = 1,000, 100 GiB, cold 1.16 → 1.17 ×.

@@ -280,9 +280,10 @@ export class DownloadScheduler<N extends Neighbour> {
     }
     const now = this.#init.now()
     if (res.status !== 'ok') {
-      // A seeder is asked only for chunks no neighbour holds, so the holders it names are not neighbours: at
-      // the limit, one of them is dialed anyway (up to HINTED_ABOVE_LIMIT more), or the refusal only waits.
-      let above = false
+      // A seeder is asked only for chunks no neighbour holds, so the holders it names are hardly ever neighbours:
+      // at the limit, one of them is dialed anyway (up to HINTED_ABOVE_LIMIT more), or the refusal only waits.
+      // Only a seeder's refusal: a peer's could name anyone and take those places for good.
+      let above = from.remoteRole !== 'seeder'
       for (const h of this.#plan.answered(key, index, res, now)) {
         if (this.#init.neighbours.wantMore()) void this.#init.neighbours.connect({ id: h, addrs: [] })
         else if (!above && this.#init.neighbours.wantMore(HINTED_ABOVE_LIMIT) && !this.#init.neighbours.all().some(n => n.peerKey === h)) {

@@ -382,7 +382,7 @@ export class Seeder {
         // Never throws (nothing awaits a lone seeder's pull queue): a removal that fails (EACCES, EIO) is logged.
         await this.#cache.withdraw(v, 'changed at the origin').catch((e: Error) => {
           // Node's recursive rm reports a file it may not unlink (EPERM) as ENOTDIR: the fix is named too.
-          this.#log.pullFailed(v.ref, e, `could not remove the old content: ${e.message} — check the permissions and health of ${v.store.dir}*; it is removed and the new content pulled at the next poll once it can be`)
+          this.#log.pullFailed(v.ref, e, `could not remove the old content: ${e.message} — check the permissions and health of ${v.store.dir}*; a later poll replaces an unfinished old revision once its files can be removed (a finished one: remove ${v.store.dir}* by hand)`)
         })
         return
       }

@@ -433,8 +433,8 @@ export class UploadPolicy {
   #struck (q: PeerState, now: number): boolean {
     if (q.strikes.size < this.#maxStrikes) return false
     let recent = 0
-    for (const at of q.strikes.values()) if (now - at <= this.#windowMs) recent++
-    return recent >= this.#maxStrikes
+    for (const at of q.strikes.values()) if (now - at <= this.#windowMs && ++recent >= this.#maxStrikes) return true
+    return false
   }
 
   #peerState (peer: string): PeerState {

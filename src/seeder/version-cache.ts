@@ -206,8 +206,10 @@ export class VersionCache {
     this.versions.delete(k)
     this.#bytesUpSeen.delete(k)
     this.#opts.detach(v)
-    await this.#opts.onEvicted(v)
+    // Registered before anything is awaited: an admission of the same version waits for it (removed()).
+    const evicted = this.#opts.onEvicted(v)
     const removing = (async () => {
+      await evicted
       await v.swarm.close()
       await v.store.close()
       await ChunkStore.remove(v.store.dir)
