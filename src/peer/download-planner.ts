@@ -27,6 +27,30 @@ import { PiecePicker, type PeerRequest, type PiecePickerInit } from './piece-pic
  */
 export const HINTED_ABOVE_LIMIT = 4
 
+/** What dialNamedHolders needs of the neighbour set (Neighbours, or the simulator's host). */
+export interface NamedHolderDialer {
+  /** Below the neighbour limit, or `extra` above it. */
+  wantMore: (extra?: number) => boolean
+  isNeighbour: (peer: string) => boolean
+  dial: (peer: string) => void
+}
+
+/**
+ * Dials the holders a refusal names (DownloadPlanner#answered): each while below the neighbour limit; at
+ * it, one not yet a neighbour, up to HINTED_ABOVE_LIMIT above it — for a seeder's refusal only, as a peer's
+ * could name anyone and take those places for good. Shared by DownloadScheduler and the simulator.
+ */
+export function dialNamedHolders (named: readonly string[], fromSeeder: boolean, n: NamedHolderDialer, aboveLimit = HINTED_ABOVE_LIMIT): void {
+  let above = !fromSeeder
+  for (const h of named) {
+    if (n.wantMore()) n.dial(h)
+    else if (!above && n.wantMore(aboveLimit) && !n.isNeighbour(h)) {
+      above = true
+      n.dial(h)
+    }
+  }
+}
+
 export type { PeerRequest }
 
 export interface PlannerOptions {

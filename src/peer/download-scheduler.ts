@@ -14,7 +14,7 @@ import type { ChunkStore } from '../chunker/chunk-store.ts'
 import { IntegrityError } from '../errors.ts'
 import { BufferPool } from '../util/buffer-pool.ts'
 import type { Rng } from '../util/random.ts'
-import { DownloadPlanner, HINTED_ABOVE_LIMIT } from './download-planner.ts'
+import { dialNamedHolders, DownloadPlanner } from './download-planner.ts'
 import { SlowPeers, type SlowPeerOptions } from './slow-peer.ts'
 import type { ChunkRequest, ChunkResponse } from './protocols/chunk/codec.ts'
 import type { PeerHint, ProgressReport, Role } from './protocols/session/codec.ts'
@@ -280,17 +280,12 @@ export class DownloadScheduler<N extends Neighbour> {
     }
     const now = this.#init.now()
     if (res.status !== 'ok') {
-      // A seeder is asked only for chunks no neighbour holds, so the holders it names are hardly ever neighbours:
-      // at the limit, one of them is dialed anyway (up to HINTED_ABOVE_LIMIT more), or the refusal only waits.
-      // Only a seeder's refusal: a peer's could name anyone and take those places for good.
-      let above = from.remoteRole !== 'seeder'
-      for (const h of this.#plan.answered(key, index, res, now)) {
-        if (this.#init.neighbours.wantMore()) void this.#init.neighbours.connect({ id: h, addrs: [] })
-        else if (!above && this.#init.neighbours.wantMore(HINTED_ABOVE_LIMIT) && !this.#init.neighbours.all().some(n => n.peerKey === h)) {
-          above = true
-          void this.#init.neighbours.connect({ id: h, addrs: [] })
-        }
-      }
+      const { neighbours } = this.#init
+      dialNamedHolders(this.#plan.answered(key, index, res, now), from.remoteRole === 'seeder', {
+        wantMore: extra => neighbours.wantMore(extra),
+        isNeighbour: h => neighbours.all().some(n => n.peerKey === h),
+        dial: h => { void neighbours.connect({ id: h, addrs: [] }) }
+      })
       // Nothing else may free a slot for the busy peer's chunks: look again when its back-off ends.
       if (res.status === 'busy') setTimeout(() => this.schedule(), this.#plan.busyRetryMs).unref()
       return

@@ -13,7 +13,7 @@
  * every tickMs.
  */
 import { Bitfield } from '../chunker/bitfield.ts'
-import { DownloadPlanner, HINTED_ABOVE_LIMIT } from '../peer/download-planner.ts'
+import { dialNamedHolders, DownloadPlanner, HINTED_ABOVE_LIMIT } from '../peer/download-planner.ts'
 import { UploadAdmission, type AdmissionDecision } from '../peer/upload-admission.ts'
 import type { SeederGate } from '../peer/version-swarm.ts'
 import type { ServeDecision as NodeServeDecision } from '../peer/protocols/chunk/codec.ts'
@@ -414,15 +414,11 @@ export class HostModel {
   /** A non-'ok' answer. */
   onResponse (peer: string, index: number, res: Exclude<ServeDecision, { status: 'ok' | 'queued' }>): void {
     if (!this.#ended(peer, index)) return
-    // As DownloadScheduler: at the limit, one named holder is dialed anyway, up to hintedAboveLimit more.
-    let above = false
-    for (const h of this.#plan!.answered(peer, index, res, this.#io.now())) {
-      if (this.#wantMoreNeighbours()) this.connect(h)
-      else if (!above && this.#wantMoreNeighbours(this.#opts.hintedAboveLimit) && !this.#sessions.has(h)) {
-        above = true
-        this.connect(h)
-      }
-    }
+    dialNamedHolders(this.#plan!.answered(peer, index, res, this.#io.now()), this.#sessions.get(peer)?.role === 'seeder', {
+      wantMore: extra => this.#wantMoreNeighbours(extra),
+      isNeighbour: h => this.#sessions.has(h),
+      dial: h => this.connect(h)
+    }, this.#opts.hintedAboveLimit)
     if (res.status === 'busy') this.#io.later(this.#plan!.busyRetryMs, () => this.#schedule())
     this.#schedule()
   }
