@@ -57,10 +57,15 @@ export interface ChunkStoreOptions {
   dir: string
   header: ManifestHeader
   /**
-   * An unfinished store of the same NAME@VERSION but another header (the origin re-published the version)
-   * is discarded and started afresh rather than refused. A finished one is always refused. @default false
+   * What to do with a store of the same NAME@VERSION but another header (the origin re-published the version):
+   * - `unfinished`: an unfinished one is discarded and started afresh; a finished one is refused (a host's
+   *   output directory, which a user may be reading).
+   * - `any`: whatever store modelswarm left at `dir`, finished or not, even one whose header cannot be read, is
+   *   discarded, `dir` included (a seeder's cache, which only the seeder reads: what a withdrawal or a
+   *   recovery whose removal failed left behind).
+   * Unset: refused.
    */
-  replaceRevision?: boolean
+  replaceRevision?: 'unfinished' | 'any'
   /** Bytes to leave free on the filesystem beyond what the model needs. @default 64 MiB */
   reserveBytes?: number
   /**
@@ -160,12 +165,21 @@ export class ChunkStore {
       let fresh = existing === undefined
       if (existing !== undefined && !Buffer.from(existing).equals(headerBytes)) {
         const other = safeDecodeHeader(existing)
-        if (opts.replaceRevision !== true || other !== formatModelVersion(header) || await exists(join(stateDir, 'complete'))) {
+        const replace = opts.replaceRevision
+        if (replace === undefined || (replace === 'unfinished' && (other !== formatModelVersion(header) || await exists(join(stateDir, 'complete'))))) {
           throw new InvalidInputError(`${dir} already holds ${other}${other === formatModelVersion(header) ? ' as published earlier (another revision)' : ''} — choose another output directory or remove ${dir}, ${partialDir} and ${stateDir}`)
         }
-        // Nothing of the old revision may end up in the new one: its bytes, hashes and bitfield go.
-        for (const f of ['bitfield', 'clean', 'hashes', 'header.json']) await rm(join(stateDir, f), { force: true })
-        await rm(partialDir, { recursive: true, force: true })
+        // Nothing of the old revision may end up in the new one: its bytes, hashes and bitfield go. The old
+        // header goes last, so a removal that fails midway is retried by the next open, never taken for a
+        // directory modelswarm did not write.
+        for (const f of ['complete', 'bitfield', 'clean']) await rm(join(stateDir, f), { force: true })
+        try {
+          if (replace === 'any') await rm(dir, { recursive: true, force: true })
+          await rm(partialDir, { recursive: true, force: true })
+        } catch (err) {
+          throw new StoreWriteError(`cannot remove the old revision of ${other} at ${dir}: ${(err as Error).message} — check the permissions and health of ${dir}*`, { cause: err })
+        }
+        for (const f of ['hashes', 'header.json']) await rm(join(stateDir, f), { force: true })
         fresh = true
       }
       if (fresh) {

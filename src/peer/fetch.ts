@@ -110,7 +110,7 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
       signal: opts.signal
     })
     const { header } = meta
-    store = await ChunkStore.open({ dir: opts.out, header, replaceRevision: true })
+    store = await ChunkStore.open({ dir: opts.out, header, replaceRevision: 'unfinished' })
     await store.recordHashes([...meta.known.setIndexes()].map(i => [i, meta.hashOf(i)!] as const))
     const resumedChunks = store.resume.resumed
     const { count: chunks, totalSize: bytes } = store.layout

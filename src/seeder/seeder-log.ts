@@ -65,8 +65,9 @@ export class SeederLog {
     this.log.warn({ file, err: err.message }, 'unreadable list of evicted versions ignored; they may be pulled again')
   }
 
-  recoveryFailed (ref: ModelVersion, err: Error): void {
-    this.log.error({ version: formatModelVersion(ref), err: err.message }, 'cannot recover cached version: removed, pulled again from the origin')
+  /** `then`: what becomes of the version (removed and pulled again, or retried by the next poll). */
+  recoveryFailed (ref: ModelVersion, err: Error, then: string): void {
+    this.log.error({ version: formatModelVersion(ref), err: err.message }, `cannot recover cached version: ${then}`)
   }
 
   originUnreachable (origin: string, err: string): void { this.log.warn({ origin, err }, SEEDER_MSG.originUnreachable) }

@@ -147,7 +147,7 @@ export class Seeder {
     this.#opts.host.setResolver(ref => this.resolve(ref))
     await this.#cache.loadEvicted()
     for (const { ref, header } of await this.#cache.recover()) {
-      await this.#publish(ref, header).catch(err => this.#log.recoveryFailed(ref, err as Error))
+      await this.#publish(ref, header).catch(err => this.#log.recoveryFailed(ref, err as Error, 'the next poll admits it again'))
     }
     this.#recovering = false
     await this.poll()
@@ -265,9 +265,10 @@ export class Seeder {
   async #publish (ref: ModelVersion, header: ManifestHeader, stamps?: Record<string, string>): Promise<PublishedVersion> {
     const { host } = this.#opts
     if (header.name !== ref.name || header.version !== ref.version) throw new InvalidInputError(`cached header for ${key(ref)} names ${key(header)}`)
-    // Admitted from a listing, the version is in no cache entry: another revision on disk is what a withdrawal
-    // left (its removal failed, or the seeder stopped during it), and goes, never mixed into the new one.
-    const store = await ChunkStore.open({ dir: this.#cache.dirOf(ref), header, reserveBytes: DISK_RESERVE, replaceRevision: stamps !== undefined })
+    // Admitted from a listing, the version is in no cache entry: another revision on disk, finished or not, is
+    // what a withdrawal left (its removal failed, or the seeder stopped during it), and goes, never mixed into
+    // the new one.
+    const store = await ChunkStore.open({ dir: this.#cache.dirOf(ref), header, reserveBytes: DISK_RESERVE, replaceRevision: stamps === undefined ? undefined : 'any' })
     // Chunks held from an earlier run are published at once; the pull fills in the rest.
     const meta = await this.#publisher.header(header, store)
     const policy = new UploadPolicy({ numChunks: store.layout.count, rng: createRng(0x5eed) })
@@ -382,7 +383,7 @@ export class Seeder {
         // Never throws (nothing awaits a lone seeder's pull queue): a removal that fails (EACCES, EIO) is logged.
         await this.#cache.withdraw(v, 'changed at the origin').catch((e: Error) => {
           // Node's recursive rm reports a file it may not unlink (EPERM) as ENOTDIR: the fix is named too.
-          this.#log.pullFailed(v.ref, e, `could not remove the old content: ${e.message} — check the permissions and health of ${v.store.dir}*; a later poll replaces an unfinished old revision once its files can be removed (a finished one: remove ${v.store.dir}* by hand)`)
+          this.#log.pullFailed(v.ref, e, `could not remove the old content: ${e.message} — check the permissions and health of ${v.store.dir}*; a later poll removes them and pulls the new content once they can be removed`)
         })
         return
       }

@@ -146,8 +146,12 @@ export class VersionCache {
         try {
           out.push({ ref, header: decodeHeader(await readFile(join(root, name, entry, 'header.json'))) })
         } catch (err) {
-          this.#opts.log.recoveryFailed(ref, err as Error)
-          await ChunkStore.remove(this.dirOf(ref))
+          // A removal that fails too leaves the version to the next admission, which replaces it or says why
+          // it cannot; the other versions are recovered either way.
+          const removal = await ChunkStore.remove(this.dirOf(ref)).then(() => undefined, (e: Error) => e)
+          this.#opts.log.recoveryFailed(ref, err as Error, removal === undefined
+            ? 'removed, pulled again from the origin'
+            : `could not remove it either (${removal.message}) — check the permissions and health of ${this.dirOf(ref)}*`)
         }
       }
     }

@@ -302,4 +302,30 @@ describe('ChunkStore', () => {
     await expect(ChunkStore.open({ dir: out, header: other })).rejects.toThrow(/already holds m@v1/)
     await expect(ChunkStore.open({ dir: src, header: manifest })).rejects.toThrow(/not written by modelswarm/)
   })
+
+  it("replaces another revision of the same version as told: a host's output only while unfinished, a seeder's cache whatever it holds", async () => {
+    const { root, src, manifest, out, store } = await filledStore()
+    await store.finalize()
+    await store.close()
+    const next = createHeader({ ...manifest, revision: 'b2' })
+    await expect(ChunkStore.open({ dir: out, header: next })).rejects.toThrow(/already holds m@v1 as published earlier/)
+    await expect(ChunkStore.open({ dir: out, header: next, replaceRevision: 'unfinished' })).rejects.toThrow(/already holds m@v1 as published earlier/)
+    // What a seeder's withdrawal leaves when deleting the finished files fails: no `complete`, no bitfield, the
+    // old header and hashes, and every file of the old content. Before, the next open took it for a directory
+    // modelswarm did not write, at every poll.
+    await rm(join(`${out}.modelswarm`, 'complete'))
+    await rm(join(`${out}.modelswarm`, 'bitfield'))
+    const replaced = await ChunkStore.open({ dir: out, header: next, replaceRevision: 'any' })
+    expect(replaced.have.count).toBe(0)
+    expect(replaced.knownHashes).toBe(0)
+    expect(await readdir(root)).toEqual(['out.modelswarm', 'out.partial', 'src'])
+    await fill(replaced, src, manifest, [0])
+    await replaced.close()
+    // A header no modelswarm of today can read (an older manifest format) in a seeder's cache goes too.
+    await writeFile(join(`${out}.modelswarm`, 'header.json'), '{"format":"modelswarm-manifest/2"}')
+    await expect(ChunkStore.open({ dir: out, header: next, replaceRevision: 'unfinished' })).rejects.toThrow(/already holds an unreadable model version/)
+    const again = await ChunkStore.open({ dir: out, header: next, replaceRevision: 'any' })
+    expect(again.have.count).toBe(0)
+    await again.close()
+  })
 })

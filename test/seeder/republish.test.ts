@@ -41,6 +41,16 @@ async function chunksHeld (admin: string, atLeast: number): Promise<void> {
   throw new Error(`the seeder never held ${atLeast} chunks`)
 }
 
+/** Waits for the seeder's version to be ready: pulled whole and renamed into place. */
+async function ready (admin: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const [v] = await seederVersions(admin).catch(() => [])
+    if (v?.state === 'ready') return
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  throw new Error('the seeder never finished its pull')
+}
+
 /** The first file named `name` under `dir`, depth first. */
 async function firstFile (dir: string, name: string): Promise<string> {
   for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
@@ -121,6 +131,35 @@ describe('a version re-published at the origin', () => {
     expect((await readFile(join(out, 'a.bin'))).equals(b)).toBe(true)
   })
 
+  it('changed while the seeder was down, and the finished old files cannot be removed: the seeder says so, and pulls the new content once they can', async () => {
+    const model = await origin()
+    const first = track(await startSeeder(model, ['--chunk-size', '1MiB']))
+    await ready(first.admin)
+    const [before] = await seederVersions(first.admin)
+    await first.kill('SIGKILL')
+    const stuck = join(model.root, 'seeder', 'versions', 'it-llm', 'v1', 'a.bin')
+    execFileSync('chattr', ['+i', stuck])
+    let second: Awaited<ReturnType<typeof startSeeder>>
+    try {
+      await writeFile(join(model.source, 'a.bin.tmp'), content('B'))
+      await rename(join(model.source, 'a.bin.tmp'), join(model.source, 'a.bin'))
+      await writeFile(join(model.source, '_SUCCESS'), '')
+      second = track(await startSeeder(model, ['--chunk-size', '1MiB']))
+      await second.waitFor(m => m.msg === 'pull failed; held chunks are still served' && String(m.err).startsWith('could not remove the old content'), 60_000)
+      // The next admission names the old revision it cannot remove. Before, it took the finished directory for
+      // one modelswarm did not write, at every poll, even once it could be removed.
+      const refused = await second.waitFor(m => m.msg === 'cannot publish version', 60_000)
+      expect(refused.err).toMatch(/cannot remove the old revision of it-llm@v1/)
+    } finally {
+      execFileSync('chattr', ['-i', stuck])
+    }
+    const out = join(model.root, 'host')
+    await fetchUntilNew(second, out)
+    expect((await readFile(join(out, 'a.bin'))).equals(content('B'))).toBe(true)
+    const [after] = await seederVersions(second.admin)
+    expect(after!.headerId).not.toBe(before!.headerId)
+  })
+
   it('a cached version whose header the seeder cannot read (an older manifest format) is removed and pulled again, not left blocking its pull', async () => {
     const model = await origin()
     const first = track(await startSeeder(model, ['--chunk-size', '1MiB']))
@@ -133,5 +172,29 @@ describe('a version re-published at the origin', () => {
     expect(await fetchUntilNew(second, out)).toBe(0)
     expect((await readFile(join(out, 'a.bin'))).equals(content('A'))).toBe(true)
     expect(second.stderr.some(m => m.msg?.startsWith('cannot recover cached version: removed'))).toBe(true)
+  })
+
+  it('a cached version whose header the seeder cannot read and whose files cannot be removed: the seeder starts and says so, and pulls the version once they can be removed', async () => {
+    const model = await origin()
+    const first = track(await startSeeder(model, ['--chunk-size', '1MiB']))
+    await ready(first.admin)
+    await first.kill('SIGKILL')
+    const headerFile = join(model.root, 'seeder', 'versions', 'it-llm', 'v1.modelswarm', 'header.json')
+    await writeFile(headerFile, (await readFile(headerFile, 'utf8')).replace('"modelswarm-manifest/3"', '"modelswarm-manifest/2"'))
+    const stuck = join(model.root, 'seeder', 'versions', 'it-llm', 'v1', 'a.bin')
+    execFileSync('chattr', ['+i', stuck])
+    let second: Awaited<ReturnType<typeof startSeeder>>
+    try {
+      // Before, the failed removal escaped recovery and the seeder exited at start.
+      second = track(await startSeeder(model, ['--chunk-size', '1MiB']))
+      const failed = await second.waitFor(m => m.msg?.startsWith('cannot recover cached version: could not remove it either') === true, 30_000)
+      expect(failed.msg).toContain(stuck.replace(/\/a\.bin$/, ''))
+      expect(await seederVersions(second.admin)).toBeDefined()
+    } finally {
+      execFileSync('chattr', ['-i', stuck])
+    }
+    const out = join(model.root, 'host')
+    await fetchUntilNew(second, out)
+    expect((await readFile(join(out, 'a.bin'))).equals(content('A'))).toBe(true)
   })
 })
