@@ -172,6 +172,7 @@ export class VersionCatalog {
       name: v.name,
       version: v.version,
       out: dir,
+      replaceRevision: 'any',
       log,
       signal,
       onSwarm: swarm => {

@@ -54,6 +54,7 @@ export async function fetchViaHostCache (opts: CachedFetchOptions): Promise<Cach
         const result = await fetchModel({
           ...opts,
           out: dir,
+          replaceRevision: 'any',
           onComplete: undefined,
           seedWhile: async r => {
             completed = true
@@ -106,7 +107,7 @@ async function seedWhenReleased (dir: string, opts: CachedFetchOptions, serving:
     if (stop.aborted || await isHeld(dir).catch(() => true)) continue
     try {
       log.info({ version: formatModelVersion(opts), dir }, 'the process seeding the host cache\'s copy has gone; seeding it from here')
-      await fetchModel({ ...opts, out: dir, onSwarm: undefined, onComplete: undefined, signal: stop, seedWhile: async () => await serving.catch(() => {}) })
+      await fetchModel({ ...opts, out: dir, replaceRevision: 'any', onSwarm: undefined, onComplete: undefined, signal: stop, seedWhile: async () => await serving.catch(() => {}) })
       return
     } catch (err) {
       if (stop.aborted) return

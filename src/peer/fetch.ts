@@ -56,6 +56,12 @@ export interface FetchOptions {
    * @default a node and host of the fetch's own, stopped when it ends
    */
   peerHost?: PeerHost
+  /**
+   * Another revision of the version at `out` (re-published at the origin): replaced while `unfinished` only (a
+   * user's output, which may be in use), or `any` (the host cache, whose finished copies are placed as hard
+   * links, so earlier outputs keep their bytes). See ChunkStoreOptions.replaceRevision. @default 'unfinished'
+   */
+  replaceRevision?: 'unfinished' | 'any'
   /** Keep seeding this long after the download completes. @default 0 */
   lingerMs?: number
   /** Give up after this long without a verified chunk (or without finding the version). @default 10 min */
@@ -110,7 +116,7 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
       signal: opts.signal
     })
     const { header } = meta
-    store = await ChunkStore.open({ dir: opts.out, header, replaceRevision: 'unfinished' })
+    store = await ChunkStore.open({ dir: opts.out, header, replaceRevision: opts.replaceRevision ?? 'unfinished' })
     await store.recordHashes([...meta.known.setIndexes()].map(i => [i, meta.hashOf(i)!] as const))
     const resumedChunks = store.resume.resumed
     const { count: chunks, totalSize: bytes } = store.layout

@@ -4,7 +4,8 @@
  * crossed the network once or twice.
  */
 import { describe, expect, it } from 'vitest'
-import { readFile, stat } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { makeModel, seederVersions, startFetch, startSeeder, track, treeDigests, type Proc } from '../support/cli.ts'
 import { MODEL_SERVER, serverReport } from '../support/model-server.ts'
@@ -110,5 +111,27 @@ describe('host cache', () => {
     expect(r.resumedChunks).toBeGreaterThan(0)
     expect(r.stats.bytesDown).toBeLessThan(model.size)
     expect(await treeDigests(join(model.root, 'b'))).toEqual(await treeDigests(model.source))
+  })
+
+  it('a version re-published at the origin after the cache holds it whole: the next fetch through the cache gets the new content, and the earlier output keeps the old', async () => {
+    const model = await makeModel(4 * 1024 * 1024)
+    const seeder = track(await startSeeder(model))
+    const cache = join(model.root, 'cache')
+    await result(track(startFetch(seeder, join(model.root, 'a'), ['--cache-dir', cache], `${model.name}@${model.version}`)))
+    const old = await treeDigests(model.source)
+    const [before] = await seederVersions(seeder.admin)
+    await seeder.kill('SIGTERM')
+    // Replaced the usual way: written beside, renamed over, marker touched again.
+    const shard = join(model.source, Object.keys(old).find(p => p.endsWith('.safetensors'))!)
+    await writeFile(`${shard}.tmp`, randomBytes((await stat(shard)).size))
+    await rename(`${shard}.tmp`, shard)
+    await writeFile(join(model.source, '_SUCCESS'), '')
+    const restarted = track(await startSeeder(model))
+    while ((await seederVersions(restarted.admin))[0]?.headerId === before!.headerId) await sleep(100)
+    // Before, the cache's finished copy of the old revision was refused as "published earlier" (exit 2), for good.
+    const r = await result(track(startFetch(restarted, join(model.root, 'b'), ['--cache-dir', cache], `${model.name}@${model.version}`)))
+    expect(r.holder).toBe(true)
+    expect(await treeDigests(join(model.root, 'b'))).toEqual(await treeDigests(model.source))
+    expect(await treeDigests(join(model.root, 'a'))).toEqual(old)
   })
 })
