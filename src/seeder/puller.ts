@@ -177,8 +177,8 @@ function readsFor (layout: ChunkLayout, from: number, end: number): OriginRead[]
 const BATCH_BYTES = 4 * 1024 * 1024
 const BATCH_MS = 500
 
-/** The size of a reader's buffer for `chunkSize`: one batch. */
-function readerBufferBytes (chunkSize: number): number {
+/** The size of a reader's buffer for `chunkSize`: one batch, so also the most it has read and not yet stored. */
+export function readerBufferBytes (chunkSize: number): number {
   return Math.max(chunkSize, BATCH_BYTES)
 }
 
