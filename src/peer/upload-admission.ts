@@ -22,6 +22,8 @@ import type { ServeDecision } from './protocols/chunk/codec.ts'
 export interface UploadGate {
   decide: (peer: string, index: number, now: number, failedHolders: readonly string[]) => { serve: true } | { serve: false, holders: string[] }
   served: (index: number, bytes: number) => void
+  /** An upload the gate let through ended, `complete` (every byte sent) or not. */
+  uploadEnded: (peer: string, index: number, complete: boolean, now: number) => void
   peerHas: (peer: string, index: number) => void
   peerBitfield: (peer: string, bits: Bitfield) => void
   peerGone: (peer: string) => void
@@ -157,6 +159,7 @@ export class UploadAdmission {
     const done = (): void => {
       if (ended) return
       ended = true
+      if (verdict !== undefined) gate?.uploadEnded(peer, index, sent === length, this.#init.now())
       this.#uploads--
       this.#load -= weight
       const to = this.#uploadsTo.get(peer)! - 1

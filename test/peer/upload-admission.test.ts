@@ -115,7 +115,7 @@ describe('UploadAdmission slots and queue', () => {
 
   it('urgent requests (a reader waits on them) wait ahead of the others, first come first served, as many as the queue holds; the seeder\'s gate does not refuse them', () => {
     const gate: UploadGate = {
-      decide: () => ({ serve: false, holders: ['h'] }), served: () => {}, peerHas: () => {}, peerBitfield: () => {}, peerGone: () => {}
+      decide: () => ({ serve: false, holders: ['h'] }), served: () => {}, uploadEnded: () => {}, peerHas: () => {}, peerBitfield: () => {}, peerGone: () => {}
     }
     const a = admissionOf(8, { maxUploads: 1, queue: 2, gate })
     expect(a.serve('x', 0).status).toBe('refused')
@@ -131,5 +131,21 @@ describe('UploadAdmission slots and queue', () => {
     finish(first)
     // z and w in their order, served though the gate refuses everything; y, not urgent, is then refused.
     expect(order).toEqual(['z:ok', 'w:ok', 'y:refused'])
+  })
+
+  it('tells the gate how each upload it let through ended: every byte sent, or not', () => {
+    const ended: string[] = []
+    const gate: UploadGate = {
+      decide: () => ({ serve: true }), served: () => {}, uploadEnded: (peer, index, complete) => { ended.push(`${peer}:${index}:${complete}`) }, peerHas: () => {}, peerBitfield: () => {}, peerGone: () => {}
+    }
+    const a = admissionOf(8, { maxUploads: 4, gate })
+    finish(a.serve('x', 0))
+    const cut = a.serve('y', 1)
+    if (cut.status !== 'ok') throw new Error(cut.status)
+    cut.onSent?.(100)
+    cut.onEnd?.()
+    // Past the gate (a reader waits on it): the gate decided nothing, so it is told nothing.
+    finish(a.serve('z', 2, { urgent: true }))
+    expect(ended).toEqual(['x:0:true', 'y:1:false'])
   })
 })

@@ -39,9 +39,28 @@ describe('UploadPolicy', () => {
     // p announced it: now it is simply held.
     pol.peerHas('p', 0)
     expect(pol.decide('r', 0, 200)).toEqual({ serve: false, reason: 'held', holders: ['p'] })
-    // A pending transfer that never completes stops blocking others.
+    // A transfer whose upload failed stops blocking others at once.
     expect(pol.decide('p', 1, 0).serve).toBe(true)
-    expect(pol.decide('q', 1, 1001)).toEqual({ serve: true, reason: 'unheld' })
+    pol.uploadEnded('p', 1, false, 10)
+    expect(pol.decide('q', 1, 20)).toEqual({ serve: true, reason: 'unheld' })
+    // One whose upload ended whole but was never announced stops blocking others pendingMs after its end.
+    expect(pol.decide('p', 2, 0).serve).toBe(true)
+    pol.uploadEnded('p', 2, true, 500)
+    expect(pol.decide('q', 2, 1500).serve).toBe(false)
+    expect(pol.decide('q', 2, 1501)).toEqual({ serve: true, reason: 'unheld' })
+  })
+
+  it('counts a chunk as on its way for as long as its upload runs, however slow (lab: 22.8 s at p90), not pendingMs from the decision', () => {
+    const pol = policy({ pendingMs: 1000, maxRefusals: 1000 })
+    expect(pol.decide('p', 0, 0).serve).toBe(true)
+    // Before, the second copy went out here, while the first was still under way.
+    expect(pol.decide('q', 0, 20_000)).toEqual({ serve: false, reason: 'pending', holders: ['p'] })
+    // The end of someone else's upload of it, or of an upload the gate did not decide, changes nothing.
+    pol.uploadEnded('q', 0, false, 20_100)
+    expect(pol.decide('q', 0, 20_200).serve).toBe(false)
+    pol.uploadEnded('p', 0, true, 25_000)
+    expect(pol.decide('q', 0, 25_900).serve).toBe(false)
+    expect(pol.decide('q', 0, 26_001)).toEqual({ serve: true, reason: 'unheld' })
   })
 
   it('serves a peer refused too often for the same chunk within the window', () => {
@@ -67,8 +86,9 @@ describe('UploadPolicy', () => {
     // q reports both failing too: each has two strikes and is no longer named, only the peer the chunk is
     // on its way to.
     expect(pol.decide('q', 0, 30, ['h1', 'h2'])).toEqual({ serve: false, reason: 'pending', holders: ['p'] })
-    // Once that transfer is presumed lost, nobody usable holds chunk 0, so it is served.
-    expect(pol.decide('r', 0, 10_100)).toEqual({ serve: true, reason: 'unheld' })
+    // Once that transfer has failed, nobody usable holds chunk 0, so it is served.
+    pol.uploadEnded('p', 0, false, 40)
+    expect(pol.decide('r', 0, 50)).toEqual({ serve: true, reason: 'unheld' })
     // Strikes expire with the window.
     const later = pol.decide('s', 0, 60_000)
     expect(later.serve ? [] : [...later.holders].sort()).toEqual(['h1', 'h2'])
@@ -194,8 +214,12 @@ describe('UploadPolicy', () => {
       // b asks and is served: the chunk is on its way, so it is not told to anyone else meanwhile.
       expect(pol.decide(b, 0, 600).serve).toBe(true)
       expect(pol.dueReveals(2000)).toEqual([])
-      // The transfer is presumed lost after pendingMs: the third peer is told.
-      const [third] = pol.dueReveals(5700)
+      // Still under way after pendingMs: nobody else is told.
+      expect(pol.dueReveals(5700)).toEqual([])
+      // Sent whole, and b never announced it within pendingMs of the end: the third peer is told.
+      pol.uploadEnded(b, 0, true, 6000)
+      expect(pol.dueReveals(10_900)).toEqual([])
+      const [third] = pol.dueReveals(11_100)
       expect(third!.peers).toHaveLength(1)
       expect([a, b]).not.toContain(third!.peers[0])
     })
