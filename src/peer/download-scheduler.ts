@@ -14,7 +14,7 @@ import type { ChunkStore } from '../chunker/chunk-store.ts'
 import { IntegrityError } from '../errors.ts'
 import { BufferPool } from '../util/buffer-pool.ts'
 import type { Rng } from '../util/random.ts'
-import { dialNamedHolders, DownloadPlanner } from './download-planner.ts'
+import { dialNamedHolders, DownloadPlanner, receiveBudgetBytes } from './download-planner.ts'
 import { SlowPeers, type SlowPeerOptions } from './slow-peer.ts'
 import type { ChunkRequest, ChunkResponse } from './protocols/chunk/codec.ts'
 import type { PeerHint, ProgressReport, Role } from './protocols/session/codec.ts'
@@ -116,9 +116,10 @@ export class DownloadScheduler<N extends Neighbour> {
 
   get stalledReason (): string | undefined { return this.#stalledReason }
 
-  /** Chunks received at once, at most: the memory budget in whole chunks, at least two. */
+  /** Chunks received at once, at most: the receive budget (receiveBudgetBytes) in whole chunks. */
   get #budget (): number {
-    return Math.max(2, Math.floor(this.#init.options.maxBufferedBytes / this.#init.store.header.chunkSize))
+    const size = this.#init.store.header.chunkSize
+    return Math.floor(receiveBudgetBytes(this.#init.options.maxBufferedBytes, size) / size)
   }
 
   /** The chunk's hash is now known (signed metadata arrived). */

@@ -61,7 +61,7 @@ export interface VersionSwarmOptions {
   maxNeighbours?: number
   /** Concurrent chunk requests to one peer. @default 4 */
   maxRequestsPerPeer?: number
-  /** Memory for chunks being received, in bytes (each is verified whole before it is written; at least two chunks). @default 32 MiB */
+  /** Memory for chunks being received, in bytes (each verified whole before it is written; see receiveBudgetBytes). @default 32 MiB */
   maxBufferedBytes?: number
   /** Concurrent uploads this node serves for the version. @default 8 */
   maxUploads?: number

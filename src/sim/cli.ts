@@ -10,6 +10,7 @@
  */
 import { Command, CommanderError, Option } from 'commander'
 import { chooseChunkSize } from '../chunker/chunk-size.ts'
+import { receiveBudgetBytes } from '../peer/download-planner.ts'
 import { InvalidInputError } from '../errors.ts'
 import { formatBytes, parseBytes, parseDuration, parseRate } from '../util/units.ts'
 import { summarize, type SimSummary } from './report.ts'
@@ -43,7 +44,7 @@ const OPTIONS: Array<{ flag: string, help: string, apply: Apply }> = [
   { flag: 'start', help: 'warm (seeder holds the model) or cold (it pulls over the line while serving)', apply: (s, t) => { s.warm = t === 'warm' ? true : t === 'cold' ? false : bad('--start', t, 'warm or cold') } },
   { flag: 'latency', help: 'one-way message latency (e.g. 1ms)', apply: (s, t) => { s.latencyMs = parseDuration(t) } },
   { flag: 'seed', help: 'random seed', apply: (s, t) => { s.seed = int('--seed', t) } },
-  { flag: 'buffer', help: 'receive memory per host (maxBufferedBytes; requests in flight = max(2, buffer ÷ chunk))', apply: (s, t) => { s.driver.maxBufferedBytes = parseBytes(t) } },
+  { flag: 'buffer', help: 'receive memory per host (maxBufferedBytes; chunks in flight = the smaller of buffer ÷ chunk and 16, at least 2)', apply: (s, t) => { s.driver.maxBufferedBytes = parseBytes(t) } },
   { flag: 'per-peer', help: 'requests in flight per neighbour (maxRequestsPerPeer)', apply: (s, t) => { s.driver.maxRequestsPerPeer = int('--per-peer', t, 1) } },
   { flag: 'neighbours', help: 'neighbours a host dials (maxNeighbours)', apply: (s, t) => { s.driver.maxNeighbours = int('--neighbours', t, 1) } },
   { flag: 'uploads', help: 'concurrent uploads per node (maxUploads)', apply: (s, t) => { s.driver.maxUploads = int('--uploads', t, 1) } },
@@ -107,7 +108,7 @@ export function runOne (s: Scenario, opts: RunOptions = {}): RunRow {
 const Mbit = (bytesPerSecond: number): string => `${+(bytesPerSecond * 8 / 1e6).toPrecision(4)}`
 
 function describe (s: Scenario): string {
-  const budget = Math.max(2, Math.floor(s.driver.maxBufferedBytes / s.chunkSize))
+  const budget = Math.floor(receiveBudgetBytes(s.driver.maxBufferedBytes, s.chunkSize) / s.chunkSize)
   return `N=${s.hosts} F=${formatBytes(s.modelBytes)} chunk=${formatBytes(s.chunkSize)} u/d/us/L=${Mbit(s.up)}/${Mbit(s.down)}/${Mbit(s.seederUp)}/${Mbit(s.line)}Mbit/s ${s.warm ? 'warm' : 'cold'} ` +
     `inflight=${budget} perPeer=${s.driver.maxRequestsPerPeer} nbrs=${s.driver.maxNeighbours} uploads=${s.driver.maxUploads} refusals=${s.policy.maxRefusals ?? 2} revealTo=${s.policy.revealTo ?? 1} retry=${s.driver.retryAfterMs / 1000}s` +
     ` busy=${s.driver.busyBackoff}/${s.driver.busyRetryMs / 1000}s` +
