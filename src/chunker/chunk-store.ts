@@ -60,9 +60,10 @@ export interface ChunkStoreOptions {
    * What to do with a store of the same NAME@VERSION but another header (the origin re-published the version):
    * - `unfinished`: an unfinished one is discarded and started afresh; a finished one is refused (a host's
    *   output directory, which a user may be reading).
-   * - `any`: whatever store modelswarm left at `dir`, finished or not, even one whose header cannot be read, is
-   *   discarded, `dir` included (a seeder's cache, which only the seeder reads: what a withdrawal or a
-   *   recovery whose removal failed left behind).
+   * - `any`: one finished or not, or one whose header cannot be read, is discarded, `dir` included: a cache that
+   *   modelswarm owns (the seeder's; the host cache, whose finished copies are placed as hard links, so outputs
+   *   placed earlier keep their bytes), where it is what a withdrawal or a removal that failed left behind.
+   *   Another model version's store is refused all the same.
    * Unset: refused.
    */
   replaceRevision?: 'unfinished' | 'any'
@@ -148,7 +149,9 @@ export class ChunkStore {
   /**
    * Opens (creating or resuming) the store for `header` at `dir`.
    * @throws StoreLockedError when another process, or an earlier open in this one, has the store open
-   * @throws InvalidInputError when `dir` holds another model version or something not written by modelswarm
+   * @throws InvalidInputError when `dir` holds another model version, another revision `replaceRevision` does not
+   *   replace, or something not written by modelswarm
+   * @throws StoreWriteError when another revision's files cannot be removed (the next open tries again)
    * @throws DiskFullError when the filesystem cannot hold the missing bytes plus `reserveBytes`
    */
   static async open (opts: ChunkStoreOptions): Promise<ChunkStore> {
@@ -166,13 +169,15 @@ export class ChunkStore {
       if (existing !== undefined && !Buffer.from(existing).equals(headerBytes)) {
         const other = safeDecodeHeader(existing)
         const replace = opts.replaceRevision
-        if (replace === undefined || (replace === 'unfinished' && (other !== formatModelVersion(header) || await exists(join(stateDir, 'complete'))))) {
+        // A name differing only in case shares the directory on a case-insensitive filesystem: never replaced.
+        const sameVersion = other === formatModelVersion(header) || (replace === 'any' && other === UNREADABLE)
+        if (replace === undefined || !sameVersion || (replace === 'unfinished' && await exists(join(stateDir, 'complete')))) {
           throw new InvalidInputError(`${dir} already holds ${other}${other === formatModelVersion(header) ? ' as published earlier (another revision)' : ''} — choose another output directory or remove ${dir}, ${partialDir} and ${stateDir}`)
         }
         // Nothing of the old revision may end up in the new one: its bytes, hashes and bitfield go. The old
         // header goes last, so a removal that fails midway is retried by the next open, never taken for a
         // directory modelswarm did not write.
-        for (const f of ['complete', 'bitfield', 'clean']) await rm(join(stateDir, f), { force: true })
+        for (const f of ['complete', 'manifest.json', 'bitfield', 'clean']) await rm(join(stateDir, f), { force: true })
         try {
           if (replace === 'any') await rm(dir, { recursive: true, force: true })
           await rm(partialDir, { recursive: true, force: true })
@@ -200,6 +205,8 @@ export class ChunkStore {
       await rm(join(stateDir, 'clean'), { force: true })
       // Finish a finalize that stopped between the rename and the `complete` marker.
       if (!complete && have.complete && await exists(dir) && !await exists(partialDir)) {
+        const chunks = Array.from({ length: layout.count }, (_, i) => hashes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES))
+        await writeAtomic(join(stateDir, 'manifest.json'), encodeManifest(createManifest(header, chunks)))
         await writeAtomic(join(stateDir, 'complete'), new Uint8Array())
         complete = true
       }
@@ -724,12 +731,14 @@ async function syncFile (path: string): Promise<void> {
   try { await fh.datasync() } finally { await fh.close() }
 }
 
+const UNREADABLE = 'an unreadable model version'
+
 function safeDecodeHeader (bytes: Uint8Array): string {
   try {
     const h = decodeHeader(bytes)
     return formatModelVersion(h)
   } catch (err) {
-    if (err instanceof ManifestError) return 'an unreadable model version'
+    if (err instanceof ManifestError) return UNREADABLE
     throw err
   }
 }

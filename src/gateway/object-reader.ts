@@ -11,10 +11,11 @@ import { rangeParts, type ByteRange } from './byte-range.ts'
 import type { VersionView } from './version-view.ts'
 
 /**
- * Chunks ahead of the reader's position that are asked for first: at least 8, so a few requests are in
- * flight, and at least 8 MiB of them. Counted in chunks alone, 128 KiB chunks left a reader 1 MiB of
- * read-ahead and the first of 10 shards took 0.59 (median) of the whole model's time instead of 0.24
- * with 1 MiB chunks (lab, shard scenario, N = 16).
+ * Chunks ahead of the reader's position that are given priority: at least 8, and at least 8 MiB of them. Counted
+ * in chunks alone, 128 KiB chunks left a reader 1 MiB of read-ahead and the first of 10 shards took 0.59
+ * (median) of the whole model's time instead of 0.24 with 1 MiB chunks (lab, shard scenario, N = 16). How
+ * many of them are in flight at once is the planner's budget (receiveBudgetBytes: 16 chunks); the rest are
+ * asked for first as those arrive.
  */
 function readAhead (view: VersionView): number {
   return Math.max(8, Math.ceil(8 * 1024 * 1024 / view.header.chunkSize))

@@ -52,8 +52,11 @@ export class VersionCatalog {
   readonly #now: () => number
   readonly #fetches = new Map<string, FetchEntry>()
   readonly #latest = new Map<string, { version: string, at: number } | Promise<string>>()
-  /** Views of complete versions, by directory: their header never changes. */
-  readonly #completeViews = new Map<string, VersionView>()
+  /**
+   * Complete versions' views by directory, with their header file's identity: a fetch through the host cache
+   * replaces a finished copy of a version re-published at the origin, and the old view must not describe it.
+   */
+  readonly #completeViews = new Map<string, { view: VersionView, header: string }>()
   readonly #lockLooks = new Map<string, Promise<boolean>>()
 
   constructor (init: VersionCatalogInit) {
@@ -91,13 +94,19 @@ export class VersionCatalog {
     const fetching = this.#fetches.get(formatModelVersion(v))
     if (fetching !== undefined) return await fetching.view
     const dir = versionCacheDir(this.#init.cacheDir, v)
+    const headerFile = join(`${dir}${STATE_SUFFIX}`, 'header.json')
+    const identity = async (): Promise<string | undefined> => {
+      const st = await stat(headerFile, { bigint: true }).catch(() => undefined)
+      return st === undefined ? undefined : `${st.ino}:${st.mtimeNs}`
+    }
     const done = this.#completeViews.get(dir)
-    if (done !== undefined && await exists(join(`${dir}${STATE_SUFFIX}`, 'complete'))) return done
+    if (done !== undefined && await exists(join(`${dir}${STATE_SUFFIX}`, 'complete')) && await identity() === done.header) return done.view
+    const before = await identity()
     const header = await readHeader(dir)
     if (header === undefined) return undefined
     const complete = await exists(join(`${dir}${STATE_SUFFIX}`, 'complete'))
-    const view = new VersionView({ header, dir, complete, lastModified: (await stat(join(`${dir}${STATE_SUFFIX}`, 'header.json'))).mtime })
-    if (complete) this.#completeViews.set(dir, view)
+    const view = new VersionView({ header, dir, complete, lastModified: (await stat(headerFile)).mtime })
+    if (complete && before !== undefined) this.#completeViews.set(dir, { view, header: before })
     return view
   }
 

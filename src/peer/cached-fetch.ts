@@ -12,7 +12,7 @@ import { StoreLockedError } from '../errors.ts'
 import { formatModelVersion } from '../model-version.ts'
 import { sleep } from '../util/sleep.ts'
 import { fetchModel, FETCH_DEFAULTS, type FetchOptions, type FetchResult } from './fetch.ts'
-import { isHeld, placeVersion, versionCacheDir, waitForCacheTurn, type Placement } from './host-cache.ts'
+import { CacheCopyReplacedError, isHeld, placeVersion, versionCacheDir, waitForCacheTurn, type Placement } from './host-cache.ts'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 
@@ -73,8 +73,12 @@ export async function fetchViaHostCache (opts: CachedFetchOptions): Promise<Cach
       }
     }
     // Complete, and held by another process that seeds it: take the files, leave the seeding to that one
-    // while it lasts.
-    const placement = await placeVersion(dir, opts.out)
+    // while it lasts. Replaced meanwhile (re-published at the origin): wait for the new copy like for any other.
+    const placement = await placeVersion(dir, opts.out).catch((err: unknown) => {
+      if (err instanceof CacheCopyReplacedError) return undefined
+      throw err
+    })
+    if (placement === undefined) continue
     log.info({ version: formatModelVersion(v), out: opts.out, ...placement }, 'placed from the host cache')
     const result: CachedFetchResult = { ...await cachedResult(dir, v.name, v.version, started), holder: false, placement }
     opts.onComplete?.(result)

@@ -84,6 +84,9 @@ async function tryLock (stateDir: string): Promise<StoreLock | undefined> {
   }
 }
 
+/** The host cache's copy changed under a placement (placeVersion): the caller waits for the new copy. */
+export class CacheCopyReplacedError extends StoreLockedError {}
+
 export interface Placement {
   /** 'present': `out` already held this version. */
   outcome: 'placed' | 'present'
@@ -98,6 +101,7 @@ export interface Placement {
  * `fetch --out out` finds it done). Holds `out`'s store lock meanwhile.
  * @throws InvalidInputError when `out` exists and holds something else
  * @throws StoreLockedError when another process is writing `out`
+ * @throws CacheCopyReplacedError when a fetch through the cache replaced `src` while it was placed
  */
 export async function placeVersion (src: string, out: string): Promise<Placement> {
   const srcState = `${src}.modelswarm`
@@ -120,7 +124,13 @@ export async function placeVersion (src: string, out: string): Promise<Placement
     const counts = { linked: 0, copied: 0 }
     try {
       await linkTree(src, tmp, counts)
-      for (const f of STATE_FILES) await writeAtomic(join(outState, f), await readFile(join(srcState, f)))
+      const state = await Promise.all(STATE_FILES.map(f => readFile(join(srcState, f))))
+      // Read without the cache's lock: a fetch through the cache may have replaced a version re-published at the
+      // origin meanwhile (its `complete` marker goes first, its header last), and a mix must never be placed.
+      if (!await exists(join(srcState, 'complete')) || !(await readFile(join(srcState, 'header.json'))).equals(header)) {
+        throw new CacheCopyReplacedError(`the host cache's copy at ${src} was replaced while it was placed (re-published at the origin)`)
+      }
+      for (const [k, f] of STATE_FILES.entries()) await writeAtomic(join(outState, f), state[k]!)
       await syncDir(tmp)
       await rename(tmp, out)
     } catch (err) {

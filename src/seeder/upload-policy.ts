@@ -89,6 +89,13 @@ interface PeerState {
   strikes: Map<string, number>
 }
 
+interface Pending {
+  peer: string
+  at: number
+  uploads: number
+  delivered: boolean
+}
+
 interface Refusal {
   count: number
   firstAt: number
@@ -108,8 +115,11 @@ export class UploadPolicy {
   readonly #order: string[] = []
   readonly #slot = new Map<string, number>()
   readonly #copies: Int32Array
-  /** Chunk → the peer it was last served to, when, and whether that upload is still running. */
-  readonly #pending = new Map<number, { peer: string, at: number, uploading: boolean }>()
+  /**
+   * Chunk → the peer it was last served to; when (the decision, then the end of an upload that ended whole);
+   * its uploads to that peer still running; whether one ended whole.
+   */
+  readonly #pending = new Map<number, Pending>()
   readonly #refusals = new Map<string, Map<number, Refusal>>()
   readonly #servedBytes: Float64Array
   #totalServed = 0
@@ -197,12 +207,12 @@ export class UploadPolicy {
   uploadEnded (peer: string, index: number, complete: boolean, now: number): void {
     this.#check(index)
     const pending = this.#pending.get(index)
-    if (pending?.peer !== peer || !pending.uploading) return
-    if (!complete) this.#pending.delete(index)
-    else {
-      pending.uploading = false
+    if (pending?.peer !== peer || pending.uploads === 0) return
+    pending.uploads--
+    if (complete) {
+      pending.delivered = true
       pending.at = now
-    }
+    } else if (pending.uploads === 0 && !pending.delivered) this.#pending.delete(index)
   }
 
   /** Records `bytes` of chunk `index` sent by the seeder. */
@@ -423,13 +433,16 @@ export class UploadPolicy {
     for (const [i, pending] of this.#pending) if (pending.peer === peer) this.#pending.delete(i)
   }
 
-  #onItsWay (pending: { at: number, uploading: boolean }, now: number): boolean {
-    return pending.uploading || now - pending.at <= this.#pendingMs
+  #onItsWay (pending: Pending, now: number): boolean {
+    return pending.uploads > 0 || now - pending.at <= this.#pendingMs
   }
 
   #serve (peer: string, index: number, now: number, reason: ServeReason): UploadDecision {
     this.#refusals.get(peer)?.delete(index)
-    this.#pending.set(index, { peer, at: now, uploading: true })
+    const pending = this.#pending.get(index)
+    // The same peer again (its first request timed out on its side): both uploads are counted.
+    if (pending?.peer === peer && pending.uploads > 0) pending.uploads++
+    else this.#pending.set(index, { peer, at: now, uploads: 1, delivered: false })
     this.decisions[`served-${reason}`]++
     return { serve: true, reason }
   }

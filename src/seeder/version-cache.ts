@@ -134,7 +134,8 @@ export class VersionCache {
   /**
    * Versions an earlier run left in the cache, with their headers. One whose header cannot be read (damaged, or
    * written in an older manifest format) can never be served and would block its own pull: it is logged and
-   * removed, and the origin's copy is pulled again.
+   * removed, and the origin's copy is pulled again; if it cannot be removed, that is logged, and its next
+   * admission replaces it (ChunkStore.open, replaceRevision 'any') or says why it cannot.
    */
   async recover (): Promise<Array<{ ref: ModelVersion, header: ManifestHeader }>> {
     const root = join(this.#opts.cacheDir, 'versions')

@@ -199,6 +199,20 @@ describe('ChunkStore', () => {
     await store.close()
   })
 
+  it('a finalize that stopped after the rename is finished by the next open, manifest included', async () => {
+    const { manifest, out, store } = await filledStore()
+    const blocker = join(`${out}.modelswarm`, 'manifest.json')
+    await mkdir(join(blocker, 'x'), { recursive: true })
+    await expect(store.finalize()).rejects.toThrow()
+    await store.close()
+    await rm(blocker, { recursive: true })
+    const reopened = await ChunkStore.open({ dir: out, header: manifest })
+    expect(reopened.complete).toBe(true)
+    // Before, `complete` was written with no manifest beside it (or with an old revision's).
+    expect(Buffer.from(await readFile(blocker)).equals(Buffer.from(encodeManifest(manifest)))).toBe(true)
+    await reopened.close()
+  })
+
   it('refuses wrong bytes, wrong lengths and chunks whose hash is unknown, writing nothing', async () => {
     const { root, src, manifest } = await sourceModel()
     const store = await ChunkStore.open({ dir: join(root, 'out'), header: manifest })
@@ -319,6 +333,8 @@ describe('ChunkStore', () => {
     expect(replaced.have.count).toBe(0)
     expect(replaced.knownHashes).toBe(0)
     expect(await readdir(root)).toEqual(['out.modelswarm', 'out.partial', 'src'])
+    // The old revision's manifest went too: a finished new one must not be described by it.
+    expect(await readdir(`${out}.modelswarm`)).not.toContain('manifest.json')
     await fill(replaced, src, manifest, [0])
     await replaced.close()
     // A header no modelswarm of today can read (an older manifest format) in a seeder's cache goes too.
@@ -327,5 +343,8 @@ describe('ChunkStore', () => {
     const again = await ChunkStore.open({ dir: out, header: next, replaceRevision: 'any' })
     expect(again.have.count).toBe(0)
     await again.close()
+    // Another model version's store is never replaced (a name differing in case shares the directory on a
+    // case-insensitive filesystem).
+    await expect(ChunkStore.open({ dir: out, header: createHeader({ ...manifest, version: 'v2' }), replaceRevision: 'any' })).rejects.toThrow(/already holds m@v1/)
   })
 })

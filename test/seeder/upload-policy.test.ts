@@ -61,6 +61,14 @@ describe('UploadPolicy', () => {
     pol.uploadEnded('p', 0, true, 25_000)
     expect(pol.decide('q', 0, 25_900).serve).toBe(false)
     expect(pol.decide('q', 0, 26_001)).toEqual({ serve: true, reason: 'unheld' })
+    // Served twice to one peer (its first request timed out on its side): the first upload failing leaves the
+    // second on its way.
+    expect(pol.decide('p', 1, 0).serve).toBe(true)
+    expect(pol.decide('p', 1, 100).serve).toBe(true)
+    pol.uploadEnded('p', 1, false, 200)
+    expect(pol.decide('q', 1, 300).serve).toBe(false)
+    pol.uploadEnded('p', 1, false, 400)
+    expect(pol.decide('q', 1, 500)).toEqual({ serve: true, reason: 'unheld' })
   })
 
   it('serves a peer refused too often for the same chunk within the window', () => {
