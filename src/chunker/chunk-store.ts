@@ -171,7 +171,9 @@ export class ChunkStore {
         const replace = opts.replaceRevision
         // A name differing only in case shares the directory on a case-insensitive filesystem: never replaced.
         const sameVersion = other === formatModelVersion(header) || (replace === 'any' && other === UNREADABLE)
-        if (replace === undefined || !sameVersion || (replace === 'unfinished' && await exists(join(stateDir, 'complete')))) {
+        // A finalize that stopped between its rename and the `complete` marker left a finished revision too.
+        const finished = async (): Promise<boolean> => await exists(join(stateDir, 'complete')) || await exists(dir)
+        if (replace === undefined || !sameVersion || (replace === 'unfinished' && await finished())) {
           throw new InvalidInputError(`${dir} already holds ${other}${other === formatModelVersion(header) ? ' as published earlier (another revision)' : ''} — choose another output directory or remove ${dir}, ${partialDir} and ${stateDir}`)
         }
         // Nothing of the old revision may end up in the new one: its bytes, hashes and bitfield go. The old

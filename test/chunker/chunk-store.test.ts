@@ -324,6 +324,13 @@ describe('ChunkStore', () => {
     const next = createHeader({ ...manifest, revision: 'b2' })
     await expect(ChunkStore.open({ dir: out, header: next })).rejects.toThrow(/already holds m@v1 as published earlier/)
     await expect(ChunkStore.open({ dir: out, header: next, replaceRevision: 'unfinished' })).rejects.toThrow(/already holds m@v1 as published earlier/)
+    // Finished but for its marker (a finalize stopped after the rename): refused the same, and nothing of it
+    // removed. Before, its state went and the next open took `out` for a directory modelswarm did not write.
+    await rm(join(`${out}.modelswarm`, 'complete'))
+    await expect(ChunkStore.open({ dir: out, header: next, replaceRevision: 'unfinished' })).rejects.toThrow(/already holds m@v1 as published earlier/)
+    const kept = await ChunkStore.open({ dir: out, header: manifest })
+    expect(kept.complete).toBe(true)
+    await kept.close()
     // What a seeder's withdrawal leaves when deleting the finished files fails: no `complete`, no bitfield, the
     // old header and hashes, and every file of the old content. Before, the next open took it for a directory
     // modelswarm did not write, at every poll.
