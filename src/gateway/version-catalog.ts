@@ -94,19 +94,21 @@ export class VersionCatalog {
     const fetching = this.#fetches.get(formatModelVersion(v))
     if (fetching !== undefined) return await fetching.view
     const dir = versionCacheDir(this.#init.cacheDir, v)
-    const headerFile = join(`${dir}${STATE_SUFFIX}`, 'header.json')
-    const identity = async (): Promise<string | undefined> => {
-      const st = await stat(headerFile, { bigint: true }).catch(() => undefined)
-      return st === undefined ? undefined : `${st.ino}:${st.mtimeNs}`
-    }
+    // One stat of the header file gives both its identity and Last-Modified; taken before the header is read,
+    // so a header replaced in between only makes the next look read it again.
+    const st = await stat(join(`${dir}${STATE_SUFFIX}`, 'header.json'), { bigint: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined
+      throw err
+    })
+    if (st === undefined) return undefined
+    const identity = `${st.ino}:${st.mtimeNs}`
+    const complete = await exists(join(`${dir}${STATE_SUFFIX}`, 'complete'))
     const done = this.#completeViews.get(dir)
-    if (done !== undefined && await exists(join(`${dir}${STATE_SUFFIX}`, 'complete')) && await identity() === done.header) return done.view
-    const before = await identity()
+    if (done !== undefined && complete && identity === done.header) return done.view
     const header = await readHeader(dir)
     if (header === undefined) return undefined
-    const complete = await exists(join(`${dir}${STATE_SUFFIX}`, 'complete'))
-    const view = new VersionView({ header, dir, complete, lastModified: (await stat(headerFile)).mtime })
-    if (complete && before !== undefined) this.#completeViews.set(dir, { view, header: before })
+    const view = new VersionView({ header, dir, complete, lastModified: st.mtime })
+    if (complete) this.#completeViews.set(dir, { view, header: identity })
     return view
   }
 
