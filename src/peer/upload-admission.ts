@@ -155,16 +155,26 @@ export class UploadAdmission {
     this.#load += weight
     this.#uploadsTo.set(peer, (this.#uploadsTo.get(peer) ?? 0) + 1)
     let sent = 0
+    let handedOver = false
     let ended = false
-    const done = (): void => {
-      if (ended) return
-      ended = true
-      if (verdict !== undefined) gate?.uploadEnded(peer, index, sent === length, this.#init.now())
-      this.#uploads--
-      this.#load -= weight
+    // The requester's own limit frees once the last byte is handed to the transport, so its next chunk
+    // follows at once; the slot frees when the upload ends — on a bulk connection once the requester's
+    // receipt has come (codec.ts, writeResponse) — so the chunks on their way at once are at most
+    // maxUploads whatever the kernel's buffers hold.
+    const handOver = (): void => {
+      if (handedOver) return
+      handedOver = true
       const to = this.#uploadsTo.get(peer)! - 1
       if (to === 0) this.#uploadsTo.delete(peer)
       else this.#uploadsTo.set(peer, to)
+    }
+    const done = (): void => {
+      if (ended) return
+      ended = true
+      handOver()
+      if (verdict !== undefined) gate?.uploadEnded(peer, index, sent === length, this.#init.now())
+      this.#uploads--
+      this.#load -= weight
       this.#drain()
     }
     return {
@@ -179,7 +189,8 @@ export class UploadAdmission {
         gate?.served(index, bytes)
         if (sent === length) {
           stats.chunksUp++
-          done()
+          handOver()
+          this.#drain()
         }
       },
       onEnd: done

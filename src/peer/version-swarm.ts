@@ -27,6 +27,7 @@ import type { TrustList } from './signed.ts'
 import type { SwarmComponents } from './swarm-components.ts'
 import { SwarmLog } from './swarm-log.ts'
 import { UploadAdmission, type UploadGate } from './upload-admission.ts'
+import { SWARM_DEFAULTS } from './swarm-defaults.ts'
 
 export type { UploadGate }
 
@@ -104,17 +105,7 @@ interface SwarmEvents {
   corrupt: [index: number, peer: string]
 }
 
-const DEFAULTS = {
-  maxNeighbours: 12,
-  maxRequestsPerPeer: 4,
-  maxBufferedBytes: 32 * 1024 * 1024,
-  maxUploads: 8,
-  maxUploadsPerPeer: 1,
-  uploadQueue: 2,
-  requestIdleMs: 20_000,
-  tickMs: 2000,
-  stallAfterMs: 30_000
-}
+const DEFAULTS = { ...SWARM_DEFAULTS, stallAfterMs: 30_000 }
 
 export interface VersionSwarmInit {
   components: SwarmComponents

@@ -11,6 +11,7 @@
 import { Command, CommanderError, Option } from 'commander'
 import { chooseChunkSize } from '../chunker/chunk-size.ts'
 import { receiveBudgetBytes } from '../peer/download-planner.ts'
+import { SWARM_DEFAULTS } from '../peer/swarm-defaults.ts'
 import { InvalidInputError } from '../errors.ts'
 import { formatBytes, parseBytes, parseDuration, parseRate } from '../util/units.ts'
 import { summarize, type SimSummary } from './report.ts'
@@ -54,7 +55,7 @@ const OPTIONS: Array<{ flag: string, help: string, apply: Apply }> = [
   { flag: 'busy', help: 'what a busy answer holds back for --busy-retry: peer (the default) or chunk (only that chunk on that peer)', apply: (s, t) => { s.driver.busyBackoff = t === 'peer' || t === 'chunk' ? t : bad('--busy', t, 'peer or chunk') } },
   { flag: 'uploads-per-peer', help: 'concurrent uploads a node serves to one requester (maxUploadsPerPeer; default 1, 0: no limit)', apply: (s, t) => { const n = int('--uploads-per-peer', t); s.driver.maxUploadsPerPeer = n === 0 ? undefined : n } },
   { flag: 'dial-above', help: 'neighbours a host dials above --neighbours for the holders a seeder\'s refusal names, one per refusal (DownloadScheduler; default 4)', apply: (s, t) => { s.driver.hintedAboveLimit = int('--dial-above', t) } },
-  { flag: 'upload-queue', help: 'other requesters\' requests a node holds while its upload slots are taken, instead of answering busy (UploadAdmission queue; default 2)', apply: (s, t) => { s.driver.uploadQueue = int('--upload-queue', t) } },
+  { flag: 'upload-queue', help: `other requesters' requests a node holds while its upload slots are taken, instead of answering busy (UploadAdmission queue; default ${SWARM_DEFAULTS.uploadQueue})`, apply: (s, t) => { s.driver.uploadQueue = int('--upload-queue', t) } },
   { flag: 'reveal-to', help: 'peers the seeder tells (HAVE) of a chunk it just pulled, or all (UploadPolicy revealTo; default 1; all still keeps --max-revealing out at most)', apply: (s, t) => { s.policy.revealTo = t === 'all' ? Infinity : int('--reveal-to', t, 1) } },
   { flag: 'max-revealing', help: 'chunks the seeder has told of and no host asked for yet, at most (UploadPolicy maxRevealing; default 8)', apply: (s, t) => { s.policy.maxRevealing = int('--max-revealing', t, 1) } },
   { flag: 'max-refusals', help: 'seeder refusals of one peer for one chunk before it serves anyway (0: never refuse)', apply: (s, t) => { s.policy.maxRefusals = int('--max-refusals', t) } },

@@ -17,6 +17,7 @@ import { dialNamedHolders, DownloadPlanner, HINTED_ABOVE_LIMIT } from '../peer/d
 import { UploadAdmission, type AdmissionDecision } from '../peer/upload-admission.ts'
 import type { SeederGate } from '../peer/version-swarm.ts'
 import type { ServeDecision as NodeServeDecision } from '../peer/protocols/chunk/codec.ts'
+import { SWARM_DEFAULTS } from '../peer/swarm-defaults.ts'
 import { randomSample, type Rng } from '../util/random.ts'
 
 export type Role = 'peer' | 'seeder'
@@ -52,18 +53,11 @@ export interface DriverOptions {
 }
 
 export const DRIVER_DEFAULTS: DriverOptions = {
-  maxNeighbours: 12,
-  maxRequestsPerPeer: 4,
-  maxBufferedBytes: 32 * 1024 * 1024,
-  maxUploads: 8,
-  requestIdleMs: 20_000,
-  tickMs: 2000,
+  ...SWARM_DEFAULTS,
   endgameThreshold: 16,
   retryAfterMs: 10_000,
   busyRetryMs: 250,
   busyBackoff: 'peer',
-  maxUploadsPerPeer: 1,
-  uploadQueue: 2,
   hintedAboveLimit: HINTED_ABOVE_LIMIT
 }
 

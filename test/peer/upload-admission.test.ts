@@ -99,6 +99,37 @@ describe('UploadAdmission slots and queue', () => {
     expect(a.active).toBe(0)
   })
 
+  it('frees the requester\'s own limit once the last byte is handed over, but the slot only when the upload ends (its receipt came)', () => {
+    const ended: Array<[string, boolean]> = []
+    const gate: UploadGate = {
+      decide: () => ({ serve: true }),
+      served: () => {},
+      uploadEnded: (p, _i, complete) => ended.push([p, complete]),
+      peerHas: () => {},
+      peerBitfield: () => {},
+      peerGone: () => {}
+    }
+    const a = admissionOf(8, { maxUploads: 2, maxUploadsPerPeer: 1, queue: 2, gate })
+    const first = a.serve('x', 0, { admitted: () => {} })
+    if (first.status !== 'ok') throw new Error(first.status)
+    const later: ServeDecision[] = []
+    expect(a.serve('x', 1, { admitted: d => later.push(d) }).status).toBe('queued')
+    // Every byte handed to the kernel: x's next chunk may start (a slot is free), the first still counts.
+    first.onSent?.(first.length)
+    expect(later.map(d => d.status)).toEqual(['ok'])
+    expect(a.active).toBe(2)
+    expect(ended).toEqual([])
+    // Both slots are taken until the first upload's receipt: a third requester waits, then gets the slot.
+    const third: ServeDecision[] = []
+    expect(a.serve('y', 2, { admitted: d => third.push(d) }).status).toBe('queued')
+    first.onEnd?.()
+    expect(ended).toEqual([['x', true]])
+    expect(third.map(d => d.status)).toEqual(['ok'])
+    finish(later[0])
+    finish(third[0])
+    expect(a.active).toBe(0)
+  })
+
   it('answers what waits busy once the upload cap runs out, instead of holding it with nothing left to wake it', () => {
     let now = 0
     const budget = new TokenBucket({ rate: 1024, burst: 1024, now: () => now })

@@ -6,10 +6,12 @@ import { ProtocolError, TimeoutError } from '../../../errors.ts'
 import { StreamEndedError } from '../byte-reader.ts'
 import type { BulkGrant } from '../session/codec.ts'
 import { BULK_CONNECT_TIMEOUT_MS, BULK_TLS, socketSender } from './bulk-tls.ts'
-import { checkHead, ChunkReceiver, headLength, parsePeerList, writeRequest, type ChunkRequest, type ChunkResponse, type Send } from './codec.ts'
+import { checkHead, ChunkReceiver, headLength, parsePeerList, RECEIPT, writeRequest, type ChunkRequest, type ChunkResponse, type Send } from './codec.ts'
 import { CHUNK_STATUS } from './constants.ts'
 
 interface Conn { socket: TLSSocket, parser: ResponseParser, send: Send }
+
+const RECEIPT_BYTE = Uint8Array.of(RECEIPT)
 
 /** Connects failing in a row, with none open, that make an endpoint unreachable even while others are being made. */
 const UNREACHABLE_AFTER = 3
@@ -55,8 +57,11 @@ export class BulkClient {
       // the error then surfaces from the write or from awaiting, not as an unhandled rejection that ends
       // the process (a host in the lab's churn run died of one when a neighbour was killed).
       response.catch(() => {})
-      await writeRequest(conn.send, req)
+      const receipt = this.#grant.receipts === true
+      await writeRequest(conn.send, { ...req, receipt })
       const res = await withIdle(conn.socket, idleMs, response)
+      // The sender's upload slot is held until this comes (codec.ts, writeResponse).
+      if (receipt && res.status === 'ok') await conn.send(RECEIPT_BYTE)
       if (!this.#closed) this.#idle.push(conn)
       else conn.socket.destroy()
       return res

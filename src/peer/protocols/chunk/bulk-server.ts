@@ -7,7 +7,7 @@ import type { Logger } from '../../../log.ts'
 import { ByteReader } from '../byte-reader.ts'
 import type { BulkGrant } from '../session/codec.ts'
 import { BULK_CONNECTION_IDLE_MS, BULK_TLS, socketSender } from './bulk-tls.ts'
-import { readRequest, writeResponse, type ChunkLookup } from './codec.ts'
+import { readReceipt, readRequest, writeResponse, type ChunkLookup } from './codec.ts'
 
 const peerOfSocket = new WeakMap<TLSSocket, string>()
 
@@ -73,7 +73,7 @@ export class BulkServer {
       this.#grants.set(identity, { peer, key: randomBytes(32) })
       this.#byPeer.set(peer, identity)
     }
-    return { port: this.#port, identity, key: this.#grants.get(identity)!.key.toString('base64') }
+    return { port: this.#port, identity, key: this.#grants.get(identity)!.key.toString('base64'), receipts: true }
   }
 
   /** Withdraws a peer's access (a banned peer) and closes nothing already running: lookups refuse it. */
@@ -110,7 +110,13 @@ export class BulkServer {
     try {
       for (let req = await readRequest(reader); req !== undefined; req = await readRequest(reader)) {
         if (!this.#byPeer.has(peer)) break
-        await writeResponse(send, await lookup(peer, req))
+        const decision = await lookup(peer, req)
+        // The receipt is read while the chunk is sent (the requester sends it after the last byte), and
+        // taken before the next request even when the upload stopped waiting for it.
+        const delivered = req.receipt && decision.status === 'ok' ? readReceipt(reader) : undefined
+        delivered?.catch(() => {})
+        await writeResponse(send, decision, delivered)
+        await delivered
       }
       socket.end()
     } catch (err) {

@@ -14,5 +14,11 @@ export const MAX_PEERS_NAMED = 64
 export const UPLOAD_SLICE = 1024 * 1024
 /** A served chunk stream with no byte moving for this long is aborted. */
 export const CHUNK_STREAM_IDLE_MS = 30_000
+/**
+ * An upload whose requester has not sent its receipt this long after the last byte was handed to the
+ * kernel ends anyway (its slot frees; the connection still takes the receipt before its next request):
+ * that requester stopped reading, and must not hold the slot as long as the connection may stay idle.
+ */
+export const RECEIPT_WAIT_MS = CHUNK_STREAM_IDLE_MS
 /** Concurrent inbound chunk streams per connection. */
 export const MAX_INBOUND_CHUNK_STREAMS = 256

@@ -15,13 +15,18 @@ export type SessionMessage =
   | { type: 'peers', peers: PeerHint[] }
   /** A peer's progress, sent to seeders so operators see who holds what and who is stalled. */
   | { type: 'report', report: ProgressReport }
-  /** Access to the sender's TLS-PSK bulk endpoint: port, PSK identity and 32-byte key (base64). */
+  /** Access to the sender's TLS-PSK bulk endpoint (see BulkGrant). */
   | { type: 'bulk', grant: BulkGrant }
   /** Chunks the receiver sent us that failed verification: it should check its own copy. */
   | { type: 'corrupt', indexes: number[] }
 
 export type Role = 'seeder' | 'peer'
-export interface BulkGrant { port: number, identity: string, key: string }
+/**
+ * Access to a node's TLS-PSK bulk endpoint: port, PSK identity and 32-byte key (base64). `receipts`: the
+ * endpoint takes a receipt after each chunk it sends (chunk/codec.ts, RECEIPT); absent from nodes that
+ * predate receipts, whose requesters then never ask to send one.
+ */
+export interface BulkGrant { port: number, identity: string, key: string, receipts?: boolean }
 export interface PeerHint { id: string, addrs: string[] }
 export interface ProgressReport {
   have: number
@@ -87,7 +92,7 @@ export function decodeSessionMessage (frame: Uint8Array): SessionMessage {
     case TYPES.bulk: {
       const o = parse(body)
       if (!Number.isInteger(o?.port) || o.port <= 0 || o.port > 65535 || typeof o.identity !== 'string' || typeof o.key !== 'string' || Buffer.from(o.key, 'base64').length !== 32) throw new ProtocolError('bad bulk grant')
-      return { type: 'bulk', grant: { port: o.port, identity: o.identity, key: o.key } }
+      return { type: 'bulk', grant: { port: o.port, identity: o.identity, key: o.key, ...(o.receipts === true ? { receipts: true } : {}) } }
     }
     default: throw new ProtocolError(`unknown session message type ${frame[0]}`)
   }

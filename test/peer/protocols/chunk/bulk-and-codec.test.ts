@@ -6,10 +6,12 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import net, { type AddressInfo } from 'node:net'
+import tls, { type TLSSocket } from 'node:tls'
 import { BulkClient } from '../../../../src/peer/protocols/chunk/bulk-client.ts'
 import { BulkServer } from '../../../../src/peer/protocols/chunk/bulk-server.ts'
-import { CHUNK_STATUS } from '../../../../src/peer/protocols/chunk/constants.ts'
-import { parsePeerList, readRequest, readResponse, writeRequest, writeResponse, type ChunkRequest, type IncomingRequest, type ServeDecision } from '../../../../src/peer/protocols/chunk/codec.ts'
+import { BULK_TLS, socketSender } from '../../../../src/peer/protocols/chunk/bulk-tls.ts'
+import { CHUNK_STATUS, RECEIPT_WAIT_MS } from '../../../../src/peer/protocols/chunk/constants.ts'
+import { parsePeerList, RECEIPT, readRequest, readResponse, writeRequest, writeResponse, type ChunkRequest, type IncomingRequest, type ServeDecision } from '../../../../src/peer/protocols/chunk/codec.ts'
 import { ByteReader } from '../../../../src/peer/protocols/byte-reader.ts'
 import { IntegrityError, ProtocolError } from '../../../../src/errors.ts'
 import { silentLogger } from '../../../../src/log.ts'
@@ -87,6 +89,21 @@ afterAll(async () => {
   await server.close()
 })
 
+/** A TLS-PSK connection to the bulk endpoint that speaks the chunk protocol by hand. */
+async function rawConnect (g: BulkGrant): Promise<TLSSocket> {
+  const socket = tls.connect({ host: HOST, port: g.port, ...BULK_TLS, pskCallback: () => ({ psk: Buffer.from(g.key, 'base64'), identity: g.identity }), checkServerIdentity: () => undefined })
+  await once(socket, 'secureConnect')
+  socket.on('error', () => {})
+  return socket
+}
+
+/** Counts the bytes a socket receives. */
+function received (socket: TLSSocket): { bytes: number } {
+  const got = { bytes: 0 }
+  socket.on('data', (b: Buffer) => { got.bytes += b.length })
+  return got
+}
+
 describe('BulkServer and BulkClient', () => {
   it('a grant names the listening port, a 16-byte identity and a 32-byte key, and is stable per peer', () => {
     expect(grant.port).toBeGreaterThan(0)
@@ -154,11 +171,53 @@ describe('BulkServer and BulkClient', () => {
     ])
   })
 
-  it('the server calls onEnd once per ok response it served', async () => {
+  it('the server calls onEnd once per ok response it served (after the client\'s receipt)', async () => {
     const before = ended
     await client().request(req(3), 30_000, signal())
     // The server may finish its bookkeeping just after the client has the last byte.
     await vi.waitFor(() => { expect(ended - before).toBe(1) }, { timeout: 10_000 })
+  })
+
+  it('an upload ends once the requester\'s receipt has come, not when its last byte is handed to the kernel', async () => {
+    const socket = await rawConnect(grant)
+    const got = received(socket)
+    const send = socketSender(socket)
+    const before = ended
+    await writeRequest(send, { ...req(3), receipt: true })
+    await vi.waitFor(() => { expect(got.bytes).toBe(5 + chunks.get(3)!.length) }, { timeout: 10_000 })
+    // Every byte is here and the server has long handed them over; the upload still holds its slot.
+    await new Promise(resolve => setTimeout(resolve, 100))
+    expect(ended - before).toBe(0)
+    await send(Uint8Array.of(RECEIPT))
+    await vi.waitFor(() => { expect(ended - before).toBe(1) })
+    // The connection then takes the next request; one that asks for no receipt ends as it is handed over.
+    await writeRequest(send, req(2))
+    await vi.waitFor(() => { expect(got.bytes).toBe(10 + chunks.get(3)!.length + chunks.get(2)!.length) })
+    await vi.waitFor(() => { expect(ended - before).toBe(2) })
+    socket.destroy()
+  })
+
+  it('a receipt that is not the receipt byte closes the connection, and the upload ends', async () => {
+    const socket = await rawConnect(grant)
+    const got = received(socket)
+    const before = ended
+    await writeRequest(socketSender(socket), { ...req(2), receipt: true })
+    await vi.waitFor(() => { expect(got.bytes).toBe(5 + chunks.get(2)!.length) })
+    socket.write(Uint8Array.of(0))
+    await once(socket, 'close')
+    expect(ended - before).toBe(1)
+  })
+
+  it('a client whose grant offers no receipts (a node that predates them) asks for none and is served as before', async () => {
+    const { receipts, ...old } = grant
+    expect(receipts).toBe(true)
+    const c = client(old)
+    const before = ended
+    for (const i of [3, 2]) {
+      const res = await c.request(req(i), 30_000, signal())
+      expect(res.status === 'ok' && res.data.equals(chunks.get(i)!)).toBe(true)
+    }
+    await vi.waitFor(() => { expect(ended - before).toBe(2) })
   })
 
   it('a client with the wrong key gets no data: the request rejects and connectFailed is set', async () => {
@@ -330,16 +389,20 @@ describe('chunk codec', () => {
     return new ByteReader(src(), { idleMs: 60_000, abort: () => {}, what: 'test' })
   }
 
-  it('requests round-trip, the urgent mark too; failed holders are capped at 64; a clean end reads as undefined', async () => {
+  it('requests round-trip, the urgent and receipt marks too; failed holders are capped at 64; a clean end reads as undefined', async () => {
     const many = Array.from({ length: 100 }, (_, i) => `12D3KooW${i}`)
     const r = await roundTrip(async send => {
       await writeRequest(send, { headerId: HEADER, index: 0xfffffffe, length: 5, failedHolders: many })
       await writeRequest(send, { headerId: HEADER, index: 7, length: 5 })
       await writeRequest(send, { headerId: HEADER, index: 8, length: 5, failedHolders: many, urgent: true })
+      await writeRequest(send, { headerId: HEADER, index: 9, length: 5, failedHolders: many, urgent: true, receipt: true })
+      await writeRequest(send, { headerId: HEADER, index: 10, length: 5, receipt: true })
     })
-    expect(await readRequest(r)).toEqual({ headerId: HEADER, index: 0xfffffffe, failedHolders: many.slice(0, 64), urgent: false })
-    expect(await readRequest(r)).toEqual({ headerId: HEADER, index: 7, failedHolders: [], urgent: false })
-    expect(await readRequest(r)).toEqual({ headerId: HEADER, index: 8, failedHolders: many.slice(0, 64), urgent: true })
+    expect(await readRequest(r)).toEqual({ headerId: HEADER, index: 0xfffffffe, failedHolders: many.slice(0, 64), urgent: false, receipt: false })
+    expect(await readRequest(r)).toEqual({ headerId: HEADER, index: 7, failedHolders: [], urgent: false, receipt: false })
+    expect(await readRequest(r)).toEqual({ headerId: HEADER, index: 8, failedHolders: many.slice(0, 64), urgent: true, receipt: false })
+    expect(await readRequest(r)).toEqual({ headerId: HEADER, index: 9, failedHolders: many.slice(0, 64), urgent: true, receipt: true })
+    expect(await readRequest(r)).toEqual({ headerId: HEADER, index: 10, failedHolders: [], urgent: false, receipt: true })
     expect(await readRequest(r)).toBeUndefined()
   })
 
@@ -405,6 +468,31 @@ describe('chunk codec', () => {
     const failing: ServeDecision = { status: 'ok', length: 3 * MiB, read: async () => { throw new Error('disk gone') }, onEnd: () => { ends++ } }
     await expect(writeResponse(async () => {}, failing)).rejects.toThrow('disk gone')
     expect(ends).toBe(1)
+  })
+
+  it('writeResponse ends an upload when its receipt comes, when receiving it fails, or RECEIPT_WAIT_MS after the last byte', async () => {
+    let ends = 0
+    const decision = (): ServeDecision => ({ ...serveBytes(Buffer.alloc(10)), onEnd: () => { ends++ } })
+    let deliver!: () => void
+    const pending = writeResponse(async () => {}, decision(), new Promise<void>(resolve => { deliver = resolve }))
+    await new Promise(resolve => setTimeout(resolve, 10))
+    expect(ends).toBe(0)
+    deliver()
+    await pending
+    expect(ends).toBe(1)
+    await expect(writeResponse(async () => {}, decision(), Promise.reject(new ProtocolError('bad receipt')))).rejects.toThrow('bad receipt')
+    expect(ends).toBe(2)
+    vi.useFakeTimers()
+    try {
+      const never = writeResponse(async () => {}, decision(), new Promise<void>(() => {}))
+      await vi.advanceTimersByTimeAsync(RECEIPT_WAIT_MS - 1)
+      expect(ends).toBe(2)
+      await vi.advanceTimersByTimeAsync(1)
+      await never
+      expect(ends).toBe(3)
+    } finally {
+      vi.useRealTimers()
+    }
   })
 
   it('a read that fails while a slice waits to be sent fails the response, not the process', async () => {

@@ -23,6 +23,7 @@ const samples: SessionMessage[] = [
   { type: 'report', report: { have: 0, total: 10, bytesDown: 0, bytesUp: 0, rateDown: 0, state: 'stalled', reason: 'no peer has chunk 4' } },
   { type: 'bulk', grant: { port: 4001, identity: 'f'.repeat(32), key: KEY } },
   { type: 'bulk', grant: { port: 65535, identity: '', key: KEY } },
+  { type: 'bulk', grant: { port: 4001, identity: 'abc', key: KEY, receipts: true } },
   { type: 'corrupt', indexes: [1, 0xffffffff] }
 ]
 
@@ -81,6 +82,8 @@ describe('session messages', () => {
     expectRejected(jsonFrame(TYPE.bulk, { port: 4001, identity: 'abc' }))
     // Extra fields are dropped, not passed on.
     expect(decodeSessionMessage(jsonFrame(TYPE.bulk, { ...good, extra: 1 }))).toEqual({ type: 'bulk', grant: good })
+    // Receipts are offered only by a literal true: anything else reads as a node that takes none.
+    for (const receipts of [false, 1, 'true', null]) expect(decodeSessionMessage(jsonFrame(TYPE.bulk, { ...good, receipts }))).toEqual({ type: 'bulk', grant: good })
   })
 
   it('rejects a hello with a malformed header id or role', () => {
