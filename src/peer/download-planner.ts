@@ -126,7 +126,7 @@ const MAX_REQUESTS = 256
  * 1,000 hosts starting cold drew 516,000 busy answers from the seeder in the first 5 s (npm run simulate,
  * docs/simulator.md).
  */
-const BUSY_RETRY_MS = 250
+export const BUSY_RETRY_MS = 250
 
 export class DownloadPlanner {
   readonly #init: DownloadPlannerInit

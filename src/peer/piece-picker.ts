@@ -61,6 +61,12 @@ const READER_TAIL = 4
 /** Extra requests for one chunk of a reader's tail, one more each hedgeAfterMs. */
 const READER_TAIL_HEDGES = 3
 
+/** The tail's size and a failed peer's wait by default; the simulator's hosts use the same (src/sim/host-model.ts). */
+export const PICKER_DEFAULTS = {
+  endgameThreshold: 16,
+  retryAfterMs: 10_000
+} as const
+
 export interface PiecePickerInit {
   numChunks: number
   /** Chunks already held; copied, not kept. */
@@ -146,10 +152,10 @@ export class PiecePicker {
     this.#copies = new Int32Array(n)
     this.#failures = new Int32Array(n)
     this.#priority = new Float64Array(n)
-    this.#endgameThreshold = init.endgameThreshold ?? 16
+    this.#endgameThreshold = init.endgameThreshold ?? PICKER_DEFAULTS.endgameThreshold
     this.#maxDuplicates = init.maxDuplicatesInEndgame ?? 1
     this.#slowRatio = init.slowRatio ?? 0.25
-    this.#retryAfterMs = init.retryAfterMs ?? 10_000
+    this.#retryAfterMs = init.retryAfterMs ?? PICKER_DEFAULTS.retryAfterMs
     this.#hedgeAfterMs = init.hedgeAfterMs ?? 2000
     this.#scan = init.scan === true
     // A random permutation as the final tie-break: unique keys make the order total, hence reproducible.

@@ -13,7 +13,8 @@
  * every tickMs.
  */
 import { Bitfield } from '../chunker/bitfield.ts'
-import { dialNamedHolders, DownloadPlanner, HINTED_ABOVE_LIMIT } from '../peer/download-planner.ts'
+import { BUSY_RETRY_MS, dialNamedHolders, DownloadPlanner, HINTED_ABOVE_LIMIT } from '../peer/download-planner.ts'
+import { PICKER_DEFAULTS } from '../peer/piece-picker.ts'
 import { UploadAdmission, type AdmissionDecision } from '../peer/upload-admission.ts'
 import type { SeederGate } from '../peer/version-swarm.ts'
 import type { ServeDecision as NodeServeDecision } from '../peer/protocols/chunk/codec.ts'
@@ -54,9 +55,8 @@ export interface DriverOptions {
 
 export const DRIVER_DEFAULTS: DriverOptions = {
   ...SWARM_DEFAULTS,
-  endgameThreshold: 16,
-  retryAfterMs: 10_000,
-  busyRetryMs: 250,
+  ...PICKER_DEFAULTS,
+  busyRetryMs: BUSY_RETRY_MS,
   busyBackoff: 'peer',
   hintedAboveLimit: HINTED_ABOVE_LIMIT
 }
