@@ -60,6 +60,8 @@ export class Neighbours {
   get banned (): ReadonlySet<string> { return this.#banned }
 
   all (): Session[] { return [...this.#sessions.values()] }
+  /** The session with `peer` (its peer id as a string), if any. */
+  get (peer: string): Session | undefined { return this.#sessions.get(peer) }
   isBanned (peer: string): boolean { return this.#banned.has(peer) }
 
   /** Whether to open more sessions with peers (seeders do not count against the limit), `extra` above it. */

@@ -176,7 +176,8 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     })
     this.#uploads = new UploadAdmission({
       store: init.store, gate: init.gate, maxUploads: this.#opts.maxUploads, maxUploadsPerPeer: this.#opts.maxUploadsPerPeer, queue: this.#opts.uploadQueue,
-      isBanned: p => this.#neighbours.isBanned(p), now: this.#now, stats: this.stats, budget: uploadBudget
+      isBanned: p => this.#neighbours.isBanned(p), now: this.#now, stats: this.stats, budget: uploadBudget,
+      held: p => this.#neighbours.get(p)?.bits.count ?? 0
     })
     // A lone seeder publishes and never downloads; one of an HA group also fetches what another seeder pulled.
     if (init.download ?? init.role === 'peer') {

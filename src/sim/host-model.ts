@@ -97,6 +97,8 @@ interface Neighbour {
   id: string
   role: Role
   bits: Bitfield
+  /** Chunks it holds as far as the real node would have heard: its bitfield's and its HAVEs since (see onHave). */
+  held: number
   /** Its place in #order, #nbrs and #interesting. */
   slot: number
 }
@@ -182,6 +184,7 @@ export class HostModel {
       maxUploads: init.options.maxUploads,
       maxUploadsPerPeer: init.options.maxUploadsPerPeer,
       queue: init.options.uploadQueue,
+      held: peer => this.#sessions.get(peer)?.held ?? 0,
       isBanned: () => false,
       now: () => init.io.now(),
       stats: { bytesUp: 0, chunksUp: 0 }
@@ -229,7 +232,7 @@ export class HostModel {
     if (this.#sessions.has(peer)) return
     let interesting = 0
     for (let b = 0; b < bits.bytes.length; b++) interesting += popcount8(bits.bytes[b]! & ~this.have.bytes[b]!)
-    const s: Neighbour = { id: peer, role, bits: bits.clone(), slot: this.#nbrs.length }
+    const s: Neighbour = { id: peer, role, bits: bits.clone(), held: bits.count, slot: this.#nbrs.length }
     this.#sessions.set(peer, s)
     this.#order.push(peer)
     this.#nbrs.push(s)
@@ -267,6 +270,9 @@ export class HostModel {
   onHave (peer: string, index: number): void {
     const s = this.#sessions.get(peer)
     if (s === undefined) return
+    // What the real node's session bits count (VersionSwarm gives them to upload admission): a peer is not
+    // told of chunks it holds (haveFor), a seeder of all.
+    if (this.role === 'seeder' || !this.have.has(index)) s.held++
     if (this.#gate !== undefined) {
       this.#gate.peerHas(peer, index)
       this.#revealDue()

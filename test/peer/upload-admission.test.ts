@@ -164,6 +164,39 @@ describe('UploadAdmission slots and queue', () => {
     expect(order).toEqual(['z:ok', 'w:ok', 'y:refused'])
   })
 
+  it('lets a requester far behind take the place, in a full queue, of the one furthest ahead, which is answered busy', () => {
+    // 80 chunks: the margin is an eighth, 10 chunks.
+    const held: Record<string, number> = { x: 0, y: 40, z: 10, q: 31, v: 5 }
+    const a = admissionOf(80, { maxUploads: 1, queue: 2, held: p => held[p] ?? 0 })
+    const answers: string[] = []
+    const next = (name: string) => (d: ServeDecision): void => { answers.push(`${name}:${d.status}`); if (d.status === 'ok') finish(d) }
+    const first = a.serve('x', 0, { admitted: next('x') })
+    expect(a.serve('y', 1, { admitted: next('y') }).status).toBe('queued')
+    expect(a.serve('z', 2, { admitted: next('z') }).status).toBe('queued')
+    // q holds 31: y's 40 is not more than 10 above it, so q is answered busy as before.
+    expect(a.serve('q', 3, { admitted: next('q') }).status).toBe('busy')
+    // v holds 5: y (40, the most) leaves the queue with a busy answer.
+    expect(a.serve('v', 4, { admitted: next('v') }).status).toBe('queued')
+    expect(answers).toEqual(['y:busy'])
+    // Those waiting now are first come first served.
+    finish(first)
+    expect(answers).toEqual(['y:busy', 'z:ok', 'v:ok'])
+  })
+
+  it('never displaces an urgent request', () => {
+    const held: Record<string, number> = { x: 0, r: 70, m: 40, n: 0 }
+    const a = admissionOf(80, { maxUploads: 1, queue: 1, held: p => held[p] ?? 0 })
+    const first = a.serve('x', 0, { admitted: () => {} })
+    const answers: string[] = []
+    const next = (name: string) => (d: ServeDecision): void => { answers.push(`${name}:${d.status}`); if (d.status === 'ok') finish(d) }
+    expect(a.serve('r', 1, { admitted: next('r'), urgent: true }).status).toBe('queued')
+    expect(a.serve('m', 2, { admitted: next('m') }).status).toBe('queued')
+    // n displaces m, though the urgent r holds more: r keeps its place.
+    expect(a.serve('n', 3, { admitted: next('n') }).status).toBe('queued')
+    finish(first)
+    expect(answers).toEqual(['m:busy', 'r:ok', 'n:ok'])
+  })
+
   it('tells the gate how each upload it let through ended: every byte sent, or not', () => {
     const ended: string[] = []
     const gate: UploadGate = {
