@@ -7,13 +7,13 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { chmod, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises'
-import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { makeModel, run, treeDigests, type TestModel } from '../support/cli.ts'
 import { ensureDeployTools, INSTALL_TIMEOUT_MS, REPO, runTool } from './tools.ts'
 import { exitDescription } from '../../src/util/process-exit.ts'
+import { freePort } from '../support/free-port.ts'
 
 const UNIT = join(REPO, 'deploy/systemd/modelswarm-seeder.service')
 const WAIT_READY = join(REPO, 'deploy/systemd/wait-ready.ts')
@@ -197,12 +197,3 @@ systemctl poweroff
   }, 260_000)
 })
 
-/** A port nothing listens on right now (bound and released). */
-async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  await new Promise(resolve => server.close(resolve))
-  return port
-}

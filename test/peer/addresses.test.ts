@@ -6,21 +6,15 @@
  */
 import { describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
-import { connect, createServer } from 'node:net'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import { makeModel, run, startFetch, track, treeDigests } from '../support/cli.ts'
 import { BULK_CONNECT_TIMEOUT_MS } from '../../src/peer/protocols/chunk/bulk-tls.ts'
 import { SWARM_MSG } from '../../src/peer/swarm-log.ts'
+import { freePort } from '../support/free-port.ts'
 
 const MiB = 1024 * 1024
 
-async function freePort (): Promise<number> {
-  const s = createServer()
-  await new Promise<void>(resolve => s.listen(0, '127.0.0.1', resolve))
-  const port = (s.address() as { port: number }).port
-  await new Promise(resolve => s.close(resolve))
-  return port
-}
 
 const reachable = (host: string, port: number): Promise<boolean> => new Promise(resolve => {
   const s = connect({ host, port }, () => { s.destroy(); resolve(true) })

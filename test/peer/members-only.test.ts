@@ -6,7 +6,6 @@
 import { describe, expect, it } from 'vitest'
 import { join } from 'node:path'
 import tls from 'node:tls'
-import { createServer, type AddressInfo } from 'node:net'
 import { writeFile } from 'node:fs/promises'
 import { once } from 'node:events'
 import { EXIT } from '../../src/errors.ts'
@@ -20,6 +19,7 @@ import { loadSwarmKey } from '../../src/peer/swarm-key.ts'
 import { SWARM_MSG } from '../../src/peer/swarm-log.ts'
 import { BULK_TLS } from '../../src/peer/protocols/chunk/bulk-tls.ts'
 import { makeModel, run, seederVersions, startFetch, startSeeder, treeDigests, track, type Proc, type SeederProc } from '../support/cli.ts'
+import { freePort } from '../support/free-port.ts'
 
 /** `modelswarm keygen` as a user runs it; its JSON answer. */
 async function keygen (args: string[]): Promise<Record<string, any>> {
@@ -137,13 +137,6 @@ describe('an allow-list', () => {
   })
 })
 
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise(resolve => server.close(resolve))
-  return port
-}
 
 /**
  * A libp2p node in this process (with the swarm key or without) dials the seeder and asks the DHT who
