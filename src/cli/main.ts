@@ -206,6 +206,11 @@ Example:
 try {
   normalizeBooleanEnv(process.env)
   await program.parseAsync(process.argv)
+  // The command's work is done; end now rather than when the last timer fires. libp2p (3.3.11) leaves its
+  // address manager's 1 s debounce (set by 'transport:close' during stop, never cleared) behind, which held
+  // every fetch and every stopped seeder 1 s after its work. Nothing is lost: stdio writes are synchronous on
+  // Linux and pino flushes its asynchronous destination in its 'exit' hook.
+  process.exit()
 } catch (err) {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage

@@ -1,0 +1,22 @@
+/**
+ * A command ends when its work is done: a timer some library left behind (libp2p's address manager leaves
+ * a 1 s one on stop) must not hold the process. A preload module stands in for such a straggler with a
+ * 10-minute timer; the test waits far less than that.
+ */
+import { join } from 'node:path'
+import { writeFile } from 'node:fs/promises'
+import { describe, expect, it } from 'vitest'
+import { run, track } from '../support/cli.ts'
+import { tempDir } from '../support/temp.ts'
+
+describe('process exit', () => {
+  it('a command that succeeded exits at once, whatever timers are left, with its output whole', async () => {
+    const dir = await tempDir('ms-exit-')
+    const straggler = join(dir, 'straggler.mjs')
+    await writeFile(straggler, 'setTimeout(() => {}, 600_000)\n')
+    const keygen = track(run(['keygen', '--swarm-key-file', join(dir, 'swarm.key'), '--json'], { env: { NODE_OPTIONS: `--import ${straggler}` } }))
+    const code = await Promise.race([keygen.exited, new Promise(resolve => setTimeout(() => resolve('still running after 30 s'), 30_000))])
+    expect(code).toBe(0)
+    expect(keygen.stdout.some(m => typeof m.swarmKey?.fingerprint === 'string')).toBe(true)
+  }, 60_000)
+})
