@@ -14,6 +14,7 @@ import type { Logger } from '../log.ts'
 import { formatModelVersion } from '../model-version.ts'
 import { createRng, type Rng } from '../util/random.ts'
 import type { TokenBucket } from '../util/token-bucket.ts'
+import { DISCOVERY_MAX_WAIT_MS, DiscoveryPacer } from './discovery-pacer.ts'
 import { DownloadScheduler } from './download-scheduler.ts'
 import { Neighbours } from './neighbours.ts'
 import { ipOf } from './node.ts'
@@ -147,6 +148,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   #timer: NodeJS.Timeout | undefined
   #closed = false
   #discover: (() => Promise<PeerHint[]>) | undefined
+  readonly #discovery: DiscoveryPacer
   /** Neighbours that are seeders (an HA group's other members): served past the upload gate. */
   readonly #seederNeighbours = new Set<string>()
 
@@ -160,6 +162,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     this.#opts = { ...DEFAULTS, ...rest }
     this.#now = init.now ?? Date.now
     const rng = init.rng ?? createRng(seed ?? Math.floor(Math.random() * 2 ** 31))
+    this.#discovery = new DiscoveryPacer({ baseMs: this.#opts.tickMs, maxMs: DISCOVERY_MAX_WAIT_MS, rng })
     this.#log = new SwarmLog(init.log.child({ version: formatModelVersion(init.meta.header) }))
     this.#neighbours = new Neighbours({
       components: init.components,
@@ -351,6 +354,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     const report = this.reports.get(session.peerKey)
     if (report !== undefined) report.ended = { at: this.#now(), unresponsive: unresponsive(err) }
     this.#seederNeighbours.delete(session.peerKey)
+    this.#discovery.neighbourLost()
     this.#download?.peerLeft(session.peerKey)
     this.#init.gate?.peerGone(session.peerKey)
   }
@@ -447,8 +451,17 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     this.#revealDue()
     this.#download?.tick(this.#now())
     this.#report()
-    if (this.#download !== undefined && !this.store.have.complete && this.#discover !== undefined && this.#neighbours.wantMore()) {
-      this.#discover().then(hints => { for (const h of hints) if (this.#neighbours.wantMore()) void this.#neighbours.connect(h) }, () => {})
+    const discover = this.#discover
+    const wanted = this.#download !== undefined && !this.store.have.complete && this.#neighbours.wantMore()
+    if (wanted && discover !== undefined && this.#discovery.due(this.#now())) {
+      this.#discovery.begin()
+      const before = this.#neighbours.size
+      const round = async (): Promise<void> => {
+        const dials: Array<Promise<void>> = []
+        for (const h of await discover()) if (this.#neighbours.wantMore()) dials.push(this.#neighbours.connect(h))
+        await Promise.all(dials)
+      }
+      round().catch(() => {}).finally(() => { this.#discovery.end(this.#neighbours.size > before, this.#now()) })
     }
   }
 

@@ -10,9 +10,11 @@
  * (randomSample, as Neighbours#hintsFor). What is left here is the driving: neighbours capped at
  * maxNeighbours peers (Neighbours#wantMore), a fill of request slots once per instant, HAVE to every
  * neighbour (the seeder: to those its policy reveals a chunk to), discovery while short of neighbours
- * every tickMs.
+ * when the DiscoveryPacer (src/peer/discovery-pacer.ts) says a round is due, a round ending when its dials
+ * have.
  */
 import { Bitfield } from '../chunker/bitfield.ts'
+import { DISCOVERY_MAX_WAIT_MS, DiscoveryPacer } from '../peer/discovery-pacer.ts'
 import { BUSY_RETRY_MS, dialNamedHolders, DownloadPlanner, HINTED_ABOVE_LIMIT } from '../peer/download-planner.ts'
 import { PICKER_DEFAULTS } from '../peer/piece-picker.ts'
 import { UploadAdmission, type AdmissionDecision } from '../peer/upload-admission.ts'
@@ -152,6 +154,9 @@ export class HostModel {
   /** Sessions with peers (not seeders), for Neighbours#wantMore. */
   #peerSessions = 0
   readonly #dialing = new Set<string>()
+  readonly #discovery: DiscoveryPacer
+  /** The discovery round running: sessions when it began, and its dials not yet ended. */
+  #round: { before: number, dials: Set<string> } | undefined
   /** Requests in flight: peer → chunks (numbers, not `peer/index` strings: no string made per request). */
   readonly #requests = new Map<string, Set<number>>()
   #inflight = 0
@@ -172,6 +177,7 @@ export class HostModel {
     this.#io = init.io
     this.#rng = init.rng
     this.#gate = init.gate
+    this.#discovery = new DiscoveryPacer({ baseMs: init.options.tickMs, maxMs: DISCOVERY_MAX_WAIT_MS, rng: init.rng })
     const { lengths, chunkSize } = init
     this.#admission = new UploadAdmission({
       store: {
@@ -213,15 +219,18 @@ export class HostModel {
 
   // --- Neighbours -----------------------------------------------------------------------------
 
-  connect (peer: string): void {
-    if (peer === this.id || this.#sessions.has(peer) || this.#dialing.has(peer)) return
+  /** Dials `peer` unless it is this node, a neighbour or being dialed; whether it did. */
+  connect (peer: string): boolean {
+    if (peer === this.id || this.#sessions.has(peer) || this.#dialing.has(peer)) return false
     this.#dialing.add(peer)
     this.#io.dial(peer)
+    return true
   }
 
   /** The dial failed: if a refusal named this peer, the seeder serves those chunks itself. */
   dialFailed (peer: string): void {
     this.#dialing.delete(peer)
+    this.#dialEnded(peer)
     this.#plan?.holderUnreachable(peer)
     this.#schedule()
   }
@@ -229,7 +238,10 @@ export class HostModel {
   /** A session is up (either side dialed); `bits` is the neighbour's bitfield as it sent it. */
   attach (peer: string, role: Role, bits: Bitfield): void {
     this.#dialing.delete(peer)
-    if (this.#sessions.has(peer)) return
+    if (this.#sessions.has(peer)) {
+      this.#dialEnded(peer)
+      return
+    }
     let interesting = 0
     for (let b = 0; b < bits.bytes.length; b++) interesting += popcount8(bits.bytes[b]! & ~this.have.bytes[b]!)
     const s: Neighbour = { id: peer, role, bits: bits.clone(), held: bits.count, slot: this.#nbrs.length }
@@ -245,7 +257,16 @@ export class HostModel {
       // The seeder sees the whole swarm: it tells each newcomer whom to trade with.
       this.#io.hint(peer, randomSample(this.#order, this.#opts.maxNeighbours, this.#rng, id => id !== peer && this.#sessions.get(id)!.role === 'peer'))
     }
+    this.#dialEnded(peer)
     this.#schedule()
+  }
+
+  /** A dial ended (a session or a failure): the discovery round that made it ends with its last dial. */
+  #dialEnded (peer: string): void {
+    const round = this.#round
+    if (round === undefined || !round.dials.delete(peer) || round.dials.size > 0) return
+    this.#round = undefined
+    this.#discovery.end(this.#sessions.size > round.before, this.#io.now())
   }
 
   detach (peer: string): void {
@@ -264,6 +285,7 @@ export class HostModel {
     this.#interesting.pop()
     for (const index of this.#plan?.peerLeft(peer) ?? []) this.#cancel(peer, index)
     this.#gate?.peerGone(peer)
+    this.#discovery.neighbourLost()
     this.#schedule()
   }
 
@@ -466,8 +488,13 @@ export class HostModel {
   tick (): void {
     if (this.#gate !== undefined) this.#revealDue()
     for (const r of this.#plan?.timedOut(this.#io.now()) ?? []) this.#cancel(r.peer, r.index)
-    if (this.#plan !== undefined && !this.have.complete && this.#wantMoreNeighbours()) {
-      for (const h of this.#io.discover()) if (this.#wantMoreNeighbours()) this.connect(h)
+    const now = this.#io.now()
+    if (this.#plan !== undefined && !this.have.complete && this.#wantMoreNeighbours() && this.#discovery.due(now)) {
+      this.#discovery.begin()
+      const round = { before: this.#sessions.size, dials: new Set<string>() }
+      for (const h of this.#io.discover()) if (this.#wantMoreNeighbours() && this.connect(h)) round.dials.add(h)
+      if (round.dials.size > 0) this.#round = round
+      else this.#discovery.end(false, now)
     }
     this.#schedule()
   }
