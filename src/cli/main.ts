@@ -6,9 +6,6 @@ import { normalizeBooleanEnv, option } from './options.ts'
 import { applyConfigFile } from './config-file.ts'
 import { completionScript, SHELLS, type Shell } from './completion.ts'
 
-/** How long a failed command may take to wind down before the process is ended anyway. */
-const FORCED_EXIT_MS = 5000
-
 const PACKAGE = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 
 // `modelswarm --help | head` closes the pipe early: that is the reader's choice, not an error to report.
@@ -206,11 +203,6 @@ Example:
 try {
   normalizeBooleanEnv(process.env)
   await program.parseAsync(process.argv)
-  // The command's work is done; end now rather than when the last timer fires. libp2p (3.3.11) leaves its
-  // address manager's 1 s debounce (set by 'transport:close' during stop, never cleared) behind, which held
-  // every fetch and every stopped seeder 1 s after its work. Nothing is lost: stdio writes are synchronous on
-  // Linux and pino flushes its asynchronous destination in its 'exit' hook.
-  process.exit()
 } catch (err) {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage
@@ -224,9 +216,13 @@ try {
       process.stdout.write(JSON.stringify({ ok: false, code: typeof code === 'string' ? code : undefined, message: (err as Error).message, hint, exit: process.exitCode }) + '\n')
     }
   }
-  // Whatever a failed start or stop left behind (a socket, a timer) must not keep the process alive.
-  setTimeout(() => process.exit(), FORCED_EXIT_MS).unref()
 }
+// The command has ended, its stops awaited, however it went: end now rather than when the last timer fires.
+// libp2p (3.3.11) leaves its address manager's 1 s debounce (set by 'transport:close' during stop, never
+// cleared) behind, which held every fetch and stopped seeder 1 s after its work, and a failed start or stop
+// may leave a socket. Nothing is lost: stdio writes are synchronous on Linux and pino flushes its
+// asynchronous destination in its 'exit' hook.
+process.exit()
 
 function wantsJson (): boolean {
   // From a flag, the env var or the config file, once parsed; from the raw arguments if parsing failed first.

@@ -19,4 +19,17 @@ describe('process exit', () => {
     expect(code).toBe(0)
     expect(keygen.stdout.some(m => typeof m.swarmKey?.fingerprint === 'string')).toBe(true)
   }, 60_000)
+
+  it('a command that failed exits at once too, with its error and exit status', async () => {
+    const dir = await tempDir('ms-exit-')
+    const straggler = join(dir, 'straggler.mjs')
+    await writeFile(straggler, 'setTimeout(() => {}, 600_000)\n')
+    await writeFile(join(dir, 'a-file'), '')
+    // The key file's directory is a file: keygen cannot write it.
+    const keygen = track(run(['keygen', '--swarm-key-file', join(dir, 'a-file', 'swarm.key'), '--json'], { env: { NODE_OPTIONS: `--import ${straggler}` } }))
+    const code = await Promise.race([keygen.exited, new Promise(resolve => setTimeout(() => resolve('still running after 30 s'), 30_000))])
+    expect(code).not.toBe(0)
+    expect(typeof code).toBe('number')
+    expect(keygen.stdout.some(m => m.ok === false && typeof m.message === 'string')).toBe(true)
+  }, 60_000)
 })
