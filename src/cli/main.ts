@@ -220,9 +220,16 @@ try {
 // The command has ended, its stops awaited, however it went: end now rather than when the last timer fires.
 // libp2p (3.3.11) leaves its address manager's 1 s debounce (set by 'transport:close' during stop, never
 // cleared) behind, which held every fetch and stopped seeder 1 s after its work, and a failed start or stop
-// may leave a socket. Nothing is lost: stdio writes are synchronous on Linux and pino flushes its
-// asynchronous destination in its 'exit' hook.
+// may leave a socket. First what is written must be out: writes to a pipe complete asynchronously, and
+// process.exit() dropped all but the first 64 KiB of `status --json | jq` on a large swarm; pino flushes its
+// own asynchronous destination in its 'exit' hook.
+await Promise.all([drained(process.stdout), drained(process.stderr)])
 process.exit()
+
+/** Resolves once everything written to `stream` so far has been handed to the OS (writes complete in order). */
+async function drained (stream: NodeJS.WriteStream): Promise<void> {
+  await new Promise<void>(resolve => stream.write('', () => { resolve() }))
+}
 
 function wantsJson (): boolean {
   // From a flag, the env var or the config file, once parsed; from the raw arguments if parsing failed first.

@@ -3,10 +3,12 @@
  * a 1 s one on stop) must not hold the process. A preload module stands in for such a straggler with a
  * 10-minute timer; the test waits far less than that.
  */
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { join } from 'node:path'
 import { writeFile } from 'node:fs/promises'
 import { describe, expect, it } from 'vitest'
-import { run, track } from '../support/cli.ts'
+import { BIN, run, track } from '../support/cli.ts'
 import { tempDir } from '../support/temp.ts'
 
 describe('process exit', () => {
@@ -31,5 +33,24 @@ describe('process exit', () => {
     expect(code).not.toBe(0)
     expect(typeof code).toBe('number')
     expect(keygen.stdout.some(m => m.ok === false && typeof m.message === 'string')).toBe(true)
+  }, 60_000)
+
+  it('what a command wrote to a pipe its reader has not taken yet still arrives whole', async () => {
+    const dir = await tempDir('ms-exit-')
+    // 256 KiB of lines written at start, more than a pipe holds (64 KiB): the rest waits in the process. Only
+    // in the image the CLI runs in: the launcher replaces the first one at once (bin/modelswarm.js).
+    const filler = join(dir, 'filler.mjs')
+    await writeFile(filler, `if (process.execArgv.includes('--max-semi-space-size=8')) for (let i = 0; i < 2048; i++) process.stdout.write(JSON.stringify({ filler: i, pad: 'x'.repeat(100) }) + '\\n')\n`)
+    const child = spawn(process.execPath, [BIN, 'keygen', '--swarm-key-file', join(dir, 'swarm.key'), '--json'], { env: { ...process.env, NODE_OPTIONS: `--import ${filler}` }, stdio: ['ignore', 'pipe', 'inherit'] })
+    // The reader is slow: it starts reading a second after the start, when keygen is long done.
+    child.stdout.pause()
+    const chunks: Buffer[] = []
+    child.stdout.on('data', (b: Buffer) => chunks.push(b))
+    setTimeout(() => child.stdout.resume(), 1000)
+    const [code] = await once(child, 'close') as [number]
+    expect(code).toBe(0)
+    const lines = Buffer.concat(chunks).toString().trim().split('\n').map(l => JSON.parse(l) as Record<string, any>)
+    expect(lines.filter(l => typeof l.filler === 'number')).toHaveLength(2048)
+    expect(lines.at(-1)?.swarmKey?.fingerprint).toBeTypeOf('string')
   }, 60_000)
 })
