@@ -66,11 +66,12 @@ export async function runFollow (base: FetchOptions, command: string[], opts: Fo
   } finally {
     signal.removeEventListener('abort', onStopSignal)
     await peerHost.stop()
-  }
-  // Stopped while the child was being started: it must not outlive us.
-  if (child !== undefined && childExit === undefined) {
-    child.kill('SIGTERM')
-    childExit = await child.exited
+    // Stopped while the child was being started, or follow failed (a later switch could not be made): the
+    // child, started detached in its own process group, must not outlive us.
+    if (child !== undefined && childExit === undefined) {
+      child.kill('SIGTERM')
+      childExit = await child.exited
+    }
   }
   if (childExit !== undefined) process.exitCode = exitStatusOf(childExit)
   else if (current === undefined && signal.reason instanceof InterruptedError) throw signal.reason

@@ -3,7 +3,7 @@
  * versions are published at the origin while a poller keeps reading `current` as a server would.
  */
 import { describe, expect, it } from 'vitest'
-import { readdir, realpath, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, realpath, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { generateModel } from '../../src/cli/demo-model.ts'
 import { listModelFiles } from '../../src/chunker/chunk-hasher.ts'
@@ -91,6 +91,26 @@ describe('follow mode', () => {
 
     // The server's exit ends follow, with its status.
     expect(await f.kill('SIGTERM')).toBe(42)
+  })
+
+  it('a follow that fails (a new version cannot be switched to) stops its server before it exits', async () => {
+    const model = await makeModel(4 * 1024 * 1024)
+    const seeder = track(await startSeeder(model))
+    const root = join(model.root, 'out')
+    const current = join(root, 'current')
+    const report = join(model.root, 'report.json')
+    const f = track(startFetch(seeder, root, ['--follow', '--follow-interval', '200ms', '--', process.execPath, MODEL_SERVER, report]))
+    await serverReport(report, () => exitDescription(f.proc) === undefined)
+    const { pid } = await f.waitFor(m => m.msg === 'serving: child started; following and seeding while it runs')
+    // `current` becomes a directory: the next switch cannot rename a link over it (EISDIR).
+    await rm(current)
+    await mkdir(join(current, 'x'), { recursive: true })
+    const source = join(model.origin, model.name, 'v2')
+    await generateModel(source, 2 * 1024 * 1024)
+    await writeFile(join(source, '_SUCCESS'), '')
+    expect(await f.exited).not.toBe(0)
+    expect(f.stderr.some(m => m.msg === 'child exited; stopping follow')).toBe(true)
+    expect(() => process.kill(pid as number, 0)).toThrow(/ESRCH/)
   })
 
   it('two followers sharing a host cache take each new version from the swarm once and both switch to it', async () => {
