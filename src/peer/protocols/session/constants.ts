@@ -8,6 +8,12 @@ export const MAX_SESSION_FRAME = 8 * 1024 * 1024
 export const SESSION_IDLE_MS = 24 * 3600_000
 /** Deadline for dialing a neighbour and opening its session. */
 export const SESSION_DIAL_TIMEOUT_MS = 10_000
+/**
+ * Deadline for a session's hello, on both sides: a peer that takes the stream and says nothing is given up
+ * (SESSION_IDLE_MS is for a live session's quiet hours; with it, such a peer held a dial, and the dialer's
+ * discovery round, for a day).
+ */
+export const SESSION_HELLO_TIMEOUT_MS = 10_000
 /** Concurrent inbound sessions per connection: one per version the two nodes share. */
 export const MAX_INBOUND_SESSIONS = 1024
 /** Neighbour hints in one `peers` message. */

@@ -5,12 +5,12 @@
  */
 import type { PeerId, Stream } from '@libp2p/interface'
 import { Bitfield } from '../../../chunker/bitfield.ts'
-import { ProtocolError } from '../../../errors.ts'
+import { ProtocolError, TimeoutError } from '../../../errors.ts'
 import type { BulkClient } from '../chunk/bulk-client.ts'
 import type { ByteReader } from '../byte-reader.ts'
 import { sendFrame, streamReader } from '../stream-io.ts'
 import { decodeSessionMessage, encodeSessionMessage, type Role, type SessionMessage } from './codec.ts'
-import { MAX_SESSION_FRAME, SESSION_IDLE_MS } from './constants.ts'
+import { MAX_SESSION_FRAME, SESSION_HELLO_TIMEOUT_MS, SESSION_IDLE_MS } from './constants.ts'
 
 export class Session {
   readonly peer: PeerId
@@ -63,13 +63,21 @@ export class Session {
   }
 }
 
-/** Reads the first frame of a session stream, which must be a hello. */
-export async function readHello (stream: Stream): Promise<{ reader: ByteReader, headerId: string, role: Role }> {
+/**
+ * Reads the first frame of a session stream, which must be a hello, within `timeoutMs`.
+ * @throws ProtocolError when it is not a hello; TimeoutError when none came in time (the stream is aborted)
+ */
+export async function readHello (stream: Stream, timeoutMs = SESSION_HELLO_TIMEOUT_MS): Promise<{ reader: ByteReader, headerId: string, role: Role }> {
   const reader = streamReader(stream, SESSION_IDLE_MS)
-  const frame = await reader.readFrame(MAX_SESSION_FRAME)
-  const m = frame === undefined ? undefined : decodeSessionMessage(frame)
-  if (m?.type !== 'hello') throw new ProtocolError('session did not start with hello')
-  return { reader, headerId: m.headerId, role: m.role }
+  const timer = setTimeout(() => { stream.abort(new TimeoutError(`no session hello within ${timeoutMs} ms`)) }, timeoutMs)
+  try {
+    const frame = await reader.readFrame(MAX_SESSION_FRAME)
+    const m = frame === undefined ? undefined : decodeSessionMessage(frame)
+    if (m?.type !== 'hello') throw new ProtocolError('session did not start with hello')
+    return { reader, headerId: m.headerId, role: m.role }
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 export function sendHello (stream: Stream, headerId: string, role: Role): Promise<void> {
