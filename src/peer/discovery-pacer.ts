@@ -32,6 +32,8 @@ export interface DiscoveryPacerInit {
 export class DiscoveryPacer {
   readonly #init: DiscoveryPacerInit
   #running = false
+  /** A neighbour left while a round ran: that round's outcome does not delay the next. */
+  #lostMeanwhile = false
   #fruitless = 0
   #nextAt = -Infinity
 
@@ -53,12 +55,15 @@ export class DiscoveryPacer {
   neighbourLost (): void {
     this.#fruitless = 0
     this.#nextAt = -Infinity
+    if (this.#running) this.#lostMeanwhile = true
   }
 
   /** The round ended at `now` (ms), having `gained` a neighbour or not (or having failed: not). */
   end (gained: boolean, now: number): void {
+    const again = gained || this.#lostMeanwhile
     this.#running = false
-    this.#fruitless = gained ? 0 : this.#fruitless + 1
-    this.#nextAt = gained ? now : now + backoffDelay(this.#fruitless, { baseMs: this.#init.baseMs, maxMs: this.#init.maxMs }, this.#init.rng)
+    this.#lostMeanwhile = false
+    this.#fruitless = again ? 0 : this.#fruitless + 1
+    this.#nextAt = again ? now : now + backoffDelay(this.#fruitless, { baseMs: this.#init.baseMs, maxMs: this.#init.maxMs }, this.#init.rng)
   }
 }

@@ -53,6 +53,17 @@ describe('DiscoveryPacer', () => {
     expect(nextDue(p, 10_000) - 10_000).toBe(2000)
   })
 
+  it('a neighbour leaving while a round runs: the round ending without a gain does not delay the next', () => {
+    const p = pacer()
+    p.begin()
+    p.neighbourLost()
+    p.end(false, 5000)
+    expect(p.due(5000)).toBe(true)
+    p.begin()
+    p.end(false, 5000)
+    expect(nextDue(p, 5000) - 5000).toBe(2000)
+  })
+
   it('spreads the waits of hosts that started together (jitter in [0.5, 1.5) of the wait)', () => {
     const waits = [0, 0.25, 0.75].map(r => {
       const p = new DiscoveryPacer({ baseMs: 2000, maxMs: 30_000, rng: () => r })
