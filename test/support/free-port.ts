@@ -14,8 +14,10 @@ const LOWEST = 10_000
  * by an explicit bind. All are held open until every one is chosen, so two never coincide.
  */
 export async function freePorts (count: number): Promise<number[]> {
-  const [ephemeralLow] = (await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).trim().split(/\s+/).map(Number)
-  const highest = Math.max(LOWEST + 1000, (ephemeralLow ?? 32_768) - 1)
+  // Linux's default range where the file cannot be read.
+  const range = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '32768 60999')
+  const ephemeralLow = Number(range.trim().split(/\s+/)[0])
+  const highest = Math.max(LOWEST + 1000, (Number.isInteger(ephemeralLow) ? ephemeralLow : 32_768) - 1)
   const servers: Server[] = []
   try {
     while (servers.length < count) {
