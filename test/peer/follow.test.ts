@@ -8,7 +8,7 @@ import { basename, join } from 'node:path'
 import { generateModel } from '../../src/cli/demo-model.ts'
 import { listModelFiles } from '../../src/chunker/chunk-hasher.ts'
 import { sleep } from '../../src/util/sleep.ts'
-import { makeModel, run, seederVersions, startFetch, startSeeder, track, treeDigests } from '../support/cli.ts'
+import { makeModel, run, seederVersions, startFetch, startSeeder, track, treeDigests, type Proc, type TestModel } from '../support/cli.ts'
 import { freePorts } from '../support/free-port.ts'
 import { MODEL_SERVER, serverReport, serverSignals } from '../support/model-server.ts'
 import { exitDescription } from '../../src/util/process-exit.ts'
@@ -48,14 +48,19 @@ function pollCurrent (current: string, expected: Map<string, Record<string, numb
   return { stop: async () => { running = false; await loop; return { looks, seen, failures } } }
 }
 
+/** A seeder of a new model of `size` bytes and a follower (poll 200 ms) running the stand-in server. */
+async function followWithServer (size: number, extra: string[] = []): Promise<{ model: TestModel, root: string, current: string, report: string, f: Proc }> {
+  const model = await makeModel(size)
+  const seeder = track(await startSeeder(model))
+  const root = join(model.root, 'out')
+  const report = join(model.root, 'report.json')
+  const f = track(startFetch(seeder, root, ['--follow', '--follow-interval', '200ms', ...extra, '--', process.execPath, MODEL_SERVER, report]))
+  return { model, root, current: join(root, 'current'), report, f }
+}
+
 describe('follow mode', () => {
   it('switches current to each newly published version only once it is complete, signals the server, and keeps the last --keep versions', async () => {
-    const model = await makeModel(8 * 1024 * 1024)
-    const seeder = track(await startSeeder(model))
-    const root = join(model.root, 'out')
-    const current = join(root, 'current')
-    const report = join(model.root, 'report.json')
-    const f = track(startFetch(seeder, root, ['--follow', '--follow-interval', '200ms', '--keep', '2', '--', process.execPath, MODEL_SERVER, report]))
+    const { model, root, current, report, f } = await followWithServer(8 * 1024 * 1024, ['--keep', '2'])
     const started = await serverReport(report, () => exitDescription(f.proc) === undefined)
     expect(started.env.MODELSWARM_MODEL_DIR).toBe(current)
     expect(started.target).toBe(join('versions', 'v1'))
@@ -94,12 +99,7 @@ describe('follow mode', () => {
   })
 
   it('a follow that fails (a new version cannot be switched to) stops its server before it exits', async () => {
-    const model = await makeModel(4 * 1024 * 1024)
-    const seeder = track(await startSeeder(model))
-    const root = join(model.root, 'out')
-    const current = join(root, 'current')
-    const report = join(model.root, 'report.json')
-    const f = track(startFetch(seeder, root, ['--follow', '--follow-interval', '200ms', '--', process.execPath, MODEL_SERVER, report]))
+    const { model, current, report, f } = await followWithServer(4 * 1024 * 1024)
     await serverReport(report, () => exitDescription(f.proc) === undefined)
     const { pid } = await f.waitFor(m => m.msg === 'serving: child started; following and seeding while it runs')
     // `current` becomes a directory: the next switch cannot rename a link over it (EISDIR).
