@@ -32,6 +32,8 @@ export interface DiscoveryPacerInit {
 export class DiscoveryPacer {
   readonly #init: DiscoveryPacerInit
   #running = false
+  /** Neighbours when the running round began: it gained one if there are more when it ends. */
+  #before = 0
   /** A neighbour left while a round ran: that round's outcome does not delay the next. */
   #lostMeanwhile = false
   #fruitless = 0
@@ -46,9 +48,10 @@ export class DiscoveryPacer {
     return !this.#running && now >= this.#nextAt
   }
 
-  /** A round started. */
-  begin (): void {
+  /** A round started, with `neighbours` neighbours. */
+  begin (neighbours: number): void {
     this.#running = true
+    this.#before = neighbours
   }
 
   /** A neighbour left: the next round is due at once, with the wait back at its start. */
@@ -58,9 +61,9 @@ export class DiscoveryPacer {
     if (this.#running) this.#lostMeanwhile = true
   }
 
-  /** The round ended at `now` (ms), having `gained` a neighbour or not (or having failed: not). */
-  end (gained: boolean, now: number): void {
-    const again = gained || this.#lostMeanwhile
+  /** The round ended (done or failed) at `now` (ms), with `neighbours` neighbours. */
+  end (neighbours: number, now: number): void {
+    const again = neighbours > this.#before || this.#lostMeanwhile
     this.#running = false
     this.#lostMeanwhile = false
     this.#fruitless = again ? 0 : this.#fruitless + 1

@@ -454,14 +454,13 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     const discover = this.#discover
     const wanted = this.#download !== undefined && !this.store.have.complete && this.#neighbours.wantMore()
     if (wanted && discover !== undefined && this.#discovery.due(this.#now())) {
-      this.#discovery.begin()
-      const before = this.#neighbours.size
+      this.#discovery.begin(this.#neighbours.size)
       const round = async (): Promise<void> => {
         const dials: Array<Promise<void>> = []
         for (const h of await discover()) if (this.#neighbours.wantMore()) dials.push(this.#neighbours.connect(h))
         await Promise.all(dials)
       }
-      round().catch(() => {}).finally(() => { this.#discovery.end(this.#neighbours.size > before, this.#now()) })
+      round().catch(() => {}).finally(() => { this.#discovery.end(this.#neighbours.size, this.#now()) })
     }
   }
 

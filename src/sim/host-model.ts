@@ -155,8 +155,8 @@ export class HostModel {
   #peerSessions = 0
   readonly #dialing = new Set<string>()
   readonly #discovery: DiscoveryPacer
-  /** The discovery round running: sessions when it began, and its dials not yet ended. */
-  #round: { before: number, dials: Set<string> } | undefined
+  /** The running discovery round's dials not yet ended (the round ends with its last). */
+  #roundDials: Set<string> | undefined
   /** Requests in flight: peer → chunks (numbers, not `peer/index` strings: no string made per request). */
   readonly #requests = new Map<string, Set<number>>()
   #inflight = 0
@@ -263,10 +263,10 @@ export class HostModel {
 
   /** A dial ended (a session or a failure): the discovery round that made it ends with its last dial. */
   #dialEnded (peer: string): void {
-    const round = this.#round
-    if (round === undefined || !round.dials.delete(peer) || round.dials.size > 0) return
-    this.#round = undefined
-    this.#discovery.end(this.#sessions.size > round.before, this.#io.now())
+    const dials = this.#roundDials
+    if (dials === undefined || !dials.delete(peer) || dials.size > 0) return
+    this.#roundDials = undefined
+    this.#discovery.end(this.#sessions.size, this.#io.now())
   }
 
   detach (peer: string): void {
@@ -490,11 +490,11 @@ export class HostModel {
     for (const r of this.#plan?.timedOut(this.#io.now()) ?? []) this.#cancel(r.peer, r.index)
     const now = this.#io.now()
     if (this.#plan !== undefined && !this.have.complete && this.#wantMoreNeighbours() && this.#discovery.due(now)) {
-      this.#discovery.begin()
-      const round = { before: this.#sessions.size, dials: new Set<string>() }
-      for (const h of this.#io.discover()) if (this.#wantMoreNeighbours() && this.connect(h)) round.dials.add(h)
-      if (round.dials.size > 0) this.#round = round
-      else this.#discovery.end(false, now)
+      this.#discovery.begin(this.#sessions.size)
+      const dials = new Set<string>()
+      for (const h of this.#io.discover()) if (this.#wantMoreNeighbours() && this.connect(h)) dials.add(h)
+      if (dials.size > 0) this.#roundDials = dials
+      else this.#discovery.end(this.#sessions.size, now)
     }
     this.#schedule()
   }

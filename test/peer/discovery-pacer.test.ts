@@ -15,10 +15,10 @@ describe('DiscoveryPacer', () => {
   it('runs one round at a time, the first at once', () => {
     const p = pacer()
     expect(p.due(0)).toBe(true)
-    p.begin()
+    p.begin(0)
     expect(p.due(0)).toBe(false)
     expect(p.due(60_000)).toBe(false)
-    p.end(true, 5000)
+    p.end(1, 5000)
     expect(p.due(5000)).toBe(true)
   })
 
@@ -27,48 +27,48 @@ describe('DiscoveryPacer', () => {
     const waits: number[] = []
     let now = 0
     for (let i = 0; i < 6; i++) {
-      p.begin()
-      p.end(false, now)
+      p.begin(0)
+      p.end(0, now)
       const due = nextDue(p, now)
       waits.push(due - now)
       now = due
     }
     expect(waits).toEqual([2000, 4000, 8000, 16_000, 30_000, 30_000])
-    p.begin()
-    p.end(true, now)
+    p.begin(0)
+    p.end(1, now)
     expect(p.due(now)).toBe(true)
-    p.begin()
-    p.end(false, now)
+    p.begin(0)
+    p.end(0, now)
     expect(nextDue(p, now) - now).toBe(2000)
   })
 
   it('a neighbour leaving makes the next round due at once and the wait start over', () => {
     const p = pacer()
-    for (let i = 0; i < 4; i++) { p.begin(); p.end(false, 0) }
+    for (let i = 0; i < 4; i++) { p.begin(0); p.end(0, 0) }
     expect(p.due(10_000)).toBe(false)
     p.neighbourLost()
     expect(p.due(10_000)).toBe(true)
-    p.begin()
-    p.end(false, 10_000)
+    p.begin(0)
+    p.end(0, 10_000)
     expect(nextDue(p, 10_000) - 10_000).toBe(2000)
   })
 
   it('a neighbour leaving while a round runs: the round ending without a gain does not delay the next', () => {
     const p = pacer()
-    p.begin()
+    p.begin(0)
     p.neighbourLost()
-    p.end(false, 5000)
+    p.end(0, 5000)
     expect(p.due(5000)).toBe(true)
-    p.begin()
-    p.end(false, 5000)
+    p.begin(0)
+    p.end(0, 5000)
     expect(nextDue(p, 5000) - 5000).toBe(2000)
   })
 
   it('spreads the waits of hosts that started together (jitter in [0.5, 1.5) of the wait)', () => {
     const waits = [0, 0.25, 0.75].map(r => {
       const p = new DiscoveryPacer({ baseMs: 2000, maxMs: 30_000, rng: () => r })
-      p.begin()
-      p.end(false, 0)
+      p.begin(0)
+      p.end(0, 0)
       return nextDue(p, 0)
     })
     expect(waits).toEqual([1000, 1500, 2500])
