@@ -8,28 +8,34 @@ import { once } from 'node:events'
 import { join } from 'node:path'
 import { writeFile } from 'node:fs/promises'
 import { describe, expect, it } from 'vitest'
-import { BIN, run, track } from '../support/cli.ts'
+import { BIN, run, track, type Proc } from '../support/cli.ts'
 import { tempDir } from '../support/temp.ts'
+
+/**
+ * `keygen --json` writing `keyFile`, in a process a preloaded 10-minute timer would hold: its exit code, or
+ * a note that it was still running after 30 s.
+ */
+async function keygenWithStraggler (dir: string, keyFile: string): Promise<{ keygen: Proc, code: unknown }> {
+  const straggler = join(dir, 'straggler.mjs')
+  await writeFile(straggler, 'setTimeout(() => {}, 600_000)\n')
+  const keygen = track(run(['keygen', '--swarm-key-file', keyFile, '--json'], { env: { NODE_OPTIONS: `--import ${straggler}` } }))
+  const code = await Promise.race([keygen.exited, new Promise(resolve => setTimeout(() => resolve('still running after 30 s'), 30_000))])
+  return { keygen, code }
+}
 
 describe('process exit', () => {
   it('a command that succeeded exits at once, whatever timers are left, with its output whole', async () => {
     const dir = await tempDir('ms-exit-')
-    const straggler = join(dir, 'straggler.mjs')
-    await writeFile(straggler, 'setTimeout(() => {}, 600_000)\n')
-    const keygen = track(run(['keygen', '--swarm-key-file', join(dir, 'swarm.key'), '--json'], { env: { NODE_OPTIONS: `--import ${straggler}` } }))
-    const code = await Promise.race([keygen.exited, new Promise(resolve => setTimeout(() => resolve('still running after 30 s'), 30_000))])
+    const { keygen, code } = await keygenWithStraggler(dir, join(dir, 'swarm.key'))
     expect(code).toBe(0)
     expect(keygen.stdout.some(m => typeof m.swarmKey?.fingerprint === 'string')).toBe(true)
   }, 60_000)
 
   it('a command that failed exits at once too, with its error and exit status', async () => {
     const dir = await tempDir('ms-exit-')
-    const straggler = join(dir, 'straggler.mjs')
-    await writeFile(straggler, 'setTimeout(() => {}, 600_000)\n')
     await writeFile(join(dir, 'a-file'), '')
     // The key file's directory is a file: keygen cannot write it.
-    const keygen = track(run(['keygen', '--swarm-key-file', join(dir, 'a-file', 'swarm.key'), '--json'], { env: { NODE_OPTIONS: `--import ${straggler}` } }))
-    const code = await Promise.race([keygen.exited, new Promise(resolve => setTimeout(() => resolve('still running after 30 s'), 30_000))])
+    const { keygen, code } = await keygenWithStraggler(dir, join(dir, 'a-file', 'swarm.key'))
     expect(code).not.toBe(0)
     expect(typeof code).toBe('number')
     expect(keygen.stdout.some(m => m.ok === false && typeof m.message === 'string')).toBe(true)

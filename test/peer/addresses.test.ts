@@ -15,7 +15,6 @@ import { freePort } from '../support/free-port.ts'
 
 const MiB = 1024 * 1024
 
-
 const reachable = (host: string, port: number): Promise<boolean> => new Promise(resolve => {
   const s = connect({ host, port }, () => { s.destroy(); resolve(true) })
   s.on('error', () => resolve(false))

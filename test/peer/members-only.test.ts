@@ -137,7 +137,6 @@ describe('an allow-list', () => {
   })
 })
 
-
 /**
  * A libp2p node in this process (with the swarm key or without) dials the seeder and asks the DHT who
  * provides the version, for up to 10 s.
