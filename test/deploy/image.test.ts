@@ -108,10 +108,14 @@ describe('the image, run with runc (read-only root, no capabilities, loopback-on
       expect(await treeDigests(join(out, model.name))).toEqual(await treeDigests(model.source))
       expect((await stat(join(out, model.name))).uid).toBe(IMAGE_UID)
 
-      // What an operator runs with `kubectl exec`: `modelswarm` from PATH (the launcher's `env node` shebang).
-      const preheat = await startContainer(bundle, { id: `${NETNS}-preheat`, workDir: dir, netns: NETNS, entrypoint: ['modelswarm'], argv: ['preheat', `${model.name}@${model.version}`, '--admin', '127.0.0.1:7070', '--json'] })
+      // What an operator runs with `kubectl exec`: `modelswarm` from PATH (the launcher's `env node` shebang),
+      // from the bundle the image carries (a shorter start than src/: src/cli/bundle.ts).
+      const preheat = await startContainer(bundle, {
+        id: `${NETNS}-preheat`, workDir: dir, netns: NETNS, entrypoint: ['modelswarm'], argv: ['preheat', `${model.name}@${model.version}`, '--admin', '127.0.0.1:7070', '--json'], env: ['MODELSWARM_DEBUG_LAUNCH=1']
+      })
       expect(await preheat.exited, preheat.text.join('\n')).toBe(0)
       expect(preheat.json.find(m => m.name === model!.name)).toMatchObject({ version: model.version })
+      expect(preheat.text).toContain('modelswarm launch: bundle /app/dist/cli/main.js')
     } finally {
       expect(await seeder.stop()).toBe(0)
     }

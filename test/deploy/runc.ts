@@ -41,12 +41,13 @@ const started = new Set<string>()
  * ENTRYPOINT, unless `entrypoint` replaces both.
  */
 export async function startContainer (
-  bundle: ImageBundle, opts: { id: string, workDir: string, netns: string, argv: string[], entrypoint?: string[], mounts?: Mount[] }
+  bundle: ImageBundle, opts: { id: string, workDir: string, netns: string, argv: string[], entrypoint?: string[], mounts?: Mount[], env?: string[] }
 ): Promise<Container> {
   const config = structuredClone(bundle.config)
   const imageEntrypoint = (config.process.args as string[]).slice(0, 1)
   config.process.args = [...(opts.entrypoint ?? imageEntrypoint), ...opts.argv]
   config.process.terminal = false
+  config.process.env = [...(config.process.env as string[]), ...(opts.env ?? [])]
   for (const set of ['bounding', 'effective', 'inheritable', 'permitted', 'ambient']) config.process.capabilities[set] = []
   config.root = { path: bundle.rootfs, readonly: true }
   config.linux.namespaces = (config.linux.namespaces as Array<{ type: string }>).map(ns => ns.type === 'network' ? { type: 'network', path: `/var/run/netns/${opts.netns}` } : ns)
