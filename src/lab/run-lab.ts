@@ -80,7 +80,7 @@ export async function runLab (o: LabOptions): Promise<LabOutcome> {
   const loadBefore = loadavg()[0]!
   // Which code the processes start (the launcher's choice): the bundle starts each ~0.3 CPU-s sooner.
   const bundle = currentBundle(fileURLToPath(new URL('../..', import.meta.url)))
-  const code = 'entry' in bundle ? 'the CLI bundle (dist/cli)' : `src/ (${bundle.stale}; npm run build makes a bundle that starts faster)`
+  const code = 'entry' in bundle ? 'the CLI bundle (dist/cli)' : `src/ (${bundle.stale})`
   o.log(`lab: modelswarm processes run ${code}`)
   const lab = createLab(planTopology({ id: String(process.pid), hosts: o.hosts, line: o.line, up: o.up, down: o.down, seederUp: o.seederUp }))
   const runs: RunResult[] = []
