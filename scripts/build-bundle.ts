@@ -1,49 +1,78 @@
 /**
  * npm run build [-- --root DIR]
  * Bundles the CLI (src/cli/main.ts and every module it imports, its commands' dynamic imports as chunks of
- * their own) into DIR/dist/cli with rolldown, beside the digests of its inputs (src/cli/bundle.ts says why
- * and how the launcher checks them). The new bundle replaces the old one whole: it is written beside it and
- * renamed into place, so a CLI starting meanwhile runs either one or, for an instant, src/. Native addons
- * (os-lock, kerberos) stay outside and load from node_modules as before. Source maps are written beside
- * the chunks: NODE_OPTIONS=--enable-source-maps gives stack traces in src/ positions.
- * Exit status: 0 built; 1 the build failed (the CLI keeps running from src/).
+ * their own) into a new DIR/dist/cli-<build>/ with rolldown and points DIR/dist/cli.json at it, with the
+ * digests of its inputs (src/cli/bundle.ts says why and how the launcher checks them). The pointer is
+ * switched in one rename; the previous build's folder stays (a process started from it may still load a
+ * chunk), older ones are removed. Native addons (os-lock, kerberos) stay outside and load from node_modules.
+ * Source maps are written beside the chunks: NODE_OPTIONS=--enable-source-maps gives stack traces in src/.
+ * Exit status: 0 built; 1 the build failed, or src/ changed while it ran (the CLI keeps running the
+ * previous build while that matches src/, else src/).
  */
+import { readdirSync, readFileSync, realpathSync } from 'node:fs'
 import { rename, rm, writeFile } from 'node:fs/promises'
 import { join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { BUNDLE_DIR, BUNDLE_INPUTS, digestInputs } from '../src/cli/bundle.ts'
+import { BUNDLE_POINTER, BUNDLE_PREFIX, digestInputs, type BundlePointer } from '../src/cli/bundle.ts'
 
 const { values: args } = parseArgs({ options: { root: { type: 'string' } } })
-const root = resolve(args.root ?? fileURLToPath(new URL('..', import.meta.url)))
-const out = join(root, BUNDLE_DIR)
-const staging = `${out}.${process.pid}.tmp`
+// Real path: rolldown names modules by theirs, and a root reached through a symlink would match none.
+const root = realpathSync(resolve(args.root ?? fileURLToPath(new URL('..', import.meta.url))))
+const dir = `${BUNDLE_PREFIX}${Date.now().toString(36)}-${process.pid}`
+const pointerPath = join(root, BUNDLE_POINTER)
+const LOCKFILE = 'package-lock.json'
+
+/** Every file under src/, relative to root. */
+function srcFiles (): string[] {
+  return readdirSync(join(root, 'src'), { recursive: true, withFileTypes: true })
+    .filter(e => e.isFile()).map(e => relative(root, join(e.parentPath, e.name)))
+}
+
+function previousDir (): string | undefined {
+  try { return (JSON.parse(readFileSync(pointerPath, 'utf8')) as BundlePointer).dir } catch { return undefined }
+}
 
 const started = Date.now()
 try {
   // Imported here, so that an install without dev dependencies (npm ci --omit=dev runs this as `prepare`)
   // says what is missing in one line.
-  const { build } = await import('rolldown').catch(() => { throw new Error('rolldown is not installed (a dev dependency: npm ci without --omit=dev)') })
+  const { build } = await import('rolldown').catch((err: Error) => { throw new Error(`rolldown did not load (a dev dependency: npm ci without --omit=dev): ${err.message}`) })
+  // Digests before and after: an input saved while rolldown read it must not be recorded as built.
+  const before = digestInputs(root, [...srcFiles(), LOCKFILE])
+  const graph = new Set<string>()
   const result = await build({
     input: { main: join(root, 'src/cli/main.ts') },
     platform: 'node',
     external: [/^os-lock$/, /^kerberos$/],
+    // Node strips types without reading tsconfig.json; the bundle must not compile differently.
+    tsconfig: false,
     logLevel: 'warn',
+    // The whole module graph, tree-shaken modules included: an edit can give one code to run.
+    plugins: [{ name: 'modelswarm-inputs', buildEnd () { for (const id of this.getModuleIds()) graph.add(id) } }],
     // keepNames: error classes and log lines name functions and classes as in src/.
-    output: { dir: staging, format: 'esm', keepNames: true, sourcemap: true }
+    output: { dir: join(root, dir), format: 'esm', keepNames: true, sourcemap: true }
   })
   const src = join(root, 'src') + sep
-  const files = new Set(['package-lock.json'])
-  for (const o of result.output) {
-    if (o.type === 'chunk') for (const id of Object.keys(o.modules)) if (id.startsWith(src)) files.add(relative(root, id))
+  const files = [LOCKFILE, ...[...graph].filter(id => id.startsWith(src)).map(id => relative(root, id))]
+  if (!files.includes('src/cli/main.ts')) throw new Error(`the module graph names no file of ${src} (${graph.size} modules)`)
+  const inputs = digestInputs(root, files)
+  const changed = files.find(f => before[f] !== inputs[f])
+  if (changed !== undefined) throw new Error(`${changed} changed while the bundle was built; run npm run build again`)
+
+  const previous = previousDir()
+  const tmp = `${pointerPath}.${process.pid}.tmp`
+  await writeFile(tmp, JSON.stringify({ dir, inputs } satisfies BundlePointer, null, 1) + '\n')
+  await rename(tmp, pointerPath)
+  const keep = new Set([dir, previous])
+  for (const e of readdirSync(join(root, 'dist'))) {
+    const p = `dist/${e}`
+    if ((p.startsWith(BUNDLE_PREFIX) && !keep.has(p)) || p === 'dist/cli' || (p.startsWith(`${BUNDLE_POINTER}.`) && p.endsWith('.tmp'))) await rm(join(root, p), { recursive: true, force: true })
   }
-  await writeFile(join(staging, BUNDLE_INPUTS), JSON.stringify(digestInputs(root, [...files]), null, 1) + '\n')
-  await rm(out, { recursive: true, force: true })
-  await rename(staging, out)
   const chunks = result.output.filter(o => o.type === 'chunk').length
-  process.stdout.write(`modelswarm build: ${BUNDLE_DIR}: ${chunks} chunks from ${files.size - 1} files of src/ in ${((Date.now() - started) / 1000).toFixed(1)} s\n`)
+  process.stdout.write(`modelswarm build: ${dir}: ${chunks} chunks from ${files.length - 1} files of src/ in ${((Date.now() - started) / 1000).toFixed(1)} s\n`)
 } catch (err) {
-  await rm(staging, { recursive: true, force: true })
-  process.stderr.write(`modelswarm build: ${(err as Error).message}\nThe CLI runs from src/ until a build succeeds.\n`)
+  await rm(join(root, dir), { recursive: true, force: true })
+  process.stderr.write(`modelswarm build: ${(err as Error).message}\nThe CLI runs the previous build while it matches src/, else src/.\n`)
   process.exitCode = 1
 }

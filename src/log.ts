@@ -8,6 +8,7 @@ export const DEFAULT_LOG_LEVEL = 'info'
 /** `destination`: where the JSON lines go instead of stderr (the CLI's terminal formatter). */
 export function createLogger (opts: { level?: string, name?: string, destination?: DestinationStream } = {}): Logger {
   const level = opts.level ?? process.env.MODELSWARM_LOG_LEVEL ?? DEFAULT_LOG_LEVEL
+  // A destination, not pino.transport: a transport's worker is found by a path the CLI bundle (dist/) lacks.
   return pino({ level, name: opts.name, base: { pid: process.pid } }, opts.destination ?? pino.destination({ fd: 2, sync: false }))
 }
 

@@ -4,7 +4,7 @@
  */
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg } from 'node:os'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { currentBundle } from '../cli/bundle.ts'
 import { LabError } from './lab-error.ts'
@@ -80,8 +80,8 @@ export async function runLab (o: LabOptions): Promise<LabOutcome> {
   const loadBefore = loadavg()[0]!
   // Which code the processes start (the launcher's choice): the bundle starts each ~0.3 CPU-s sooner.
   const bundle = currentBundle(fileURLToPath(new URL('../..', import.meta.url)))
-  const code = 'entry' in bundle ? 'the CLI bundle (dist/cli)' : `src/ (${bundle.stale})`
-  o.log(`lab: modelswarm processes run ${code}`)
+  const code = 'entry' in bundle ? `the CLI bundle (${relative(process.cwd(), bundle.entry)})` : `src/ (${bundle.stale})`
+  o.log(`lab: modelswarm processes start ${code}`)
   const lab = createLab(planTopology({ id: String(process.pid), hosts: o.hosts, line: o.line, up: o.up, down: o.down, seederUp: o.seederUp }))
   const runs: RunResult[] = []
   try {
@@ -102,7 +102,7 @@ export async function runLab (o: LabOptions): Promise<LabOutcome> {
   const bad = runs.flatMap(r => r.hosts.filter(h => h.doneMs !== undefined && !h.verified).map(h => `${r.system} ${r.scenario} ${h.host}`))
   const failed = runs.flatMap(r => r.hosts.filter(h => h.failed !== undefined).map(h => `${r.system} ${r.scenario} ${h.host}`))
   if (o.keepData !== true) await removeModelCopies(o.outDir)
-  const notes = [`1-minute load average ${loadBefore.toFixed(1)} before the lab, ${loadavg()[0]!.toFixed(1)} after, on ${cpus().length} CPUs`, `modelswarm processes ran ${code}`]
+  const notes = [`1-minute load average ${loadBefore.toFixed(1)} before the lab, ${loadavg()[0]!.toFixed(1)} after, on ${cpus().length} CPUs`, `at the lab's start, modelswarm processes would run ${code}`]
   const { path, ratios } = await writeReport(o.outDir, o, runs, notes)
   // Everything measured, for figures the report does not show (sampled counters included).
   await writeFile(join(o.outDir, 'results.json'), JSON.stringify({ params: paramsOf(o), runs }, null, 1))

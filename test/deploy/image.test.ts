@@ -115,7 +115,7 @@ describe('the image, run with runc (read-only root, no capabilities, loopback-on
       })
       expect(await preheat.exited, preheat.text.join('\n')).toBe(0)
       expect(preheat.json.find(m => m.name === model!.name)).toMatchObject({ version: model.version })
-      expect(preheat.text).toContain('modelswarm launch: bundle /app/dist/cli/main.js')
+      expect(preheat.text.join('\n')).toMatch(/^modelswarm launch: bundle \/app\/dist\/cli-[^/]+\/main\.js$/m)
     } finally {
       expect(await seeder.stop()).toBe(0)
     }
