@@ -9,12 +9,12 @@
  * Exit status: 0 built; 1 the build failed, or src/ changed while it ran (the CLI keeps running the
  * previous build while that matches src/, else src/).
  */
-import { readdirSync, readFileSync, realpathSync } from 'node:fs'
+import { readdirSync, realpathSync } from 'node:fs'
 import { rename, rm, writeFile } from 'node:fs/promises'
 import { join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { BUNDLE_POINTER, BUNDLE_PREFIX, digestInputs, type BundlePointer } from '../src/cli/bundle.ts'
+import { BUNDLE_POINTER, BUNDLE_PREFIX, digestInputs, readBundlePointer, type BundlePointer } from '../src/cli/bundle.ts'
 
 const { values: args } = parseArgs({ options: { root: { type: 'string' } } })
 // Real path: rolldown names modules by theirs, and a root reached through a symlink would match none.
@@ -27,10 +27,6 @@ const LOCKFILE = 'package-lock.json'
 function srcFiles (): string[] {
   return readdirSync(join(root, 'src'), { recursive: true, withFileTypes: true })
     .filter(e => e.isFile()).map(e => relative(root, join(e.parentPath, e.name)))
-}
-
-function previousDir (): string | undefined {
-  try { return (JSON.parse(readFileSync(pointerPath, 'utf8')) as BundlePointer).dir } catch { return undefined }
 }
 
 const started = Date.now()
@@ -60,14 +56,14 @@ try {
   const changed = files.find(f => before[f] !== inputs[f])
   if (changed !== undefined) throw new Error(`${changed} changed while the bundle was built; run npm run build again`)
 
-  const previous = previousDir()
+  const previous = readBundlePointer(root)?.dir
   const tmp = `${pointerPath}.${process.pid}.tmp`
   await writeFile(tmp, JSON.stringify({ dir, inputs } satisfies BundlePointer, null, 1) + '\n')
   await rename(tmp, pointerPath)
   const keep = new Set([dir, previous])
   for (const e of readdirSync(join(root, 'dist'))) {
     const p = `dist/${e}`
-    if ((p.startsWith(BUNDLE_PREFIX) && !keep.has(p)) || p === 'dist/cli' || (p.startsWith(`${BUNDLE_POINTER}.`) && p.endsWith('.tmp'))) await rm(join(root, p), { recursive: true, force: true })
+    if ((p.startsWith(BUNDLE_PREFIX) && !keep.has(p)) || (p.startsWith(`${BUNDLE_POINTER}.`) && p.endsWith('.tmp'))) await rm(join(root, p), { recursive: true, force: true })
   }
   const chunks = result.output.filter(o => o.type === 'chunk').length
   process.stdout.write(`modelswarm build: ${dir}: ${chunks} chunks from ${files.length - 1} files of src/ in ${((Date.now() - started) / 1000).toFixed(1)} s\n`)

@@ -27,11 +27,25 @@ export const BUNDLE_ENTRY = 'main.js'
 /** What BUNDLE_POINTER holds: the build's folder (relative to the package root) and its inputs' SHA-256 (hex) by path. */
 export interface BundlePointer { dir: string, inputs: Record<string, string> }
 
-/** SHA-256 (hex) of each of `files` (paths relative to `root`). Throws what reading a file throws (ENOENT …). */
+/** SHA-256 (hex) of `file` (relative to `root`). Throws what reading it throws (ENOENT …). */
+function digestFile (root: string, file: string): string {
+  return createHash('sha256').update(readFileSync(join(root, file))).digest('hex')
+}
+
+/** SHA-256 (hex) of each of `files` (paths relative to `root`), by path. Throws what reading a file throws. */
 export function digestInputs (root: string, files: Iterable<string>): Record<string, string> {
   const inputs: Record<string, string> = {}
-  for (const f of [...files].sort()) inputs[f] = createHash('sha256').update(readFileSync(join(root, f))).digest('hex')
+  for (const f of [...files].sort()) inputs[f] = digestFile(root, f)
   return inputs
+}
+
+/** BUNDLE_POINTER of the package at `root` as written, or undefined when there is none or it is not JSON. */
+export function readBundlePointer (root: string): BundlePointer | undefined {
+  try {
+    return JSON.parse(readFileSync(join(root, BUNDLE_POINTER), 'utf8')) as BundlePointer
+  } catch {
+    return undefined
+  }
 }
 
 /**
@@ -40,18 +54,14 @@ export function digestInputs (root: string, files: Iterable<string>): Record<str
  * that changed). Never throws.
  */
 export function currentBundle (root: string): { entry: string } | { stale: string } {
-  let pointer: BundlePointer
-  try {
-    pointer = JSON.parse(readFileSync(join(root, BUNDLE_POINTER), 'utf8')) as BundlePointer
-  } catch {
-    return { stale: `no ${BUNDLE_POINTER} (npm run build makes one)` }
-  }
+  const pointer = readBundlePointer(root)
+  if (pointer === undefined) return { stale: `no ${BUNDLE_POINTER} (npm run build makes one)` }
   const inputs = Object.entries(pointer.inputs ?? {})
   if (typeof pointer.dir !== 'string' || !pointer.dir.startsWith(BUNDLE_PREFIX) || inputs.length === 0) return { stale: `${BUNDLE_POINTER} is not a build's` }
   for (const [file, digest] of inputs) {
     let now: string
     try {
-      now = digestInputs(root, [file])[file]!
+      now = digestFile(root, file)
     } catch {
       return { stale: `${file} is gone since the bundle was built` }
     }
