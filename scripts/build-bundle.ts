@@ -9,7 +9,7 @@
  * Exit status: 0 built; 1 the build failed, or src/ changed while it ran (the CLI keeps running the
  * previous build while that matches src/, else src/).
  */
-import { readdirSync, realpathSync } from 'node:fs'
+import { existsSync, readdirSync, realpathSync } from 'node:fs'
 import { rename, rm, writeFile } from 'node:fs/promises'
 import { join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -23,6 +23,12 @@ const dir = `${BUNDLE_PREFIX}${Date.now().toString(36)}-${process.pid}`
 const pointerPath = join(root, BUNDLE_POINTER)
 const LOCKFILE = 'package-lock.json'
 
+/** What pins node_modules: the lockfile and the patches `npm ci` applies to it (patch-package), relative to root. */
+function pinFiles (): string[] {
+  const patches = join(root, 'patches')
+  return [LOCKFILE, ...existsSync(patches) ? readdirSync(patches).filter(f => f.endsWith('.patch')).map(f => `patches/${f}`) : []]
+}
+
 /** Every file under src/, relative to root. */
 function srcFiles (): string[] {
   return readdirSync(join(root, 'src'), { recursive: true, withFileTypes: true })
@@ -35,7 +41,8 @@ try {
   // says what is missing in one line.
   const { build } = await import('rolldown').catch((err: Error) => { throw new Error(`rolldown did not load (a dev dependency: npm ci without --omit=dev): ${err.message}`) })
   // Digests before and after: an input saved while rolldown read it must not be recorded as built.
-  const before = digestInputs(root, [...srcFiles(), LOCKFILE])
+  const pins = pinFiles()
+  const before = digestInputs(root, [...srcFiles(), ...pins])
   const graph = new Set<string>()
   const result = await build({
     input: { main: join(root, 'src/cli/main.ts') },
@@ -50,7 +57,7 @@ try {
     output: { dir: join(root, dir), format: 'esm', keepNames: true, sourcemap: true }
   })
   const src = join(root, 'src') + sep
-  const files = [LOCKFILE, ...[...graph].filter(id => id.startsWith(src)).map(id => relative(root, id))]
+  const files = [...pins, ...[...graph].filter(id => id.startsWith(src)).map(id => relative(root, id))]
   if (!files.includes('src/cli/main.ts')) throw new Error(`the module graph names no file of ${src} (${graph.size} modules)`)
   const inputs = digestInputs(root, files)
   const changed = files.find(f => before[f] !== inputs[f])
@@ -66,7 +73,7 @@ try {
     if ((p.startsWith(BUNDLE_PREFIX) && !keep.has(p)) || (p.startsWith(`${BUNDLE_POINTER}.`) && p.endsWith('.tmp'))) await rm(join(root, p), { recursive: true, force: true })
   }
   const chunks = result.output.filter(o => o.type === 'chunk').length
-  process.stdout.write(`modelswarm build: ${dir}: ${chunks} chunks from ${files.length - 1} files of src/ in ${((Date.now() - started) / 1000).toFixed(1)} s\n`)
+  process.stdout.write(`modelswarm build: ${dir}: ${chunks} chunks from ${files.length - pins.length} files of src/ in ${((Date.now() - started) / 1000).toFixed(1)} s\n`)
 } catch (err) {
   await rm(join(root, dir), { recursive: true, force: true })
   process.stderr.write(`modelswarm build: ${(err as Error).message}\nThe CLI runs the previous build while it matches src/, else src/.\n`)

