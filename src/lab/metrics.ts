@@ -145,3 +145,62 @@ export function summarizeShard (run: RunResult): ShardSummary | undefined {
   const known = ratios.filter((r): r is number => r !== undefined)
   return { shards: run.shards, ratios, median: percentile(known, 0.5), max: known.length === 0 ? NaN : Math.max(...known) }
 }
+
+/** One span of a run and how much of the upload capacity its nodes used in it (see uploadUse). */
+export interface UploadUse {
+  /** seconds from t0 */
+  from: number
+  to: number
+  /** bytes the hosts sent (their switch-side interfaces' rx, headers included) ÷ (Σu × span) */
+  hosts: number
+  /** the same for the seeder's interface and u_s; NaN when the run has none */
+  seeder: number
+  /** hosts done by `to` */
+  done: number
+}
+
+/**
+ * How much of the upload capacity the run used, in `parts` equal spans from t0 to the last host done
+ * (the run's end when none is): where the swarm's time goes beyond the bound — a slow start, uplinks idle
+ * mid-run, a seeder held back by its egress goal, a tail. Wire bytes against wire rates (tc shapes frames),
+ * so a link sending only payload full-size reads ~0.96 here (1448 bytes of TCP payload per 1514-byte frame).
+ */
+export function uploadUse (run: RunResult, p: LabParams, parts = 10): UploadUse[] {
+  const done = run.hosts.flatMap(h => h.doneMs === undefined ? [] : [h.doneMs])
+  const last = done.length > 0 ? Math.max(...done) : run.end - run.t0
+  const sent = (ifname: string, ms: number): number => bytesAt(run.samples, ifname, run.t0 + ms)
+  const hostsSent = (ms: number): number => run.hosts.reduce((sum, h) => sum + sent(h.host, ms), 0)
+  const out: UploadUse[] = []
+  for (let i = 0; i < parts; i++) {
+    const from = last * i / parts
+    const to = last * (i + 1) / parts
+    const span = (to - from) / 1000
+    out.push({
+      from: from / 1000,
+      to: to / 1000,
+      hosts: (hostsSent(to) - hostsSent(from)) / (p.hosts * p.up * span),
+      seeder: (sent(SEEDER_IF, to) - sent(SEEDER_IF, from)) / (p.seederUp * span),
+      done: done.filter(d => d <= to).length
+    })
+  }
+  return out
+}
+
+/** The seeder's switch-side interface (topology.ts names each node's after its role). */
+export const SEEDER_IF = 'seed'
+
+/** Bytes an interface had sent into the switch (its switch-side rx) at `at` (ms since the epoch), interpolated between samples; NaN if never sampled. */
+function bytesAt (samples: CounterSample[], ifname: string, at: number): number {
+  let before: CounterSample | undefined
+  for (const s of samples) {
+    const b = s.ifs[ifname]?.rx
+    if (b === undefined) continue
+    if (s.at >= at) {
+      const a = before?.ifs[ifname]?.rx
+      if (before === undefined || a === undefined || s.at === before.at) return b
+      return a + (b - a) * (at - before.at) / (s.at - before.at)
+    }
+    before = s
+  }
+  return before?.ifs[ifname]?.rx ?? NaN
+}

@@ -1,6 +1,6 @@
 /**
- * The lab's report: REPORT.md (parameters, one summary row per run, ratios against the baselines, one table
- * of hosts per run) and lab.png (completion CDFs; bytes over time on the line, the seeder's NIC and all
+ * The lab's report: REPORT.md (parameters, one summary row per run, ratios against the baselines, per run a
+ * table of hosts and one of upload use over time) and lab.png (completion CDFs; bytes over time on the line, the seeder's NIC and all
  * hosts' uploads together), drawn
  * by gnuplot from the .dat files beside it. Without gnuplot the Markdown says so and the data stays.
  */
@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { formatBytes, formatRate } from '../util/units.ts'
-import { completionCdf, cumulativeBytes, FIRST_SHARD_GOAL, lowerBound, summarize, summarizeFollow, summarizeShard, type LabParams, type RunSummary } from './metrics.ts'
+import { completionCdf, cumulativeBytes, FIRST_SHARD_GOAL, lowerBound, SEEDER_IF, summarize, summarizeFollow, summarizeShard, uploadUse, type LabParams, type RunSummary } from './metrics.ts'
 import type { RunResult } from './run-result.ts'
 
 const execFileAsync = promisify(execFile)
@@ -73,6 +73,18 @@ function paramsTable (p: LabParams): string[] {
   ]
 }
 
+/** The run's upload use in tenths of its time (metrics.ts, uploadUse). */
+function uploadUseTable (run: RunResult, p: LabParams): string[] {
+  return [
+    'Upload use, from the kernel\'s counters in tenths of the run (wire bytes ÷ wire rate: a link full of full-size',
+    'TCP segments reads ~0.96):',
+    '',
+    '| span (s) | hosts\' uplinks ÷ Σu | seeder\'s uplink ÷ u_s | hosts done |',
+    '|---|---|---|---|',
+    ...uploadUse(run, p).map(u => `| ${u.from.toFixed(1)}–${u.to.toFixed(1)} | ${f2(u.hosts)} | ${f2(u.seeder)} | ${u.done} |`)
+  ]
+}
+
 function hostsTable (run: RunResult, s: RunSummary): string[] {
   const rows = ['| host | started (s) | done from common start (s) | done from own start (s) | goodput ÷ cap | peak RSS | CPU-s | verified | note |', '|---|---|---|---|---|---|---|---|---|']
   run.hosts.forEach((h, i) => {
@@ -90,7 +102,7 @@ async function plot (dir: string, runs: RunResult[], summaries: RunSummary[]): P
     const name = slug(summaries[i]!.label)
     await writeFile(join(dir, `${name}-cdf.dat`), [[0, 0] as [number, number], ...completionCdf(run)].map(([t, f]) => `${t.toFixed(3)} ${f.toFixed(4)}`).join('\n') + '\n')
     const line = cumulativeBytes(run.samples, run.t0, 'off', 'rx')
-    const seed = cumulativeBytes(run.samples, run.t0, 'seed', 'rx')
+    const seed = cumulativeBytes(run.samples, run.t0, SEEDER_IF, 'rx')
     const hostsUp = run.hosts.map(h => cumulativeBytes(run.samples, run.t0, h.host, 'rx'))
     await writeFile(join(dir, `${name}-bytes.dat`), line.map(([t, b], j) =>
       `${t.toFixed(3)} ${(b / MIB).toFixed(3)} ${(seed[j]![1] / MIB).toFixed(3)} ${(hostsUp.reduce((sum, h) => sum + h[j]![1], 0) / MIB).toFixed(3)}`).join('\n') + '\n')
@@ -149,7 +161,7 @@ export async function writeReport (dir: string, p: LabParams, runs: RunResult[],
   ]
   for (const [i, run] of runs.entries()) {
     const own = scenarioTable(run)
-    md.push(`## ${summaries[i]!.label}`, '', ...hostsTable(run, summaries[i]!), '', ...(own.length > 0 ? [...own, ''] : []), ...run.notes.map(n => `- ${n}`), '')
+    md.push(`## ${summaries[i]!.label}`, '', ...hostsTable(run, summaries[i]!), '', ...uploadUseTable(run, p), '', ...(own.length > 0 ? [...own, ''] : []), ...run.notes.map(n => `- ${n}`), '')
   }
   if (extraNotes.length > 0) md.push('## Notes', '', ...extraNotes.map(n => `- ${n}`), '')
   const path = join(dir, 'REPORT.md')

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { completionCdf, cumulativeBytes, hostCap, lowerBound, percentile, summarize, summarizeFollow, summarizeShard, type LabParams } from '../../src/lab/metrics.ts'
+import { completionCdf, cumulativeBytes, hostCap, lowerBound, percentile, summarize, summarizeFollow, summarizeShard, uploadUse, type LabParams } from '../../src/lab/metrics.ts'
 import { scenarioLines } from '../../src/lab/report.ts'
 import type { RunResult } from '../../src/lab/run-result.ts'
 
@@ -19,6 +19,35 @@ describe('lab figures', () => {
   it('caps a host at its download or its share of all uploads, whichever is less', () => {
     expect(hostCap(params)).toBeCloseTo(31.25e6 / 8, 6)
     expect(hostCap({ ...params, up: 20e6 })).toBe(12.5e6)
+  })
+
+  it('measures upload use per span from the switch-side counters, interpolating between samples', () => {
+    // Two hosts (u = 100 B/s each) and the seeder (u_s = 200 B/s); samples every second from t0 = 10 s.
+    const sample = (s: number, h0: number, h1: number, seed: number): RunResult['samples'][number] =>
+      ({ at: 10_000 + s * 1000, ifs: { h0: { rx: h0, tx: 0 }, h1: { rx: h1, tx: 0 }, seed: { rx: seed, tx: 0 } } })
+    const run: RunResult = {
+      system: 'modelswarm',
+      scenario: 'warm',
+      t0: 10_000,
+      end: 15_000,
+      hosts: [{ host: 'h0', startedMs: 0, doneMs: 2000, verified: true }, { host: 'h1', startedMs: 0, doneMs: 4000, verified: true }],
+      samples: [sample(-1, 0, 0, 0), sample(0, 0, 0, 0), sample(2, 100, 60, 400), sample(4, 300, 260, 400)],
+      lineBytes: 0,
+      seederEgress: 400,
+      notes: []
+    }
+    const p: LabParams = { ...params, hosts: 2, up: 100, seederUp: 200 }
+    const use = uploadUse(run, p, 4)
+    expect(use.map(u => [u.from, u.to, u.done])).toEqual([[0, 1, 0], [1, 2, 1], [2, 3, 1], [3, 4, 2]])
+    // 0–2 s: hosts sent 160 B of a possible 400, the seeder 400 of 400; 2–4 s: hosts 400 of 400, the seeder idle.
+    expect(use[0]!.hosts).toBeCloseTo(0.4, 9)
+    expect(use[1]!.hosts).toBeCloseTo(0.4, 9)
+    expect(use[2]!.hosts).toBeCloseTo(1, 9)
+    expect(use[0]!.seeder).toBeCloseTo(1, 9)
+    expect(use[3]!.seeder).toBe(0)
+    // No seeder interface (the direct baseline's has one, a run without is possible): NaN, not 0.
+    const bare = { ...run, samples: run.samples.map(s => ({ at: s.at, ifs: { h0: s.ifs.h0!, h1: s.ifs.h1! } })) }
+    expect(uploadUse(bare, p, 1)[0]!.seeder).toBeNaN()
   })
 
   it('takes nearest-rank percentiles', () => {

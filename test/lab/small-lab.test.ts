@@ -56,6 +56,10 @@ describe('network lab, N = 4', () => {
   it('writes the report and tears the namespaces down', async () => {
     const md = await readFile(outcome.reportPath, 'utf8')
     for (const label of ['modelswarm warm', 'direct', 'bittorrent']) expect(md).toContain(`| ${label} | 4/4 | yes |`)
+    // Upload use in tenths of each run: the hosts of modelswarm's and BitTorrent's runs sent bytes.
+    expect(md.match(/^\| span \(s\) \|/gm)).toHaveLength(3)
+    const swarmUse = md.slice(md.indexOf('## modelswarm warm')).split('\n').filter(l => /^\| [\d.]+–[\d.]+ \|/.test(l))
+    expect(swarmUse.slice(0, 10).some(l => Number(l.split('|')[2]) > 0.1)).toBe(true)
     expect(outcome.ratios.some(r => r.startsWith('modelswarm warm ÷ bittorrent'))).toBe(true)
     expect(existsSync(join(dir, 'results.json'))).toBe(true)
     const left = execFileSync('ip', ['netns', 'list']).toString()
