@@ -9,25 +9,18 @@
  * Exit status: 0 built; 1 the build failed, or src/ changed while it ran (the CLI keeps running the
  * previous build while that matches src/, else src/).
  */
-import { existsSync, readdirSync, realpathSync } from 'node:fs'
+import { readdirSync, realpathSync } from 'node:fs'
 import { rename, rm, writeFile } from 'node:fs/promises'
 import { join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { BUNDLE_POINTER, BUNDLE_PREFIX, digestInputs, readBundlePointer, type BundlePointer } from '../src/cli/bundle.ts'
+import { BUNDLE_POINTER, BUNDLE_PREFIX, digestInputs, pinFiles, readBundlePointer, type BundlePointer } from '../src/cli/bundle.ts'
 
 const { values: args } = parseArgs({ options: { root: { type: 'string' } } })
 // Real path: rolldown names modules by theirs, and a root reached through a symlink would match none.
 const root = realpathSync(resolve(args.root ?? fileURLToPath(new URL('..', import.meta.url))))
 const dir = `${BUNDLE_PREFIX}${Date.now().toString(36)}-${process.pid}`
 const pointerPath = join(root, BUNDLE_POINTER)
-const LOCKFILE = 'package-lock.json'
-
-/** What pins node_modules: the lockfile and the patches `npm ci` applies to it (patch-package), relative to root. */
-function pinFiles (): string[] {
-  const patches = join(root, 'patches')
-  return [LOCKFILE, ...existsSync(patches) ? readdirSync(patches).filter(f => f.endsWith('.patch')).map(f => `patches/${f}`) : []]
-}
 
 /** Every file under src/, relative to root. */
 function srcFiles (): string[] {
@@ -41,7 +34,7 @@ try {
   // says what is missing in one line.
   const { build } = await import('rolldown').catch((err: Error) => { throw new Error(`rolldown did not load (a dev dependency: npm ci without --omit=dev): ${err.message}`) })
   // Digests before and after: an input saved while rolldown read it must not be recorded as built.
-  const pins = pinFiles()
+  const pins = pinFiles(root)
   const before = digestInputs(root, [...srcFiles(), ...pins])
   const graph = new Set<string>()
   const result = await build({

@@ -14,7 +14,7 @@
  * rename, so a process started from the previous build can still load its lazily imported chunks.
  */
 import { createHash } from 'node:crypto'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 /** The pointer to the current build, relative to the package root. */
@@ -26,6 +26,18 @@ export const BUNDLE_ENTRY = 'main.js'
 
 /** What BUNDLE_POINTER holds: the build's folder (relative to the package root) and its inputs' SHA-256 (hex) by path. */
 export interface BundlePointer { dir: string, inputs: Record<string, string> }
+
+/**
+ * What pins node_modules, relative to `root`: package-lock.json and the patches `npm ci` applies to it
+ * (patch-package, patches/*.patch). Inputs of every build; a patch added since a build makes it stale too.
+ */
+export function pinFiles (root: string): string[] {
+  let patches: string[] = []
+  try {
+    patches = readdirSync(join(root, 'patches')).filter(f => f.endsWith('.patch')).map(f => `patches/${f}`)
+  } catch { /* no patches/ folder */ }
+  return ['package-lock.json', ...patches]
+}
 
 /** SHA-256 (hex) of `file` (relative to `root`). Throws what reading it throws (ENOENT …). */
 function digestFile (root: string, file: string): string {
@@ -58,6 +70,8 @@ export function currentBundle (root: string): { entry: string } | { stale: strin
   if (pointer === undefined) return { stale: `no ${BUNDLE_POINTER} (npm run build makes one)` }
   const inputs = Object.entries(pointer.inputs ?? {})
   if (typeof pointer.dir !== 'string' || !pointer.dir.startsWith(BUNDLE_PREFIX) || inputs.length === 0) return { stale: `${BUNDLE_POINTER} is not a build's` }
+  const added = pinFiles(root).find(f => pointer.inputs[f] === undefined)
+  if (added !== undefined) return { stale: `${added} is new since the bundle was built` }
   for (const [file, digest] of inputs) {
     let now: string
     try {

@@ -160,16 +160,20 @@ export interface UploadUse {
 }
 
 /**
- * How much of the upload capacity the run used, in `parts` equal spans from t0 to the last host done
- * (the run's end when none is): where the swarm's time goes beyond the bound — a slow start, uplinks idle
- * mid-run, a seeder held back by its egress goal, a tail. Wire bytes against wire rates (tc shapes frames),
- * so a link sending only payload full-size reads ~0.96 here (1448 bytes of TCP payload per 1514-byte frame).
+ * How much of the upload capacity the run used, in `parts` equal spans from t0 to the run's end (the last
+ * host done, or when the run gave up): where the swarm's time goes beyond the bound — a slow start, uplinks
+ * idle mid-run, a seeder held back by its egress goal, a tail. Frames against frames (tc shapes whole frames
+ * and the counters count them), so a full link reads ~1.0, of which TCP payload is ~0.96 (1,448 bytes a
+ * 1,514-byte frame). Empty when the run has no length.
  */
 export function uploadUse (run: RunResult, p: LabParams, parts = 10): UploadUse[] {
-  const done = run.hosts.flatMap(h => h.doneMs === undefined ? [] : [h.doneMs])
-  const last = done.length > 0 ? Math.max(...done) : run.end - run.t0
-  const sent = (ifname: string, ms: number): number => bytesAt(run.samples, ifname, run.t0 + ms)
+  const last = run.end - run.t0
+  if (!(last > 0)) return []
+  // In time order: a slow read of the counters can land after the next one.
+  const samples = [...run.samples].sort((a, b) => a.at - b.at)
+  const sent = (ifname: string, ms: number): number => bytesAt(samples, ifname, run.t0 + ms)
   const hostsSent = (ms: number): number => run.hosts.reduce((sum, h) => sum + sent(h.host, ms), 0)
+  const done = run.hosts.flatMap(h => h.doneMs === undefined ? [] : [h.doneMs])
   const out: UploadUse[] = []
   for (let i = 0; i < parts; i++) {
     const from = last * i / parts
@@ -189,18 +193,18 @@ export function uploadUse (run: RunResult, p: LabParams, parts = 10): UploadUse[
 /** The seeder's switch-side interface (topology.ts names each node's after its role). */
 export const SEEDER_IF = 'seed'
 
-/** Bytes an interface had sent into the switch (its switch-side rx) at `at` (ms since the epoch), interpolated between samples; NaN if never sampled. */
+/**
+ * Bytes an interface had sent into the switch (its switch-side rx) at `at` (ms since the epoch), from
+ * samples in time order: interpolated between the two around it, the first or last sample's outside them;
+ * NaN if the interface was never sampled.
+ */
 function bytesAt (samples: CounterSample[], ifname: string, at: number): number {
-  let before: CounterSample | undefined
+  let before: { at: number, rx: number } | undefined
   for (const s of samples) {
-    const b = s.ifs[ifname]?.rx
-    if (b === undefined) continue
-    if (s.at >= at) {
-      const a = before?.ifs[ifname]?.rx
-      if (before === undefined || a === undefined || s.at === before.at) return b
-      return a + (b - a) * (at - before.at) / (s.at - before.at)
-    }
-    before = s
+    const rx = s.ifs[ifname]?.rx
+    if (rx === undefined) continue
+    if (s.at >= at) return before === undefined || s.at === before.at ? rx : before.rx + (rx - before.rx) * (at - before.at) / (s.at - before.at)
+    before = { at: s.at, rx }
   }
-  return before?.ifs[ifname]?.rx ?? NaN
+  return before?.rx ?? NaN
 }

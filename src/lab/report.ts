@@ -76,8 +76,8 @@ function paramsTable (p: LabParams): string[] {
 /** The run's upload use in tenths of its time (metrics.ts, uploadUse). */
 function uploadUseTable (run: RunResult, p: LabParams): string[] {
   return [
-    'Upload use, from the kernel\'s counters in tenths of the run (wire bytes ÷ wire rate: a link full of full-size',
-    'TCP segments reads ~0.96):',
+    'Upload use, from the kernel\'s counters in tenths of the run (frames ÷ shaped rate: a full link reads ~1.0, of',
+    'which TCP payload is ~0.96):',
     '',
     '| span (s) | hosts\' uplinks ÷ Σu | seeder\'s uplink ÷ u_s | hosts done |',
     '|---|---|---|---|',

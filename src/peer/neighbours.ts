@@ -37,8 +37,9 @@ export interface NeighboursInit {
  * The chunks of `indexes` worth a HAVE to `session`: all of them for a seeder, whose upload policy and HA pull
  * count holders from HAVEs; for a peer, those it has not announced itself. A peer picks only chunks it lacks,
  * so a HAVE for one it holds decides nothing (the redundant HAVEs of the BEP 46 draft); in the lab (16 hosts,
- * 512 chunks) they were about half of a host's 8,000 HAVE frames, and each frame costs ~80 µs of CPU between the two
- * ends (Noise, yamux and its window update; `npm run bench:control`).
+ * 512 chunks) they were about half of a host's 8,000 HAVE frames, and each frame costs ~50 µs of CPU between the two
+ * ends (Noise and yamux; ~96 µs before the patch that stopped yamux answering each frame with a window update;
+ * `npm run bench:control`).
  */
 export function haveFor (session: Pick<Session, 'remoteRole' | 'bits'>, indexes: readonly number[]): number[] {
   if (session.remoteRole === 'seeder') return [...indexes]

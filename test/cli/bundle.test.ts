@@ -1,12 +1,12 @@
 /**
  * The CLI's bundle (scripts/build-bundle.ts, src/cli/bundle.ts): built into a copy of the package reached
  * through a symlink (rolldown names modules by real path), the launcher runs it while every input matches,
- * and src/ as soon as a file of src/ or the lockfile changes or the bundle is missing. The demo — a seeder
- * and two fetch processes, each started through the copy's launcher — runs on the bundle end to end, its
- * outputs verified. A rebuild leaves the previous build's folder for processes started from it.
+ * and src/ as soon as a file of src/, the lockfile or a dependency patch changes (or a patch is added), or
+ * the bundle is missing. The demo — a seeder and two fetch processes, each started through the copy's
+ * launcher — runs on the bundle end to end, its outputs verified. A rebuild leaves the previous build's folder for processes started from it.
  */
 import { spawnSync } from 'node:child_process'
-import { access, appendFile, cp, readdir, rm, symlink } from 'node:fs/promises'
+import { access, appendFile, cp, readdir, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { beforeAll, describe, expect, it } from 'vitest'
@@ -37,7 +37,7 @@ describe('CLI bundle', () => {
   let firstBuild: string
   beforeAll(async () => {
     copy = join(await tempDir('ms-bundle-'), 'copy')
-    for (const p of ['bin', 'src', 'package.json', 'package-lock.json']) await cp(join(REPO, p), join(copy, p), { recursive: true })
+    for (const p of ['bin', 'src', 'patches', 'package.json', 'package-lock.json']) await cp(join(REPO, p), join(copy, p), { recursive: true })
     await symlink(join(REPO, 'node_modules'), join(copy, 'node_modules'))
     root = `${copy}-link`
     await symlink(copy, root)
@@ -64,7 +64,7 @@ describe('CLI bundle', () => {
     expect((await readdir(join(copy, 'dist'))).sort()).toEqual([second.slice(5), third.slice(5), 'cli.json'].sort())
   }, 240_000)
 
-  it('runs src/ once a file of src/ or the lockfile changed, naming it, and when there is no bundle', async () => {
+  it('runs src/ once a file of src/, the lockfile or a patch changed, naming it, and when there is no bundle', async () => {
     const picker = join(copy, 'src/peer/piece-picker.ts')
     await access(picker)
     await appendFile(picker, '\n// edited after the build\n')
@@ -76,6 +76,14 @@ describe('CLI bundle', () => {
     expect(launch(root, ['--version']).ran).toMatch(/^bundle /)
     await appendFile(join(copy, 'package-lock.json'), '\n')
     expect(launch(root, ['--version']).ran).toBe('src/ (package-lock.json changed since the bundle was built)')
+    // The dependency patches pin node_modules too: an edited one, or one added since the build.
+    build(root)
+    const [patch] = (await readdir(join(copy, 'patches'))).filter(f => f.endsWith('.patch'))
+    await appendFile(join(copy, 'patches', patch!), '\n')
+    expect(launch(root, ['--version']).ran).toBe(`src/ (patches/${patch!} changed since the bundle was built)`)
+    build(root)
+    await writeFile(join(copy, 'patches', 'zz-new+1.0.0.patch'), '')
+    expect(launch(root, ['--version']).ran).toBe('src/ (patches/zz-new+1.0.0.patch is new since the bundle was built)')
 
     await rm(join(copy, 'dist'), { recursive: true })
     const none = launch(root, ['--version'])

@@ -29,7 +29,7 @@ describe('lab figures', () => {
       system: 'modelswarm',
       scenario: 'warm',
       t0: 10_000,
-      end: 15_000,
+      end: 14_000,
       hosts: [{ host: 'h0', startedMs: 0, doneMs: 2000, verified: true }, { host: 'h1', startedMs: 0, doneMs: 4000, verified: true }],
       samples: [sample(-1, 0, 0, 0), sample(0, 0, 0, 0), sample(2, 100, 60, 400), sample(4, 300, 260, 400)],
       lineBytes: 0,
@@ -48,6 +48,16 @@ describe('lab figures', () => {
     // No seeder interface (the direct baseline's has one, a run without is possible): NaN, not 0.
     const bare = { ...run, samples: run.samples.map(s => ({ at: s.at, ifs: { h0: s.ifs.h0!, h1: s.ifs.h1! } })) }
     expect(uploadUse(bare, p, 1)[0]!.seeder).toBeNaN()
+    // Samples out of order are taken in time order; before the first sample and after the last, their values.
+    const shuffled = { ...run, samples: [run.samples[2]!, run.samples[0]!, run.samples[3]!, run.samples[1]!] }
+    expect(uploadUse(shuffled, p, 4)).toEqual(use)
+    const early = { ...run, samples: run.samples.slice(2) }
+    expect(uploadUse(early, p, 2).map(u => u.hosts)).toEqual([0, 1])
+    const late = { ...run, end: 16_000 }
+    expect(uploadUse(late, p, 3).map(u => u.hosts)).toEqual([0.4, 1, 0])
+    // A host that never finished: the spans run to the run's end; a run of no length has none.
+    expect(uploadUse({ ...late, hosts: [run.hosts[0]!, { host: 'h1', startedMs: 0, verified: false }] }, p, 3).map(u => u.done)).toEqual([1, 1, 1])
+    expect(uploadUse({ ...run, end: run.t0 }, p)).toEqual([])
   })
 
   it('takes nearest-rank percentiles', () => {

@@ -4,14 +4,19 @@
  * libp2p connection and ~50 µs with both (`npm run bench:control`, this box); a lab host spent ~6 % of its
  * CPU in the first fault and the second doubled its Noise frames (perf, README "Two dependency patches").
  */
+import { createRequire } from 'node:module'
+import { pathToFileURL } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { LengthPrefixedDecoder } from '@libp2p/utils'
-import { Uint8ArrayList } from 'uint8arraylist'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import { createNode, type SwarmNode } from '../../src/peer/node.ts'
 import { encodeSessionMessage } from '../../src/peer/protocols/session/codec.ts'
 import { sendFrame, streamReader } from '../../src/peer/protocols/stream-io.ts'
 import { until } from '../support/poll.ts'
+
+// The decoder Noise itself imports (a copy nested under it would be one the patch missed).
+const fromNoise = createRequire(new URL('../../node_modules/@chainsafe/libp2p-noise/package.json', import.meta.url))
+const { LengthPrefixedDecoder } = await import(pathToFileURL(fromNoise.resolve('@libp2p/utils')).href) as typeof import('@libp2p/utils')
 
 const nodes: SwarmNode[] = []
 afterEach(async () => { await Promise.all(nodes.splice(0).map(n => n.stop())) })
@@ -52,18 +57,20 @@ describe('control-plane dependency patches', () => {
       void (async () => { while (await reader.readFrame(1 << 20) !== undefined) received++ })()
     })
     const stream = await a.dialProtocol(b.getMultiaddrs()[0]!, '/modelswarm-test/frames/1.0.0')
-    const window = (): number => (stream as unknown as { sendWindowCapacity: number }).sendWindowCapacity
-    const initial = window()
+    // Counted where the sender takes them in (YamuxStream#handleWindowUpdate, called by the muxer).
+    const sender = stream as unknown as { handleWindowUpdate: (frame: unknown) => void }
+    const handle = sender.handleWindowUpdate.bind(sender)
+    let updates = 0
+    sender.handleWindowUpdate = frame => { updates++; handle(frame) }
     const have = encodeSessionMessage({ type: 'have', indexes: [1] })
     for (let i = 0; i < 200; i++) {
       await sendFrame(stream, have)
       await new Promise(resolve => setImmediate(resolve))
     }
     expect(await until(async () => received === 200, 10_000)).toBe(true)
-    // Unpatched, each frame came back as an update (and the window grew to 16 MiB); the receiver now
-    // updates once half of the window is used, as hashicorp/yamux and go-yamux do.
-    expect(window()).toBeLessThan(initial)
-    expect(window()).toBeGreaterThan(initial / 2)
+    // Unpatched, each of the 200 frames came back as an update; now one comes once 128 KiB (half the
+    // initial window) is used, or when the window grows (each doubling, up to 16 MiB: a few).
+    expect(updates).toBeLessThan(20)
   }, 30_000)
 
   it('@libp2p/yamux: a transfer of many windows still flows', async () => {
