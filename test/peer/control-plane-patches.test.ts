@@ -6,26 +6,18 @@
  */
 import { createRequire } from 'node:module'
 import { pathToFileURL } from 'node:url'
-import { afterEach, describe, expect, it } from 'vitest'
-import { generateKeyPair } from '@libp2p/crypto/keys'
+import { describe, expect, it } from 'vitest'
 import type { Uint8ArrayList } from 'uint8arraylist'
-import { createNode, type SwarmNode } from '../../src/peer/node.ts'
 import { encodeSessionMessage } from '../../src/peer/protocols/session/codec.ts'
 import { sendFrame, streamReader } from '../../src/peer/protocols/stream-io.ts'
+import { loopbackNodes } from '../support/loopback-nodes.ts'
 import { until } from '../support/poll.ts'
 
 // The decoder Noise itself imports (a copy nested under it would be one the patch missed).
 const fromNoise = createRequire(new URL('../../node_modules/@chainsafe/libp2p-noise/package.json', import.meta.url))
 const { LengthPrefixedDecoder } = await import(pathToFileURL(fromNoise.resolve('@libp2p/utils')).href) as typeof import('@libp2p/utils')
 
-const nodes: SwarmNode[] = []
-afterEach(async () => { await Promise.all(nodes.splice(0).map(n => n.stop())) })
-
-async function node (): Promise<SwarmNode> {
-  const n = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
-  nodes.push(n)
-  return n
-}
+const node = loopbackNodes()
 
 describe('control-plane dependency patches', () => {
   it('@libp2p/utils: a read that ends on a frame boundary does not ask the length decoder to fail on an empty buffer', () => {

@@ -4,19 +4,11 @@
  * drop more than 5 connections a second from one address and more than 10 handshakes in progress, and a
  * host whose dials to every seeder are dropped three rounds running concludes it is no member (exit 3).
  */
-import { afterEach, describe, expect, it } from 'vitest'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { createNode, type SwarmNode } from '../../src/peer/node.ts'
+import { describe, expect, it } from 'vitest'
+import { loopbackNodes } from '../support/loopback-nodes.ts'
 import { until } from '../support/poll.ts'
 
-const nodes: SwarmNode[] = []
-afterEach(async () => { await Promise.all(nodes.splice(0).map(n => n.stop())) })
-
-async function node (): Promise<SwarmNode> {
-  const n = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
-  nodes.push(n)
-  return n
-}
+const node = loopbackNodes()
 
 describe('libp2p node', () => {
   it('accepts 24 hosts dialling at once from one address', async () => {
