@@ -171,23 +171,24 @@ export function uploadUse (run: RunResult, p: LabParams, parts = 10): UploadUse[
   if (!(last > 0)) return []
   // In time order: a slow read of the counters can land after the next one.
   const samples = [...run.samples].sort((a, b) => a.at - b.at)
-  const sent = (ifname: string, ms: number): number => bytesAt(samples, ifname, run.t0 + ms)
-  const hostsSent = (ms: number): number => run.hosts.reduce((sum, h) => sum + sent(h.host, ms), 0)
+  // Bytes sent by each boundary of the spans (ms from t0), once each.
+  const bounds = Array.from({ length: parts + 1 }, (_, i) => {
+    const ms = last * i / parts
+    const at = run.t0 + ms
+    return { ms, hosts: run.hosts.reduce((sum, h) => sum + bytesAt(samples, h.host, at), 0), seeder: bytesAt(samples, SEEDER_IF, at) }
+  })
   const done = run.hosts.flatMap(h => h.doneMs === undefined ? [] : [h.doneMs])
-  const out: UploadUse[] = []
-  for (let i = 0; i < parts; i++) {
-    const from = last * i / parts
-    const to = last * (i + 1) / parts
-    const span = (to - from) / 1000
-    out.push({
-      from: from / 1000,
-      to: to / 1000,
-      hosts: (hostsSent(to) - hostsSent(from)) / (p.hosts * p.up * span),
-      seeder: (sent(SEEDER_IF, to) - sent(SEEDER_IF, from)) / (p.seederUp * span),
-      done: done.filter(d => d <= to).length
-    })
-  }
-  return out
+  return bounds.slice(1).map((to, i) => {
+    const from = bounds[i]!
+    const span = (to.ms - from.ms) / 1000
+    return {
+      from: from.ms / 1000,
+      to: to.ms / 1000,
+      hosts: (to.hosts - from.hosts) / (p.hosts * p.up * span),
+      seeder: (to.seeder - from.seeder) / (p.seederUp * span),
+      done: done.filter(d => d <= to.ms).length
+    }
+  })
 }
 
 /** The seeder's switch-side interface (topology.ts names each node's after its role). */

@@ -3,7 +3,8 @@
  * through a symlink (rolldown names modules by real path), the launcher runs it while every input matches,
  * and src/ as soon as a file of src/, the lockfile or a dependency patch changes (or a patch is added), or
  * the bundle is missing. The demo — a seeder and two fetch processes, each started through the copy's
- * launcher — runs on the bundle end to end, its outputs verified. A rebuild leaves the previous build's folder for processes started from it.
+ * launcher — runs on the bundle end to end, its outputs verified. A rebuild leaves the previous build's
+ * folder for processes started from it.
  */
 import { spawnSync } from 'node:child_process'
 import { access, appendFile, cp, readdir, rm, symlink, writeFile } from 'node:fs/promises'
