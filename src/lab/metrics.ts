@@ -2,7 +2,7 @@
  * Figures of a run, from what it measured (pure). Rates are bytes/s, times seconds, sizes bytes.
  */
 import type { CounterSample } from './counters.ts'
-import type { RunResult } from './run-result.ts'
+import type { HostResult, RunResult } from './run-result.ts'
 
 export interface LabParams {
   /** N */
@@ -129,21 +129,36 @@ export function summarizeFollow (run: RunResult, p: LabParams): FollowSummary | 
   }
 }
 
-export interface ShardSummary {
-  shards: number
-  /** per host: (first shard − asked) ÷ (whole model verified − asked); undefined when either is missing */
+/** Per-host ratios and their median and max (NaN for none). */
+export interface RatioSpread {
+  /** per host; undefined when a time is missing */
   ratios: Array<number | undefined>
   median: number
   max: number
 }
 
-/** The shard scenario's headline: how soon a reader has the first shard against the whole model; undefined for other runs. */
+export interface ShardSummary extends RatioSpread {
+  shards: number
+  /** the same ratios taken from when the lab spawned each reader (`spawnedMs`), where that is known */
+  fromSpawn: RatioSpread
+}
+
+/**
+ * The shard scenario's headline: how soon a reader has the first shard against the whole model, per host
+ * (first shard − start) ÷ (whole model verified − start), from the reader's own start (`startedMs`) and from
+ * its spawn (`spawnedMs`); undefined for other runs.
+ */
 export function summarizeShard (run: RunResult): ShardSummary | undefined {
   if (run.shards === undefined) return undefined
-  const ratios = run.hosts.map(h =>
-    h.firstShardMs === undefined || h.doneMs === undefined ? undefined : (h.firstShardMs - h.startedMs) / (h.doneMs - h.startedMs))
-  const known = ratios.filter((r): r is number => r !== undefined)
-  return { shards: run.shards, ratios, median: percentile(known, 0.5), max: known.length === 0 ? NaN : Math.max(...known) }
+  const spread = (start: (h: HostResult) => number | undefined): RatioSpread => {
+    const ratios = run.hosts.map(h => {
+      const s = start(h)
+      return h.firstShardMs === undefined || h.doneMs === undefined || s === undefined ? undefined : (h.firstShardMs - s) / (h.doneMs - s)
+    })
+    const known = ratios.filter((r): r is number => r !== undefined)
+    return { ratios, median: percentile(known, 0.5), max: known.length === 0 ? NaN : Math.max(...known) }
+  }
+  return { shards: run.shards, ...spread(h => h.startedMs), fromSpawn: spread(h => h.spawnedMs) }
 }
 
 /** One span of a run and how much of the upload capacity its nodes used in it (see uploadUse). */

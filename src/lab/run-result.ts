@@ -28,8 +28,13 @@ export interface HostResult {
   failed?: string
   /** follow: ms after t0 (the publish) when the host's follow learned of the new version */
   noticedMs?: number
-  /** shard: ms after t0 when the host's reader held the whole first shard (`startedMs`: when it asked) */
+  /**
+   * shard: ms after t0 when the host's reader held the whole first shard; `startedMs` is when the reader
+   * asked by its own clock (its exit less curl's time_total), `spawnedMs` when the lab spawned it
+   */
   firstShardMs?: number
+  /** shard: ms after t0 when the lab spawned the host's reader (before `startedMs` by the reader's own start-up) */
+  spawnedMs?: number
 }
 
 /** The follow scenario's times around the publish of the new version (t0), ms after t0 unless named otherwise. */

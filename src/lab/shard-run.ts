@@ -4,10 +4,13 @@
  * `modelswarm gateway` over an empty host cache, started and ready before t0; at t0 a reader (curl) in each
  * host's namespace GETs the first shard through its own gateway, which starts the version's fetch and puts
  * the chunks the reader waits for first in the picker's order. Per host, from its reader's ask: the whole
- * first shard received, against the whole model verified in the host cache (its `complete` marker, looked
- * for every POLL_MS from here: the namespaces share the filesystem).
+ * first shard received, against the whole model verified in the host cache (its `complete` marker's mtime,
+ * looked for every POLL_MS from here: the namespaces share the filesystem).
+ *
+ * The ask is the reader's own: its exit as seen here less curl's time_total, so neither the reader's start
+ * nor this loop's polling counts; the report gives the ratios from the spawn too.
  */
-import { existsSync } from 'node:fs'
+import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import { sampleCounters } from './counters.ts'
 import { seederCountsNote, seederVersion, startSeeder } from './lab-seeder.ts'
@@ -36,6 +39,8 @@ interface Host {
   cache: string
   gateway: LabProcess
   reader?: LabProcess
+  spawnedAt?: number
+  /** the reader's ask by its own clock: its exit less curl's time_total */
   askedAt?: number
   firstShardAt?: number
   verifiedAt?: number
@@ -78,7 +83,7 @@ export async function runShard (ctx: RunContext, opts: ShardOptions): Promise<Ru
     const t0 = Date.now()
     ctx.log(`modelswarm shard: each host reads ${first.path} (1 of ${SHARDS} shards) through its gateway`)
     for (const [i, h] of hosts.entries()) {
-      h.askedAt = Date.now()
+      h.spawnedAt = Date.now()
       h.reader = spawnIn(topology.hosts[i]!.netns, `${h.role}-reader`, ['curl', '-sS', '--fail', '--create-dirs', '-o', join(dir, h.role, 'reader', first.path),
         '-w', '{"ok":true,"firstByte":%{time_starttransfer},"seconds":%{time_total}}\n', `http://${GATEWAY}/${LAB_MODEL.name}/${LAB_MODEL.version}/${first.path}`])
       procs.push(h.reader)
@@ -86,10 +91,13 @@ export async function runShard (ctx: RunContext, opts: ShardOptions): Promise<Ru
     const complete = (h: Host): string => join(h.cache, LAB_MODEL.name, `${LAB_MODEL.version}.modelswarm`, 'complete')
     const pending = (): Host[] => hosts.filter(h => h.failed === undefined && (h.firstShardAt === undefined || h.verifiedAt === undefined))
     await until(() => {
-      const now = Date.now()
       for (const h of pending()) {
-        h.firstShardAt ??= h.reader!.stdout.find(l => l.msg.ok === true)?.at
-        if (h.verifiedAt === undefined && existsSync(complete(h))) h.verifiedAt = now
+        const read = h.firstShardAt === undefined ? h.reader!.stdout.find(l => l.msg.ok === true) : undefined
+        if (read !== undefined) {
+          h.firstShardAt = read.at
+          h.askedAt = read.at - Number(read.msg.seconds) * 1000
+        }
+        h.verifiedAt ??= statSync(complete(h), { throwIfNoEntry: false })?.mtimeMs
         const exited = [h.gateway, h.reader!].find(p => exitDescription(p.proc) !== undefined && (p === h.gateway || p.proc.exitCode !== 0))
         if (exited !== undefined) {
           h.failed = `${exited.name}: ${exitDescription(exited.proc)}: ${exited.text.join(' | ')}`
@@ -103,11 +111,13 @@ export async function runShard (ctx: RunContext, opts: ShardOptions): Promise<Ru
     const results: HostResult[] = []
     for (const h of hosts) {
       const since = (at: number | undefined): number | undefined => at === undefined ? undefined : at - t0
+      const askedAt = h.askedAt ?? h.spawnedAt!
       results.push({
         host: h.role,
-        startedMs: h.askedAt! - t0,
+        startedMs: askedAt - t0,
+        spawnedMs: h.spawnedAt! - t0,
         doneMs: since(h.verifiedAt),
-        ownSeconds: h.verifiedAt === undefined ? undefined : (h.verifiedAt - h.askedAt!) / 1000,
+        ownSeconds: h.verifiedAt === undefined ? undefined : (h.verifiedAt - askedAt) / 1000,
         firstShardMs: since(h.firstShardAt),
         stats: procStats(h.gateway.proc.pid),
         // The host cache's copy and the shard the reader received, both against the origin's digests.
@@ -121,7 +131,7 @@ export async function runShard (ctx: RunContext, opts: ShardOptions): Promise<Ru
       shards: SHARDS,
       notes: [
         `the model is ${SHARDS} files here (whatever --files says); every host's gateway was up before t0, and at t0 each host's reader asked its gateway for ${first.path} (curl, whole object)`,
-        `"own start" = the reader's ask; the whole model verified = the host cache's complete marker, looked for every ${POLL_MS} ms; the first shard = curl's exit with the whole object`,
+        `"own start" = the reader's ask by its own clock (its exit less curl's time_total; its spawn when it failed); the whole model verified = the mtime of the host cache's complete marker; the first shard = curl's exit with the whole object`,
         await seederCountsNote(topology.seeder.netns),
         ...[urgentRequestsNote(urgentRequests)].filter(n => n !== undefined),
         ...hosts.filter(h => h.failed !== undefined).map(h => `${h.role} failed: ${h.failed!}`)

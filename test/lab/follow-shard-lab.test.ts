@@ -41,10 +41,15 @@ describe('network lab: follow and the first shard, N = 2', () => {
     expect(shard.shards).toBe(10)
     for (const h of shard.hosts) {
       expect(h.firstShardMs, h.host).toBeGreaterThan(0)
+      // The reader's ask by its own clock (its exit less curl's time_total) falls between its spawn and its exit.
+      expect(h.startedMs, h.host).toBeGreaterThanOrEqual(h.spawnedMs!)
+      expect(h.startedMs, h.host).toBeLessThan(h.firstShardMs!)
       expect(h.doneMs, h.host).toBeGreaterThan(0)
       expect(h.verified, h.host).toBe(true)
     }
-    expect(summarizeShard(shard)!.ratios.every(r => r !== undefined && r > 0)).toBe(true)
+    const s = summarizeShard(shard)!
+    expect(s.ratios.every(r => r !== undefined && r > 0)).toBe(true)
+    expect(s.fromSpawn.ratios.every(r => r !== undefined && r > 0)).toBe(true)
     // The readers waited on the first shard's chunks: the gateways' debug logs say how their requests went.
     const note = shard.notes!.find(n => n.startsWith('urgent chunk requests'))
     expect(note).toMatch(/^urgent chunk requests \(the hosts' debug logs\): \d+, \d+ delivered, \d+ aborted .*time to the first byte p50 \d+\.\d\d s/)

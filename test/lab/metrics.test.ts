@@ -136,16 +136,18 @@ describe('lab figures', () => {
     expect(lines[0]).toContain('seeder noticed the new version after 0.48 s')
   })
 
-  it('takes each host\'s first shard ÷ whole model from its own ask, skipping hosts that missed either', () => {
+  it('takes each host\'s first shard ÷ whole model from its reader\'s ask and from its spawn, skipping hosts that missed either', () => {
     const run: RunResult = {
       system: 'modelswarm',
       scenario: 'shard',
       t0: 0,
       end: 50_000,
       hosts: [
-        { host: 'h0', startedMs: 0, firstShardMs: 4000, doneMs: 40_000, verified: true },
-        { host: 'h1', startedMs: 1000, firstShardMs: 9000, doneMs: 41_000, verified: true },
-        { host: 'h2', startedMs: 2000, firstShardMs: 5000, verified: false }
+        { host: 'h0', spawnedMs: 0, startedMs: 0, firstShardMs: 4000, doneMs: 40_000, verified: true },
+        { host: 'h1', spawnedMs: 0, startedMs: 1000, firstShardMs: 9000, doneMs: 41_000, verified: true },
+        { host: 'h2', spawnedMs: 0, startedMs: 2000, firstShardMs: 5000, verified: false },
+        // No spawn time: counted from its ask only.
+        { host: 'h3', startedMs: 0, firstShardMs: 3000, doneMs: 30_000, verified: true }
       ],
       samples: [],
       lineBytes: 0,
@@ -155,10 +157,15 @@ describe('lab figures', () => {
     }
     const s = summarizeShard(run)!
     expect(s.shards).toBe(10)
-    expect(s.ratios).toEqual([0.1, 0.2, undefined])
+    expect(s.ratios).toEqual([0.1, 0.2, undefined, 0.1])
     expect(s.median).toBe(0.1)
     expect(s.max).toBe(0.2)
+    // h1 asked 1 s after its spawn: from the spawn its wait is 9 of 41 s.
+    expect(s.fromSpawn.ratios).toEqual([0.1, 9 / 41, undefined, undefined])
+    expect(s.fromSpawn.median).toBe(0.1)
+    expect(s.fromSpawn.max).toBe(9 / 41)
     expect(summarizeFollow(run, params)).toBeUndefined()
-    expect(scenarioLines([run], params)).toEqual(['modelswarm shard: first shard ÷ whole model verified, per host: median 0.10, max 0.20 (10 shards; goal ≤ 0.2)'])
+    expect(scenarioLines([run], params)).toEqual(['modelswarm shard: first shard ÷ whole model verified, per host, from each reader\'s ask: median 0.10, max 0.20 ' +
+      '(10 shards; goal ≤ 0.2); from the lab\'s spawn of the reader: median 0.10, max 0.22'])
   })
 })
