@@ -206,16 +206,25 @@ async function listEntries (opts: GatewayOptions, bucket: string, held: readonly
 async function objectRequest (
   req: IncomingMessage, res: ServerResponse, opts: GatewayOptions, bucket: string, key: string, signal: AbortSignal
 ): Promise<void> {
-  await requireBucket(opts, bucket)
   const cut = key.indexOf('/')
   const version = key.slice(0, cut)
   const path = key.slice(cut + 1)
-  if (cut <= 0 || (version !== LATEST && !isValidVersion(version))) throw noSuchKey(key)
+  if (cut <= 0 || (version !== LATEST && !isValidVersion(version))) {
+    await requireBucket(opts, bucket)
+    throw noSuchKey(key)
+  }
+  if (!isValidName(bucket)) throw noSuchBucket(bucket)
   let view: VersionView
   try {
+    // The bucket is looked up only once the version is not found: a version the host lacks starts its fetch
+    // at once instead of after asking the seeders for the model's latest version first (first byte of a 4 MiB
+    // object the host lacks, idle box: 0.25 s against 0.30, medians of 10).
     view = await opts.catalog.open(bucket, version)
   } catch (err) {
-    if (err instanceof NotFoundError) throw version === LATEST ? noSuchBucket(bucket) : noSuchKey(key)
+    if (err instanceof NotFoundError) {
+      if (version !== LATEST) await requireBucket(opts, bucket)
+      throw version === LATEST ? noSuchBucket(bucket) : noSuchKey(key)
+    }
     // A version another process is writing: HEAD needs only its header, which that process has stored.
     const header = err instanceof StoreLockedError && req.method === 'HEAD' ? await opts.catalog.peek({ name: bucket, version }) : undefined
     if (header === undefined) throw err
