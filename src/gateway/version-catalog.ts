@@ -197,7 +197,9 @@ export class VersionCatalog {
     }).then(() => {
       view?.markComplete()
     }, (err: unknown) => {
-      log.warn({ version: key, err: (err as Error).message }, 'gateway: fetch failed')
+      // A version the seeders do not know is the client's 404 (NoSuchKey or NoSuchBucket), not a fault here.
+      if (err instanceof NotFoundError) log.info({ version: key, err: err.message }, 'gateway: no such version at the seeders')
+      else log.warn({ version: key, err: (err as Error).message }, 'gateway: fetch failed')
       view?.fail(err as Error)
       throw err
     }).finally(() => {

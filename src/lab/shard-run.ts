@@ -7,8 +7,9 @@
  * first shard received, against the whole model verified in the host cache (its `complete` marker's mtime,
  * looked for every POLL_MS from here: the namespaces share the filesystem).
  *
- * The ask is the reader's own: its exit as seen here less curl's time_total, so neither the reader's start
- * nor this loop's polling counts; the report gives the ratios from the spawn too.
+ * The ask is the reader's own: its exit as seen here less curl's time_total, so the reader's start does not
+ * count (this loop's lag in seeing the exit moves the ask later, never earlier); the report gives the ratios
+ * from the spawn too.
  */
 import { statSync } from 'node:fs'
 import { join } from 'node:path'
@@ -39,7 +40,6 @@ interface Host {
   cache: string
   gateway: LabProcess
   reader?: LabProcess
-  spawnedAt?: number
   /** the reader's ask by its own clock: its exit less curl's time_total */
   askedAt?: number
   firstShardAt?: number
@@ -83,7 +83,6 @@ export async function runShard (ctx: RunContext, opts: ShardOptions): Promise<Ru
     const t0 = Date.now()
     ctx.log(`modelswarm shard: each host reads ${first.path} (1 of ${SHARDS} shards) through its gateway`)
     for (const [i, h] of hosts.entries()) {
-      h.spawnedAt = Date.now()
       h.reader = spawnIn(topology.hosts[i]!.netns, `${h.role}-reader`, ['curl', '-sS', '--fail', '--create-dirs', '-o', join(dir, h.role, 'reader', first.path),
         '-w', '{"ok":true,"firstByte":%{time_starttransfer},"seconds":%{time_total}}\n', `http://${GATEWAY}/${LAB_MODEL.name}/${LAB_MODEL.version}/${first.path}`])
       procs.push(h.reader)
@@ -95,7 +94,8 @@ export async function runShard (ctx: RunContext, opts: ShardOptions): Promise<Ru
         const read = h.firstShardAt === undefined ? h.reader!.stdout.find(l => l.msg.ok === true) : undefined
         if (read !== undefined) {
           h.firstShardAt = read.at
-          h.askedAt = read.at - Number(read.msg.seconds) * 1000
+          const seconds = Number(read.msg.seconds)
+          if (Number.isFinite(seconds)) h.askedAt = read.at - seconds * 1000
         }
         h.verifiedAt ??= statSync(complete(h), { throwIfNoEntry: false })?.mtimeMs
         const exited = [h.gateway, h.reader!].find(p => exitDescription(p.proc) !== undefined && (p === h.gateway || p.proc.exitCode !== 0))
@@ -111,11 +111,12 @@ export async function runShard (ctx: RunContext, opts: ShardOptions): Promise<Ru
     const results: HostResult[] = []
     for (const h of hosts) {
       const since = (at: number | undefined): number | undefined => at === undefined ? undefined : at - t0
-      const askedAt = h.askedAt ?? h.spawnedAt!
+      const spawnedAt = h.reader!.spawnedAt
+      const askedAt = h.askedAt ?? spawnedAt
       results.push({
         host: h.role,
         startedMs: askedAt - t0,
-        spawnedMs: h.spawnedAt! - t0,
+        spawnedMs: spawnedAt - t0,
         doneMs: since(h.verifiedAt),
         ownSeconds: h.verifiedAt === undefined ? undefined : (h.verifiedAt - askedAt) / 1000,
         firstShardMs: since(h.firstShardAt),

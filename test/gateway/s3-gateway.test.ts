@@ -171,6 +171,12 @@ describe('read gateway', () => {
     expect(await s3Error(body(s3, 'v1/no-such-file'))).toEqual({ name: 'NoSuchKey', status: 404 })
     expect(await s3Error(body(s3, 'v9/config.json'))).toEqual({ name: 'NoSuchKey', status: 404 })
     expect(await s3Error(body(s3, 'latest/config.json', undefined, 'no-such-model'))).toEqual({ name: 'NoSuchBucket', status: 404 })
+    expect(await s3Error(body(s3, 'v1/config.json', undefined, 'no-such-model'))).toEqual({ name: 'NoSuchBucket', status: 404 })
+    // A version the seeders do not know is the client's 404, logged as such, not as a failed fetch.
+    await gateway.waitFor(m => m.msg === 'gateway: no such version at the seeders' && m.version === 'no-such-model@v1', 10_000)
+    expect(gateway.stderr.filter(m => m.msg === 'gateway: no such version at the seeders').map(m => m.version)).toEqual(['it-llm@v9', 'no-such-model@v1'])
+    expect(gateway.stderr.filter(m => m.msg === 'gateway: fetch failed' || (m.msg === 'no seeder answered yet' && m.level >= 40))).toEqual([])
+    expect(existsSync(join(gateway.cacheDir, 'no-such-model'))).toBe(false)
     expect(await s3Error(s3.send(new ListObjectsV2Command({ Bucket: 'no-such-model' })))).toEqual({ name: 'NoSuchBucket', status: 404 })
     expect(await s3Error(body(s3, 'v1/config.json', 'bytes=100000-'))).toEqual({ name: 'InvalidRange', status: 416 })
     expect(await s3Error(s3.send(new PutObjectCommand({ Bucket: 'it-llm', Key: 'v1/new.bin', Body: 'x' })))).toEqual({ name: 'MethodNotAllowed', status: 405 })

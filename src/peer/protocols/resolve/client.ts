@@ -71,6 +71,7 @@ export async function resolveFromSeeders<T> (
   let refusedRounds = 0
   for (let attempt = 1; ; attempt++) {
     let refused = 0
+    const notFoundBefore = notFound
     for (const b of bootstrap) {
       try {
         await opts.dial(b.addr, AbortSignal.timeout(opts.dialTimeoutMs))
@@ -91,7 +92,10 @@ export async function resolveFromSeeders<T> (
       throw new TimeoutError(`could not resolve ${want}: ${[...reasons].map(([a, r]) => `${a}: ${r}`).join('; ')}`)
     }
     const delay = backoffDelay(attempt, { baseMs: 500, maxMs: 10_000 })
-    opts.log.warn({ version: want, retryInMs: Math.round(delay), reasons: Object.fromEntries(reasons) }, 'no seeder answered yet')
+    // Every seeder answering that it does not know the version is no fault (the version may be publishing,
+    // or the caller asked for one that does not exist): info, not warn.
+    const level = notFound - notFoundBefore === bootstrap.length ? 'info' : 'warn'
+    opts.log[level]({ version: want, retryInMs: Math.round(delay), reasons: Object.fromEntries(reasons) }, 'no seeder answered yet')
     await sleep(delay, opts.signal)
   }
 }
