@@ -10,8 +10,9 @@
  * `dist/cli.json` names the current build's folder and records the SHA-256 of every file of `src/` in its
  * module graph (tree-shaken ones included), of `package-lock.json` and of `patches/*.patch` (which pin
  * node_modules: a hand-edited or linked package is not noticed). The launcher hashes them again (~125
- * files, ~4 ms) and runs `src/` when any differs or is missing, or a patch was added since. A new build goes to a new folder and the pointer is switched in one
- * rename, so a process started from the previous build can still load its lazily imported chunks.
+ * files, ~4 ms) and runs `src/` when any differs or is missing, or a patch was added since. A new build goes
+ * to a new folder and the pointer is switched in one rename, so a process started from the previous build
+ * can still load its lazily imported chunks.
  */
 import { createHash } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'

@@ -1,7 +1,8 @@
 /**
  * The lab's report: REPORT.md (parameters, one summary row per run, ratios against the baselines, per run a
  * table of hosts and one of upload use over time) and lab.png (completion CDFs; bytes over time on the line,
- * the seeder's NIC and all hosts' uploads together), drawn by gnuplot from the .dat files beside it. Without gnuplot the Markdown says so and the data stays.
+ * the seeder's NIC and all hosts' uploads together), drawn by gnuplot from the .dat files beside it. Without
+ * gnuplot the Markdown says so and the data stays.
  */
 import { execFile } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
