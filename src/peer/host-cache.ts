@@ -52,7 +52,10 @@ export interface CacheTurnOptions {
  */
 export async function waitForCacheTurn (dir: string, opts: CacheTurnOptions): Promise<'free' | 'complete'> {
   const stateDir = `${dir}.modelswarm`
-  await makeDirs(stateDir)
+  // No state directory: no process has opened the version's store. Creating one here to lock it left an
+  // empty `<name>/<version>.modelswarm/` behind every fetch of a version no seeder knows; the store's own
+  // open creates it once the version is found, and a process that loses that race waits (see above).
+  if (!await exists(stateDir)) return 'free'
   let waiting = false
   for (;;) {
     opts.signal?.throwIfAborted()

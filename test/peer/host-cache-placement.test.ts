@@ -1,7 +1,7 @@
 /** Host cache primitives on real files: waiting for a store's lock, and placing a cached version at --out. */
 import { describe, expect, it } from 'vitest'
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ChunkStore } from '../../src/chunker/chunk-store.ts'
 import { manifestFromDirectory } from '../../src/chunker/chunk-hasher.ts'
@@ -83,6 +83,13 @@ describe('placeVersion', () => {
 })
 
 describe('waitForCacheTurn', () => {
+  it('creates nothing for a version the cache has never held: a fetch of one no seeder knows leaves no trace', async () => {
+    const root = await tempDir('ms-turn-')
+    const dir = versionCacheDir(join(root, 'cache'), { name: 'm', version: 'v1' })
+    expect(await waitForCacheTurn(dir, { pollMs: 10 })).toBe('free')
+    expect(await readdir(root)).toEqual([])
+  })
+
   it('waits while another holds a partial version, says free once it is released, and complete when held complete', async () => {
     const root = await tempDir('ms-turn-')
     const { src, manifest } = await source(root)

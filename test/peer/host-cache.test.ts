@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { randomBytes } from 'node:crypto'
-import { readFile, rename, stat, writeFile } from 'node:fs/promises'
+import { readdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { makeModel, seederVersions, startFetch, startSeeder, track, treeDigests, type Proc } from '../support/cli.ts'
 import { MODEL_SERVER, serverReport } from '../support/model-server.ts'
@@ -89,6 +89,17 @@ describe('host cache', () => {
     expect(fetches.some(f => f.stderr.some(m => typeof m.msg === 'string' && m.msg.includes('waiting for it')))).toBe(true)
     const source = await treeDigests(model.source)
     for (const d of ['a', 'b']) expect(await treeDigests(join(model.root, d))).toEqual(source)
+  })
+
+  it('a version no seeder knows: the fetch exits 3 (not found) and leaves nothing in the cache', async () => {
+    const model = await makeModel(1024 * 1024)
+    const seeder = track(await startSeeder(model))
+    const cache = join(model.root, 'cache')
+    for (const ref of [`${model.name}@no-such-version`, 'no-such-model@v1']) {
+      const f = track(startFetch(seeder, join(model.root, 'out'), ['--cache-dir', cache], ref))
+      expect(await f.exited).toBe(3)
+    }
+    expect(await readdir(cache).catch(() => [])).toEqual([])
   })
 
   it('when the fetch filling the cache dies, the one waiting for it resumes the version instead of starting over', async () => {
