@@ -18,6 +18,8 @@ export interface LabParams {
   /** u_s, the seeder's upload, bytes/s */
   seederUp: number
   chunkSize?: number
+  /** The lab links' MTU, bytes (topology.ts, DEFAULT_MTU when unset) */
+  mtu?: number
 }
 
 /**

@@ -11,6 +11,7 @@ import { promisify } from 'node:util'
 import { formatBytes, formatRate } from '../util/units.ts'
 import { completionCdf, cumulativeBytes, FIRST_SHARD_GOAL, lowerBound, SEEDER_IF, summarize, summarizeFollow, summarizeShard, uploadUse, type LabParams, type RunSummary } from './metrics.ts'
 import type { RunResult } from './run-result.ts'
+import { DEFAULT_MTU } from './topology.ts'
 
 const execFileAsync = promisify(execFile)
 const MIB = 1 << 20
@@ -67,9 +68,9 @@ function scenarioTable (run: RunResult): string[] {
 function paramsTable (p: LabParams): string[] {
   const mbit = (r: number): string => `${(r * 8 / 1e6).toFixed(0)} Mbit/s`
   return [
-    '| N | F | files | chunk | L (line) | u (host up) | d (host down) | u_s (seeder up) | bound max(F/L, F/u_s, F/d, N·F/(u_s+Σu)) |',
-    '|---|---|---|---|---|---|---|---|---|',
-    `| ${p.hosts} | ${formatBytes(p.size)} | ${p.files} | ${p.chunkSize === undefined ? 'default' : formatBytes(p.chunkSize)} | ${mbit(p.line)} | ${mbit(p.up)} | ${mbit(p.down)} | ${mbit(p.seederUp)} | ${f2(lowerBound(p))} s |`
+    '| N | F | files | chunk | L (line) | u (host up) | d (host down) | u_s (seeder up) | MTU | bound max(F/L, F/u_s, F/d, N·F/(u_s+Σu)) |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    `| ${p.hosts} | ${formatBytes(p.size)} | ${p.files} | ${p.chunkSize === undefined ? 'default' : formatBytes(p.chunkSize)} | ${mbit(p.line)} | ${mbit(p.up)} | ${mbit(p.down)} | ${mbit(p.seederUp)} | ${p.mtu ?? DEFAULT_MTU} | ${f2(lowerBound(p))} s |`
   ]
 }
 

@@ -50,8 +50,8 @@ export interface LabOutcome {
 }
 
 function paramsOf (o: LabOptions): LabParams & { scenarios: Scenario[], baselines: Baseline[], pieceSize: number, seed: number } {
-  const { hosts, size, files, line, up, down, seederUp, chunkSize, scenarios, baselines, pieceSize, seed } = o
-  return { hosts, size, files, line, up, down, seederUp, chunkSize, scenarios, baselines, pieceSize, seed }
+  const { hosts, size, files, line, up, down, seederUp, chunkSize, mtu, scenarios, baselines, pieceSize, seed } = o
+  return { hosts, size, files, line, up, down, seederUp, chunkSize, mtu, scenarios, baselines, pieceSize, seed }
 }
 
 /** Removes the directories inside each run's directory (model copies, caches), keeping logs and the torrent file. */
@@ -82,7 +82,7 @@ export async function runLab (o: LabOptions): Promise<LabOutcome> {
   const bundle = currentBundle(fileURLToPath(new URL('../..', import.meta.url)))
   const code = 'entry' in bundle ? `the CLI bundle (${relative(process.cwd(), bundle.entry)})` : `src/ (${bundle.stale})`
   o.log(`lab: modelswarm processes start ${code}`)
-  const lab = createLab(planTopology({ id: String(process.pid), hosts: o.hosts, line: o.line, up: o.up, down: o.down, seederUp: o.seederUp }))
+  const lab = createLab(planTopology({ id: String(process.pid), hosts: o.hosts, line: o.line, up: o.up, down: o.down, seederUp: o.seederUp, mtu: o.mtu }))
   const runs: RunResult[] = []
   try {
     o.log(`lab: ${o.hosts} hosts in namespaces ${lab.topology.switchNs.replace(/-sw$/, '-*')}; starting the origin (MiniDFSCluster)`)

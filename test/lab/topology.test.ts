@@ -11,6 +11,13 @@ describe('lab topology', () => {
     expect(t.seeder.rates).toEqual({ up: 20 })
     expect(t.hosts[2]!.rates).toEqual({ up: 10, down: 40 })
     expect(t.switchNs).toBe('msl-42-sw')
+    expect(t.mtu).toBe(1500)
+  })
+
+  it('takes the links\' MTU within what a veth allows', () => {
+    const base = { id: 'x', hosts: 1, line: 1, up: 1, down: 1, seederUp: 1 }
+    expect(planTopology({ ...base, mtu: 9000 }).mtu).toBe(9000)
+    for (const mtu of [67, 65536, 1500.5, Number.NaN]) expect(() => planTopology({ ...base, mtu })).toThrow(RangeError)
   })
 
   it('keeps host addresses valid past 250 hosts', () => {
