@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { join } from 'node:path'
+import { writeFile } from 'node:fs/promises'
 import { heldOnDisk } from '../support/store-state.ts'
 import { until } from '../support/poll.ts'
 import { makeModel, run, seederVersions, startFetch, startSeeder, track, treeDigests } from '../support/cli.ts'
@@ -103,5 +104,16 @@ describe('swarm', () => {
     const f = track(startFetch(seeder, join(model.root, 'x'), [], 'no-such-model'))
     expect(await f.exited).toBe(3)
     expect(f.text.join('\n')).toMatch(/no-such-model@latest not found/)
+  })
+
+  it('a version whose marker was written after the seeder last listed the origin is found when asked for by name', async () => {
+    // Before, the seeder answered 'not found' until its next poll (every 5 s by default), and a host asking by
+    // name took three such answers in ~2 s as final: exit 3 for a version that was there (the lab's cold start).
+    const model = await makeModel(1 * MiB, { publish: false })
+    const seeder = track(await startSeeder(model, ['--poll-interval', '1h']))
+    await writeFile(join(model.source, '_SUCCESS'), '')
+    const f = track(startFetch(seeder, join(model.root, 'x'), [], `${model.name}@${model.version}`))
+    expect(await f.exited, f.text.slice(-3).join('\n')).toBe(0)
+    expect(await treeDigests(join(model.root, 'x'))).toEqual(await treeDigests(model.source))
   })
 })

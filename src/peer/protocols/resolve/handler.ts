@@ -6,12 +6,12 @@ import { decodeResolveRequest, encodeResolveHead } from './codec.ts'
 import { MAX_RESOLVE_REQUEST, RESOLVE_IDLE_MS } from './constants.ts'
 
 /** The signed items a node can give for a request (latest pointer first for the newest), or undefined. */
-export type Resolver = (ref: ModelRef) => readonly Uint8Array[] | undefined
+export type Resolver = (ref: ModelRef) => readonly Uint8Array[] | undefined | Promise<readonly Uint8Array[] | undefined>
 
 export async function handleResolve (stream: Stream, resolver: Resolver): Promise<void> {
   const reader = streamReader(stream, RESOLVE_IDLE_MS)
   try {
-    const items = resolver(decodeResolveRequest(await reader.readFrame(MAX_RESOLVE_REQUEST) ?? new Uint8Array()))
+    const items = await resolver(decodeResolveRequest(await reader.readFrame(MAX_RESOLVE_REQUEST) ?? new Uint8Array()))
     await sendFrame(stream, encodeResolveHead(items?.length))
     for (const item of items ?? []) await sendFrame(stream, item)
     await closeGracefully(stream)
