@@ -43,6 +43,11 @@ export class DiscoveryPacer {
     this.#init = init
   }
 
+  /** Rounds in a row, up to the last that ended, that gained no neighbour. */
+  get fruitless (): number {
+    return this.#fruitless
+  }
+
   /** Whether a round may start at `now` (ms): none is running and the wait after the last has passed. */
   due (now: number): boolean {
     return !this.#running && now >= this.#nextAt

@@ -147,7 +147,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
   readonly #download: DownloadScheduler<Session> | undefined
   #timer: NodeJS.Timeout | undefined
   #closed = false
-  #discover: (() => Promise<PeerHint[]>) | undefined
+  #discover: ((fruitless: number) => Promise<PeerHint[]>) | undefined
   readonly #discovery: DiscoveryPacer
   /** Neighbours that are seeders (an HA group's other members): served past the upload gate. */
   readonly #seederNeighbours = new Set<string>()
@@ -241,8 +241,12 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     this.#download?.lost(index)
   }
 
-  /** Starts timers: reports, discovery, timeouts; and downloading when this node lacks chunks. */
-  start (discover?: () => Promise<PeerHint[]>): void {
+  /**
+   * Starts timers: reports, discovery, timeouts; and downloading when this node lacks chunks. While short of
+   * neighbours, `discover` is asked for peers to dial, paced (discovery-pacer.ts); it is told how many rounds
+   * in a row found no one new, so it can widen the search.
+   */
+  start (discover?: (fruitless: number) => Promise<PeerHint[]>): void {
     this.#discover = discover
     this.#timer = setInterval(() => { this.#tick() }, this.#opts.tickMs)
     this.#timer.unref()
@@ -457,7 +461,7 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
       this.#discovery.begin(this.#neighbours.size)
       const round = async (): Promise<void> => {
         const dials: Array<Promise<void>> = []
-        for (const h of await discover()) if (this.#neighbours.wantMore()) dials.push(this.#neighbours.connect(h))
+        for (const h of await discover(this.#discovery.fruitless)) if (this.#neighbours.wantMore()) dials.push(this.#neighbours.connect(h))
         await Promise.all(dials)
       }
       round().catch(() => {}).finally(() => { this.#discovery.end(this.#neighbours.size, this.#now()) })

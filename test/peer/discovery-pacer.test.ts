@@ -64,6 +64,24 @@ describe('DiscoveryPacer', () => {
     expect(nextDue(p, 5000) - 5000).toBe(2000)
   })
 
+  it('counts the rounds in a row that gained nothing (what the fetch widens its search by); a gain or a neighbour leaving starts it over', () => {
+    const p = pacer()
+    expect(p.fruitless).toBe(0)
+    p.begin(1)
+    p.end(1, 0)
+    p.begin(1)
+    p.end(1, 10_000)
+    expect(p.fruitless).toBe(2)
+    p.begin(1)
+    p.end(2, 20_000)
+    expect(p.fruitless).toBe(0)
+    p.begin(2)
+    p.end(2, 20_000)
+    expect(p.fruitless).toBe(1)
+    p.neighbourLost()
+    expect(p.fruitless).toBe(0)
+  })
+
   it('spreads the waits of hosts that started together (jitter in [0.5, 1.5) of the wait)', () => {
     const waits = [0, 0.25, 0.75].map(r => {
       const p = new DiscoveryPacer({ baseMs: 2000, maxMs: 30_000, rng: () => r })

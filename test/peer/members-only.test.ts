@@ -9,16 +9,12 @@ import tls from 'node:tls'
 import { writeFile } from 'node:fs/promises'
 import { once } from 'node:events'
 import { EXIT } from '../../src/errors.ts'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { multiaddr } from '@multiformats/multiaddr'
-import { silentLogger } from '../../src/log.ts'
-import { Membership, MEMBERSHIP_MSG } from '../../src/peer/membership.ts'
-import { createNode } from '../../src/peer/node.ts'
-import { versionCid } from '../../src/peer/swarm-host.ts'
+import { MEMBERSHIP_MSG } from '../../src/peer/membership.ts'
 import { loadSwarmKey } from '../../src/peer/swarm-key.ts'
 import { SWARM_MSG } from '../../src/peer/swarm-log.ts'
 import { BULK_TLS } from '../../src/peer/protocols/chunk/bulk-tls.ts'
 import { makeModel, run, seederVersions, startFetch, startSeeder, treeDigests, track, type Proc, type SeederProc } from '../support/cli.ts'
+import { dhtLookup } from '../support/dht-lookup.ts'
 import { freePort } from '../support/free-port.ts'
 
 /** `modelswarm keygen` as a user runs it; its JSON answer. */
@@ -136,30 +132,6 @@ describe('an allow-list', () => {
     expect(refusals(open)).toEqual([])
   })
 })
-
-/**
- * A libp2p node in this process (with the swarm key or without) dials the seeder and asks the DHT who
- * provides the version, for up to 10 s.
- */
-async function dhtLookup (seeder: SeederProc, headerId: string, swarmKey: Uint8Array | undefined): Promise<{ dialed: boolean, providers: string[] }> {
-  const node = await createNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], membership: new Membership({ swarmKey, log: silentLogger }) })
-  try {
-    const dialed = await node.dial(multiaddr(seeder.addr), { signal: AbortSignal.timeout(10_000) }).then(() => true, () => false)
-    const cid = await versionCid(headerId)
-    for (const end = Date.now() + 10_000; Date.now() < end; await new Promise(resolve => setTimeout(resolve, 250))) {
-      const providers: string[] = []
-      try {
-        for await (const p of node.contentRouting.findProviders(cid, { signal: AbortSignal.timeout(3000) })) providers.push(p.id.toString())
-      } catch {
-        // no route: nothing found this round
-      }
-      if (providers.length > 0 || !dialed) return { dialed, providers }
-    }
-    return { dialed, providers: [] }
-  } finally {
-    await node.stop()
-  }
-}
 
 /** A TLS-PSK handshake with a made-up identity and key: what an outsider who found the bulk port can try. */
 async function bulkHandshake (port: number): Promise<void> {
