@@ -21,6 +21,16 @@ import type { Rng } from '../util/random.ts'
  */
 export const DISCOVERY_MAX_WAIT_MS = 30_000
 
+/**
+ * Whether a discovery round asks the DHT beside the bootstrap seeders: once a round found no one new
+ * (`fruitless` > 0), or while no seeder is a neighbour (its session dropped: no hints come). The DHT's
+ * servers are the seeders, whose hints arrive with each newcomer's session; asked by every host at its start
+ * as well, the DHT doubled the CPU a seeder spends on each joining host (README, "The seeder at the start").
+ */
+export function asksDht (round: { fruitless: number, seederNeighbours: number }): boolean {
+  return round.fruitless > 0 || round.seederNeighbours === 0
+}
+
 export interface DiscoveryPacerInit {
   /** Wait after the first round that gained nothing, in ms (before jitter). */
   baseMs: number

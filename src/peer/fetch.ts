@@ -15,6 +15,7 @@ import { resolve, resolveFromSeeders, type Bootstrap } from './protocols/resolve
 import type { PeerHint } from './protocols/session/codec.ts'
 import { SWARM_MSG } from './swarm-log.ts'
 import type { AllowList } from './allow-list.ts'
+import { asksDht } from './discovery-pacer.ts'
 import { refusalReason } from './membership.ts'
 import type { SwarmNode } from './node.ts'
 import { startPeerHost, type PeerHost } from './peer-host.ts'
@@ -132,13 +133,12 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
     // The bootstrap seeders are always among those to (re)join: a host whose seeder session dropped must
     // not be left with no one to ask (seen in the lab: no neighbours, never dialed again, exit 5).
     const seeders = bootstrap.map(b => ({ id: b.peer.toString(), addrs: [b.addr] }))
-    // The seeders hint their hosts to each newcomer's session, so the DHT (whose servers are those seeders)
-    // is asked only after a round that found no one new; and this host is announced there once it holds a
-    // chunk to give. Both at once at the start doubled what a seeder's CPU spends on each joining host (20
-    // fetches of a one-chunk version, one at a time, to an idle seeder: 83–111 CPU ticks with them, 47–64
-    // without), and in a rollout the hosts' first chunks wait on that CPU (README, "The seeder at the start").
+    // The DHT only when the seeders' hints do not do (asksDht); and this host is announced there once it
+    // holds a chunk to give (a provider with nothing would be asked in vain): both at every host's start
+    // doubled what a seeder's CPU spends on each joining host (README, "The seeder at the start").
     const members = (): Promise<PeerHint[]> => host.findMembers(meta.headerId, AbortSignal.timeout(5000)).catch(() => [])
-    swarm.start(async fruitless => fruitless === 0 ? seeders : [...seeders, ...await members()])
+    const joined = swarm
+    swarm.start(async fruitless => asksDht({ fruitless, seederNeighbours: joined.seeders }) ? [...seeders, ...await members()] : seeders)
     for (const b of bootstrap) void swarm.connect(b.peer)
     const provide = (): void => { host.provide(meta.headerId, AbortSignal.timeout(30_000)).catch(err => log.debug({ err: (err as Error).message }, 'DHT provide failed')) }
     if (store.have.count > 0) provide()

@@ -39,8 +39,9 @@ export const SEEDER_DEFAULTS = {
 
 /**
  * A resolve for a version the seeder does not hold waits for a listing of the origin — the poll running, or
- * one started then, at most one such every MISS_LISTING_INTERVAL_MS — up to MISS_LISTING_WAIT_MS, and is
- * answered from what that listing published. A version whose completion marker was written since the last
+ * one started then, at most one such every MISS_LISTING_INTERVAL_MS (a miss within that is answered from
+ * what is held), or while the seeder recovers its cache the first poll after it — up to MISS_LISTING_WAIT_MS,
+ * and is answered from what that listing published. A version whose completion marker was written since the last
  * poll is then found, where hosts asking for it by name took three 'not found' answers in ~2 s as final
  * (resolve/client.ts) while the seeder lists every 5 s by default: in the network lab's cold scenario, with
  * polls every 0.5 s but 16 hosts starting on the same two cores, a host asked at 2.4, 3.1 and 3.6 s, the
@@ -108,6 +109,8 @@ export class Seeder {
   #originError: string | undefined
   /** When (ms) a resolve of a version not held last started a listing. */
   #missListingAt = -Infinity
+  /** The start's recovery of the cache and first poll. */
+  #started: Promise<void> = Promise.resolve()
   /** Since when (ms) the origin has been unreachable. */
   #originDownSince: number | undefined
   #recovering = true
@@ -159,12 +162,8 @@ export class Seeder {
 
   async start (): Promise<void> {
     this.#opts.host.setResolver(ref => this.resolve(ref))
-    await this.#cache.loadEvicted()
-    for (const { ref, header } of await this.#cache.recover()) {
-      await this.#publish(ref, header).catch(err => this.#log.recoveryFailed(ref, err as Error, 'the next poll admits it again'))
-    }
-    this.#recovering = false
-    await this.poll()
+    this.#started = this.#recoverAndList()
+    await this.#started
     this.#timer = setInterval(() => { void this.poll() }, this.#opts.pollIntervalMs ?? SEEDER_DEFAULTS.pollIntervalMs)
   }
 
@@ -181,11 +180,21 @@ export class Seeder {
     }
   }
 
+  async #recoverAndList (): Promise<void> {
+    await this.#cache.loadEvicted()
+    for (const { ref, header } of await this.#cache.recover()) {
+      await this.#publish(ref, header).catch(err => this.#log.recoveryFailed(ref, err as Error, 'the next poll admits it again'))
+    }
+    this.#recovering = false
+    await this.poll()
+  }
+
   /**
    * One listing of the origin: wanted ready versions are published and pulled, failed pulls that may
-   * succeed now are retried, and the cache limits are applied. Never throws.
+   * succeed now are retried, and the cache limits are applied. Never throws; nothing once stopping.
    */
   poll (): Promise<void> {
+    if (this.#abort.signal.aborted) return Promise.resolve()
     this.#polling ??= (async () => {
       try {
         const ready = await this.#opts.origin.listReady(this.#abort.signal)
@@ -243,13 +252,16 @@ export class Seeder {
    */
   async resolve (ref: ModelRef): Promise<Uint8Array[] | undefined> {
     const held = this.#resolveHeld(ref)
-    if (held !== undefined) return held
-    if (this.#polling === undefined) {
+    // Evicted: only a preheat brings it back, which no listing changes.
+    const evicted = ref.version !== undefined && this.#cache.isEvicted({ name: ref.name, version: ref.version })
+    if (held !== undefined || evicted || this.#abort.signal.aborted) return held
+    // While recovering, a listing beside the recovery would admit versions it is still publishing.
+    if (!this.#recovering && this.#polling === undefined) {
       if (this.#now() - this.#missListingAt < MISS_LISTING_INTERVAL_MS) return undefined
       this.#missListingAt = this.#now()
     }
     let timer: NodeJS.Timeout | undefined
-    await Promise.race([this.poll(), new Promise(resolve => { timer = setTimeout(resolve, MISS_LISTING_WAIT_MS) })])
+    await Promise.race([this.#recovering ? this.#started : this.poll(), new Promise(resolve => { timer = setTimeout(resolve, MISS_LISTING_WAIT_MS) })])
     clearTimeout(timer)
     return this.#resolveHeld(ref)
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { DiscoveryPacer } from '../../src/peer/discovery-pacer.ts'
+import { asksDht, DiscoveryPacer } from '../../src/peer/discovery-pacer.ts'
 
 // rng() = 0.5 makes the jitter factor exactly 1 (util/backoff.ts: delay · (0.5 + rng())).
 const pacer = (): DiscoveryPacer => new DiscoveryPacer({ baseMs: 2000, maxMs: 30_000, rng: () => 0.5 })
@@ -80,6 +80,12 @@ describe('DiscoveryPacer', () => {
     expect(p.fruitless).toBe(1)
     p.neighbourLost()
     expect(p.fruitless).toBe(0)
+  })
+
+  it('asks the DHT only when the seeders\' hints do not do: after a fruitless round, or with no seeder neighbour', () => {
+    expect(asksDht({ fruitless: 0, seederNeighbours: 1 })).toBe(false)
+    expect(asksDht({ fruitless: 1, seederNeighbours: 1 })).toBe(true)
+    expect(asksDht({ fruitless: 0, seederNeighbours: 0 })).toBe(true)
   })
 
   it('spreads the waits of hosts that started together (jitter in [0.5, 1.5) of the wait)', () => {
