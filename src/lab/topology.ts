@@ -53,8 +53,9 @@ export interface TopologyInput {
 /**
  * Ethernet's MTU, the links' by default. Each full 1,500-byte packet carries 1,448 bytes of TCP payload
  * (IP and TCP headers with timestamps) in a 1,514-byte frame, and the ACKs of a host's download ride on its
- * upload: ~7 % of what the switch counts is not payload. `--mtu 9000` (jumbo frames, common inside data
- * centres) brings that under 1 %, which tells the wire's share of a run from the swarm's.
+ * upload: with the session's own messages, hosts' uplinks carried 1.083 bytes of frames per byte of chunks
+ * in a follow run. `--mtu 9000` (jumbo frames, common inside data centres) puts headers and ACKs under 1 %
+ * (1.052 in the same run), which tells the wire's share of a run from the swarm's.
  */
 export const DEFAULT_MTU = 1500
 /** Linux's range for a veth's MTU that IPv4 allows, bytes. */

@@ -16,6 +16,7 @@ import { revisionOf, type Origin } from '../origins/origin.ts'
 import type { SwarmHost } from '../peer/swarm-host.ts'
 import { VersionSwarm, type VersionSwarmOptions } from '../peer/version-swarm.ts'
 import { createRng } from '../util/random.ts'
+import { settledWithin } from '../util/sleep.ts'
 import { TokenBucket } from '../util/token-bucket.ts'
 import { formatBytes } from '../util/units.ts'
 import { copyTwinChunks, findTwins, readChecksums, writeChecksums, type FileChecksums } from './file-dedup.ts'
@@ -260,9 +261,7 @@ export class Seeder {
       if (this.#now() - this.#missListingAt < MISS_LISTING_INTERVAL_MS) return undefined
       this.#missListingAt = this.#now()
     }
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([this.#recovering ? this.#started : this.poll(), new Promise(resolve => { timer = setTimeout(resolve, MISS_LISTING_WAIT_MS) })])
-    clearTimeout(timer)
+    await settledWithin(this.#recovering ? this.#started : this.poll(), MISS_LISTING_WAIT_MS)
     return this.#resolveHeld(ref)
   }
 

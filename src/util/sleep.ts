@@ -14,3 +14,13 @@ export function sleep (ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', onAbort, { once: true })
   })
 }
+
+/** Waits for `p` (rethrowing its error) or `ms`, whichever is first; the timer goes with it. */
+export async function settledWithin (p: Promise<unknown>, ms: number): Promise<void> {
+  const timer = new AbortController()
+  try {
+    await Promise.race([p, sleep(ms, timer.signal)])
+  } finally {
+    timer.abort()
+  }
+}

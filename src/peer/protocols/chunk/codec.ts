@@ -12,7 +12,7 @@ import { createHash, type Hash } from 'node:crypto'
 import { HASH_BYTES } from '../../../chunker/manifest.ts'
 import { IntegrityError, ProtocolError } from '../../../errors.ts'
 import { BufferPool } from '../../../util/buffer-pool.ts'
-import { sleep } from '../../../util/sleep.ts'
+import { settledWithin } from '../../../util/sleep.ts'
 import type { ByteReader } from '../byte-reader.ts'
 import { CHUNK_STATUS, MAX_PEER_LIST_BYTES, MAX_PEERS_NAMED, RECEIPT_WAIT_MS, UPLOAD_SLICE } from './constants.ts'
 
@@ -215,16 +215,6 @@ export async function writeResponse (send: Send, decision: ServeDecision, delive
     if (delivered !== undefined) await settledWithin(delivered, RECEIPT_WAIT_MS)
   } finally {
     decision.onEnd?.()
-  }
-}
-
-/** Waits for `p` (rethrowing its error) or `ms`, whichever is first; the timer goes with it. */
-async function settledWithin (p: Promise<void>, ms: number): Promise<void> {
-  const timer = new AbortController()
-  try {
-    await Promise.race([p, sleep(ms, timer.signal)])
-  } finally {
-    timer.abort()
   }
 }
 
