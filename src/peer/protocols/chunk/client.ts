@@ -12,8 +12,7 @@ export async function requestChunk (components: SwarmComponents, peer: PeerId, r
   signal.addEventListener('abort', onAbort)
   const reader = streamReader(stream, idleMs)
   try {
-    // No held count: a node that predates it would fail the request, and a stream has no grant to say (codec.ts).
-    await writeRequest(data => send(stream, data, signal), { ...req, held: undefined })
+    await writeRequest(data => send(stream, data, signal), req)
     const res = await readResponse(reader, req)
     await stream.close().catch(() => {})
     return res
