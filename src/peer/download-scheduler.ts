@@ -257,6 +257,8 @@ export class DownloadScheduler<N extends Neighbour> {
         },
         alloc: n => this.#buffers.take(n),
         urgent,
+        // The uploader serves those furthest behind first (upload-admission.ts).
+        held: store.have.count,
         failedHolders: from.remoteRole === 'seeder'
           ? [...this.#init.neighbours.banned, ...this.#plan.failedHoldersFor(index), ...this.#slow.pausedPeers(this.#init.now())]
           : undefined

@@ -40,7 +40,7 @@ export class SwarmHost {
    * port (the data path; libp2p streams remain the fallback).
    */
   async start (opts: { bulk?: { hosts: readonly string[], port: number, admit?: (ip: string | undefined) => boolean } } = {}): Promise<void> {
-    const lookup: ChunkLookup = (peer, req) => this.#swarms.get(req.headerId)?.serve(peer, req.index, req.failedHolders, req.urgent) ?? { status: 'missing' }
+    const lookup: ChunkLookup = (peer, req) => this.#swarms.get(req.headerId)?.serve(peer, req.index, req.failedHolders, req.urgent, req.held) ?? { status: 'missing' }
     if (opts.bulk !== undefined) {
       this.#bulk = new BulkServer(lookup, this.#log, opts.bulk.admit)
       await this.#bulk.listen(opts.bulk.hosts, opts.bulk.port)

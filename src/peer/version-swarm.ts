@@ -330,13 +330,16 @@ export class VersionSwarm extends EventEmitter<SwarmEvents> {
     }
   }
 
-  /** Upload admission for one chunk request from `peer`; a promise when the request waits for an upload slot. */
-  serve (peer: string, index: number, failedHolders: readonly string[] = [], urgent = false): ServeDecision | Promise<ServeDecision> {
+  /**
+   * Upload admission for one chunk request from `peer`; a promise when the request waits for an upload slot.
+   * `held`: the chunks the requester says it holds (bulk requests), else what its HAVEs told us.
+   */
+  serve (peer: string, index: number, failedHolders: readonly string[] = [], urgent = false, held?: number): ServeDecision | Promise<ServeDecision> {
     let admitted: ((d: ServeDecision) => void) | undefined
     const later = new Promise<ServeDecision>(resolve => { admitted = resolve })
     // A seeder serving another is not super-seeding: the gate would mark the chunk pending to it and
     // send hosts there for pendingMs, and each seeder would refer hosts to the other.
-    const d = this.#uploads.serve(peer, index, { failedHolders, admitted, gated: !this.#seederNeighbours.has(peer), urgent })
+    const d = this.#uploads.serve(peer, index, { failedHolders, admitted, gated: !this.#seederNeighbours.has(peer), urgent, held })
     return d.status === 'queued' ? later : d
   }
 

@@ -361,10 +361,12 @@ export class HostModel {
   /**
    * Upload admission for one request (UploadAdmission#serve). On 'ok' the caller must call uploadEnded; a
    * 'queued' request is answered later through `admitted` (as a slot frees), unless the caller unqueues it first.
+   * `held`: the chunks the requester holds, as a real request over a bulk connection says.
    */
-  serve (peer: string, index: number, failedHolders: readonly string[], admitted: (d: ServeDecision) => void): ServeDecision | { status: 'queued' } {
+  serve (peer: string, index: number, failedHolders: readonly string[], admitted: (d: ServeDecision) => void, held?: number): ServeDecision | { status: 'queued' } {
     const d = this.#admission.serve(peer, index, {
       failedHolders,
+      held,
       admitted: later => {
         this.#track(peer, index, later)
         admitted(later)

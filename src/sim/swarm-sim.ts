@@ -345,7 +345,8 @@ class SwarmSim {
       if (req.cancelled) return
       if (!to.alive) return // the requester detaches from the dead node and cancels
       const server = to.model
-      const decision = server.serve(from.id, index, failedHolders, later => { if (to.alive && to.model === server) this.#answer(req, later) })
+      const answer = (later: ServeDecision): void => { if (to.alive && to.model === server) this.#answer(req, later) }
+      const decision = server.serve(from.id, index, failedHolders, answer, fromModel.have.count)
       if (decision.status === 'queued') req.queued = true
       else this.#answer(req, decision)
     })

@@ -63,7 +63,7 @@ function finish (d: ServeDecision | { status: 'queued' } | undefined): void {
 }
 
 describe('UploadAdmission slots and queue', () => {
-  it('holds other requesters\' requests while the slots are taken, admits them first come first served, busy beyond the queue', () => {
+  it('holds other requesters\' requests while the slots are taken, admits them first come first served (nothing known of what they hold), busy beyond the queue', () => {
     const a = admissionOf(8, { maxUploads: 1, queue: 1 })
     const admitted: Array<[string, ServeDecision]> = []
     const x = a.serve('x', 0, { admitted: d => admitted.push(['x', d]) })
@@ -178,9 +178,37 @@ describe('UploadAdmission slots and queue', () => {
     // v holds 5: y (40, the most) leaves the queue with a busy answer.
     expect(a.serve('v', 4, { admitted: next('v') }).status).toBe('queued')
     expect(answers).toEqual(['y:busy'])
-    // Those waiting now are first come first served.
+    // Of those waiting now, the one holding fewest goes first.
     finish(first)
-    expect(answers).toEqual(['y:busy', 'z:ok', 'v:ok'])
+    expect(answers).toEqual(['y:busy', 'v:ok', 'z:ok'])
+  })
+
+  it('gives a freed slot to the waiting requester holding fewest chunks, first come first served among equals', () => {
+    const a = admissionOf(80, { maxUploads: 1, queue: 4 })
+    const order: string[] = []
+    const next = (name: string) => (d: ServeDecision): void => { order.push(name); if (d.status === 'ok') finish(d) }
+    const first = a.serve('x', 0, { admitted: () => {}, held: 0 })
+    for (const [p, held] of [['a', 60], ['b', 20], ['c', 50], ['d', 20]] as const) expect(a.serve(p, 1, { admitted: next(p), held }).status).toBe('queued')
+    finish(first)
+    expect(order).toEqual(['b', 'd', 'c', 'a'])
+  })
+
+  it('goes by what a request says its requester holds rather than what its HAVEs told this node', () => {
+    // A node is not told of chunks it holds (haveFor): to an uploader ahead of it, a host far behind looks
+    // as if it held almost nothing. Here the HAVEs say w holds 0 and u 70; the requests say w 60, u 2.
+    const heard: Record<string, number> = { w: 0, u: 70 }
+    const a = admissionOf(80, { maxUploads: 1, queue: 1, held: p => heard[p] ?? 0 })
+    const answers: string[] = []
+    const next = (name: string) => (d: ServeDecision): void => { answers.push(`${name}:${d.status}`); if (d.status === 'ok') finish(d) }
+    const first = a.serve('x', 0, { admitted: () => {} })
+    expect(a.serve('w', 1, { admitted: next('w'), held: 60 }).status).toBe('queued')
+    // u holds 58 fewer than w: it takes w's place (by the HAVEs it would have been turned away).
+    expect(a.serve('u', 2, { admitted: next('u'), held: 2 }).status).toBe('queued')
+    expect(answers).toEqual(['w:busy'])
+    // A request that says nothing is weighed by the HAVEs: v (0 heard) takes nobody's place from u (2).
+    expect(a.serve('v', 3, { admitted: next('v') }).status).toBe('busy')
+    finish(first)
+    expect(answers).toEqual(['w:busy', 'u:ok'])
   })
 
   it('never displaces an urgent request', () => {

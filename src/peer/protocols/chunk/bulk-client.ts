@@ -58,7 +58,7 @@ export class BulkClient {
       // the process (a host in the lab's churn run died of one when a neighbour was killed).
       response.catch(() => {})
       const receipt = this.#grant.receipts === true
-      await writeRequest(conn.send, { ...req, receipt })
+      await writeRequest(conn.send, { ...req, receipt, held: this.#grant.held === true ? req.held : undefined })
       const res = await withIdle(conn.socket, idleMs, response)
       // The sender's upload slot is held until this comes (codec.ts, writeResponse).
       if (receipt && res.status === 'ok') await conn.send(RECEIPT_BYTE)

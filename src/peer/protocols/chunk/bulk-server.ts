@@ -73,7 +73,7 @@ export class BulkServer {
       this.#grants.set(identity, { peer, key: randomBytes(32) })
       this.#byPeer.set(peer, identity)
     }
-    return { port: this.#port, identity, key: this.#grants.get(identity)!.key.toString('base64'), receipts: true }
+    return { port: this.#port, identity, key: this.#grants.get(identity)!.key.toString('base64'), receipts: true, held: true }
   }
 
   /** Withdraws a peer's access (a banned peer) and closes nothing already running: lookups refuse it. */

@@ -12,7 +12,8 @@ export async function requestChunk (components: SwarmComponents, peer: PeerId, r
   signal.addEventListener('abort', onAbort)
   const reader = streamReader(stream, idleMs)
   try {
-    await writeRequest(data => send(stream, data, signal), req)
+    // No held count: a node that predates it would fail the request, and a stream has no grant to say (codec.ts).
+    await writeRequest(data => send(stream, data, signal), { ...req, held: undefined })
     const res = await readResponse(reader, req)
     await stream.close().catch(() => {})
     return res

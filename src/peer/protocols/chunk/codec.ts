@@ -1,7 +1,8 @@
 /**
  * The chunk exchange, independent of transport (a libp2p stream, or a TLS bulk connection).
  * Request: header id (32 bytes) + u32 chunk index + u16 length + JSON list of peers that failed the
- * requester for this chunk (so a seeder stops naming them).
+ * requester for this chunk (so a seeder stops naming them), then, when the length's HELD_BIT is set, a u32:
+ * the chunks the requester holds (to endpoints whose grant offers it).
  * Response: u8 status; for OK a u32 length and the bytes; for REFUSED a u32 length and a JSON list of
  * peers that hold the chunk (a seeder redirecting load to the swarm).
  * Receipt (bulk connections whose grant offers it): a request with the receipt bit set is answered as
@@ -38,6 +39,8 @@ export interface ChunkRequest {
   urgent?: boolean
   /** The requester sends RECEIPT once an OK response has arrived whole (bulk connections only). */
   receipt?: boolean
+  /** Chunks of the version the requester holds (bulk connections whose grant reads it; see HELD_BIT). */
+  held?: number
   /** Called with each received piece's size. */
   onBytes?: (n: number) => void
   /** Supplies the buffer the chunk is received into (a pool), so big chunks do not churn the GC. */
@@ -45,7 +48,7 @@ export interface ChunkRequest {
 }
 
 /** A request as the serving side reads it. */
-export interface IncomingRequest { headerId: string, index: number, failedHolders: string[], urgent: boolean, receipt: boolean }
+export interface IncomingRequest { headerId: string, index: number, failedHolders: string[], urgent: boolean, receipt: boolean, held?: number }
 
 /**
  * What the serving side decides for one request. `read` gives the bytes at `offset`, at most `length` of
@@ -75,6 +78,12 @@ export type ChunkLookup = (peer: string, request: IncomingRequest) => ServeDecis
 const URGENT_BIT = 0x8000
 /** The next bit asks to send a receipt; it goes only to an endpoint whose grant offers receipts. */
 const RECEIPT_BIT = 0x4000
+/**
+ * The next bit: a u32 follows the failed list, the chunks the requester holds, which the uploader's
+ * admission orders its waiting requests by (upload-admission.ts). It goes only to an endpoint whose grant
+ * says it reads it (a node that predates it would fail every request), so never over a libp2p stream.
+ */
+const HELD_BIT = 0x2000
 /** The byte a requester sends once a chunk has arrived whole (ASCII ACK). */
 export const RECEIPT = 0x06
 
@@ -83,8 +92,11 @@ export async function writeRequest (send: Send, req: ChunkRequest): Promise<void
   const head = Buffer.allocUnsafe(HASH_BYTES + 6)
   Buffer.from(req.headerId, 'hex').copy(head, 0)
   head.writeUInt32BE(req.index, HASH_BYTES)
-  head.writeUInt16BE(failed.length | (req.urgent === true ? URGENT_BIT : 0) | (req.receipt === true ? RECEIPT_BIT : 0), HASH_BYTES + 4)
-  await send(Buffer.concat([head, failed]))
+  const held = req.held === undefined ? undefined : Buffer.allocUnsafe(4)
+  held?.writeUInt32BE(req.held!)
+  const flags = (req.urgent === true ? URGENT_BIT : 0) | (req.receipt === true ? RECEIPT_BIT : 0) | (held !== undefined ? HELD_BIT : 0)
+  head.writeUInt16BE(failed.length | flags, HASH_BYTES + 4)
+  await send(Buffer.concat(held === undefined ? [head, failed] : [head, failed, held]))
 }
 
 /** Reads one request; undefined at a clean end of stream (a persistent connection being closed). */
@@ -92,14 +104,17 @@ export async function readRequest (reader: ByteReader): Promise<IncomingRequest 
   if (await reader.atEnd()) return undefined
   const head = await reader.readExactly(HASH_BYTES + 6)
   const word = head.readUInt16BE(HASH_BYTES + 4)
-  const failedLength = word & ~(URGENT_BIT | RECEIPT_BIT)
+  const failedLength = word & ~(URGENT_BIT | RECEIPT_BIT | HELD_BIT)
   if (failedLength > MAX_PEER_LIST_BYTES) throw new ProtocolError('failed-holder list too long')
+  const failedHolders = parsePeerList(await reader.readExactly(failedLength))
+  const held = (word & HELD_BIT) !== 0 ? (await reader.readExactly(4)).readUInt32BE(0) : undefined
   return {
     headerId: head.subarray(0, HASH_BYTES).toString('hex'),
     index: head.readUInt32BE(HASH_BYTES),
-    failedHolders: parsePeerList(await reader.readExactly(failedLength)),
+    failedHolders,
     urgent: (word & URGENT_BIT) !== 0,
-    receipt: (word & RECEIPT_BIT) !== 0
+    receipt: (word & RECEIPT_BIT) !== 0,
+    ...(held === undefined ? {} : { held })
   }
 }
 

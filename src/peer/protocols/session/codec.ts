@@ -24,9 +24,10 @@ export type Role = 'seeder' | 'peer'
 /**
  * Access to a node's TLS-PSK bulk endpoint: port, PSK identity and 32-byte key (base64). `receipts`: the
  * endpoint takes a receipt after each chunk it sends (chunk/codec.ts, RECEIPT); absent from nodes that
- * predate receipts, whose requesters then never ask to send one.
+ * predate receipts, whose requesters then never ask to send one. `held`: the endpoint reads the count of
+ * chunks a requester holds in each request (chunk/codec.ts, HELD_BIT); likewise absent from older nodes.
  */
-export interface BulkGrant { port: number, identity: string, key: string, receipts?: boolean }
+export interface BulkGrant { port: number, identity: string, key: string, receipts?: boolean, held?: boolean }
 export interface PeerHint { id: string, addrs: string[] }
 export interface ProgressReport {
   have: number
@@ -92,7 +93,7 @@ export function decodeSessionMessage (frame: Uint8Array): SessionMessage {
     case TYPES.bulk: {
       const o = parse(body)
       if (!Number.isInteger(o?.port) || o.port <= 0 || o.port > 65535 || typeof o.identity !== 'string' || typeof o.key !== 'string' || Buffer.from(o.key, 'base64').length !== 32) throw new ProtocolError('bad bulk grant')
-      return { type: 'bulk', grant: { port: o.port, identity: o.identity, key: o.key, ...(o.receipts === true ? { receipts: true } : {}) } }
+      return { type: 'bulk', grant: { port: o.port, identity: o.identity, key: o.key, ...(o.receipts === true ? { receipts: true } : {}), ...(o.held === true ? { held: true } : {}) } }
     }
     default: throw new ProtocolError(`unknown session message type ${frame[0]}`)
   }

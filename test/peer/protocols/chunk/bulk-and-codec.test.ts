@@ -40,7 +40,7 @@ const HOLDERS = ['12D3KooWAAA', '12D3KooWBBB']
 /** Served with a length other than the one the manifest says. */
 const WRONG_LENGTH = 103
 
-interface Call { peer: string, headerId: string, index: number, failedHolders: string[] }
+interface Call { peer: string, headerId: string, index: number, failedHolders: string[], held?: number }
 const calls: Call[] = []
 let ended = 0
 
@@ -56,8 +56,8 @@ function serveBytes (data: Buffer, announced = data.length): Extract<ServeDecisi
   }
 }
 
-function lookup (peer: string, { headerId, index, failedHolders }: IncomingRequest): ServeDecision {
-  calls.push({ peer, headerId, index, failedHolders })
+function lookup (peer: string, { headerId, index, failedHolders, held }: IncomingRequest): ServeDecision {
+  calls.push({ peer, headerId, index, failedHolders, held })
   if (index === MISSING) return { status: 'missing' }
   if (index === BUSY) return { status: 'busy' }
   if (index === REFUSED) return { status: 'refused', holders: HOLDERS }
@@ -218,6 +218,18 @@ describe('BulkServer and BulkClient', () => {
       expect(res.status === 'ok' && res.data.equals(chunks.get(i)!)).toBe(true)
     }
     await vi.waitFor(() => { expect(ended - before).toBe(2) })
+  })
+
+  it('the requester\'s held count reaches the server when the grant offers it (as this server\'s does), and not otherwise', async () => {
+    expect(grant.held).toBe(true)
+    const { held, ...old } = grant
+    for (const [g, expected] of [[grant, 417], [old, undefined]] as const) {
+      const before = calls.length
+      const res = await client(g).request({ ...req(2), held: 417 }, 30_000, signal())
+      expect(res.status).toBe('ok')
+      expect(calls.slice(before)).toEqual([expect.objectContaining({ index: 2 })])
+      expect(calls.at(-1)!.held).toBe(expected)
+    }
   })
 
   it('a client with the wrong key gets no data: the request rejects and connectFailed is set', async () => {
@@ -389,7 +401,7 @@ describe('chunk codec', () => {
     return new ByteReader(src(), { idleMs: 60_000, abort: () => {}, what: 'test' })
   }
 
-  it('requests round-trip, the urgent and receipt marks too; failed holders are capped at 64; a clean end reads as undefined', async () => {
+  it('requests round-trip, the urgent and receipt marks and the held count too; failed holders are capped at 64; a clean end reads as undefined', async () => {
     const many = Array.from({ length: 100 }, (_, i) => `12D3KooW${i}`)
     const r = await roundTrip(async send => {
       await writeRequest(send, { headerId: HEADER, index: 0xfffffffe, length: 5, failedHolders: many })
@@ -397,12 +409,16 @@ describe('chunk codec', () => {
       await writeRequest(send, { headerId: HEADER, index: 8, length: 5, failedHolders: many, urgent: true })
       await writeRequest(send, { headerId: HEADER, index: 9, length: 5, failedHolders: many, urgent: true, receipt: true })
       await writeRequest(send, { headerId: HEADER, index: 10, length: 5, receipt: true })
+      await writeRequest(send, { headerId: HEADER, index: 11, length: 5, failedHolders: many, urgent: true, receipt: true, held: 0xfffffffe })
+      await writeRequest(send, { headerId: HEADER, index: 12, length: 5, held: 0 })
     })
     expect(await readRequest(r)).toEqual({ headerId: HEADER, index: 0xfffffffe, failedHolders: many.slice(0, 64), urgent: false, receipt: false })
     expect(await readRequest(r)).toEqual({ headerId: HEADER, index: 7, failedHolders: [], urgent: false, receipt: false })
     expect(await readRequest(r)).toEqual({ headerId: HEADER, index: 8, failedHolders: many.slice(0, 64), urgent: true, receipt: false })
     expect(await readRequest(r)).toEqual({ headerId: HEADER, index: 9, failedHolders: many.slice(0, 64), urgent: true, receipt: true })
     expect(await readRequest(r)).toEqual({ headerId: HEADER, index: 10, failedHolders: [], urgent: false, receipt: true })
+    expect(await readRequest(r)).toEqual({ headerId: HEADER, index: 11, failedHolders: many.slice(0, 64), urgent: true, receipt: true, held: 0xfffffffe })
+    expect(await readRequest(r)).toStrictEqual({ headerId: HEADER, index: 12, failedHolders: [], urgent: false, receipt: false, held: 0 })
     expect(await readRequest(r)).toBeUndefined()
   })
 

@@ -24,6 +24,7 @@ const samples: SessionMessage[] = [
   { type: 'bulk', grant: { port: 4001, identity: 'f'.repeat(32), key: KEY } },
   { type: 'bulk', grant: { port: 65535, identity: '', key: KEY } },
   { type: 'bulk', grant: { port: 4001, identity: 'abc', key: KEY, receipts: true } },
+  { type: 'bulk', grant: { port: 4001, identity: 'abc', key: KEY, receipts: true, held: true } },
   { type: 'corrupt', indexes: [1, 0xffffffff] }
 ]
 
@@ -84,6 +85,8 @@ describe('session messages', () => {
     expect(decodeSessionMessage(jsonFrame(TYPE.bulk, { ...good, extra: 1 }))).toEqual({ type: 'bulk', grant: good })
     // Receipts are offered only by a literal true: anything else reads as a node that takes none.
     for (const receipts of [false, 1, 'true', null]) expect(decodeSessionMessage(jsonFrame(TYPE.bulk, { ...good, receipts }))).toEqual({ type: 'bulk', grant: good })
+    // So is reading the requester's held count (chunk/codec.ts).
+    for (const held of [false, 1, 'true', null]) expect(decodeSessionMessage(jsonFrame(TYPE.bulk, { ...good, held }))).toEqual({ type: 'bulk', grant: good })
   })
 
   it('rejects a hello with a malformed header id or role', () => {
