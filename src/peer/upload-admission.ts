@@ -1,10 +1,10 @@
 /**
  * Upload admission for one version: whether to serve a chunk request now, and the bookkeeping of what
  * was served. Every node uploads what it holds, up to `maxUploads` at once and `maxUploadsPerPeer` to one
- * requester; a request that finds the slots taken waits in a short first-come-first-served queue
- * (`queue`) and is answered busy only when that is full too — or when a requester far behind it takes its
- * place (`held`, DISPLACE_MARGIN); as slots free, the requester holding fewest chunks goes first. A seeder also asks its upload gate
- * (super-seeding, src/seeder/upload-policy.ts), which may refuse and name holders instead. The swarm
+ * requester; a request that finds the slots taken waits in a short queue (`queue`) and is answered busy
+ * only when that is full too — or when a requester far behind it takes its place (`held`, DISPLACE_MARGIN).
+ * As slots free, urgent requests go first, then the requester holding fewest chunks (#next). A seeder also
+ * asks its upload gate (super-seeding, src/seeder/upload-policy.ts), which may refuse and name holders instead. The swarm
  * simulator (src/sim/host-model.ts) admits its uploads here too.
  *
  * Why a queue and one upload per requester (simulated, npm run simulate, docs/simulator.md; N = 16,
@@ -98,9 +98,18 @@ export type AdmissionDecision = ServeDecision | { status: 'queued' }
  * 1.117 / 1.090 with an eighth; N = 32, 32 MiB, an eighth of them, seeds 1–4: 1.208 / 1.166, 1.140 / 1.106,
  * 1.162 / 1.117; N = 1,000, 100 GiB, cold: 1.166, 1.208, 1.168 — with no margin the hosts, all close, turned
  * each other away for little. Seeder egress 1.00·F in all. Serving the waiting requester holding fewest
- * first, with or without this, changed nothing (1.146 / 1.115 at N = 16 alone).
+ * first changed nothing by the counts an uploader heard (1.146 / 1.115 at N = 16 alone); by the counts
+ * requests carry, with this margin: N = 16 1.109 / 1.083, N = 32 1.152 / 1.099, N = 1,000 1.152 (a margin of
+ * 1/32 gained at N = 16 and 32 and lost at N = 1,000: 1.188; docs/simulator.md, "Who holds what").
  */
 const DISPLACE_MARGIN = 1 / 8
+
+/**
+ * Times a waiting request may see later ones from requesters holding fewer chunks admitted before it; then
+ * it goes first. Without a bound, a host ahead could wait out its request's idle timeout (20 s) while
+ * hosts behind kept arriving.
+ */
+const MAX_PASSED_OVER = 4
 
 /** Uploads at once whatever their size: bounds per-upload overhead when chunks are tiny. */
 const MAX_SMALL_UPLOADS = 64
@@ -119,7 +128,17 @@ interface Waiting {
   gated: boolean
   urgent: boolean
   held: number | undefined
+  /** Later requests admitted before this one (#drain). */
+  passedOver: number
   admitted: Admitted
+}
+
+/**
+ * What a requester holds, as far as admission goes: the count its request says, but never fewer than its
+ * HAVEs have shown this node (an honest count is never below that, so claiming fewer gains nothing).
+ */
+function heldBy (said: number | undefined, heard: number | undefined): number | undefined {
+  return said === undefined ? heard : Math.max(said, heard ?? 0)
 }
 
 /** Busy answers, told apart by identity: only a request that waits for a slot is queued. */
@@ -163,7 +182,7 @@ export class UploadAdmission {
     const d = this.#admit(peer, index, failedHolders, gated)
     if (d !== SLOTS_TAKEN || admitted === undefined) return d
     const capacity = this.#init.queue ?? 0
-    const entry: Waiting = { peer, index, failedHolders, gated, urgent, held: opts.held ?? this.#init.held?.(peer), admitted }
+    const entry: Waiting = { peer, index, failedHolders, gated, urgent, held: heldBy(opts.held, this.#init.held?.(peer)), passedOver: 0, admitted }
     // Urgent requests wait ahead of the others, first come first served among themselves, and as many as
     // the others may: beyond that a busy answer sends the reader's request to another holder. (At the head
     // without a limit, 16 hosts reading the same shard queued at one peer and the first waited 26–30 s
@@ -268,22 +287,23 @@ export class UploadAdmission {
       const d = this.#admit(q.peer, q.index, q.failedHolders, q.gated)
       if (d === SLOTS_TAKEN) return
       this.#queue.splice(k, 1)
+      for (let j = 0; j < k; j++) this.#queue[j]!.passedOver++
       q.admitted(d)
     }
   }
 
   /**
-   * The waiting request to admit next, -1 if none: the first urgent one, else the one whose requester holds
-   * fewest chunks (the first of equals; unknown counts last), so a host that fell behind catches up instead
-   * of finishing last while the others' uplinks idle. One whose requester is at its own limit is passed
-   * over (it would block every other requester behind it).
+   * The waiting request to admit next, -1 if none: the first urgent one, or one passed over MAX_PASSED_OVER
+   * times, else the one whose requester holds fewest chunks (the first of equals; unknown counts last), so a
+   * host that fell behind catches up instead of finishing last while the others' uplinks idle. One whose
+   * requester is at its own limit is passed over (it would block every other requester behind it).
    */
   #next (): number {
     let best = -1
     for (let k = 0; k < this.#queue.length; k++) {
       const q = this.#queue[k]!
       if (this.#atOwnLimit(q.peer)) continue
-      if (q.urgent) return k
+      if (q.urgent || q.passedOver >= MAX_PASSED_OVER) return k
       if (best < 0 || (q.held ?? Infinity) < (this.#queue[best]!.held ?? Infinity)) best = k
     }
     return best

@@ -127,6 +127,23 @@ describe('DownloadScheduler', () => {
     await t.scheduler.close()
   })
 
+  it('says in each request how many chunks it holds (uploaders serve those furthest behind first)', async () => {
+    const t = await setup()
+    const told: Array<[number, number | undefined]> = []
+    await t.addPeer(async req => {
+      told.push([req.index, req.held])
+      return t.honest(req.index)
+    })
+    await t.until(() => t.events.complete > 0)
+    // The count when the request went out: never more than the chunks verified before it, and it grows.
+    expect(told).toHaveLength(t.layout.count)
+    expect(told.map(([, held]) => held)).toEqual(told.map(([, held]) => held).sort((a, b) => a! - b!))
+    expect(told[0]![1]).toBe(0)
+    expect(told.at(-1)![1]).toBeGreaterThan(0)
+    expect(told.every(([, held]) => held! < t.layout.count)).toBe(true)
+    await t.scheduler.close()
+  })
+
   it('bans a neighbour whose bytes fail verification and gets the chunk from another', async () => {
     const t = await setup()
     const liar = await t.addPeer(async req => {

@@ -193,22 +193,53 @@ describe('UploadAdmission slots and queue', () => {
     expect(order).toEqual(['b', 'd', 'c', 'a'])
   })
 
-  it('goes by what a request says its requester holds rather than what its HAVEs told this node', () => {
-    // A node is not told of chunks it holds (haveFor): to an uploader ahead of it, a host far behind looks
-    // as if it held almost nothing. Here the HAVEs say w holds 0 and u 70; the requests say w 60, u 2.
-    const heard: Record<string, number> = { w: 0, u: 70 }
+  it('goes by what a request says its requester holds rather than what its HAVEs told this node, but never below that', () => {
+    // A node is not told of chunks it holds (haveFor): to an uploader ahead of it, a host looks as if it held
+    // almost nothing. Here the HAVEs say w, u and v hold nothing and z holds 50; the requests say w 60, u 2.
+    const heard: Record<string, number> = { z: 50 }
     const a = admissionOf(80, { maxUploads: 1, queue: 1, held: p => heard[p] ?? 0 })
     const answers: string[] = []
     const next = (name: string) => (d: ServeDecision): void => { answers.push(`${name}:${d.status}`); if (d.status === 'ok') finish(d) }
     const first = a.serve('x', 0, { admitted: () => {} })
     expect(a.serve('w', 1, { admitted: next('w'), held: 60 }).status).toBe('queued')
-    // u holds 58 fewer than w: it takes w's place (by the HAVEs it would have been turned away).
+    // u holds 58 fewer than w: it takes w's place (by the HAVEs, 0 against 0, it would have been turned away).
     expect(a.serve('u', 2, { admitted: next('u'), held: 2 }).status).toBe('queued')
     expect(answers).toEqual(['w:busy'])
     // A request that says nothing is weighed by the HAVEs: v (0 heard) takes nobody's place from u (2).
     expect(a.serve('v', 3, { admitted: next('v') }).status).toBe('busy')
+    // z says 0, but its HAVEs showed 50: it is weighed as 50 and takes no place either.
+    expect(a.serve('z', 4, { admitted: next('z'), held: 0 }).status).toBe('busy')
     finish(first)
     expect(answers).toEqual(['w:busy', 'u:ok'])
+  })
+
+  it('admits a request passed over four times before those holding fewer that came after it', () => {
+    const a = admissionOf(80, { maxUploads: 1, queue: 2 })
+    const order: string[] = []
+    let current = a.serve('x', 0, { admitted: () => {}, held: 0 })
+    const track = (name: string) => (d: ServeDecision): void => { order.push(name); current = d }
+    expect(a.serve('ahead', 1, { admitted: track('ahead'), held: 70 }).status).toBe('queued')
+    // Hosts behind keep arriving; each takes the freed slot ahead of the one far ahead, four times.
+    for (let i = 0; i < 5; i++) {
+      expect(a.serve(`behind${i}`, 2, { admitted: track(`behind${i}`), held: 60 }).status).toBe('queued')
+      finish(current)
+    }
+    expect(order).toEqual(['behind0', 'behind1', 'behind2', 'behind3', 'ahead'])
+  })
+
+  it('passes over the requester holding fewest while it is at its own limit, and admits the next', () => {
+    const a = admissionOf(80, { maxUploads: 2, maxUploadsPerPeer: 1, queue: 3 })
+    const order: string[] = []
+    const lo = a.serve('lo', 0, { admitted: () => {}, held: 1 })
+    const other = a.serve('o', 1, { admitted: () => {}, held: 50 })
+    expect([lo.status, other.status]).toEqual(['ok', 'ok'])
+    // lo's second request waits, lowest of all, but lo already has its one upload.
+    expect(a.serve('lo', 2, { admitted: d => { order.push('lo'); finish(d) }, held: 1 }).status).toBe('queued')
+    expect(a.serve('mid', 3, { admitted: d => { order.push('mid'); finish(d) }, held: 30 }).status).toBe('queued')
+    finish(other)
+    expect(order).toEqual(['mid'])
+    finish(lo)
+    expect(order).toEqual(['mid', 'lo'])
   })
 
   it('never displaces an urgent request', () => {

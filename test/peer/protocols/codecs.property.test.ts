@@ -7,12 +7,13 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { ERROR_CODES, ModelswarmError } from '../../../src/errors.ts'
 import { ByteReader } from '../../../src/peer/protocols/byte-reader.ts'
-import { readRequest, readResponse } from '../../../src/peer/protocols/chunk/codec.ts'
+import { readRequest, readResponse, writeRequest } from '../../../src/peer/protocols/chunk/codec.ts'
 import { decodeResolveHead, decodeResolveRequest } from '../../../src/peer/protocols/resolve/codec.ts'
 import { decodeSessionMessage, encodeSessionMessage } from '../../../src/peer/protocols/session/codec.ts'
 import { TrustList } from '../../../src/peer/signed.ts'
 
 const RUNS = 300
+const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
 
 function typed (err: unknown): boolean {
   return err instanceof ModelswarmError && Object.hasOwn(ERROR_CODES, err.code)
@@ -68,6 +69,26 @@ describe('network decoders never crash', () => {
       }
       // What decodes is well-formed: encoding it again gives a frame that decodes to the same message.
       expect(decodeSessionMessage(encodeSessionMessage(m))).toEqual(m)
+    }), { numRuns: RUNS })
+  })
+
+  it('chunk requests round-trip whatever their marks, failed holders and held count, however they are cut', async () => {
+    const request = fc.record({
+      index: fc.nat({ max: 0xffffffff }),
+      // Peer ids (base58, 52 characters at most): 64 of them, the most a request names, fit its 4,096 bytes.
+      failedHolders: fc.array(fc.string({ unit: fc.constantFrom(...BASE58), minLength: 1, maxLength: 52 }), { maxLength: 70 }),
+      urgent: fc.boolean(),
+      receipt: fc.boolean(),
+      held: fc.option(fc.nat({ max: 0xffffffff }), { nil: undefined })
+    })
+    await fc.assert(fc.asyncProperty(fc.array(request, { minLength: 1, maxLength: 3 }), fc.array(fc.nat(12_000), { maxLength: 8 }), async (reqs, cuts) => {
+      const out: Uint8Array[] = []
+      for (const r of reqs) await writeRequest(async b => { out.push(b) }, { headerId: '00'.repeat(32), length: 1, ...r })
+      const reader = readerOf(Buffer.concat(out), cuts)
+      for (const r of reqs) {
+        expect(await readRequest(reader)).toEqual({ headerId: '00'.repeat(32), ...r, failedHolders: r.failedHolders.slice(0, 64) })
+      }
+      expect(await readRequest(reader)).toBeUndefined()
     }), { numRuns: RUNS })
   })
 

@@ -89,6 +89,8 @@ export const RECEIPT = 0x06
 
 export async function writeRequest (send: Send, req: ChunkRequest): Promise<void> {
   const failed = Buffer.from(JSON.stringify((req.failedHolders ?? []).slice(0, MAX_PEERS_NAMED)))
+  // Longer, it would run into the flag bits: a peer reading it would take the wrong bytes as the list.
+  if (failed.length > MAX_PEER_LIST_BYTES) throw new ProtocolError(`failed-holder list of ${failed.length} bytes`)
   const head = Buffer.allocUnsafe(HASH_BYTES + 6)
   Buffer.from(req.headerId, 'hex').copy(head, 0)
   head.writeUInt32BE(req.index, HASH_BYTES)
