@@ -48,19 +48,24 @@ describe('simulate', () => {
     expect(r.lineBytes).toBe(2 * MiB)
   })
 
-  it('cold, 100 hosts: a chunk the seeder pulls is asked of it about once, not by every host', () => {
+  it('cold, 100 hosts: a chunk the seeder pulls is asked of it by a few hosts, not by every host', () => {
     // Told to all, every host asked the seeder for every fresh chunk at once (the only holder): 2,500
     // requests for 64 chunks here, all but 64 refused or busy. Told to one host each (UploadPolicy's
-    // reveal), the others get it from that host; what is left is the tail's last-resort asks.
+    // reveal), the others get it from that host; what is left is the tail's last-resort asks: once the
+    // seeder is whole it tells everyone everything (allDue), and the hosts whose neighbours lack the last
+    // chunks ask it, each refused with the holder's name. How many hosts that is depends on the run:
+    // 130–392 asks over seeds 1–10, so several seeds, each well under the 2,600–2,900 of telling all.
     const Gbit = 1e9 / 8
     const s = scenario({
       hosts: 100, modelBytes: 1024 * MiB, chunkSize: 16 * MiB, warm: false, up: 2 * Gbit, down: 4 * Gbit, seederUp: 10 * Gbit, line: 10 * Gbit
     })
-    const r = simulate(s)
-    expect(r.hosts.every(h => h.completedAt !== undefined)).toBe(true)
-    const asked = r.seederAnswers.ok + r.seederAnswers.busy + r.seederAnswers.refused + r.seederAnswers.missing
-    expect(r.seederAnswers.ok).toBe(64)
-    expect(asked).toBeLessThan(4 * 64)
+    for (const seed of [1, 2, 3, 4]) {
+      const r = simulate({ ...s, seed })
+      expect(r.hosts.every(h => h.completedAt !== undefined)).toBe(true)
+      const asked = r.seederAnswers.ok + r.seederAnswers.busy + r.seederAnswers.refused + r.seederAnswers.missing
+      expect(r.seederAnswers.ok).toBe(64)
+      expect(asked).toBeLessThan(8 * 64)
+    }
     const all = simulate({ ...s, policy: { revealTo: Infinity, maxRevealing: Infinity } })
     expect(all.seederAnswers.refused + all.seederAnswers.busy).toBeGreaterThan(10 * 64)
   })
