@@ -186,15 +186,23 @@ export class DownloadPlanner {
 
   peerHas (peer: string, index: number): void { this.#picker.peerHas(peer, index) }
 
-  /** A neighbour left. Returns the chunks it had in flight: the driver aborts them, then calls `released`. */
+  /**
+   * A neighbour left (its session ended, or the driver paused it as a staller). Returns the chunks it had
+   * in flight: the driver aborts them, then calls `released`. A holder a seeder's refusal named is
+   * unreachable from now on (holderUnreachable): without that the refusal's block held the seeder back for
+   * its full retryAfterMs — on loopback (4 hosts, 1 MiB) a host whose named holder had exited waited 3.7 s
+   * for its last chunk, until a re-dial of that holder failed.
+   */
   peerLeft (peer: string): number[] {
     this.#busyUntil.delete(peer)
     this.#window.delete(peer)
-    return this.#picker.removePeer(peer)
+    const inflight = this.#picker.removePeer(peer)
+    this.holderUnreachable(peer)
+    return inflight
   }
 
   /**
-   * A holder a seeder pointed us to cannot be dialed, or stalls (the driver paused it, slow-peer.ts). It
+   * A holder a seeder pointed us to cannot be dialed, stalls (the driver paused it, slow-peer.ts) or left. It
    * counts as failed for those chunks, so the next request tells the seeder, which then serves them itself
    * (its policy's first rule), and the seeder may be asked again at once rather than after the refusal's
    * back-off.

@@ -351,9 +351,8 @@ export class DownloadScheduler<N extends Neighbour> {
     const { routeAround, resume } = this.#slow.check(now, this.#init.neighbours.size)
     for (const v of routeAround) {
       this.#init.log.peerRoutedAround(v)
+      // Seeders that refused chunks naming it are asked again at once, and told it failed (peerLeft).
       for (const index of this.#plan.peerLeft(v.peer)) this.#cancel(v.peer, index)
-      // Seeders that refused chunks naming it are asked again at once, and told it failed.
-      this.#plan.holderUnreachable(v.peer)
     }
     for (const peer of resume) {
       const known = this.#bits.get(peer)

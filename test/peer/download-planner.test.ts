@@ -1,4 +1,4 @@
-/** The download planner's budgets around a reader (pure, clock passed in). */
+/** The download planner's budgets around a reader, and what a refusal's named holder leaving means (pure, clock passed in). */
 import { describe, expect, it } from 'vitest'
 import { Bitfield } from '../../src/chunker/bitfield.ts'
 import { DownloadPlanner } from '../../src/peer/download-planner.ts'
@@ -39,5 +39,28 @@ describe('DownloadPlanner', () => {
     }
     // Served: the budgets are the usual ones again (4 per peer, 32 MiB).
     expect(p.fill(['a', 'b', 'c', 'd'], 300).length).toBe(16 - 2)
+  })
+  it('a seeder refused a chunk naming a holder that then leaves: the seeder is asked again at once, told the holder failed', () => {
+    const known = new Bitfield(1)
+    known.set(0)
+    const p = new DownloadPlanner({
+      chunkSize: MiB,
+      lengths: [MiB],
+      have: new Bitfield(1),
+      known,
+      rng: createRng(1),
+      options: { maxRequestsPerPeer: 4, maxBufferedBytes: 32 * MiB, requestIdleMs: 20_000 }
+    })
+    p.peerJoined('seeder', known, true)
+    expect(p.fill(['seeder'], 0)).toEqual([{ peer: 'seeder', index: 0 }])
+    expect(p.answered('seeder', 0, { status: 'refused', holders: ['h'] }, 10)).toEqual(['h'])
+    // The holder joins as a neighbour, is asked, and leaves (it exited) before answering.
+    p.peerJoined('h', known, false)
+    expect(p.fill(['seeder', 'h'], 20)).toEqual([{ peer: 'h', index: 0 }])
+    expect(p.peerLeft('h')).toEqual([0])
+    p.released('h', 0)
+    // Without the holder leaving, the refusal keeps the seeder blocked for the chunk for its retryAfterMs (10 s).
+    expect(p.fill(['seeder'], 30)).toEqual([{ peer: 'seeder', index: 0 }])
+    expect(p.failedHoldersFor(0)).toEqual(['h'])
   })
 })
