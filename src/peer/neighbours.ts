@@ -10,7 +10,8 @@ import { randomSample, type Rng } from '../util/random.ts'
 import { ipOf, isLoopback } from './node.ts'
 import { openSession } from './protocols/session/client.ts'
 import type { PeerHint, Role, SessionMessage } from './protocols/session/codec.ts'
-import type { Session } from './protocols/session/session.ts'
+import { SessionDeclinedError, type Session } from './protocols/session/session.ts'
+import { SESSION_HELLO_TIMEOUT_MS } from './protocols/session/constants.ts'
 import type { SwarmComponents } from './swarm-components.ts'
 import type { SwarmLog } from './swarm-log.ts'
 
@@ -50,6 +51,8 @@ export class Neighbours {
   readonly #init: NeighboursInit
   readonly #sessions = new Map<string, Session>()
   readonly #dialing = new Set<string>()
+  /** Dials declined by a peer whose own session is awaited (#adoptedInstead): called when it is adopted. */
+  readonly #adopted = new Map<string, () => void>()
   readonly #banned = new Set<string>()
   #closed = false
 
@@ -89,18 +92,61 @@ export class Neighbours {
       }
     }
     const key = id.toString()
-    if (this.#closed || key === components.peerId.toString() || this.#sessions.has(key) || this.#dialing.has(key) || this.#banned.has(key)) return
+    if (this.#closed || key === this.#selfKey || this.#sessions.has(key) || this.#dialing.has(key) || this.#banned.has(key)) return
     this.#dialing.add(key)
     try {
       if (!('toMultihash' in hint) && hint.addrs.length > 0) await components.peerStore.merge(id, { multiaddrs: hint.addrs.map(a => multiaddr(a)) })
       this.attach(await openSession(components, id, headerId, role, chunkCount))
     } catch (err) {
+      // The peer dialed us at the same moment and its session won (acceptsInbound): nothing failed.
+      if (await this.#adoptedInstead(key, err)) return
       log.sessionDialFailed(key, err as Error)
       this.#init.onDialFailed?.(key)
     } finally {
       this.#dialing.delete(key)
     }
   }
+
+  /**
+   * Whether a session `peer` opened stands in for our failed dial to it. A peer whose id sorts first
+   * declines ours while its own dial to us is under way (acceptsInbound), and its session may arrive just
+   * after the decline: it is awaited for up to a hello's deadline rather than reported as a failed dial,
+   * which would free the seeder of chunks it named that peer for.
+   */
+  async #adoptedInstead (peer: string, err: unknown): Promise<boolean> {
+    if (this.#sessions.has(peer)) return true
+    if (!(err instanceof SessionDeclinedError) || peer > this.#selfKey || this.#closed) return false
+    await new Promise<void>(resolve => {
+      const timer = setTimeout(resolve, SESSION_HELLO_TIMEOUT_MS)
+      this.#adopted.set(peer, () => { clearTimeout(timer); resolve() })
+    })
+    this.#adopted.delete(peer)
+    return this.#sessions.has(peer)
+  }
+
+  /**
+   * Whether to take a session `peer` opened, before answering its hello: not when it would lose to ours
+   * (#wins) — our dial to it is under way, or our session with it is open, and our peer id sorts first.
+   */
+  acceptsInbound (peer: string): boolean {
+    if (this.#selfKey > peer) return true
+    const old = this.#sessions.get(peer)
+    return !this.#dialing.has(peer) && (old === undefined || old.closed)
+  }
+
+  /**
+   * Which of two open sessions with one peer to keep: the one the lower peer id dialed, so that when two
+   * hosts dial each other at once both keep the same one. Keeping whichever each side adopted first made
+   * each close the other's when the hellos crossed: on loopback (4 hosts) two pairs of 6 ended with no
+   * session, their requests aborted, until a later re-dial. Two dialed by the same side: the older stays.
+   */
+  #wins (session: Session, old: Session): boolean {
+    const dialer = (s: Session): string => s.outbound ? this.#selfKey : s.peerKey
+    const lower = this.#selfKey < session.peerKey ? this.#selfKey : session.peerKey
+    return dialer(session) === lower && dialer(old) !== lower
+  }
+
+  get #selfKey (): string { return this.#init.components.peerId.toString() }
 
   /** Adopts a handshaken session: announces it, then reads the neighbour's messages until it ends. */
   attach (session: Session): void {
@@ -111,11 +157,15 @@ export class Neighbours {
     }
     const old = this.#sessions.get(key)
     if (old !== undefined && !old.closed) {
-      // Both sides dialed at once: keep one session, the same one on both sides (the older wins).
-      session.close()
-      return
-    }
-    this.#sessions.set(key, session)
+      if (!this.#wins(session, old)) {
+        session.close()
+        return
+      }
+      // Replaced, not left: the neighbour stays (old's end finds another session in its place).
+      this.#sessions.set(key, session)
+      old.close()
+    } else this.#sessions.set(key, session)
+    this.#adopted.get(key)?.()
     this.#init.log.neighbourJoined(key, session.remoteRole)
     this.#init.onJoin(session)
     let ended: Error | undefined
@@ -164,7 +214,7 @@ export class Neighbours {
    */
   async hintsFor (exclude: string): Promise<PeerHint[]> {
     const members = randomSample([...this.#sessions.values()], this.#init.maxNeighbours, this.#init.rng, s => s.peerKey !== exclude && s.remoteRole === 'peer')
-    const hints = await Promise.all(members.map(async s => ({ id: s.peerKey, addrs: await this.#dialable(s.peer) })))
+    const hints = await Promise.all(members.map(async s => ({ id: s.peerKey, addrs: await this.dialable(s.peer) })))
     return hints.filter(h => h.addrs.length > 0)
   }
 
@@ -174,7 +224,7 @@ export class Neighbours {
    * (identify) are used instead, those on an IP we reach it at first; loopback ones only for a peer we
    * reach over loopback. A connection we opened shows an address it listens on, so that one is kept.
    */
-  async #dialable (peer: PeerId): Promise<string[]> {
+  async dialable (peer: PeerId): Promise<string[]> {
     const { components } = this.#init
     const conns = components.getConnections(peer)
     const seenIps = new Set(conns.map(c => ipOf(c.remoteAddr)))
@@ -188,6 +238,7 @@ export class Neighbours {
 
   close (): void {
     this.#closed = true
+    for (const adopted of this.#adopted.values()) adopted()
     for (const s of this.#sessions.values()) s.close()
   }
 }

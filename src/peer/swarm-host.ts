@@ -47,7 +47,8 @@ export class SwarmHost {
     }
     await this.node.handle(SESSION_PROTOCOL, (stream, conn) => acceptSession(stream, conn, headerId => {
       const swarm = this.#swarms.get(headerId)
-      return swarm === undefined ? undefined : { role: swarm.role, chunkCount: swarm.store.layout.count, attach: s => swarm.attach(s) }
+      if (swarm === undefined) return undefined
+      return { role: swarm.role, chunkCount: swarm.store.layout.count, attach: s => swarm.attach(s), accepts: peer => swarm.acceptsInbound(peer) }
     }, this.#log), { maxInboundStreams: MAX_INBOUND_SESSIONS })
     await this.node.handle(CHUNK_PROTOCOL, (stream, conn) => serveChunkStream(stream, conn, lookup), { maxInboundStreams: MAX_INBOUND_CHUNK_STREAMS })
     await this.node.handle(RESOLVE_PROTOCOL, stream => handleResolve(stream, this.#resolver), { maxInboundStreams: MAX_INBOUND_RESOLVES })

@@ -9,6 +9,8 @@ export interface SessionTarget {
   role: Role
   chunkCount: number
   attach: (session: Session) => void
+  /** Whether to take a session `peer` (its peer id) opened; one declined is closed before any hello. @default always */
+  accepts?: (peer: string) => boolean
 }
 
 /** Handles one inbound session stream; an unknown version is answered by closing the stream. */
@@ -17,6 +19,11 @@ export async function acceptSession (stream: Stream, conn: Connection, find: (he
     const hello = await readHello(stream)
     const target = find(hello.headerId)
     if (target === undefined) {
+      await stream.close()
+      return
+    }
+    if (target.accepts?.(conn.remotePeer.toString()) === false) {
+      log.debug({ peer: conn.remotePeer.toString() }, 'inbound session declined: our own dial to it wins')
       await stream.close()
       return
     }

@@ -34,6 +34,8 @@ export class Session {
   }
 
   get closed (): boolean { return this.#closed }
+  /** Whether this node dialed the session (false: the neighbour did). */
+  get outbound (): boolean { return this.#stream.direction === 'outbound' }
 
   send (m: SessionMessage): void {
     if (this.#closed) return
@@ -67,13 +69,20 @@ export class Session {
  * Reads the first frame of a session stream, which must be a hello, within `timeoutMs`.
  * @throws ProtocolError when it is not a hello; TimeoutError when none came in time (the stream is aborted)
  */
+/**
+ * The peer closed the session stream without a hello: it takes no part in the version, or declined the
+ * session because its own dial to us wins (Neighbours#acceptsInbound).
+ */
+export class SessionDeclinedError extends ProtocolError {}
+
 export async function readHello (stream: Stream, timeoutMs = SESSION_HELLO_TIMEOUT_MS): Promise<{ reader: ByteReader, headerId: string, role: Role }> {
   const reader = streamReader(stream, SESSION_IDLE_MS)
   const timer = setTimeout(() => { stream.abort(new TimeoutError(`no session hello within ${timeoutMs} ms`)) }, timeoutMs)
   try {
     const frame = await reader.readFrame(MAX_SESSION_FRAME)
-    const m = frame === undefined ? undefined : decodeSessionMessage(frame)
-    if (m?.type !== 'hello') throw new ProtocolError('session did not start with hello')
+    if (frame === undefined) throw new SessionDeclinedError('session closed before a hello (the peer takes no part in this version, or its own dial to us won)')
+    const m = decodeSessionMessage(frame)
+    if (m.type !== 'hello') throw new ProtocolError('session did not start with hello')
     return { reader, headerId: m.headerId, role: m.role }
   } finally {
     clearTimeout(timer)
