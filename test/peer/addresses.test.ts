@@ -2,7 +2,8 @@
  * Addresses, with real processes: a seeder listening on IPv4 and IPv6 serves the bulk path on both (a
  * fetch over IPv6 used to fall back to libp2p streams: `ECONNREFUSED ::1:<bulk port>`), on the port
  * `--bulk-port` fixes, so a firewall that opens known ports keeps the fast path; and a firewall that drops
- * the bulk port (iptables in a network namespace of its own, root as CI) costs the fast path, not the fetch.
+ * the bulk port (iptables in a network namespace of its own, root as CI) costs the fast path, not the fetch;
+ * hosts listening on one address of several are dialed there, not at the source address of their connections.
  */
 import { describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
@@ -35,6 +36,22 @@ describe('addresses', () => {
     expect(await f.exited).toBe(0)
     expect(await treeDigests(out)).toEqual(await treeDigests(model.source))
     expect(f.stderr.filter(m => m.msg === SWARM_MSG.bulkUnreachable)).toEqual([])
+  })
+
+  it('hosts listening on one address of several reach each other\'s bulk endpoints there, not at the address their connections come from', async () => {
+    const model = await makeModel(16 * MiB)
+    const seeder = track(run(['--log-level', 'info', 'seed', '--origin', model.origin, '--cache-dir', join(model.root, 'seeder'), '--listen', '/ip4/127.0.0.1/tcp/0',
+      '--admin', '127.0.0.1:0', '--chunk-size', '1MiB', '--json']))
+    const info = await seeder.waitFor(m => typeof m.peerId === 'string', 30_000)
+    // Each host listens on an address of its own; its outbound connections come from 127.0.0.1, where its
+    // bulk endpoint does not listen.
+    const hosts = [2, 3, 4].map(i => track(run(['--log-level', 'info', 'fetch', 'it-llm', '--out', join(model.root, `host-${i}`), '--bootstrap', info.addrs[0] as string,
+      '--trust', info.peerId as string, '--listen', `/ip4/127.0.0.${i}/tcp/0`, '--linger', '3s', '--json'])))
+    for (const h of hosts) expect(await h.exited).toBe(0)
+    const expected = await treeDigests(model.source)
+    for (const i of [2, 3, 4]) expect(await treeDigests(join(model.root, `host-${i}`))).toEqual(expected)
+    const fallbacks = hosts.flatMap(h => h.stderr.filter(m => m.msg === SWARM_MSG.bulkUnreachable))
+    expect(fallbacks).toEqual([])
   })
 
   it('a bulk port a firewall drops: the fetch gives the bulk path up after the connect timeout and completes over libp2p', async () => {
