@@ -10,14 +10,12 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PeerId, Stream } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import { silentLogger } from '../../src/log.ts'
-import { haveFor, Neighbours } from '../../src/peer/neighbours.ts'
+import { haveFor } from '../../src/peer/neighbours.ts'
+import { testNeighbours } from '../support/test-neighbours.ts'
 import { decodeSessionMessage } from '../../src/peer/protocols/session/codec.ts'
 import { ByteReader } from '../../src/peer/protocols/byte-reader.ts'
 import { Session } from '../../src/peer/protocols/session/session.ts'
 import type { SwarmComponents } from '../../src/peer/swarm-components.ts'
-import { SwarmLog } from '../../src/peer/swarm-log.ts'
-import { createRng } from '../../src/util/random.ts'
 
 const newPeer = async (): Promise<PeerId> => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
 
@@ -62,18 +60,7 @@ describe('Neighbours.hintsFor', () => {
         }
       }
     }
-    const neighbours = new Neighbours({
-      components,
-      headerId: 'h',
-      role: 'seeder',
-      chunkCount: 8,
-      maxNeighbours: 12,
-      rng: createRng(1),
-      log: new SwarmLog(silentLogger),
-      onJoin: () => {},
-      onMessage: async () => {},
-      onLeave: () => {}
-    })
+    const neighbours = testNeighbours(components, { role: 'seeder' })
     const newcomer = await newPeer()
     for (const p of [a, b, c, newcomer]) neighbours.attach(idleSession(p, 'peer'))
     const hints = await neighbours.hintsFor(newcomer.toString())
@@ -96,10 +83,7 @@ describe('Neighbours.announce', () => {
       hangUp: async () => {},
       peerStore: { merge: async () => {}, get: async () => { throw new Error('not found') } }
     } as SwarmComponents
-    const neighbours = new Neighbours({
-      components, headerId: 'h', role: 'peer', chunkCount: 8, maxNeighbours: 12, rng: createRng(1), log: new SwarmLog(silentLogger),
-      onJoin: () => {}, onMessage: async () => {}, onLeave: () => {}
-    })
+    const neighbours = testNeighbours(components)
     const frames = { lacking: [] as Uint8Array[], holding: [] as Uint8Array[], full: [] as Uint8Array[], seeder: [] as Uint8Array[] }
     const lacking = idleSession(await newPeer(), 'peer', frames.lacking)
     const holding = idleSession(await newPeer(), 'peer', frames.holding)
@@ -130,10 +114,7 @@ describe('Neighbours.announce', () => {
       peerStore: { merge: async () => {}, get: async () => { throw new Error('not found') } }
     } as unknown as SwarmComponents
     const failed: string[] = []
-    const neighbours = new Neighbours({
-      components, headerId: 'h', role: 'peer', chunkCount: 8, maxNeighbours: 12, rng: createRng(1), log: new SwarmLog(silentLogger),
-      onJoin: () => {}, onMessage: async () => {}, onLeave: () => {}, onDialFailed: p => failed.push(p)
-    })
+    const neighbours = testNeighbours(components, { onDialFailed: p => failed.push(p) })
     // Callers do not await connect (a hint, a refusal's holders): a rejection here ended the process.
     await expect(neighbours.connect({ id: 'not-a-peer-id', addrs: [] })).resolves.toBeUndefined()
     await expect(neighbours.connect({ id: 'xyz', addrs: ['/ip4/10.0.0.1/tcp/1'] })).resolves.toBeUndefined()

@@ -6,19 +6,19 @@
  */
 import { describe, expect, it } from 'vitest'
 import { silentLogger } from '../../../../src/log.ts'
-import { Neighbours } from '../../../../src/peer/neighbours.ts'
+import type { Neighbours } from '../../../../src/peer/neighbours.ts'
 import { acceptSession } from '../../../../src/peer/protocols/session/handler.ts'
 import { SESSION_PROTOCOL } from '../../../../src/peer/protocols/session/constants.ts'
 import type { Session } from '../../../../src/peer/protocols/session/session.ts'
 import type { SwarmNode } from '../../../../src/peer/node.ts'
 import type { SwarmComponents } from '../../../../src/peer/swarm-components.ts'
-import { SwarmLog } from '../../../../src/peer/swarm-log.ts'
-import { createRng } from '../../../../src/util/random.ts'
 import { until } from '../../../support/poll.ts'
 import { sleep } from '../../../../src/util/sleep.ts'
 import { loopbackNodes } from '../../../support/loopback-nodes.ts'
+import { testNeighbours } from '../../../support/test-neighbours.ts'
 
 const node = loopbackNodes()
+/** A version's header id: 32 bytes, hex (the hello carries it). */
 const HEADER = 'cd'.repeat(32)
 const REPLY_DELAY_MS = 150
 
@@ -49,21 +49,14 @@ function lateReplies (n: SwarmNode): SwarmComponents['dialProtocol'] {
 async function member (n: SwarmNode): Promise<{ neighbours: Neighbours, left: Session[], dialFailed: string[] }> {
   const left: Session[] = []
   const dialFailed: string[] = []
-  const neighbours = new Neighbours({
-    components: {
-      peerId: n.peerId, dialProtocol: lateReplies(n), getConnections: p => n.getConnections(p), hangUp: async p => { await n.hangUp(p) }, peerStore: n.peerStore
-    },
-    headerId: HEADER,
-    role: 'peer',
-    chunkCount: 8,
-    maxNeighbours: 12,
-    rng: createRng(1),
-    log: new SwarmLog(silentLogger),
-    onJoin: () => {},
-    onMessage: async () => {},
-    onLeave: s => { left.push(s) },
-    onDialFailed: p => { dialFailed.push(p) }
-  })
+  const components: SwarmComponents = {
+    peerId: n.peerId,
+    dialProtocol: lateReplies(n),
+    getConnections: peer => n.getConnections(peer),
+    hangUp: async peer => { await n.hangUp(peer) },
+    peerStore: n.peerStore
+  }
+  const neighbours = testNeighbours(components, { headerId: HEADER, onLeave: s => { left.push(s) }, onDialFailed: p => { dialFailed.push(p) } })
   await n.handle(SESSION_PROTOCOL, (stream, conn) => acceptSession(stream, conn, () => ({
     role: 'peer', chunkCount: 8, attach: s => neighbours.attach(s), accepts: p => neighbours.acceptsInbound(p)
   }), silentLogger))
