@@ -66,15 +66,16 @@ export class Session {
 }
 
 /**
- * Reads the first frame of a session stream, which must be a hello, within `timeoutMs`.
- * @throws ProtocolError when it is not a hello; TimeoutError when none came in time (the stream is aborted)
- */
-/**
  * The peer closed the session stream without a hello: it takes no part in the version, or declined the
  * session because its own dial to us wins (Neighbours#acceptsInbound).
  */
 export class SessionDeclinedError extends ProtocolError {}
 
+/**
+ * Reads the first frame of a session stream, which must be a hello, within `timeoutMs`.
+ * @throws SessionDeclinedError when the stream ends first; ProtocolError when the frame is not a hello;
+ *   TimeoutError when none came in time (the stream is aborted)
+ */
 export async function readHello (stream: Stream, timeoutMs = SESSION_HELLO_TIMEOUT_MS): Promise<{ reader: ByteReader, headerId: string, role: Role }> {
   const reader = streamReader(stream, SESSION_IDLE_MS)
   const timer = setTimeout(() => { stream.abort(new TimeoutError(`no session hello within ${timeoutMs} ms`)) }, timeoutMs)
