@@ -156,15 +156,14 @@ export class Neighbours {
       return
     }
     const old = this.#sessions.get(key)
-    if (old !== undefined && !old.closed) {
-      if (!this.#wins(session, old)) {
-        session.close()
-        return
-      }
-      // Replaced, not left: the neighbour stays (old's end finds another session in its place).
-      this.#sessions.set(key, session)
-      old.close()
-    } else this.#sessions.set(key, session)
+    const open = old !== undefined && !old.closed ? old : undefined
+    if (open !== undefined && !this.#wins(session, open)) {
+      session.close()
+      return
+    }
+    this.#sessions.set(key, session)
+    // Replaced, not left: the neighbour stays (old's end finds another session in its place).
+    open?.close()
     this.#adopted.get(key)?.()
     this.#init.log.neighbourJoined(key, session.remoteRole)
     this.#init.onJoin(session)

@@ -23,7 +23,7 @@ export async function acceptSession (stream: Stream, conn: Connection, find: (he
       return
     }
     if (target.accepts?.(conn.remotePeer.toString()) === false) {
-      log.debug({ peer: conn.remotePeer.toString() }, 'inbound session declined: our own dial to it wins')
+      log.debug({ peer: conn.remotePeer.toString() }, 'inbound session declined: ours with this peer wins')
       await stream.close()
       return
     }

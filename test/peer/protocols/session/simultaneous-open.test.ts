@@ -76,7 +76,7 @@ describe('session simultaneous open', () => {
       await Promise.all([ma.neighbours.connect(b.peerId), mb.neighbours.connect(a.peerId)])
       await until(async () => ma.neighbours.size === 1 && mb.neighbours.size === 1, 5_000)
       // Settled: nothing closes afterwards.
-      await new Promise(resolve => setTimeout(resolve, 300))
+      await sleep(300)
       const sa = ma.neighbours.get(b.peerId.toString())
       const sb = mb.neighbours.get(a.peerId.toString())
       expect(sa?.closed).toBe(false)
