@@ -3,8 +3,12 @@
  * sample reads every switch-side veth end at once). A switch-side end's rx bytes are what its namespace
  * sent (e.g. `off` rx = bytes that crossed the line from the origin), its tx bytes what it received. The
  * counters include Ethernet/IP/TCP headers, so a payload of F bytes shows as slightly more than F.
+ *
+ * Each sample also reads the machine's CPU time (/proc/stat): every namespace's processes and the kernel's
+ * packet work share the same cores, so a span whose cores were all busy was paced by CPU, not by the links.
  */
 import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { promisify } from 'node:util'
 
 const execFileAsync = promisify(execFile)
@@ -16,16 +20,44 @@ export interface CounterSample {
   at: number
   /** switch-side interface name → cumulative bytes */
   ifs: Record<string, IfBytes>
+  /** The machine's CPU time since boot, all cores (procCpu); absent where /proc/stat cannot be read. */
+  cpu?: CpuTime
+}
+
+/** CPU time of all cores, in /proc/stat's ticks (USER_HZ): `busy` = `total` less idle and iowait. */
+export interface CpuTime { busy: number, total: number }
+
+/**
+ * The machine's CPU time from /proc/stat's text (proc(5)): the first line, `cpu  user nice system idle iowait
+ * irq softirq steal guest guest_nice`, summed over every core. guest and guest_nice are already counted in
+ * user and nice, so they are left out of the total. Undefined when the line is not there.
+ */
+export function parseProcStat (text: string): CpuTime | undefined {
+  const fields = /^cpu\s+(.*)$/m.exec(text)?.[1]?.trim().split(/\s+/).map(Number)
+  if (fields === undefined || fields.length < 4 || fields.some(n => !Number.isFinite(n))) return undefined
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = fields
+  const total = user + nice + system + idle + iowait + irq + softirq + steal
+  return { busy: total - idle - iowait, total }
+}
+
+/** The machine's CPU time now (parseProcStat of /proc/stat); undefined where it cannot be read. */
+function procCpu (): CpuTime | undefined {
+  try {
+    return parseProcStat(readFileSync('/proc/stat', 'utf8'))
+  } catch {
+    return undefined
+  }
 }
 
 export async function readCounters (switchNs: string): Promise<CounterSample> {
   const { stdout } = await execFileAsync('ip', ['-n', switchNs, '-s', '-j', 'link', 'show'])
   const at = Date.now()
+  const cpu = procCpu()
   const ifs: Record<string, IfBytes> = {}
   for (const link of JSON.parse(stdout) as Array<{ ifname: string, stats64?: { rx: { bytes: number }, tx: { bytes: number } } }>) {
     if (link.stats64 !== undefined) ifs[link.ifname.replace(/@.*$/, '')] = { rx: link.stats64.rx.bytes, tx: link.stats64.tx.bytes }
   }
-  return { at, ifs }
+  return cpu === undefined ? { at, ifs } : { at, ifs, cpu }
 }
 
 export interface CounterSampler {

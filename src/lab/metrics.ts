@@ -172,6 +172,8 @@ export interface UploadUse {
   hosts: number
   /** the same for the seeder's interface and u_s; NaN when the run has none */
   seeder: number
+  /** share of the machine's cores busy in the span (/proc/stat, every process and the kernel's packet work); NaN when not sampled */
+  cpu: number
   /** hosts done by `to` */
   done: number
 }
@@ -181,7 +183,8 @@ export interface UploadUse {
  * host done, or when the run gave up): where the swarm's time goes beyond the bound — a slow start, uplinks
  * idle mid-run, a seeder held back by its egress goal, a tail. Frames against frames (tc shapes whole frames
  * and the counters count them), so a full link reads ~1.0, of which TCP payload is ~0.96 (1,448 bytes a
- * 1,514-byte frame). Empty when the run has no length.
+ * 1,514-byte frame). Beside it the share of the machine's cores that were busy: near 1, the span was paced by
+ * CPU (the lab's processes share its cores), not by the links. Empty when the run has no length.
  */
 export function uploadUse (run: RunResult, p: LabParams, parts = 10): UploadUse[] {
   const last = run.end - run.t0
@@ -192,7 +195,13 @@ export function uploadUse (run: RunResult, p: LabParams, parts = 10): UploadUse[
   const bounds = Array.from({ length: parts + 1 }, (_, i) => {
     const ms = last * i / parts
     const at = run.t0 + ms
-    return { ms, hosts: run.hosts.reduce((sum, h) => sum + bytesAt(samples, h.host, at), 0), seeder: bytesAt(samples, SEEDER_IF, at) }
+    return {
+      ms,
+      hosts: run.hosts.reduce((sum, h) => sum + valueAt(samples, x => x.ifs[h.host]?.rx, at), 0),
+      seeder: valueAt(samples, x => x.ifs[SEEDER_IF]?.rx, at),
+      cpuBusy: valueAt(samples, x => x.cpu?.busy, at),
+      cpuTotal: valueAt(samples, x => x.cpu?.total, at)
+    }
   })
   const done = run.hosts.flatMap(h => h.doneMs === undefined ? [] : [h.doneMs])
   return bounds.slice(1).map((to, i) => {
@@ -203,6 +212,7 @@ export function uploadUse (run: RunResult, p: LabParams, parts = 10): UploadUse[
       to: to.ms / 1000,
       hosts: (to.hosts - from.hosts) / (p.hosts * p.up * span),
       seeder: (to.seeder - from.seeder) / (p.seederUp * span),
+      cpu: (to.cpuBusy - from.cpuBusy) / (to.cpuTotal - from.cpuTotal),
       done: done.filter(d => d <= to.ms).length
     }
   })
@@ -212,17 +222,17 @@ export function uploadUse (run: RunResult, p: LabParams, parts = 10): UploadUse[
 export const SEEDER_IF = 'seed'
 
 /**
- * Bytes an interface had sent into the switch (its switch-side rx) at `at` (ms since the epoch), from
- * samples in time order: interpolated between the two around it, the first or last sample's outside them;
- * NaN if the interface was never sampled.
+ * A cumulative counter's value at `at` (ms since the epoch) — bytes an interface had sent into the switch
+ * (its switch-side rx), the machine's CPU ticks — from samples in time order, `get` reading it from one:
+ * interpolated between the two around `at`, the first or last sample's outside them; NaN if no sample has it.
  */
-function bytesAt (samples: CounterSample[], ifname: string, at: number): number {
-  let before: { at: number, rx: number } | undefined
+function valueAt (samples: CounterSample[], get: (s: CounterSample) => number | undefined, at: number): number {
+  let before: { at: number, value: number } | undefined
   for (const s of samples) {
-    const rx = s.ifs[ifname]?.rx
-    if (rx === undefined) continue
-    if (s.at >= at) return before === undefined || s.at === before.at ? rx : before.rx + (rx - before.rx) * (at - before.at) / (s.at - before.at)
-    before = { at: s.at, rx }
+    const value = get(s)
+    if (value === undefined) continue
+    if (s.at >= at) return before === undefined || s.at === before.at ? value : before.value + (value - before.value) * (at - before.at) / (s.at - before.at)
+    before = { at: s.at, value }
   }
-  return before?.rx ?? NaN
+  return before?.value ?? NaN
 }

@@ -78,11 +78,12 @@ function paramsTable (p: LabParams): string[] {
 function uploadUseTable (run: RunResult, p: LabParams): string[] {
   return [
     'Upload use, from the kernel\'s counters in tenths of the run (frames ÷ shaped rate: a full link reads ~1.0, of',
-    'which TCP payload is ~0.96):',
+    'which TCP payload is ~0.96), and the share of this machine\'s cores busy (/proc/stat: every process of the lab',
+    'and the kernel\'s packet work; near 1.00 the span was paced by CPU, not by the links):',
     '',
-    '| span (s) | hosts\' uplinks ÷ Σu | seeder\'s uplink ÷ u_s | hosts done |',
-    '|---|---|---|---|',
-    ...uploadUse(run, p).map(u => `| ${u.from.toFixed(1)}–${u.to.toFixed(1)} | ${f2(u.hosts)} | ${f2(u.seeder)} | ${u.done} |`)
+    '| span (s) | hosts\' uplinks ÷ Σu | seeder\'s uplink ÷ u_s | cores busy | hosts done |',
+    '|---|---|---|---|---|',
+    ...uploadUse(run, p).map(u => `| ${u.from.toFixed(1)}–${u.to.toFixed(1)} | ${f2(u.hosts)} | ${f2(u.seeder)} | ${f2(u.cpu)} | ${u.done} |`)
   ]
 }
 

@@ -48,6 +48,8 @@ describe('lab figures', () => {
     // No seeder interface (the direct baseline's has one, a run without is possible): NaN, not 0.
     const bare = { ...run, samples: run.samples.map(s => ({ at: s.at, ifs: { h0: s.ifs.h0!, h1: s.ifs.h1! } })) }
     expect(uploadUse(bare, p, 1)[0]!.seeder).toBeNaN()
+    // Samples without the machine's CPU time: NaN, not 0 (0 would read as idle cores).
+    expect(use[0]!.cpu).toBeNaN()
     // Samples out of order are taken in time order; before the first sample and after the last, their values.
     const shuffled = { ...run, samples: [run.samples[2]!, run.samples[0]!, run.samples[3]!, run.samples[1]!] }
     expect(uploadUse(shuffled, p, 4)).toEqual(use)
@@ -58,6 +60,23 @@ describe('lab figures', () => {
     // A host that never finished: the spans run to the run's end; a run of no length has none.
     expect(uploadUse({ ...late, hosts: [run.hosts[0]!, { host: 'h1', startedMs: 0, verified: false }] }, p, 3).map(u => u.done)).toEqual([1, 1, 1])
     expect(uploadUse({ ...run, end: run.t0 }, p)).toEqual([])
+  })
+
+  it('gives the share of the machine\'s cores busy per span, from the CPU ticks each sample read', () => {
+    // Two cores (200 ticks a second): all busy in the first second, a quarter in the next two.
+    const sample = (s: number, busy: number): RunResult['samples'][number] => ({ at: 10_000 + s * 1000, ifs: { h0: { rx: 0, tx: 0 } }, cpu: { busy, total: 1000 + s * 200 } })
+    const run: RunResult = {
+      system: 'modelswarm',
+      scenario: 'warm',
+      t0: 10_000,
+      end: 13_000,
+      hosts: [{ host: 'h0', startedMs: 0, doneMs: 3000, verified: true }],
+      samples: [sample(0, 500), sample(1, 700), sample(3, 800)],
+      lineBytes: 0,
+      seederEgress: 0,
+      notes: []
+    }
+    expect(uploadUse(run, { ...params, hosts: 1 }, 3).map(u => u.cpu)).toEqual([1, 0.25, 0.25])
   })
 
   it('takes nearest-rank percentiles', () => {
