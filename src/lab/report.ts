@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { formatBytes, formatRate } from '../util/units.ts'
-import { completionCdf, cumulativeBytes, FIRST_SHARD_GOAL, lowerBound, SEEDER_IF, summarize, summarizeFollow, summarizeShard, uploadUse, type LabParams, type RunSummary } from './metrics.ts'
+import { completionCdf, cumulativeBytes, FIRST_SHARD_GOAL, goodputAtGoal, GOODPUT_GOAL, lowerBound, SEEDER_IF, summarize, summarizeFollow, summarizeShard, uploadUse, type LabParams, type RunSummary } from './metrics.ts'
 import type { RunResult } from './run-result.ts'
 import { DEFAULT_MTU } from './topology.ts'
 
@@ -23,7 +23,9 @@ export function ratioLines (summaries: RunSummary[]): string[] {
   const out: string[] = []
   const baselines = summaries.filter(s => !s.label.startsWith('modelswarm'))
   for (const s of summaries) {
-    out.push(`${s.label}: last host ${f2(s.lastCommon)} s ÷ bound ${f2(s.bound)} s = ${f2(s.lastOverBound)}; line ÷ F ${f2(s.lineOverF)}; seeder egress ÷ F ${f2(s.seederOverF)}`)
+    const g = goodputAtGoal(s)
+    out.push(`${s.label}: last host ${f2(s.lastCommon)} s ÷ bound ${f2(s.bound)} s = ${f2(s.lastOverBound)}; line ÷ F ${f2(s.lineOverF)}; seeder egress ÷ F ${f2(s.seederOverF)}; ` +
+      `goodput ÷ cap ≥ ${GOODPUT_GOAL}: ${g.met} of ${g.counted} hosts (lowest ${Number.isNaN(g.lowest) ? '–' : g.lowest.toPrecision(5)})`)
   }
   for (const s of summaries.filter(x => x.label.startsWith('modelswarm'))) {
     for (const b of baselines) out.push(`${s.label} ÷ ${b.label} (last host): ${f2(s.lastCommon / b.lastCommon)}`)
@@ -91,7 +93,7 @@ function hostsTable (run: RunResult, s: RunSummary): string[] {
   const rows = ['| host | started (s) | done from common start (s) | done from own start (s) | goodput ÷ cap | peak RSS | CPU-s | verified | note |', '|---|---|---|---|---|---|---|---|---|']
   run.hosts.forEach((h, i) => {
     const note = [h.killed === true ? (h.restarted === true ? 'killed, restarted' : 'killed') : '', h.late === true ? 'late' : '', h.failed === undefined ? '' : 'FAILED (see notes)'].filter(Boolean).join(', ')
-    rows.push(`| ${h.host} | ${f2(h.startedMs / 1000)} | ${f2(h.doneMs === undefined ? undefined : h.doneMs / 1000)} | ${f2(h.ownSeconds)} | ${f2(s.goodputOverCap[i])} | ${h.stats === undefined ? '–' : formatBytes(h.stats.peakRss)} | ${f2(h.stats?.cpuSeconds)} | ${h.verified ? 'yes' : 'NO'} | ${note} |`)
+    rows.push(`| ${h.host} | ${f2(h.startedMs / 1000)} | ${f2(h.doneMs === undefined ? undefined : h.doneMs / 1000)} | ${f2(h.ownSeconds)} | ${s.goodputOverCap[i]?.toFixed(3) ?? '–'} | ${h.stats === undefined ? '–' : formatBytes(h.stats.peakRss)} | ${f2(h.stats?.cpuSeconds)} | ${h.verified ? 'yes' : 'NO'} | ${note} |`)
   })
   if (run.seederStats !== undefined) rows.push('', `Seeder process: peak RSS ${formatBytes(run.seederStats.peakRss)}, ${f2(run.seederStats.cpuSeconds)} CPU-s.`)
   return rows

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { completionCdf, cumulativeBytes, hostCap, lowerBound, percentile, summarize, summarizeFollow, summarizeShard, uploadUse, type LabParams } from '../../src/lab/metrics.ts'
-import { scenarioLines } from '../../src/lab/report.ts'
+import { completionCdf, cumulativeBytes, goodputAtGoal, hostCap, lowerBound, percentile, summarize, summarizeFollow, summarizeShard, uploadUse, type LabParams } from '../../src/lab/metrics.ts'
+import { ratioLines, scenarioLines } from '../../src/lab/report.ts'
 import type { RunResult } from '../../src/lab/run-result.ts'
 
 const MIB = 2 ** 20
@@ -114,6 +114,14 @@ describe('lab figures', () => {
     expect(s.goodputOverCap[0]).toBeCloseTo(64 * MIB / 16 / ((6.25e6 + 3 * 3.125e6) / 3), 9)
     expect(s.goodputOverCap[1]).toBeUndefined()
     expect(completionCdf(run)).toEqual([[20, 1 / 3], [30, 2 / 3]])
+  })
+
+  it('counts the hosts at the goodput goal unrounded: 0.8998 is short of 0.9 though two places print 0.90', () => {
+    const base = summarize({ system: 'modelswarm', scenario: 'warm', t0: 0, end: 1, hosts: [], samples: [], lineBytes: 0, seederEgress: 0, notes: [] }, params)
+    const s = { ...base, goodputOverCap: [0.95, 0.8998, undefined, 0.9] }
+    expect(goodputAtGoal(s)).toEqual({ met: 2, counted: 3, lowest: 0.8998 })
+    expect(ratioLines([s])[0]).toMatch(/goodput ÷ cap ≥ 0\.9: 2 of 3 hosts \(lowest 0\.89980\)$/)
+    expect(goodputAtGoal({ ...base, goodputOverCap: [undefined] })).toEqual({ met: 0, counted: 0, lowest: NaN })
   })
 
   it('turns counter samples into bytes since the first sample, in seconds from t0', () => {
