@@ -73,13 +73,17 @@ export async function resolveFromSeeders<T> (
     let refused = 0
     const notFoundBefore = notFound
     for (const b of bootstrap) {
+      const dialSignal = AbortSignal.timeout(opts.dialTimeoutMs)
+      let dialed = false
       try {
-        await opts.dial(b.addr, AbortSignal.timeout(opts.dialTimeoutMs))
+        await opts.dial(b.addr, dialSignal)
+        dialed = true
         return await accept(await resolve(components, b.peer, ref, AbortSignal.timeout(opts.resolveTimeoutMs)))
       } catch (err) {
         if (opts.isFinal(err)) throw err
         if (err instanceof NotFoundError) notFound++
-        const refusal = opts.refusal?.(err)
+        // A dial this node gave up on was slow, not refused, whatever error the abort surfaced as.
+        const refusal = !dialed && dialSignal.aborted ? undefined : opts.refusal?.(err)
         if (refusal !== undefined) refused++
         reasons.set(b.addr, refusal ?? (err as Error).message)
       }
