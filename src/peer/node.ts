@@ -31,10 +31,10 @@ export const HOST_PING_INTERVAL_MS = 60_000
  */
 export const SEEDER_PING_INTERVAL_MS = 10_000
 
-/** Every interface, a port the kernel picks. */
 /** libp2p's per-address dial limit: above every dial's own (10 s), so a slow handshake ends as a time-out. */
-export const ADDRESS_DIAL_TIMEOUT_MS = 30_000
+const ADDRESS_DIAL_TIMEOUT_MS = 30_000
 
+/** Every interface, a port the kernel picks. */
 export const DEFAULT_LISTEN: readonly string[] = ['/ip4/0.0.0.0/tcp/0']
 
 export interface NodeOptions {
@@ -72,7 +72,7 @@ export async function createNode (opts: NodeOptions): Promise<SwarmNode> {
       // A dial is bounded by its caller's signal or dialTimeout (10 s), which end it as a TimeoutError. libp2p
       // also gives each address 6 s, and a handshake that limit cuts short fails as EncryptionFailedError —
       // what a seeder dropping this host looks like (refusalReason): in the lab, 32 hosts starting at once
-      // on two cores, 7 took 6 s to finish a handshake three rounds running and exited as no members.
+      // on two cores, 7 took over 6 s to finish a handshake three rounds running and exited as no members.
       addressDialTimeout: ADDRESS_DIAL_TIMEOUT_MS
     },
     connectionMonitor: { pingInterval: opts.pingIntervalMs ?? HOST_PING_INTERVAL_MS },
