@@ -7,6 +7,7 @@ import { cpus, loadavg } from 'node:os'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { currentBundle } from '../cli/bundle.ts'
+import { sha256GiBps, USUAL_SHA256_GIBPS } from './cpu-speed.ts'
 import { LabError } from './lab-error.ts'
 import type { LabParams } from './metrics.ts'
 import { createLab } from './netns.ts'
@@ -78,6 +79,7 @@ export async function runLab (o: LabOptions): Promise<LabOutcome> {
   if ((await readdir(o.outDir)).length > 0) throw new LabError(`${o.outDir} is not empty: give --out a new directory`)
   // The box is shared: the load around the run says how far CPU contention may have shaped it.
   const loadBefore = loadavg()[0]!
+  const speedBefore = sha256GiBps()
   // Which code the processes start (the launcher's choice): the bundle starts each ~0.3 CPU-s sooner.
   const bundle = currentBundle(fileURLToPath(new URL('../..', import.meta.url)))
   const code = 'entry' in bundle ? `the CLI bundle (${relative(process.cwd(), bundle.entry)})` : `src/ (${bundle.stale})`
@@ -102,10 +104,16 @@ export async function runLab (o: LabOptions): Promise<LabOutcome> {
   const bad = runs.flatMap(r => r.hosts.filter(h => h.doneMs !== undefined && !h.verified).map(h => `${r.system} ${r.scenario} ${h.host}`))
   const failed = runs.flatMap(r => r.hosts.filter(h => h.failed !== undefined).map(h => `${r.system} ${r.scenario} ${h.host}`))
   if (o.keepData !== true) await removeModelCopies(o.outDir)
-  const notes = [`1-minute load average ${loadBefore.toFixed(1)} before the lab, ${loadavg()[0]!.toFixed(1)} after, on ${cpus().length} CPUs`, `at the lab's start, modelswarm processes would run ${code}`]
+  const sha256 = { before: speedBefore, after: sha256GiBps() }
+  const notes = [
+    `1-minute load average ${loadBefore.toFixed(1)} before the lab, ${loadavg()[0]!.toFixed(1)} after, on ${cpus().length} CPUs`,
+    `SHA-256 on one core: ${sha256.before.toFixed(2)} GiB/s before the lab, ${sha256.after.toFixed(2)} after (${USUAL_SHA256_GIBPS} on an idle box, ` +
+      'FACTS.md): below that, this box gave the hosts less CPU than usual — compare runs only at similar speeds',
+    `at the lab's start, modelswarm processes would run ${code}`
+  ]
   const { path, ratios } = await writeReport(o.outDir, o, runs, notes)
   // Everything measured, for figures the report does not show (sampled counters included).
-  await writeFile(join(o.outDir, 'results.json'), JSON.stringify({ params: paramsOf(o), runs }, null, 1))
+  await writeFile(join(o.outDir, 'results.json'), JSON.stringify({ params: paramsOf(o), sha256GiBps: sha256, runs }, null, 1))
   if (bad.length > 0) throw new LabError(`outputs differ from the origin: ${bad.join(', ')} (report: ${path})`)
   if (failed.length > 0) throw new LabError(`hosts gave up: ${failed.join(', ')} (report: ${path})`)
   return { runs, reportPath: path, ratios }

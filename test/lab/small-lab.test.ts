@@ -62,6 +62,8 @@ describe('network lab, N = 4', () => {
     expect(swarmUse.slice(0, 10).some(l => Number(l.split('|')[2]) > 0.1)).toBe(true)
     expect(outcome.ratios.some(r => r.startsWith('modelswarm warm ÷ bittorrent'))).toBe(true)
     expect(existsSync(join(dir, 'results.json'))).toBe(true)
+    // The box's speed beside the run: runs compare only at similar speeds.
+    expect(md).toMatch(/SHA-256 on one core: \d+\.\d\d GiB\/s before the lab, \d+\.\d\d after/)
     const left = execFileSync('ip', ['netns', 'list']).toString()
     expect(left).not.toContain(`msl-${process.pid}-`)
   })
