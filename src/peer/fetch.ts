@@ -17,7 +17,7 @@ import { SWARM_MSG } from './swarm-log.ts'
 import type { AllowList } from './allow-list.ts'
 import { asksDht } from './discovery-pacer.ts'
 import { refusalReason } from './membership.ts'
-import type { SwarmNode } from './node.ts'
+import { SEEDER_DIAL_TIMEOUT_MS, type SwarmNode } from './node.ts'
 import { startPeerHost, type PeerHost } from './peer-host.ts'
 import { verifyLatest, VersionMeta } from './publications.ts'
 import { TrustList } from './signed.ts'
@@ -110,7 +110,7 @@ export async function fetchModel (opts: FetchOptions): Promise<FetchResult> {
     const meta = await resolveFromSeeders(node, bootstrap, ref, items => metaFromItems(items, opts.name, opts.version, trust), {
       dial: (addr, signal) => dialBootstrap(node, addr, signal),
       timeoutMs: idleTimeoutMs,
-      dialTimeoutMs: 10_000,
+      dialTimeoutMs: SEEDER_DIAL_TIMEOUT_MS,
       resolveTimeoutMs: 30_000,
       isFinal: err => err instanceof IntegrityError || err instanceof UntrustedSignerError,
       refusal: refusalReason,
@@ -184,7 +184,7 @@ export async function resolveLatest (
   const meta = await resolveFromSeeders(node, opts.bootstrap.map(parseBootstrap), { name: opts.name, version: undefined }, accept, {
     dial: (addr, signal) => dialBootstrap(node, addr, signal),
     timeoutMs: opts.timeoutMs,
-    dialTimeoutMs: 10_000,
+    dialTimeoutMs: SEEDER_DIAL_TIMEOUT_MS,
     resolveTimeoutMs: 30_000,
     isFinal: err => err instanceof IntegrityError || err instanceof UntrustedSignerError,
     log: opts.log,

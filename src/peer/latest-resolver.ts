@@ -9,7 +9,7 @@ import { IntegrityError, UntrustedSignerError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import { resolveFromSeeders, type Bootstrap } from './protocols/resolve/client.ts'
 import { dialBootstrap, metaFromItems, parseBootstrap } from './fetch.ts'
-import type { SwarmNode } from './node.ts'
+import { SEEDER_DIAL_TIMEOUT_MS, type SwarmNode } from './node.ts'
 import type { VersionMeta } from './publications.ts'
 import { TrustList } from './signed.ts'
 
@@ -67,7 +67,7 @@ export class LatestResolver {
     return await resolveFromSeeders(this.#node, this.#bootstrap, { name, version: undefined }, items => metaFromItems(items, name, undefined, this.#trust), {
       dial: (addr, s) => dialBootstrap(this.#node, addr, s),
       timeoutMs,
-      dialTimeoutMs: 10_000,
+      dialTimeoutMs: SEEDER_DIAL_TIMEOUT_MS,
       resolveTimeoutMs: 30_000,
       isFinal: err => err instanceof IntegrityError || err instanceof UntrustedSignerError,
       log,

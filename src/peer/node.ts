@@ -31,8 +31,11 @@ export const HOST_PING_INTERVAL_MS = 60_000
  */
 export const SEEDER_PING_INTERVAL_MS = 10_000
 
-/** libp2p's per-address dial limit: above every dial's own (10 s), so a slow handshake ends as a time-out. */
-const ADDRESS_DIAL_TIMEOUT_MS = 30_000
+/** How long a host gives one dial to a seeder when it resolves a version (resolveFromSeeders), in ms. */
+export const SEEDER_DIAL_TIMEOUT_MS = 10_000
+
+/** libp2p's per-address dial limit: above every dial's own, so a slow handshake ends as the dial's time-out. */
+const ADDRESS_DIAL_TIMEOUT_MS = 3 * SEEDER_DIAL_TIMEOUT_MS
 
 /** Every interface, a port the kernel picks. */
 export const DEFAULT_LISTEN: readonly string[] = ['/ip4/0.0.0.0/tcp/0']

@@ -9,6 +9,7 @@ import { once } from 'node:events'
 import { describe, expect, it } from 'vitest'
 import { multiaddr } from '@multiformats/multiaddr'
 import { refusalReason } from '../../src/peer/membership.ts'
+import { errorOf } from '../support/errors.ts'
 import { loopbackNodes } from '../support/loopback-nodes.ts'
 import { until } from '../support/poll.ts'
 
@@ -35,8 +36,8 @@ describe('libp2p node', () => {
     try {
       const host = await node()
       const { port } = blackHole.address() as { port: number }
-      const err = await host.dial(multiaddr(`/ip4/127.0.0.1/tcp/${port}`), { signal: AbortSignal.timeout(8000) }).then(() => undefined, (e: unknown) => e)
-      expect((err as Error | undefined)?.name).toBe('TimeoutError')
+      const err = await errorOf(host.dial(multiaddr(`/ip4/127.0.0.1/tcp/${port}`), { signal: AbortSignal.timeout(8000) }))
+      expect((err as Error).name).toBe('TimeoutError')
       expect(refusalReason(err)).toBeUndefined()
     } finally {
       for (const s of sockets) s.destroy()

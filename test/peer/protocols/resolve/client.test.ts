@@ -11,6 +11,7 @@ import { silentLogger } from '../../../../src/log.ts'
 import { refusalReason } from '../../../../src/peer/membership.ts'
 import { resolveFromSeeders, type ResolveRetryOptions } from '../../../../src/peer/protocols/resolve/client.ts'
 import type { SwarmComponents } from '../../../../src/peer/swarm-components.ts'
+import { errorOf } from '../../../support/errors.ts'
 
 /** What libp2p throws for a handshake cut short: read by refusalReason as the seeder dropping this host. */
 const handshakeCut = (): Error => Object.assign(new Error('Encryption failed'), { name: 'EncryptionFailedError' })
@@ -18,7 +19,7 @@ const handshakeCut = (): Error => Object.assign(new Error('Encryption failed'), 
 async function resolveWith (dial: ResolveRetryOptions['dial']): Promise<unknown> {
   const peer = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
   // The dial never succeeds, so resolve() never runs: no components are needed.
-  return await resolveFromSeeders({} as SwarmComponents, [{ peer, addr: '/ip4/10.0.0.1/tcp/4001' }], { name: 'm', version: 'v1' }, async () => 'never', {
+  return await errorOf(resolveFromSeeders({} as SwarmComponents, [{ peer, addr: '/ip4/10.0.0.1/tcp/4001' }], { name: 'm', version: 'v1' }, async () => 'never', {
     dial,
     timeoutMs: 2500,
     dialTimeoutMs: 50,
@@ -26,7 +27,7 @@ async function resolveWith (dial: ResolveRetryOptions['dial']): Promise<unknown>
     isFinal: () => false,
     refusal: refusalReason,
     log: silentLogger
-  }).then(() => undefined, (e: unknown) => e)
+  }))
 }
 
 describe('resolveFromSeeders', () => {
