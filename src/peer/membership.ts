@@ -3,7 +3,8 @@
  *
  * - A **swarm key** makes the swarm a libp2p private network (@libp2p/pnet): every connection is
  *   XSalsa20-encrypted under the key before Noise even starts, so a node without it cannot complete a
- *   handshake with any member — no session, no chunk, no DHT query, no bulk grant.
+ *   handshake with any member — no session, no chunk, no DHT query, no bulk grant. The key carries no proof
+ *   of itself, so a mismatch is found on the first bytes received (swarm-key-check.ts), on every node.
  * - An **allow-list** (allow-list.ts) is enforced by the connection gater: an address outside
  *   `--allow-cidr` is dropped as the TCP connection arrives, a peer id outside `--allow-peers` once Noise
  *   has authenticated it; members never dial either, so DHT records naming outsiders lead nowhere.
@@ -19,8 +20,12 @@ import type { Logger } from '../log.ts'
 import type { AllowList } from './allow-list.ts'
 import { ipOf } from './node.ts'
 import { formatSwarmKey, swarmKeyFingerprint } from './swarm-key.ts'
+import { checkSwarmKey } from './swarm-key-check.ts'
 
 export const MEMBERSHIP_MSG = { refused: 'refused a connection' } as const
+
+const KEY_MISMATCH = 'libp2p handshake failed: the node has no swarm key or another one'
+const OPEN_SWARM_KNOCKED = 'libp2p handshake failed: the node holds a swarm key, and this swarm is open (no --swarm-key-file here)'
 
 /** One remote address's refusals are logged at most this often (a port scan must not flood the log). */
 const REFUSAL_LOG_INTERVAL_MS = 60_000
@@ -41,6 +46,8 @@ export class Membership {
   readonly #log: Logger
   readonly #now: () => number
   readonly #logged = new Map<string, { at: number, suppressed: number }>()
+  /** Connections whose first bytes showed a swarm key mismatch (their upgrade fails just after). */
+  readonly #keyMismatched = new WeakSet<object>()
 
   constructor (init: MembershipInit) {
     this.swarmKey = init.swarmKey
@@ -57,9 +64,14 @@ export class Membership {
     }
   }
 
-  /** libp2p's `connectionProtector`, when there is a swarm key. */
-  connectionProtector (): (() => ConnectionProtector) | undefined {
-    return this.swarmKey === undefined ? undefined : preSharedKey({ psk: new TextEncoder().encode(formatSwarmKey(this.swarmKey)) })
+  /**
+   * libp2p's `connectionProtector`: with a swarm key, @libp2p/pnet's; with a key or without, a connection
+   * whose first bytes show the other side holds another key (or none, or one in an open swarm) is closed
+   * at once and logged as refused (swarm-key-check.ts).
+   */
+  connectionProtector (): () => ConnectionProtector {
+    const pnet = this.swarmKey === undefined ? undefined : preSharedKey({ psk: new TextEncoder().encode(formatSwarmKey(this.swarmKey)) })
+    return checkSwarmKey(pnet, connection => this.#keyMismatched.add(connection))
   }
 
   /** libp2p's `connectionGater`: the allow-list at every step a connection passes. */
@@ -87,9 +99,10 @@ export class Membership {
   }
 
   /**
-   * Wraps a transport so that every inbound connection whose libp2p upgrade fails is logged as refused:
-   * with a swarm key, that is how a node without it (or with another) shows up — its bytes do not
-   * decrypt, so multistream-select or Noise fails. Refusals by the gater are logged by the gater.
+   * Wraps a transport so that every inbound connection whose first bytes showed a swarm key mismatch
+   * (connectionProtector) is logged as refused, and any other failed upgrade at debug: a dialer that gave
+   * up mid-handshake (a host starting on a busy machine) is no outsider. Refusals by the gater are logged
+   * by the gater.
    */
   watchInbound<C> (factory: (components: C) => Transport): (components: C) => Transport {
     return components => {
@@ -133,10 +146,13 @@ export class Membership {
         await upgradeInbound(maConn, opts)
       } catch (err) {
         const e = err as Error
-        // The gater already said why; a node shutting down aborts upgrades in flight.
-        if (e.name !== 'ConnectionInterceptedError' && e.name !== 'AbortError') {
-          const why = this.swarmKey === undefined ? 'libp2p handshake failed' : 'libp2p handshake failed: the node has no swarm key or another one'
-          this.refused(ipOf(maConn.remoteAddr) ?? maConn.remoteAddr.toString(), why, { detail: `${e.name}: ${e.message}` })
+        const remote = ipOf(maConn.remoteAddr) ?? maConn.remoteAddr.toString()
+        const detail = `${e.name}: ${e.message}`
+        if (this.#keyMismatched.has(maConn)) {
+          this.refused(remote, this.swarmKey === undefined ? OPEN_SWARM_KNOCKED : KEY_MISMATCH, { detail })
+        } else if (e.name !== 'ConnectionInterceptedError' && e.name !== 'AbortError') {
+          // The gater already said why; a node shutting down aborts upgrades in flight.
+          this.#log.debug({ remote, detail }, 'inbound libp2p handshake failed')
         }
         throw err
       }

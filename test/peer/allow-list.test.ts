@@ -5,20 +5,13 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { MultiaddrConnection } from '@libp2p/interface'
-import { pino } from 'pino'
-import { Writable } from 'node:stream'
 import { InvalidInputError } from '../../src/errors.ts'
 import { AllowList, parseCidr } from '../../src/peer/allow-list.ts'
 import { Membership, MEMBERSHIP_MSG, refusalReason } from '../../src/peer/membership.ts'
+import { captureLog as capture } from '../support/log-capture.ts'
 
 const A = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
 const B = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
-
-function capture (): { log: pino.Logger, lines: Array<Record<string, any>> } {
-  const lines: Array<Record<string, any>> = []
-  const sink = new Writable({ write (chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb() } })
-  return { log: pino({ level: 'debug' }, sink), lines }
-}
 
 const conn = (addr: string): MultiaddrConnection => ({ remoteAddr: multiaddr(addr) }) as unknown as MultiaddrConnection
 
@@ -92,10 +85,9 @@ describe('Membership connection gater', () => {
     expect(await g.denyOutboundEncryptedConnection!(B, conn('/ip4/10.0.0.5/tcp/4001'))).toBe(true)
   })
 
-  it('an open swarm has no gater rules, no protector', () => {
+  it('an open swarm has no gater rules', () => {
     const m = new Membership({ log: capture().log })
     expect(m.connectionGater()).toEqual({})
-    expect(m.connectionProtector()).toBeUndefined()
     expect(m.admitsBulk('192.0.2.1')).toBe(true)
   })
 
