@@ -24,8 +24,8 @@ import { checkSwarmKey } from './swarm-key-check.ts'
 
 export const MEMBERSHIP_MSG = { refused: 'refused a connection' } as const
 
-const KEY_MISMATCH = 'libp2p handshake failed: the node has no swarm key or another one'
-const OPEN_SWARM_KNOCKED = 'libp2p handshake failed: the node holds a swarm key, and this swarm is open (no --swarm-key-file here)'
+const KEY_MISMATCH = 'libp2p handshake failed: the node has no swarm key or another one (or is no libp2p node)'
+const OPEN_SWARM_KNOCKED = 'libp2p handshake failed: the node holds a swarm key, and this swarm is open (no --swarm-key-file here), or it is no libp2p node'
 
 /** One remote address's refusals are logged at most this often (a port scan must not flood the log). */
 const REFUSAL_LOG_INTERVAL_MS = 60_000

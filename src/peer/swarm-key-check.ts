@@ -2,9 +2,10 @@
  * A swarm key that does not match, seen on the first bytes instead of at a time-out.
  *
  * A private network (@libp2p/pnet) carries no proof of its key: under another key (or none on one side)
- * the other side's bytes decrypt to noise. Often the noise fails at once (a length prefix too long), but
- * about half the time it reads as a length prefix up to 16 KiB and multistream-select waits for that many
- * bytes, which never come: both sides wait until a time-out (measured: 5 of 8 dials with another key).
+ * the other side's bytes decrypt to noise. Often the noise fails at once (a length prefix above
+ * multistream-select's 1,024 bytes), but about half the time it reads as a length prefix the bytes that
+ * came do not fill, and multistream-select waits for the rest, which never comes: both sides wait until a
+ * time-out (measured: 5 of 8 dials with another key).
  * A dial that times out is not a refusal (a seeder busy with a rollout's handshakes is slow, not closed),
  * so a host with the wrong key would retry until its --timeout instead of exiting with "lacks its swarm
  * key".
@@ -12,7 +13,8 @@
  * The same happens between a node with a key and one without (whose plaintext reads the other's nonce as
  * a length prefix), whichever of the two dials.
  *
- * Every libp2p connection's first bytes, in each direction, are multistream-select's header (a varint
+ * Every libp2p connection over TCP (the one transport here; QUIC and WebRTC skip the protector) starts, in
+ * each direction, with multistream-select's header (a varint
  * length 19, then "/multistream/1.0.0\n": github.com/multiformats/multistream-select), which negotiates
  * the encryption. So the first 20 bytes a node receives (decrypted, in a private swarm) are known, and a
  * mismatch shows on the first byte that differs (after 1 byte with probability 255/256): the connection
@@ -43,8 +45,9 @@ type FedStream = MessageStream & { onData?: (data: Uint8Array | Uint8ArrayList) 
  * `onMismatch` is told of it (the connection given to `protect`). The upgrade then fails as
  * EncryptionFailedError: on this side with the abort's SwarmKeyMismatchError or an end-of-stream, on the
  * other as the connection closed during the handshake.
- * Throws at the first connection if the stream is not the one described above (a @libp2p/pnet or
- * @libp2p/tcp that changed).
+ * Throws on every connection if the stream is not the one described above (a @libp2p/pnet, @libp2p/tcp
+ * or @libp2p/utils that changed; read against pnet 3.0.27, tcp 11.0.28): members then cannot connect at
+ * all, which every test with two nodes shows at once.
  */
 export function checkSwarmKey (pnet: (() => ConnectionProtector) | undefined, onMismatch: (connection: MessageStream) => void): () => ConnectionProtector {
   return () => {

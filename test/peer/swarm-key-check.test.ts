@@ -60,7 +60,7 @@ describe('a swarm key that does not match', () => {
     const log = captureLog().log
     const [a, b] = await Promise.all([node(new Membership({ swarmKey: key, log })), node(new Membership({ swarmKey: key, log }))])
     await a!.dial(b!.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(DIAL_LIMIT_MS) })
-    const [c, d] = await Promise.all([node(), node()])
+    const [c, d] = await Promise.all([node(new Membership({ log })), node(new Membership({ log }))])
     await c!.dial(d!.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(DIAL_LIMIT_MS) })
     expect(await a!.services.ping.ping(b!.peerId)).toBeGreaterThanOrEqual(0)
     expect(await c!.services.ping.ping(d!.peerId)).toBeGreaterThanOrEqual(0)
