@@ -58,23 +58,25 @@ export function checkSwarmKey (pnet: (() => ConnectionProtector) | undefined, on
         const feed = stream.onData?.bind(stream)
         if (feed === undefined || stream.readBuffer === undefined) throw new Error('the connection\'s stream has no onData or readBuffer: swarm-key-check.ts needs updating')
         let checked = 0
-        let mismatched = false
-        /** Whether `data` (the next bytes received) still agrees with the header; aborts the stream if not. */
+        /**
+         * Whether `data` (the next bytes received) agrees with the header: on the first byte that differs the
+         * stream is aborted and takes nothing more; once all 20 agree, `onData` is the stream's own again.
+         */
         const agrees = (data: Uint8Array | Uint8ArrayList): boolean => {
-          if (mismatched) return false
-          if (checked === MULTISTREAM_HEADER.length) return true
           const bytes = data.subarray(0, Math.min(data.byteLength, MULTISTREAM_HEADER.length - checked))
           for (let i = 0; i < bytes.length; i++) {
             if (bytes[i] !== MULTISTREAM_HEADER[checked + i]) {
-              mismatched = true
+              stream.onData = () => {}
               onMismatch(connection)
               stream.abort(new SwarmKeyMismatchError('the first bytes received are not multistream-select\'s header: one side holds a swarm key and the other another one, or none'))
               return false
             }
           }
           checked += bytes.length
+          if (checked === MULTISTREAM_HEADER.length) stream.onData = feed
           return true
         }
+        // Installed before the bytes already held are checked, which may replace it.
         stream.onData = data => { if (agrees(data)) feed(data) }
         agrees(stream.readBuffer)
         return stream
